@@ -1,0 +1,79 @@
+#include "contracts/envelope.h"
+
+#include <absl/strings/ascii.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <array>
+#include <cstdint>
+#include <random>
+
+namespace sluice::contracts {
+
+std::string NewUuidV7(absl::Time now) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & 0xFFFFFFFFFFFFULL;
+  const uint64_t r1 = rng();
+  const uint64_t r2 = rng();
+  std::array<uint8_t, 16> b{};
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  b[6] = static_cast<uint8_t>(0x70 | ((r1 >> 8) & 0x0F));  // version 7 + rand_a
+  b[7] = static_cast<uint8_t>(r1 & 0xFF);
+  b[8] = static_cast<uint8_t>(0x80 | ((r2 >> 56) & 0x3F));  // variant 10 + rand_b
+  for (int i = 9; i < 16; ++i) b[i] = static_cast<uint8_t>(r2 >> (8 * (15 - i)));
+
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[b[i] >> 4]);
+    out.push_back(kHex[b[i] & 0x0F]);
+  }
+  return out;
+}
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!absl::ascii_isxdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view PayloadField(const v1::Envelope& env) {
+  const auto* oneof = v1::Envelope::descriptor()->FindOneofByName("payload");
+  const auto* field = env.GetReflection()->GetOneofFieldDescriptor(env, oneof);
+  return field == nullptr ? std::string_view() : std::string_view(field->name());
+}
+
+std::string SerializeDeterministic(const google::protobuf::Message& msg) {
+  std::string out;
+  out.reserve(msg.ByteSizeLong());
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    msg.SerializeWithCachedSizes(&cos);
+  }
+  return out;
+}
+
+void FillDefaults(v1::Envelope& env, const Catalog& catalog, absl::Time now) {
+  if (env.id().empty()) env.set_id(NewUuidV7(now));
+  if (!env.has_occurred_at()) {
+    *env.mutable_occurred_at() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  }
+  if (const Route* r = catalog.FindByPayloadField(PayloadField(env))) {
+    if (env.type().empty()) env.set_type(r->type);
+    if (env.version().empty()) env.set_version(r->version);
+  }
+}
+
+}  // namespace sluice::contracts

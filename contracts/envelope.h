@@ -1,0 +1,33 @@
+#pragma once
+
+#include <absl/status/status.h>
+#include <absl/time/time.h>
+
+#include <string>
+#include <string_view>
+
+#include "contracts/catalog.h"
+#include "sluice/v1/envelope.pb.h"
+
+namespace sluice::contracts {
+
+// A new UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits; lower-case,
+// hyphenated. Ids from one thread sort by creation time. Thread-safe.
+std::string NewUuidV7(absl::Time now = absl::Now());
+
+// True for a hyphenated, lower- or upper-case hex UUID of any version.
+bool IsUuid(std::string_view s);
+
+// Name of the Envelope payload field that is set ("profile_due"), or "" when none.
+std::string_view PayloadField(const v1::Envelope& env);
+
+// Binary encoding with deterministic map order (keys sorted), so the same envelope
+// always encodes to the same bytes: the Kafka record value and the golden vectors.
+std::string SerializeDeterministic(const google::protobuf::Message& msg);
+
+// Fills what a producer may leave out: id (a new UUIDv7), occurred_at (now), and,
+// from the payload case and the catalog, type and version. Never overwrites a value
+// that is present: a wrong one is left for Validate to report.
+void FillDefaults(v1::Envelope& env, const Catalog& catalog = Catalog::Default(), absl::Time now = absl::Now());
+
+}  // namespace sluice::contracts
