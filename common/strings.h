@@ -1,9 +1,18 @@
 #pragma once
 
+#include <absl/strings/string_view.h>
 #include <fmt/format.h>
 
 #include <iterator>
 #include <string>
+
+// Lets fmt (and so spdlog and Cat) print absl::string_view, e.g. Status::message().
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  auto format(absl::string_view s, fmt::format_context& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(s.data(), s.size()), ctx);
+  }
+};
 
 namespace sluice::common {
 

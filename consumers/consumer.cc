@@ -1,0 +1,243 @@
+#include "consumers/consumer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/strings.h"
+
+namespace sluice::consumer {
+namespace {
+
+using MessageHandle = common::Handle<rd_kafka_message_t, rd_kafka_message_destroy>;
+
+contracts::Headers ReadHeaders(const rd_kafka_message_t* msg) {
+  contracts::Headers out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  const char* name;
+  const void* value;
+  size_t size;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+    out.push_back({name, value ? std::string(static_cast<const char*>(value), size) : std::string()});
+  return out;
+}
+
+// The ce_type header, read without decoding the value.
+std::string_view TypeHeader(const rd_kafka_message_t* msg) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, "ce_type", &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || value == nullptr)
+    return {};
+  return {static_cast<const char*>(value), size};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
+  if (config.bootstrap_servers.empty()) return absl::InvalidArgumentError("consumer: bootstrap_servers is required");
+  if (config.group_id.empty()) return absl::InvalidArgumentError("consumer: group_id is required");
+  if (config.topics.empty()) return absl::InvalidArgumentError("consumer: at least one topic is required");
+  if (config.max_batch == 0) return absl::InvalidArgumentError("consumer: max_batch must be positive");
+  if (config.auto_offset_reset != "earliest" && config.auto_offset_reset != "latest")
+    return absl::InvalidArgumentError("consumer: auto_offset_reset must be earliest or latest");
+
+  std::map<std::string, std::string> settings = {
+      {"bootstrap.servers", config.bootstrap_servers},
+      {"group.id", config.group_id},
+      {"client.id", config.client_id},
+      {"auto.offset.reset", config.auto_offset_reset},
+      {"enable.partition.eof", "false"},
+  };
+  for (const auto& [k, v] : config.librdkafka) settings[k] = v;
+  settings["enable.auto.commit"] = "false";
+  settings["enable.auto.offset.store"] = "false";
+
+  auto conf = kafka::MakeConf(settings);
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<Consumer> c(new Consumer(std::move(config)));
+  rd_kafka_conf_set_opaque(conf->get(), c.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::OnRebalance);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err));
+  if (rk == nullptr) return absl::InvalidArgumentError(common::Cat("consumer: ", err));
+  conf->release();
+  c->rk_.reset(rk);
+  rd_kafka_poll_set_consumer(rk);
+
+  kafka::PartitionListHandle topics(rd_kafka_topic_partition_list_new(static_cast<int>(c->config_.topics.size())));
+  for (const auto& t : c->config_.topics) rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto e = rd_kafka_subscribe(rk, topics.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return kafka::KafkaStatus(e, "subscribe");
+  return c;
+}
+
+Consumer::~Consumer() {
+  if (auto s = Close(); !s.ok()) spdlog::warn("consumer {}: close: {}", config_.group_id, s.message());
+}
+
+void Consumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    spdlog::info("consumer {}: assigned {} partitions", self->config_.group_id, parts->cnt);
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+    return;
+  }
+  // Revoked (or lost): commit what was handled before the partitions move on.
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk)) {
+    if (auto s = self->CommitPending(parts); !s.ok())
+      spdlog::warn("consumer {}: commit on revoke: {}", self->config_.group_id, s.message());
+  }
+  for (int i = 0; i < parts->cnt; ++i) self->pending_.erase({parts->elems[i].topic, parts->elems[i].partition});
+  spdlog::info("consumer {}: revoked {} partitions", self->config_.group_id, parts->cnt);
+  if (cooperative) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+absl::Status Consumer::CommitPending(const rd_kafka_topic_partition_list_t* only) {
+  kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(pending_.size())));
+  for (const auto& [tp, next] : pending_) {
+    if (only != nullptr && rd_kafka_topic_partition_list_find(only, tp.first.c_str(), tp.second) == nullptr) continue;
+    rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = next;
+  }
+  if (list->cnt == 0) return absl::OkStatus();
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0 /* synchronous */);
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = list->elems[i].err;
+      break;
+    }
+    pending_.erase({list->elems[i].topic, list->elems[i].partition});
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.commit_failures;
+  }
+  return kafka::KafkaStatus(err, "commit offsets");
+}
+
+absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
+  if (closed_) return absl::FailedPreconditionError("consumer is closed");
+  std::vector<MessageHandle> messages;
+  messages.reserve(std::min<size_t>(config_.max_batch, 1024));
+  // Wait up to batch_wait for the first record, then take what is already fetched.
+  int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(config_.batch_wait));
+  while (messages.size() < config_.max_batch) {
+    MessageHandle m(rd_kafka_consumer_poll(rk_.get(), messages.empty() ? wait_ms : 0));
+    if (m == nullptr) break;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      absl::Status s = kafka::KafkaStatus(m->err, common::Cat("consume: ", rd_kafka_message_errstr(m.get())));
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        fatal_ = s;
+        return s;
+      }
+      spdlog::warn("consumer {}: {}", config_.group_id, s.message());
+      continue;
+    }
+    messages.push_back(std::move(m));
+  }
+
+  std::vector<Record> batch;
+  batch.reserve(messages.size());
+  std::map<TopicPartition, int64_t> first;  // first offset per partition, for redelivery
+  std::map<TopicPartition, int64_t> next;
+  uint64_t skipped = 0, undecodable = 0;
+  for (const auto& m : messages) {
+    TopicPartition tp{rd_kafka_topic_name(m->rkt), m->partition};
+    first.try_emplace(tp, m->offset);
+    next[tp] = m->offset + 1;
+    if (!config_.types.empty() && !config_.types.contains(std::string(TypeHeader(m.get())))) {
+      ++skipped;
+      continue;
+    }
+    Record r;
+    if (!r.envelope.ParseFromArray(m->payload, static_cast<int>(m->len))) {
+      ++undecodable;
+      spdlog::error("consumer {}: {}[{}]@{} is not a sluice.v1.Envelope; skipped", config_.group_id, tp.first,
+                    tp.second, m->offset);
+      continue;
+    }
+    r.topic = tp.first;
+    r.partition = m->partition;
+    r.offset = m->offset;
+    if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    r.headers = ReadHeaders(m.get());
+    r.timestamp_ms = rd_kafka_message_timestamp(m.get(), nullptr);
+    batch.push_back(std::move(r));
+  }
+  messages.clear();
+
+  if (!batch.empty()) {
+    if (absl::Status s = handler(batch); !s.ok()) {
+      // Rewind so the same records come again; nothing of this batch is committed.
+      kafka::PartitionListHandle rewind(rd_kafka_topic_partition_list_new(static_cast<int>(first.size())));
+      for (const auto& [tp, off] : first)
+        rd_kafka_topic_partition_list_add(rewind.get(), tp.first.c_str(), tp.second)->offset = off;
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), rewind.get(), 5000)) {
+        spdlog::error("consumer {}: rewind after failed batch: {}", config_.group_id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+      std::lock_guard lock(stats_mu_);
+      ++stats_.handler_failures;
+      return s;
+    }
+  }
+  for (const auto& [tp, off] : next) pending_[tp] = off;
+  {
+    std::lock_guard lock(stats_mu_);
+    stats_.delivered += batch.size();
+    stats_.skipped_type += skipped;
+    stats_.undecodable += undecodable;
+    if (!batch.empty()) ++stats_.batches;
+  }
+  if (auto s = CommitPending(); !s.ok()) {
+    // Still pending: retried with the next batch or on revoke. A partition that moved
+    // to another member is redelivered there (at-least-once).
+    spdlog::warn("consumer {}: {}", config_.group_id, s.message());
+  }
+  return batch.size();
+}
+
+absl::Status Consumer::Run(const BatchHandler& handler) {
+  while (!stop_.load()) {
+    auto n = PollOnce(handler);
+    if (n.ok()) continue;
+    if (!fatal_.ok()) return fatal_;
+    if (stop_.load()) break;
+    spdlog::warn("consumer {}: batch failed, redelivering in {}: {}", config_.group_id,
+                 absl::FormatDuration(config_.retry_backoff), n.status().message());
+    absl::SleepFor(config_.retry_backoff);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Close() {
+  if (closed_ || rk_ == nullptr) return absl::OkStatus();
+  closed_ = true;
+  absl::Status s = CommitPending();
+  // Leaves the group; the revoke callback runs from here and commits anything left.
+  if (auto e = rd_kafka_consumer_close(rk_.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR && s.ok())
+    s = kafka::KafkaStatus(e, "close");
+  return s;
+}
+
+ConsumerStats Consumer::stats() const {
+  std::lock_guard lock(stats_mu_);
+  return stats_;
+}
+
+}  // namespace sluice::consumer

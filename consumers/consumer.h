@@ -1,0 +1,100 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "consumers/record.h"
+#include "producers/kafka_util.h"
+
+namespace sluice::consumer {
+
+struct ConsumerConfig {
+  std::string bootstrap_servers;
+  std::string group_id;
+  std::string client_id = "sluice";
+  std::vector<std::string> topics;
+  // Event types (ce_type header) handed to the handler; empty means all. Other
+  // records are skipped without being decoded, and committed.
+  std::set<std::string> types;
+  // Most records per batch, and how long to wait for the first one.
+  size_t max_batch = 500;
+  absl::Duration batch_wait = absl::Milliseconds(100);
+  // Pause before a failed batch is delivered again.
+  absl::Duration retry_backoff = absl::Milliseconds(500);
+  // Where a group without committed offsets starts: "earliest" or "latest".
+  std::string auto_offset_reset = "earliest";
+  // Raw librdkafka settings, applied after Sluice's own (enable.auto.commit and
+  // enable.auto.offset.store stay false: offsets are committed only after a batch).
+  std::map<std::string, std::string> librdkafka;
+};
+
+struct ConsumerStats {
+  uint64_t delivered = 0;      // records handed to the handler and committed
+  uint64_t skipped_type = 0;   // filtered by ce_type, not decoded
+  uint64_t undecodable = 0;    // value is not an Envelope (logged and skipped)
+  uint64_t batches = 0;        // successful batches
+  uint64_t handler_failures = 0;
+  uint64_t commit_failures = 0;
+};
+
+// A Kafka consumer-group member that delivers batches of decoded envelopes and
+// commits a batch's offsets only after its handler succeeded (at-least-once).
+// Offsets not yet committed when partitions are revoked are committed first.
+//
+// Thread-safety: Run/PollOnce/Close from one thread; Stop from any thread (it only
+// sets a flag). Non-copyable. Lifetime: the destructor calls Close, which commits,
+// leaves the group and returns within the broker's session bounds.
+class Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(ConsumerConfig config);
+  ~Consumer();
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Polls, handles and commits until Stop(); a failed batch is retried after
+  // retry_backoff. Returns OK after a stop, or a fatal Kafka error.
+  absl::Status Run(const BatchHandler& handler);
+
+  // One cycle: poll up to max_batch records, handle them, commit. Returns how many
+  // records the handler accepted, or the handler's error (the batch will be redelivered).
+  absl::StatusOr<size_t> PollOnce(const BatchHandler& handler);
+
+  // Asks Run to return after the current batch. Thread-safe.
+  void Stop() { stop_.store(true); }
+  bool stopping() const { return stop_.load(); }
+
+  // Commits what is pending and leaves the group. Idempotent.
+  absl::Status Close();
+
+  ConsumerStats stats() const;
+
+ private:
+  using TopicPartition = std::pair<std::string, int32_t>;
+  explicit Consumer(ConsumerConfig config) : config_(std::move(config)) {}
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                          void* opaque);
+  // Commits pending_ offsets (all, or only those in `only`); synchronous.
+  absl::Status CommitPending(const rd_kafka_topic_partition_list_t* only = nullptr);
+
+  ConsumerConfig config_;
+  kafka::KafkaHandle rk_;
+  std::atomic<bool> stop_{false};
+  bool closed_ = false;
+  absl::Status fatal_;  // a fatal librdkafka error ends Run
+  // Next offset to commit per partition, for records handled but not yet committed.
+  std::map<TopicPartition, int64_t> pending_;
+  mutable std::mutex stats_mu_;
+  ConsumerStats stats_;
+};
+
+}  // namespace sluice::consumer

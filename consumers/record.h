@@ -1,0 +1,31 @@
+#pragma once
+
+#include <absl/status/status.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "contracts/cloudevents.h"
+#include "sluice/v1/envelope.pb.h"
+
+namespace sluice::consumer {
+
+// One decoded event and where it was read from.
+struct Record {
+  v1::Envelope envelope;
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string key;
+  contracts::Headers headers;
+  int64_t timestamp_ms = 0;  // broker/producer record timestamp
+};
+
+// Handles one batch. OK: the batch's offsets are committed. Any error: nothing of the
+// batch is committed and the same records are delivered again (after a back-off).
+// Effects must be idempotent (key them by envelope.id()).
+using BatchHandler = std::function<absl::Status(const std::vector<Record>& batch)>;
+
+}  // namespace sluice::consumer

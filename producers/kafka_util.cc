@@ -1,0 +1,99 @@
+#include "producers/kafka_util.h"
+
+#include "common/strings.h"
+
+namespace sluice::kafka {
+
+absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& settings) {
+  ConfHandle conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [k, v] : settings) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK)
+      return absl::InvalidArgumentError(common::Cat("kafka setting ", k, "=", v, ": ", err));
+  }
+  return conf;
+}
+
+absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  std::string msg = common::Cat(context, ": ", rd_kafka_err2str(err), " (", rd_kafka_err2name(err), ")");
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+      return absl::UnavailableError(msg);
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return absl::InvalidArgumentError(msg);
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return absl::NotFoundError(msg);
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      return absl::PermissionDeniedError(msg);
+    case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
+      return absl::AlreadyExistsError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+int32_t Murmur2(std::string_view key) {
+  constexpr uint32_t kSeed = 0x9747b28c;
+  constexpr uint32_t m = 0x5bd1e995;
+  constexpr int r = 24;
+  const auto* data = reinterpret_cast<const uint8_t*>(key.data());
+  const uint32_t length = static_cast<uint32_t>(key.size());
+  uint32_t h = kSeed ^ length;
+  const uint32_t blocks = length / 4;
+  for (uint32_t i = 0; i < blocks; ++i) {
+    const uint8_t* p = data + 4 * i;
+    uint32_t k = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  const uint8_t* tail = data + 4 * blocks;
+  switch (length & 3) {
+    case 3:
+      h ^= uint32_t(tail[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= uint32_t(tail[1]) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= uint32_t(tail[0]);
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return static_cast<int32_t>(h);
+}
+
+int32_t PartitionForKey(std::string_view key, int32_t partitions) {
+  return static_cast<int32_t>((static_cast<uint32_t>(Murmur2(key)) & 0x7fffffffu) % static_cast<uint32_t>(partitions));
+}
+
+}  // namespace sluice::kafka

@@ -1,0 +1,49 @@
+#include "producers/kafka_util.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice::kafka {
+namespace {
+
+// Values from Apache Kafka's own UtilsTest (Java's Utils.murmur2).
+TEST(Murmur2, MatchesJavaClient) {
+  EXPECT_EQ(Murmur2("21"), -973932308);
+  EXPECT_EQ(Murmur2("foobar"), -790332482);
+  EXPECT_EQ(Murmur2("a-little-bit-long-string"), -985981536);
+  EXPECT_EQ(Murmur2("a-little-bit-longer-string"), -1486304829);
+  EXPECT_EQ(Murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
+  EXPECT_EQ(Murmur2("abc"), 479470107);
+}
+
+TEST(PartitionForKey, IsPositiveModulo) {
+  // -973932308 & 0x7fffffff = 1173551340; % 12 = 0
+  EXPECT_EQ(PartitionForKey("21", 12), 1173551340 % 12);
+  for (const char* k : {"a", "tenant-acme", "0193a5f2-7c00-7000-8000-00000000c0de"}) {
+    int32_t p = PartitionForKey(k, 12);
+    EXPECT_GE(p, 0);
+    EXPECT_LT(p, 12);
+  }
+}
+
+TEST(KafkaStatus, ClassifiesRetryableAndPermanentErrors) {
+  EXPECT_TRUE(KafkaStatus(RD_KAFKA_RESP_ERR_NO_ERROR, "x").ok());
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "x").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__FATAL, "x").code(), absl::StatusCode::kInternal);
+  EXPECT_NE(KafkaStatus(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "delivery of event e1").message().find("delivery of event e1"),
+            std::string::npos);
+}
+
+TEST(MakeConf, NamesTheRejectedSetting) {
+  auto c = MakeConf({{"acks", "all"}, {"no.such.setting", "1"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("no.such.setting"), std::string::npos);
+  EXPECT_TRUE(MakeConf({{"acks", "all"}}).ok());
+}
+
+}  // namespace
+}  // namespace sluice::kafka

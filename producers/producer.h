@@ -1,0 +1,105 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "contracts/catalog.h"
+#include "contracts/cloudevents.h"
+#include "producers/kafka_util.h"
+#include "sluice/v1/envelope.pb.h"
+
+namespace sluice::producer {
+
+struct ProducerConfig {
+  std::string bootstrap_servers;
+  std::string client_id = "sluice";
+  // How long librdkafka retries a record before failing it (delivery.timeout.ms).
+  absl::Duration delivery_timeout = absl::Seconds(30);
+  // How long records wait to fill a batch (linger.ms).
+  absl::Duration linger = absl::Milliseconds(5);
+  // How long the destructor waits for in-flight records before failing them.
+  absl::Duration close_timeout = absl::Seconds(10);
+  // Raw librdkafka settings, applied after Sluice's own (which they may override,
+  // except enable.idempotence, acks and partitioner, which Sluice relies on).
+  std::map<std::string, std::string> librdkafka;
+};
+
+// Where a record landed.
+struct DeliveryReport {
+  std::string event_id;
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// Called exactly once per Send, on the producer's delivery thread (keep it short;
+// never call Flush from it). A failure is a Status, never a silent drop.
+using DeliveryCallback = std::function<void(absl::StatusOr<DeliveryReport>)>;
+
+// An already encoded record (for relays and replays that must keep exact bytes).
+struct Record {
+  std::string topic;
+  std::string key;
+  std::string value;
+  contracts::Headers headers;
+  std::string event_id;  // echoed in the DeliveryReport
+};
+
+// Idempotent Kafka producer for Sluice envelopes: enable.idempotence=true, acks=all,
+// partitioner murmur2_random (the Java client's), key = tenant_id, value = the binary
+// Envelope, CloudEvents headers.
+//
+// Thread-safe: Send may be called from any thread. Non-copyable, non-movable.
+// Lifetime: the destructor flushes for at most close_timeout, then purges what is
+// left, failing those records' callbacks with kUnavailable, and returns.
+class Producer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(ProducerConfig config,
+                                                          const contracts::Catalog& catalog = contracts::Catalog::Default());
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Fills defaults (id, occurred_at, type, version), validates, routes by the catalog
+  // and enqueues. Invalid envelopes fail the callback with InvalidArgument naming the
+  // field, before anything is sent.
+  void Send(v1::Envelope envelope, DeliveryCallback done);
+
+  // Send and wait for the broker's acknowledgement.
+  absl::StatusOr<DeliveryReport> SendSync(v1::Envelope envelope);
+
+  // Enqueues an encoded record as is. When the local queue is full it waits, up to
+  // delivery_timeout, for room (back-pressure on the caller).
+  void SendRecord(Record record, DeliveryCallback done);
+
+  // Waits until every record sent so far is acknowledged or failed; DeadlineExceeded
+  // with the number left when `timeout` passes first.
+  absl::Status Flush(absl::Duration timeout);
+
+  // Records sent and not yet acknowledged or failed.
+  int64_t InFlight() const { return in_flight_.load(); }
+
+  const contracts::Catalog& catalog() const { return catalog_; }
+
+ private:
+  Producer(ProducerConfig config, const contracts::Catalog& catalog);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  void PollLoop();
+
+  ProducerConfig config_;
+  contracts::Catalog catalog_;
+  kafka::KafkaHandle rk_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+};
+
+}  // namespace sluice::producer

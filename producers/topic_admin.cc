@@ -1,0 +1,148 @@
+#include "producers/topic_admin.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "common/strings.h"
+#include "producers/kafka_util.h"
+
+namespace sluice::producer {
+namespace {
+
+using QueueHandle = common::Handle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using EventHandle = common::Handle<rd_kafka_event_t, rd_kafka_event_destroy>;
+using NewTopicHandle = common::Handle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
+using DeleteTopicHandle = common::Handle<rd_kafka_DeleteTopic_t, rd_kafka_DeleteTopic_destroy>;
+using OptionsHandle = common::Handle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
+
+absl::StatusOr<kafka::KafkaHandle> AdminClient(const std::string& bootstrap) {
+  auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap}, {"client.id", "sluice-admin"}});
+  if (!conf.ok()) return conf.status();
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err));
+  if (rk == nullptr) return absl::InvalidArgumentError(common::Cat("admin client: ", err));
+  conf->release();
+  return kafka::KafkaHandle(rk);
+}
+
+struct ClusterInfo {
+  int brokers = 0;
+  std::map<std::string, int> topics;  // name -> partitions
+};
+
+absl::StatusOr<ClusterInfo> Describe(rd_kafka_t* rk, absl::Duration timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka::KafkaStatus(err, "cluster metadata");
+  ClusterInfo info;
+  info.brokers = md->broker_cnt;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) info.topics[md->topics[i].topic] = md->topics[i].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  return info;
+}
+
+// Waits for one admin result event on `queue`.
+absl::StatusOr<EventHandle> AwaitResult(rd_kafka_queue_t* queue, absl::Duration timeout, std::string_view what) {
+  EventHandle ev(rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout))));
+  if (ev == nullptr) return absl::DeadlineExceededError(common::Cat(what, ": no answer within ", absl::FormatDuration(timeout)));
+  if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return kafka::KafkaStatus(rd_kafka_event_error(ev.get()), common::Cat(what, ": ", rd_kafka_event_error_string(ev.get())));
+  return ev;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap, absl::Duration timeout) {
+  auto rk = AdminClient(bootstrap);
+  if (!rk.ok()) return rk.status();
+  auto info = Describe(rk->get(), timeout);
+  if (!info.ok()) return info.status();
+  return info->topics;
+}
+
+absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const contracts::Catalog& catalog,
+                                         const EnsureTopicsOptions& options) {
+  auto rk = AdminClient(bootstrap);
+  if (!rk.ok()) return rk.status();
+  auto info = Describe(rk->get(), options.timeout);
+  if (!info.ok()) return info.status();
+
+  TopicReport report;
+  std::vector<NewTopicHandle> owned;
+  std::vector<rd_kafka_NewTopic_t*> missing;
+  char err[512];
+  for (const auto& t : catalog.topics()) {
+    auto it = info->topics.find(t.name());
+    if (it != info->topics.end()) {
+      report.existing.push_back(t.name());
+      if (it->second != t.partitions()) {
+        spdlog::warn("topic {} has {} partitions, the catalog says {}; left as is", t.name(), it->second,
+                     t.partitions());
+        report.mismatched.push_back(t.name());
+      }
+      continue;
+    }
+    int rf = options.replication_factor > 0 ? options.replication_factor : std::min(t.replication_factor(), info->brokers);
+    NewTopicHandle nt(rd_kafka_NewTopic_new(t.name().c_str(), t.partitions(), rf, err, sizeof(err)));
+    if (nt == nullptr) return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": ", err));
+    std::string retention = std::to_string(t.retention_ms());
+    if (rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", retention.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": bad retention.ms ", retention));
+    missing.push_back(nt.get());
+    owned.push_back(std::move(nt));
+  }
+  if (missing.empty()) return report;
+
+  QueueHandle queue(rd_kafka_queue_new(rk->get()));
+  OptionsHandle opts(rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  rd_kafka_AdminOptions_set_operation_timeout(opts.get(), static_cast<int>(absl::ToInt64Milliseconds(options.timeout)),
+                                              err, sizeof(err));
+  rd_kafka_CreateTopics(rk->get(), missing.data(), missing.size(), opts.get(), queue.get());
+  auto ev = AwaitResult(queue.get(), options.timeout + absl::Seconds(5), "create topics");
+  if (!ev.ok()) return ev.status();
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev->get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    std::string name = rd_kafka_topic_result_name(results[i]);
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      report.existing.push_back(name);  // another process created it meanwhile
+    } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* msg = rd_kafka_topic_result_error_string(results[i]);
+      return kafka::KafkaStatus(e, common::Cat("create topic ", name, msg ? common::Cat(": ", msg) : ""));
+    } else {
+      report.created.push_back(name);
+    }
+  }
+  return report;
+}
+
+absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::string>& topics, absl::Duration timeout) {
+  if (topics.empty()) return absl::OkStatus();
+  auto rk = AdminClient(bootstrap);
+  if (!rk.ok()) return rk.status();
+  std::vector<DeleteTopicHandle> owned;
+  std::vector<rd_kafka_DeleteTopic_t*> raw;
+  for (const auto& t : topics) {
+    owned.emplace_back(rd_kafka_DeleteTopic_new(t.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  QueueHandle queue(rd_kafka_queue_new(rk->get()));
+  rd_kafka_DeleteTopics(rk->get(), raw.data(), raw.size(), nullptr, queue.get());
+  auto ev = AwaitResult(queue.get(), timeout, "delete topics");
+  if (!ev.ok()) return ev.status();
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev->get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      return kafka::KafkaStatus(e, common::Cat("delete topic ", rd_kafka_topic_result_name(results[i])));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::producer

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <string>
+#include <vector>
+
+#include "contracts/catalog.h"
+
+namespace sluice::producer {
+
+struct TopicReport {
+  std::vector<std::string> created;
+  std::vector<std::string> existing;
+  // Existing topics whose partition count differs from the catalog's (not altered:
+  // adding partitions would move tenants to other partitions).
+  std::vector<std::string> mismatched;
+};
+
+struct EnsureTopicsOptions {
+  // 0: the catalog's replication factor, lowered to the number of brokers when the
+  // cluster is smaller (a one-broker development stack).
+  int replication_factor = 0;
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+// Creates every catalog topic that is missing, with its partitions and retention.ms.
+// Idempotent; safe to run from several processes at once.
+absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap_servers, const contracts::Catalog& catalog,
+                                         const EnsureTopicsOptions& options = {});
+
+// Deletes the named topics (missing ones are ignored). For tests and local resets.
+absl::Status DeleteTopics(const std::string& bootstrap_servers, const std::vector<std::string>& topics,
+                          absl::Duration timeout = absl::Seconds(30));
+
+// Names of the topics in the cluster, and the partition count of each.
+absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap_servers,
+                                                      absl::Duration timeout = absl::Seconds(10));
+
+}  // namespace sluice::producer
