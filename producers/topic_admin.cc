@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <set>
 
 #include "common/strings.h"
 #include "producers/kafka_util.h"
@@ -29,6 +30,7 @@ absl::StatusOr<kafka::KafkaHandle> AdminClient(const std::string& bootstrap) {
 struct ClusterInfo {
   int brokers = 0;
   std::map<std::string, int> topics;  // name -> partitions
+  std::set<std::string> not_ready;    // exist, but leaders not yet elected
 };
 
 absl::StatusOr<ClusterInfo> Describe(rd_kafka_t* rk, absl::Duration timeout) {
@@ -37,8 +39,14 @@ absl::StatusOr<ClusterInfo> Describe(rd_kafka_t* rk, absl::Duration timeout) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka::KafkaStatus(err, "cluster metadata");
   ClusterInfo info;
   info.brokers = md->broker_cnt;
-  for (int i = 0; i < md->topic_cnt; ++i)
-    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) info.topics[md->topics[i].topic] = md->topics[i].partition_cnt;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+    info.topics[t.topic] = t.partition_cnt;
+    bool ready = t.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int p = 0; ready && p < t.partition_cnt; ++p) ready = t.partitions[p].leader >= 0;
+    if (!ready) info.not_ready.insert(t.topic);
+  }
   rd_kafka_metadata_destroy(md);
   return info;
 }
@@ -77,7 +85,7 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const con
     auto it = info->topics.find(t.name());
     if (it != info->topics.end()) {
       report.existing.push_back(t.name());
-      if (it->second != t.partitions()) {
+      if (!info->not_ready.contains(t.name()) && it->second != t.partitions()) {
         spdlog::warn("topic {} has {} partitions, the catalog says {}; left as is", t.name(), it->second,
                      t.partitions());
         report.mismatched.push_back(t.name());
@@ -116,6 +124,22 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const con
     } else {
       report.created.push_back(name);
     }
+  }
+  // Return once every created topic has its partitions and leaders, so the caller can
+  // produce to it straight away.
+  const absl::Time deadline = absl::Now() + options.timeout;
+  for (;;) {
+    auto now = Describe(rk->get(), options.timeout);
+    if (!now.ok()) return now.status();
+    bool ready = true;
+    for (const auto& name : report.created) {
+      auto it = now->topics.find(name);
+      ready = ready && it != now->topics.end() && it->second > 0 && !now->not_ready.contains(name);
+    }
+    if (ready) break;
+    if (absl::Now() >= deadline)
+      return absl::DeadlineExceededError("create topics: created, but leaders were not elected in time");
+    absl::SleepFor(absl::Milliseconds(100));
   }
   return report;
 }
