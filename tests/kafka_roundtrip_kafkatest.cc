@@ -186,6 +186,7 @@ TEST_F(KafkaRoundTrip, DeliveryFailureSurfacesAsStatus) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().code(), ::testing::AnyOf(absl::StatusCode::kNotFound, absl::StatusCode::kUnavailable))
       << r.status();
+  EXPECT_TRUE((*p)->Flush(absl::Seconds(1)).ok());  // nothing left in flight
   EXPECT_EQ((*p)->InFlight(), 0);
 
   // An invalid envelope never reaches Kafka and names the field.

@@ -1,0 +1,162 @@
+#include "common/pg.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/strings.h"
+
+namespace sluice::common {
+namespace {
+
+bool Starts(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+uint64_t Fnv1a64(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+int64_t PgResult::affected() const {
+  const char* n = PQcmdTuples(r_.get());
+  return (n == nullptr || *n == '\0') ? 0 : std::strtoll(n, nullptr, 10);
+}
+
+absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_view context) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = result ? PQresultErrorMessage(result) : "";
+  if (msg.empty() && conn) msg = PQerrorMessage(conn);
+  while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+  std::string code = state ? state : "";
+  std::string text = Cat(context, ": ", msg, code.empty() ? "" : Cat(" (SQLSTATE ", code, ")"));
+  if (conn != nullptr && PQstatus(conn) == CONNECTION_BAD) return absl::UnavailableError(text);
+  if (code.empty()) return absl::InternalError(text);
+  // Connection exceptions, admin shutdown, serialization failure, deadlock, lock timeout.
+  if (Starts(code, "08") || Starts(code, "57P") || code == "40001" || code == "40P01" || code == "55P03")
+    return absl::UnavailableError(text);
+  if (code == "23505") return absl::AlreadyExistsError(text);
+  if (Starts(code, "23")) return absl::FailedPreconditionError(text);
+  if (Starts(code, "42") || Starts(code, "22")) return absl::InvalidArgumentError(text);
+  if (code == "57014") return absl::DeadlineExceededError(text);  // statement_timeout
+  return absl::InternalError(text);
+}
+
+absl::StatusOr<PgConnection> PgConnection::Connect(const std::string& dsn, absl::Duration timeout) {
+  std::string full = Cat(dsn, " connect_timeout=", std::max<int64_t>(1, absl::ToInt64Seconds(timeout)));
+  PgConnHandle conn(PQconnectdb(full.c_str()));
+  if (conn == nullptr) return absl::ResourceExhaustedError("postgres: out of memory");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(conn.get());
+    while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+    return absl::UnavailableError(Cat("postgres connect: ", msg));
+  }
+  // NOTICEs ("relation already exists, skipping") go to the debug log, not stderr.
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char* msg) { spdlog::debug("postgres: {}", std::string_view(msg)); }, nullptr);
+  return PgConnection(std::move(conn));
+}
+
+absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PgResultHandle r(PQexecParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(params.size()), nullptr,
+                                values.data(), nullptr, nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgStatus(r.get(), conn_.get(), "query");
+  return PgResult(std::move(r));
+}
+
+absl::Status PgConnection::ExecScript(std::string_view sql) {
+  PgResultHandle r(PQexec(conn_.get(), std::string(sql).c_str()));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return PgStatus(r.get(), conn_.get(), "script");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PgConnection::QuoteIdentifier(std::string_view name) {
+  char* q = PQescapeIdentifier(conn_.get(), name.data(), name.size());
+  if (q == nullptr) return absl::InvalidArgumentError(Cat("identifier: ", PQerrorMessage(conn_.get())));
+  std::string out = q;
+  PQfreemem(q);
+  return out;
+}
+
+absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::map<int, fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".sql") continue;
+    std::string name = e.path().filename().string();
+    if (name.size() < 10 || name[4] != '_' ||
+        !std::all_of(name.begin(), name.begin() + 4, [](char c) { return c >= '0' && c <= '9'; }))
+      return absl::InvalidArgumentError(Cat("migration ", name, ": name must be NNNN_name.sql"));
+    int version = std::stoi(name.substr(0, 4));
+    if (!files.emplace(version, e.path()).second)
+      return absl::InvalidArgumentError(Cat("migration ", name, ": version ", version, " used twice"));
+  }
+  if (ec) return absl::NotFoundError(Cat("migrations dir ", dir, ": ", ec.message()));
+
+  // One migrator at a time per database; released when the session ends or below.
+  if (auto r = conn.Exec("SELECT pg_advisory_lock(hashtext('sluice.schema_migrations'))"); !r.ok()) return r.status();
+  auto unlock = [&] { (void)conn.Exec("SELECT pg_advisory_unlock(hashtext('sluice.schema_migrations'))"); };
+  if (auto s = conn.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                               " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                               " applied_at timestamptz NOT NULL DEFAULT now())");
+      !s.ok()) {
+    unlock();
+    return s;
+  }
+
+  MigrationReport report;
+  for (const auto& [version, path] : files) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string sql = ss.str();
+    const std::string name = path.filename().string();
+    const std::string sum = fmt::format("fnv1a64:{:016x}", Fnv1a64(sql));
+    auto have = conn.Exec("SELECT checksum FROM schema_migrations WHERE version = $1", {std::to_string(version)});
+    if (!have.ok()) {
+      unlock();
+      return have.status();
+    }
+    if (have->rows() == 1) {
+      if (have->Get(0, 0) != sum) {
+        unlock();
+        return absl::FailedPreconditionError(Cat("migration ", name, ": changed after it was applied (", have->Get(0, 0),
+                                                 " recorded, ", sum, " now); add a new migration instead"));
+      }
+      report.existing.push_back(name);
+      continue;
+    }
+    absl::Status s = conn.ExecScript(Cat("BEGIN;\n", sql, "\n;"));
+    if (s.ok()) {
+      auto rec = conn.Exec("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                           {std::to_string(version), name, sum});
+      s = rec.ok() ? conn.ExecScript("COMMIT") : rec.status();
+    }
+    if (!s.ok()) {
+      (void)conn.ExecScript("ROLLBACK");
+      unlock();
+      return absl::Status(s.code(), Cat("migration ", name, ": ", s.message()));
+    }
+    report.applied.push_back(name);
+  }
+  unlock();
+  return report;
+}
+
+}  // namespace sluice::common

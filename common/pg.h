@@ -1,0 +1,77 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <libpq-fe.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/handle.h"
+
+namespace sluice::common {
+
+using PgConnHandle = Handle<PGconn, PQfinish>;
+using PgResultHandle = Handle<PGresult, PQclear>;
+
+// A query result. Move-only; frees the PGresult on destruction.
+class PgResult {
+ public:
+  explicit PgResult(PgResultHandle r) : r_(std::move(r)) {}
+  int rows() const { return PQntuples(r_.get()); }
+  int cols() const { return PQnfields(r_.get()); }
+  bool IsNull(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  // Text value of a cell ("" for NULL; use IsNull to tell them apart).
+  std::string_view Get(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  // Rows touched by INSERT/UPDATE/DELETE.
+  int64_t affected() const;
+  PGresult* raw() const { return r_.get(); }
+
+ private:
+  PgResultHandle r_;
+};
+
+// Maps a failed result or connection to a Status carrying the SQLSTATE. Connection
+// loss, admin shutdown, serialization failures, deadlocks and lock timeouts are
+// kUnavailable (retry); unique violations kAlreadyExists; other integrity violations
+// kFailedPrecondition; syntax and undefined objects kInvalidArgument; else kInternal.
+absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_view context);
+
+// One libpq connection. Not thread-safe: use one per thread (or a pool).
+// Move-only; the destructor closes the connection.
+class PgConnection {
+ public:
+  // Connects; kUnavailable when the server cannot be reached within `timeout`.
+  static absl::StatusOr<PgConnection> Connect(const std::string& dsn, absl::Duration timeout = absl::Seconds(10));
+
+  // One statement with text parameters ($1, $2 ...; nullopt is NULL). Parameters are
+  // sent separately from the SQL, never spliced into it.
+  absl::StatusOr<PgResult> Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
+  // Several statements without parameters (migrations, set-up scripts).
+  absl::Status ExecScript(std::string_view sql);
+  // Quotes an identifier with libpq's escaping ("my table" -> "\"my table\"").
+  absl::StatusOr<std::string> QuoteIdentifier(std::string_view name);
+
+  PGconn* raw() const { return conn_.get(); }
+
+ private:
+  explicit PgConnection(PgConnHandle c) : conn_(std::move(c)) {}
+  PgConnHandle conn_;
+};
+
+struct MigrationReport {
+  std::vector<std::string> applied;   // newly applied, in order
+  std::vector<std::string> existing;  // applied before
+};
+
+// Applies every `NNNN_name.sql` file of `dir` not yet recorded in schema_migrations (in
+// the connection's search_path), in order, each in its own transaction with its record.
+// Holds an advisory lock so concurrent runs apply each file once. A file changed after
+// it was applied (checksum differs) or a badly named file is an error naming the file.
+absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir);
+
+}  // namespace sluice::common

@@ -1,0 +1,130 @@
+// Against the local PostgreSQL (dev/stack.sh up).
+#include "common/pg.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "common/env.h"
+#include "common/strings.h"
+
+namespace sluice::common {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Each test works in a schema of its own, dropped afterwards.
+class PgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    schema_ = Cat("it_", std::random_device{}());
+    auto c = Connect();
+    ASSERT_TRUE(c.ok()) << "is the local stack up (dev/stack.sh up)? " << c.status();
+    conn_ = std::make_unique<PgConnection>(*std::move(c));
+    dir_ = std::filesystem::temp_directory_path() / schema_;
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (conn_) {
+      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  absl::StatusOr<PgConnection> Connect() {
+    auto c = PgConnection::Connect(DefaultPgDsn());
+    if (!c.ok()) return c.status();
+    if (auto s = c->ExecScript(Cat("CREATE SCHEMA IF NOT EXISTS ", schema_, "; SET search_path TO ", schema_)); !s.ok())
+      return s;
+    return c;
+  }
+  void Write(const std::string& name, const std::string& sql) { std::ofstream(dir_ / name) << sql; }
+
+  std::string schema_;
+  std::filesystem::path dir_;
+  std::unique_ptr<PgConnection> conn_;
+};
+
+TEST_F(PgTest, ParametersAreBoundNotSpliced) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE t (id int PRIMARY KEY, name text)").ok());
+  const std::string hostile = "x'); DROP TABLE t; --";
+  auto ins = conn_->Exec("INSERT INTO t VALUES ($1, $2)", {"1", hostile});
+  ASSERT_TRUE(ins.ok()) << ins.status();
+  EXPECT_EQ(ins->affected(), 1);
+  ASSERT_TRUE(conn_->Exec("INSERT INTO t VALUES ($1, $2)", {"2", std::nullopt}).ok());
+  auto r = conn_->Exec("SELECT name FROM t ORDER BY id");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->rows(), 2);
+  EXPECT_EQ(r->Get(0, 0), hostile);
+  EXPECT_TRUE(r->IsNull(1, 0));
+  EXPECT_EQ(*conn_->QuoteIdentifier("my \"table\""), "\"my \"\"table\"\"\"");
+}
+
+TEST_F(PgTest, ErrorsCarrySqlstateAndMapToStatusCodes) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE u (id int PRIMARY KEY CHECK (id > 0))").ok());
+  ASSERT_TRUE(conn_->Exec("INSERT INTO u VALUES (1)").ok());
+  auto dup = conn_->Exec("INSERT INTO u VALUES (1)");
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(dup.status().message()), HasSubstr("SQLSTATE 23505"));
+  EXPECT_EQ(conn_->Exec("INSERT INTO u VALUES (-1)").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(conn_->Exec("SELEC 1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(conn_->Exec("SELECT * FROM no_such_table").status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(conn_->ExecScript("SET statement_timeout = '50ms'").ok());
+  EXPECT_EQ(conn_->Exec("SELECT pg_sleep(1)").status().code(), absl::StatusCode::kDeadlineExceeded);
+  auto down = PgConnection::Connect("host=127.0.0.1 port=1 dbname=x user=x", absl::Seconds(1));
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(PgTest, MigrateAppliesInOrderOnceAndRefusesEditedFiles) {
+  Write("0002_add_column.sql", "ALTER TABLE items ADD COLUMN label text;");
+  Write("0001_items.sql", "CREATE TABLE items (id int PRIMARY KEY);\nINSERT INTO items VALUES (1);");
+  auto first = Migrate(*conn_, dir_.string());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(first->applied, ::testing::ElementsAre("0001_items.sql", "0002_add_column.sql"));
+
+  auto second = Migrate(*conn_, dir_.string());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->applied.empty());
+  EXPECT_EQ(second->existing.size(), 2u);
+  EXPECT_EQ(conn_->Exec("SELECT label FROM items")->rows(), 1);
+
+  Write("0001_items.sql", "CREATE TABLE items (id bigint PRIMARY KEY);");
+  auto edited = Migrate(*conn_, dir_.string());
+  EXPECT_EQ(edited.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(edited.status().message()), HasSubstr("0001_items.sql: changed after it was applied"));
+}
+
+TEST_F(PgTest, FailedMigrationLeavesNothingHalfApplied) {
+  Write("0001_ok.sql", "CREATE TABLE a (id int);");
+  Write("0002_broken.sql", "CREATE TABLE b (id int);\nINSERT INTO b VALUES ('not a number');");
+  auto r = Migrate(*conn_, dir_.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("migration 0002_broken.sql"));
+  EXPECT_TRUE(conn_->Exec("SELECT 1 FROM a").ok());
+  EXPECT_FALSE(conn_->Exec("SELECT 1 FROM b").ok());  // rolled back with its record
+  EXPECT_EQ(conn_->Exec("SELECT version FROM schema_migrations")->rows(), 1);
+
+  Write("bad-name.sql", "SELECT 1;");
+  EXPECT_THAT(std::string(Migrate(*conn_, dir_.string()).status().message()), HasSubstr("bad-name.sql: name must be"));
+}
+
+TEST_F(PgTest, ConcurrentMigratorsApplyEachFileOnce) {
+  Write("0001_counter.sql", "CREATE TABLE runs (n int); INSERT INTO runs VALUES (1);");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto c = Connect();
+      if (c.ok() && Migrate(*c, dir_.string()).ok()) ok.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(conn_->Exec("SELECT n FROM runs")->rows(), 1);
+}
+
+}  // namespace
+}  // namespace sluice::common

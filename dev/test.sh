@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The test command. On a fresh Debian 12 machine: installs what is missing, builds
+# (normal and ASan/UBSan), starts the local stack, runs buf lint, the golden-vector
+# check and every test through ctest (unit tests under the sanitizers too), then
+# stops the stack it started. Exits non-zero when anything fails.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+case "${1:-}" in
+  -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "test: takes no arguments" >&2; exit 2 ;;
+esac
+
+section() { printf '\n== %s\n' "$*"; }
+
+section "dependencies"
+bash dev/install-deps.sh
+# shellcheck source=dev/env.sh
+source dev/env.sh
+
+section "build (build/)"
+bash dev/build.sh
+section "build with ASan + UBSan (build-asan/)"
+bash dev/build.sh asan
+
+section "buf lint"
+buf lint
+echo "buf lint: clean"
+section "golden vectors"
+build/contracts/sluice_vectorgen --check contracts/vectors
+echo "vectors: .binpb match their .textproto"
+
+section "local stack"
+started=0
+if ! bash dev/stack.sh status >/dev/null 2>&1; then
+  started=1
+  trap 'bash dev/stack.sh down >/dev/null 2>&1 || true' EXIT
+fi
+bash dev/stack.sh up
+
+section "unit tests under ASan + UBSan"
+ctest --test-dir build-asan -L unit --output-on-failure
+
+section "all tests"
+mkdir -p .run
+rc=0
+ctest --test-dir build --output-on-failure 2>&1 | tee .run/ctest.log || rc=$?
+[[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
+
+if (( started )); then
+  bash dev/stack.sh down >/dev/null 2>&1 || true
+  trap - EXIT
+  echo "(stopped the local stack this run started)"
+fi
+# Repeat ctest's closing line so it is the last thing printed.
+grep -E '^[0-9]+% tests passed' .run/ctest.log | tail -n 1
+exit "$rc"
