@@ -6,20 +6,13 @@
 #include <atomic>
 #include <mutex>
 
-#include "contracts/vectors.h"
+#include "contracts/test_util.h"
 #include "producers/kafka_util.h"
 
 namespace sluice::bus {
 namespace {
 
-std::vector<v1::Envelope> Goldens() {
-  auto v = contracts::LoadVectors(std::string(SLUICE_SOURCE_DIR) + "/contracts/vectors");
-  EXPECT_TRUE(v.ok()) << v.status();
-  std::vector<v1::Envelope> out;
-  if (v.ok())
-    for (auto& x : *v) out.push_back(x.envelope);
-  return out;
-}
+using contracts::testing::Goldens;
 
 // Collects what a subscription receives; fails the first `fail_first` batches.
 struct Sink {

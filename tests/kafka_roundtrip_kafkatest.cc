@@ -11,23 +11,16 @@
 #include "consumers/consumer.h"
 #include "consumers/kafka_bus.h"
 #include "contracts/envelope.h"
-#include "contracts/vectors.h"
+#include "contracts/test_util.h"
 #include "producers/producer.h"
 #include "tests/kafka_fixture.h"
 
 namespace sluice {
 namespace {
 
-using google::protobuf::util::MessageDifferencer;
+using contracts::testing::Goldens;
 
-std::vector<v1::Envelope> Goldens() {
-  auto v = contracts::LoadVectors(std::string(SLUICE_SOURCE_DIR) + "/contracts/vectors");
-  EXPECT_TRUE(v.ok()) << v.status();
-  std::vector<v1::Envelope> out;
-  if (v.ok())
-    for (auto& x : *v) out.push_back(x.envelope);
-  return out;
-}
+using google::protobuf::util::MessageDifferencer;
 
 class KafkaRoundTrip : public testing::KafkaTest {
  protected:
