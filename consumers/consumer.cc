@@ -175,6 +175,7 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
     r.partition = m->partition;
     r.offset = m->offset;
     if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    r.value.assign(static_cast<const char*>(m->payload), m->len);
     r.headers = ReadHeaders(m.get());
     r.timestamp_ms = rd_kafka_message_timestamp(m.get(), nullptr);
     batch.push_back(std::move(r));

@@ -94,6 +94,7 @@ void InMemoryBus::Publish(v1::Envelope envelope, producer::DeliveryCallback done
   r.topic = route->topic;
   r.key = envelope.tenant_id();
   r.headers = contracts::ToKafkaHeaders(envelope);
+  r.value = contracts::SerializeDeterministic(envelope);
   r.timestamp_ms = absl::ToUnixMillis(absl::Now());
   producer::DeliveryReport report;
   {

@@ -19,6 +19,7 @@ struct Record {
   int32_t partition = -1;
   int64_t offset = -1;
   std::string key;
+  std::string value;  // the record's bytes as stored (the encoded envelope)
   contracts::Headers headers;
   int64_t timestamp_ms = 0;  // broker/producer record timestamp
 };

@@ -23,9 +23,7 @@ constexpr char kTypeUrl[] = "type.sluice.dev/sluice.v1.FieldPath";
 constexpr int64_t kMinSeconds = 946684800;  // 2000-01-01T00:00:00Z
 
 absl::Status Violation(std::string_view path, std::string_view what) {
-  absl::Status s = absl::InvalidArgumentError(common::Cat(path, ": ", what));
-  s.SetPayload(kTypeUrl, absl::Cord(std::string(path)));
-  return s;
+  return WithFieldPath(absl::InvalidArgumentError(common::Cat(path, ": ", what)), path);
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -161,6 +159,11 @@ absl::Status Validate(const v1::Envelope& env, const Catalog& catalog, absl::Tim
   if (size_t n = payload.ByteSizeLong(); n > kMaxPayloadBytes)
     return Violation(field, common::Cat(n, " bytes exceeds the 256 KiB limit"));
   return CheckMessage(payload, std::string(field), now);
+}
+
+absl::Status WithFieldPath(absl::Status status, std::string_view path) {
+  status.SetPayload(kTypeUrl, absl::Cord(std::string(path)));
+  return status;
 }
 
 std::optional<std::string> FieldPathOf(const absl::Status& status) {

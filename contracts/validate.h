@@ -35,6 +35,9 @@ absl::Status Validate(const v1::Envelope& env, const Catalog& catalog = Catalog:
 // The field path carried by a Validate error, or nullopt for other statuses.
 std::optional<std::string> FieldPathOf(const absl::Status& status);
 
+// `status` with `path` attached as its field path (what FieldPathOf returns).
+absl::Status WithFieldPath(absl::Status status, std::string_view path);
+
 // True for a tenant id in the documented format.
 bool IsValidTenantId(std::string_view tenant);
 

@@ -85,9 +85,9 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaq
   self->in_flight_.fetch_sub(1);
 }
 
-void Producer::Send(v1::Envelope envelope, DeliveryCallback done) {
+absl::StatusOr<Record> Producer::Encode(v1::Envelope& envelope) const {
   contracts::FillDefaults(envelope, catalog_);
-  if (auto s = contracts::Validate(envelope, catalog_); !s.ok()) return done(s);
+  if (auto s = contracts::Validate(envelope, catalog_); !s.ok()) return s;
   const contracts::Route* route = catalog_.Find(envelope.type());  // Validate checked it exists
   Record r;
   r.topic = route->topic;
@@ -95,7 +95,13 @@ void Producer::Send(v1::Envelope envelope, DeliveryCallback done) {
   r.headers = contracts::ToKafkaHeaders(envelope);
   r.value = contracts::SerializeDeterministic(envelope);
   r.event_id = envelope.id();
-  SendRecord(std::move(r), std::move(done));
+  return r;
+}
+
+void Producer::Send(v1::Envelope envelope, DeliveryCallback done) {
+  auto record = Encode(envelope);
+  if (!record.ok()) return done(record.status());
+  SendRecord(*std::move(record), std::move(done));
 }
 
 void Producer::SendRecord(Record record, DeliveryCallback done) {

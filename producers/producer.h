@@ -73,6 +73,10 @@ class Producer {
   // field, before anything is sent.
   void Send(v1::Envelope envelope, DeliveryCallback done);
 
+  // What Send does before sending: fill defaults, validate, route, encode. For callers
+  // that check more (e.g. authorization) between encoding and SendRecord.
+  absl::StatusOr<Record> Encode(v1::Envelope& envelope) const;
+
   // Send and wait for the broker's acknowledgement.
   absl::StatusOr<DeliveryReport> SendSync(v1::Envelope envelope);
 

@@ -86,6 +86,7 @@ TEST_F(KafkaRoundTrip, AllThirteenTypesArriveWithPayloadKeyHeadersAndMurmur2Part
     types.insert(want.type());
     EXPECT_TRUE(MessageDifferencer::Equals(r.envelope, want)) << want.type();
     EXPECT_EQ(r.key, want.tenant_id());
+    EXPECT_EQ(r.value, contracts::SerializeDeterministic(want)) << want.type();
     EXPECT_EQ(r.headers, contracts::ToKafkaHeaders(want)) << want.type();
     EXPECT_EQ(r.topic, report.topic);
     EXPECT_EQ(r.offset, report.offset);

@@ -1,0 +1,78 @@
+#include "gateway/auth.h"
+
+#include <google/protobuf/text_format.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "contracts/vectors.h"
+
+namespace sluice::gateway {
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (unsigned char c : digest) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0x0F]);
+  }
+  return out;
+}
+
+absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
+  v1::TokenFile file;
+  if (!google::protobuf::TextFormat::ParseFromString(std::string(textproto), &file))
+    return absl::InvalidArgumentError("token file: not a valid sluice.v1.TokenFile text proto");
+  TokenStore store;
+  for (int i = 0; i < file.principals_size(); ++i) {
+    const auto& p = file.principals(i);
+    std::string at = common::Cat("token file principals[", i, "] (", p.name(), ")");
+    const std::string& h = p.token_sha256();
+    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        }))
+      return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: must be 64 lower-case hex characters"));
+    if (p.name().empty()) return absl::InvalidArgumentError(common::Cat(at, ".name: required"));
+    if (p.tenants().empty()) return absl::InvalidArgumentError(common::Cat(at, ".tenants: at least one is required"));
+    if (!store.by_hash_.emplace(h, p).second)
+      return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: used by another principal"));
+  }
+  return store;
+}
+
+absl::StatusOr<TokenStore> TokenStore::FromFile(const std::string& path) {
+  auto text = contracts::ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto store = Parse(*text);
+  if (!store.ok()) return absl::Status(store.status().code(), common::Cat(path, ": ", store.status().message()));
+  return store;
+}
+
+absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(std::string_view authorization) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.empty()) return absl::UnauthenticatedError("missing authorization metadata (Bearer token)");
+  if (authorization.substr(0, kBearer.size()) != kBearer || authorization.size() == kBearer.size())
+    return absl::UnauthenticatedError("authorization metadata must be \"Bearer <token>\"");
+  auto it = by_hash_.find(Sha256Hex(authorization.substr(kBearer.size())));
+  if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown token");
+  return &it->second;
+}
+
+absl::Status Authorize(const v1::Principal& who, const v1::Envelope& envelope) {
+  const auto& tenants = who.tenants();
+  if (std::find(tenants.begin(), tenants.end(), "*") == tenants.end() &&
+      std::find(tenants.begin(), tenants.end(), envelope.tenant_id()) == tenants.end())
+    return absl::PermissionDeniedError(
+        common::Cat("tenant_id: ", who.name(), " may not publish for tenant \"", envelope.tenant_id(), "\""));
+  const auto& sources = who.sources();
+  if (!sources.empty() && std::find(sources.begin(), sources.end(), envelope.source()) == sources.end())
+    return absl::PermissionDeniedError(
+        common::Cat("source: ", who.name(), " may not publish as \"", envelope.source(), "\""));
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::gateway

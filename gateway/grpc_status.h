@@ -1,0 +1,14 @@
+#pragma once
+
+#include <absl/status/status.h>
+#include <grpcpp/support/status.h>
+
+namespace sluice::gateway {
+
+// The one place an absl::Status becomes a grpc::Status. Codes map one to one. An
+// InvalidArgument from validation (contracts::FieldPathOf) carries a google.rpc.Status
+// with a google.rpc.BadRequest field violation in the status details, which clients
+// read with their language's rich-status helpers.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace sluice::gateway

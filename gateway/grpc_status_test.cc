@@ -1,0 +1,37 @@
+#include "gateway/grpc_status.h"
+
+#include <gtest/gtest.h>
+
+#include "contracts/validate.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace sluice::gateway {
+namespace {
+
+TEST(ToGrpcStatus, CodesMapOneToOne) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_EQ(ToGrpcStatus(absl::UnauthenticatedError("x")).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ToGrpcStatus(absl::PermissionDeniedError("x")).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ToGrpcStatus(absl::ResourceExhaustedError("x")).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(ToGrpcStatus(absl::UnavailableError("x")).error_details().empty());
+}
+
+TEST(ToGrpcStatus, FieldErrorsCarryBadRequestDetails) {
+  absl::Status s = contracts::WithFieldPath(absl::InvalidArgumentError("tenant_id: required"), "tenant_id");
+  grpc::Status g = ToGrpcStatus(s);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(g.error_message(), "tenant_id: required");
+  google::rpc::Status rich;
+  ASSERT_TRUE(rich.ParseFromString(g.error_details()));
+  EXPECT_EQ(rich.code(), 3);
+  ASSERT_EQ(rich.details_size(), 1);
+  google::rpc::BadRequest bad;
+  ASSERT_TRUE(rich.details(0).UnpackTo(&bad));
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "tenant_id");
+}
+
+}  // namespace
+}  // namespace sluice::gateway

@@ -1,0 +1,108 @@
+#include "gateway/publisher.h"
+
+#include <absl/strings/ascii.h>
+
+#include "common/strings.h"
+#include "contracts/validate.h"
+
+namespace sluice::gateway {
+namespace {
+
+std::string Trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string StatusLabel(const absl::Status& s) {
+  return s.ok() ? "ok" : absl::AsciiStrToLower(absl::StatusCodeToString(s.code()));
+}
+
+}  // namespace
+
+bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope) {
+  std::string tp = Trim(ctx.traceparent);
+  if (envelope.traceparent().empty() && contracts::IsValidTraceparent(tp)) envelope.set_traceparent(tp);
+  if (ctx.workflow.empty()) return true;
+  size_t bytes = 0;
+  for (const auto& [k, v] : envelope.metadata()) {
+    if (k.rfind("sluice.workflow.", 0) == 0) return true;  // the envelope's own context wins
+    bytes += k.size() + v.size();
+  }
+  std::map<std::string, std::string> add;
+  for (const auto& [name, value] : ctx.workflow) {
+    std::string key = common::Cat("sluice.workflow.", Trim(name));
+    std::string val = Trim(value);
+    if (val.empty()) continue;
+    bytes += key.size() + val.size();
+    add.emplace(std::move(key), std::move(val));
+  }
+  if (bytes > contracts::kMaxMetadataBytes) return false;
+  for (auto& [k, v] : add) (*envelope.mutable_metadata())[k] = std::move(v);
+  return true;
+}
+
+PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
+    : events(prometheus::BuildCounter()
+                 .Name("sluice_gateway_events_total")
+                 .Help("Events received by the gateway, by type, source and outcome")
+                 .Register(registry)),
+      latency(prometheus::BuildHistogram()
+                  .Name("sluice_gateway_publish_latency_seconds")
+                  .Help("Time from receiving an event to the broker's acknowledgement")
+                  .Register(registry)),
+      rate_limited(prometheus::BuildCounter()
+                       .Name("sluice_gateway_rate_limited_total")
+                       .Help("Events refused because their source was paused by its rate limit")
+                       .Register(registry)),
+      in_flight(prometheus::BuildGauge()
+                    .Name("sluice_gateway_in_flight")
+                    .Help("Events sent to the broker and not yet acknowledged")
+                    .Register(registry)
+                    .Add({})),
+      workflow_dropped(prometheus::BuildCounter()
+                           .Name("sluice_gateway_workflow_context_dropped_total")
+                           .Help("Workflow context metadata dropped for exceeding 2 KiB")
+                           .Register(registry)
+                           .Add({})) {}
+
+void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done) {
+  const absl::Time start = absl::Now();
+  if (!ApplyWorkflowContext(ctx, envelope)) metrics_.workflow_dropped.Increment();
+  auto record = producer_.Encode(envelope);  // defaults, validation, routing, encoding
+  absl::Status refused = record.ok() ? Authorize(who, envelope) : record.status();
+  if (refused.ok()) refused = limiter_.Admit(envelope.source());
+  const std::string type = envelope.type(), source = envelope.source();
+  if (!refused.ok()) {
+    if (refused.code() == absl::StatusCode::kResourceExhausted) metrics_.rate_limited.Add({{"source", source}}).Increment();
+    metrics_.events.Add({{"type", type}, {"source", source}, {"status", StatusLabel(refused)}}).Increment();
+    return done(refused);
+  }
+  auto finish = [this, type, source, start, done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
+    metrics_.events.Add({{"type", type}, {"source", source}, {"status", StatusLabel(r.status())}}).Increment();
+    metrics_.latency
+        .Add({{"rpc", "publish"}},
+             prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5})
+        .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    done(std::move(r));
+  };
+  dedup_.Publish(
+      envelope.id(),
+      [this, rec = *std::move(record)](DedupWindow::Done sent) mutable {
+        metrics_.in_flight.Increment();
+        producer_.SendRecord(std::move(rec), [this, sent = std::move(sent)](absl::StatusOr<producer::DeliveryReport> r) {
+          metrics_.in_flight.Decrement();
+          if (!r.ok()) return sent(r.status());
+          v1::Delivery d;
+          d.set_event_id(r->event_id);
+          d.set_topic(r->topic);
+          d.set_partition(r->partition);
+          d.set_offset(r->offset);
+          sent(std::move(d));
+        });
+      },
+      std::move(finish));
+}
+
+}  // namespace sluice::gateway

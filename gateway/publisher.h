@@ -1,0 +1,65 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gateway/auth.h"
+#include "gateway/dedup.h"
+#include "gateway/rate_limiter.h"
+#include "producers/producer.h"
+#include "sluice/v1/gateway.pb.h"
+
+namespace sluice::gateway {
+
+// Workflow context a caller sent as gRPC metadata.
+struct WorkflowContext {
+  std::string traceparent;
+  // "sluice-workflow-run-id: r1" arrives here as {"run_id", "r1"}.
+  std::map<std::string, std::string> workflow;
+};
+
+// Copies `ctx` into the envelope: traceparent when the envelope has none (and the value
+// is valid), and the workflow entries as metadata "sluice.workflow.<name>" when the
+// envelope has no sluice.workflow.* key. Values are trimmed; the workflow entries are
+// dropped (returns false) when they, with the envelope's metadata, would pass 2 KiB.
+bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
+
+struct PublisherMetrics {
+  explicit PublisherMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& events;        // {type, source, status}
+  prometheus::Family<prometheus::Histogram>& latency;     // {rpc}
+  prometheus::Family<prometheus::Counter>& rate_limited;  // {source}
+  prometheus::Gauge& in_flight;
+  prometheus::Counter& workflow_dropped;
+};
+
+// The gateway's publishing path, shared by every RPC: fill defaults and validate
+// (InvalidArgument naming the field), authorize (PermissionDenied), rate-limit the source
+// (ResourceExhausted), deduplicate by id, produce, and report the broker's acknowledgement.
+// Thread-safe.
+class Publisher {
+ public:
+  using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
+  Publisher(producer::Producer& producer, RateLimiter& limiter, DedupWindow& dedup, PublisherMetrics& metrics)
+      : producer_(producer), limiter_(limiter), dedup_(dedup), metrics_(metrics) {}
+
+  // `done` runs exactly once, possibly on this thread.
+  void Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done);
+
+ private:
+  producer::Producer& producer_;
+  RateLimiter& limiter_;
+  DedupWindow& dedup_;
+  PublisherMetrics& metrics_;
+};
+
+}  // namespace sluice::gateway

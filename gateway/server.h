@@ -1,0 +1,61 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "contracts/catalog.h"
+#include "gateway/auth.h"
+#include "gateway/rate_limiter.h"
+
+namespace sluice::gateway {
+
+struct GatewayConfig {
+  // host:port to serve gRPC on; port 0 picks a free one (see Gateway::port()).
+  std::string listen = "127.0.0.1:50051";
+  std::string bootstrap_servers;
+  // How long the broker may take to acknowledge before the caller gets UNAVAILABLE.
+  absl::Duration delivery_timeout = absl::Seconds(10);
+  absl::Duration dedup_window = absl::Minutes(10);
+  size_t dedup_capacity = 100000;
+  // Events of one PublishStream waiting for the broker before the gateway stops reading.
+  size_t max_in_flight_per_stream = 1000;
+  // Largest gRPC message accepted; larger ones are refused by the transport unread.
+  int max_message_bytes = 1 << 20;
+  // TLS: both set enables TLS; with client_ca also set, clients must present a
+  // certificate signed by it (mutual TLS). PEM file paths.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Raw librdkafka settings for the gateway's producer.
+  std::map<std::string, std::string> librdkafka;
+};
+
+// A running sluice-gateway: EventGateway, DataRefreshService, grpc.health.v1 and server
+// reflection on one port. Thread-safe. The destructor shuts down like Shutdown(5s).
+class Gateway {
+ public:
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayConfig config, TokenStore tokens, RateLimiter limits,
+                                                        const contracts::Catalog& catalog,
+                                                        prometheus::Registry& registry);
+  ~Gateway();
+
+  int port() const;
+  // Stops accepting calls, lets in-flight calls finish for up to `grace` (then cancels
+  // them), and waits for the producer's outstanding acknowledgements.
+  void Shutdown(absl::Duration grace);
+  // Blocks until Shutdown.
+  void Wait();
+
+  struct Impl;
+
+ private:
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::gateway
