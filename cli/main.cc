@@ -1,7 +1,12 @@
 // sluicectl: the Sluice operator and developer CLI.
 #include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/text_format.h>
+
+#include <csignal>
+#include <random>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,7 +18,9 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "gateway/auth.h"
 #include "common/strings.h"
+#include "consumers/bus.h"
 #include "consumers/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
@@ -21,6 +28,7 @@
 #include "contracts/vectors.h"
 #include "producers/producer.h"
 #include "producers/topic_admin.h"
+#include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::cli {
 namespace {
@@ -93,6 +101,170 @@ int Validate(const Globals& g, const std::vector<std::string>& files, bool fill)
     }
   }
   return bad == 0 ? 0 : 1;
+}
+
+struct PublishOptions {
+  std::string gateway = common::EnvOr("SLUICE_GATEWAY", "127.0.0.1:50051");
+  std::string token = common::EnvOr("SLUICE_TOKEN", "");
+  std::string tls_ca, tls_cert, tls_key;
+  std::vector<std::string> files{"-"};
+  std::vector<std::string> metadata;  // KEY=VALUE gRPC metadata (traceparent, sluice-workflow-*)
+  int timeout_s = 30;
+};
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const PublishOptions& o) {
+  if (o.tls_ca.empty() && o.tls_cert.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  for (auto [path, out] : {std::pair{&o.tls_ca, &ssl.pem_root_certs}, {&o.tls_cert, &ssl.pem_cert_chain},
+                           {&o.tls_key, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    auto pem = contracts::ReadFile(*path);
+    if (!pem.ok()) return pem.status();
+    *out = *pem;
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+// One Publish per envelope for a single event, one PublishStream for several.
+int Publish(const PublishOptions& o) {
+  std::vector<v1::Envelope> envelopes;
+  for (const auto& f : o.files) {
+    auto text = ReadInput(f);
+    if (!text.ok()) return Fail(text.status());
+    auto parsed = ParseEnvelopes(*text);
+    if (!parsed.ok()) return Fail(absl::InvalidArgumentError(common::Cat(f, ": ", parsed.status().message())));
+    envelopes.insert(envelopes.end(), parsed->begin(), parsed->end());
+  }
+  if (envelopes.empty()) return Fail(absl::InvalidArgumentError("no envelopes in the input"));
+  auto creds = ChannelCredentials(o);
+  if (!creds.ok()) return Fail(creds.status());
+  auto stub = v1::EventGateway::NewStub(grpc::CreateChannel(o.gateway, *creds));
+  auto context = [&] {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!o.token.empty()) ctx->AddMetadata("authorization", "Bearer " + o.token);
+    for (const auto& kv : o.metadata) {
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) ctx->AddMetadata(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(o.timeout_s));
+    return ctx;
+  };
+  auto print_ok = [](const v1::Delivery& d) {
+    std::printf("ok %s %s[%d]@%lld%s\n", d.event_id().c_str(), d.topic().c_str(), d.partition(),
+                static_cast<long long>(d.offset()), d.duplicate() ? " (duplicate)" : "");
+  };
+  int failed = 0;
+  if (envelopes.size() == 1) {
+    v1::PublishRequest req;
+    *req.mutable_envelope() = envelopes[0];
+    v1::PublishResponse resp;
+    auto ctx = context();
+    grpc::Status s = stub->Publish(ctx.get(), req, &resp);
+    if (!s.ok()) {
+      std::printf("error %d %s\n", static_cast<int>(s.error_code()), s.error_message().c_str());
+      return 1;
+    }
+    print_ok(resp.delivery());
+    return 0;
+  }
+  auto ctx = context();
+  auto stream = stub->PublishStream(ctx.get());
+  std::thread writer([&] {
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      v1::PublishStreamRequest req;
+      req.set_sequence(i + 1);
+      *req.mutable_envelope() = envelopes[i];
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+  });
+  v1::PublishStreamResponse r;
+  size_t answered = 0;
+  while (stream->Read(&r)) {
+    ++answered;
+    if (r.has_ack()) {
+      print_ok(r.ack());
+    } else {
+      ++failed;
+      std::printf("error #%llu %d %s\n", static_cast<unsigned long long>(r.sequence()), r.error().code(),
+                  r.error().message().c_str());
+    }
+  }
+  writer.join();
+  grpc::Status s = stream->Finish();
+  if (!s.ok()) return Fail(absl::UnavailableError(common::Cat("stream: ", s.error_message())));
+  if (answered != envelopes.size()) return Fail(absl::DataLossError("the gateway did not answer every event"));
+  return failed == 0 ? 0 : 1;
+}
+
+struct TailOptions {
+  std::vector<std::string> types;
+  std::vector<std::string> topics;
+  std::string tenant;
+  bool from_beginning = false;
+  int64_t max = 0;
+};
+
+std::atomic<bool> g_stop_tail{false};
+
+// Follows topics (or the topics of types) and prints each event as a JSON line.
+int Tail(const Globals& g, const TailOptions& o) {
+  auto catalog = g.Catalog();
+  std::set<std::string> types(o.types.begin(), o.types.end());
+  std::vector<std::string> topics = o.topics;
+  if (topics.empty()) {
+    auto t = bus::TopicsFor(catalog, types);
+    if (!t.ok()) return Fail(t.status());
+    topics = *t;
+  }
+  auto consumer = consumer::Consumer::Create({.bootstrap_servers = g.bootstrap,
+                                              .group_id = "sluicectl-tail-" + contracts::NewUuidV7(),
+                                              .client_id = "sluicectl-tail",
+                                              .topics = topics,
+                                              .types = types,
+                                              .auto_offset_reset = o.from_beginning ? "earliest" : "latest"});
+  if (!consumer.ok()) return Fail(consumer.status());
+  std::signal(SIGINT, [](int) { g_stop_tail.store(true); });
+  std::signal(SIGTERM, [](int) { g_stop_tail.store(true); });
+  int64_t printed = 0;
+  while (!g_stop_tail.load() && (o.max == 0 || printed < o.max)) {
+    auto n = (*consumer)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+      for (const auto& r : batch) {
+        if (!o.tenant.empty() && r.envelope.tenant_id() != o.tenant) continue;
+        if (o.max != 0 && printed >= o.max) break;
+        auto json = contracts::ToJson(r.envelope);
+        if (!json.ok()) return json.status();
+        std::printf("%s\n", json->c_str());
+        ++printed;
+      }
+      std::fflush(stdout);
+      return absl::OkStatus();
+    });
+    if (!n.ok()) return Fail(n.status());
+  }
+  return 0;
+}
+
+// A new random token and the TokenFile entry holding its hash.
+int TokenNew(const std::string& name, const std::vector<std::string>& tenants, const std::vector<std::string>& sources,
+             const std::vector<std::string>& roles) {
+  std::random_device rd;
+  std::string token = "slc_";
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (int i = 0; i < 40; ++i) token.push_back(kAlphabet[rd() % (sizeof(kAlphabet) - 1)]);
+  v1::Principal p;
+  p.set_name(name);
+  p.set_token_sha256(gateway::Sha256Hex(token));
+  for (const auto& t : tenants) p.add_tenants(t);
+  for (const auto& s : sources) p.add_sources(s);
+  for (const auto& r : roles) p.add_roles(r);
+  std::string text;
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.PrintToString(p, &text);
+  std::printf("token (give it to the caller; it is not stored): %s\n", token.c_str());
+  std::printf("token file entry:\nprincipals { %s}\n", text.c_str());
+  return 0;
 }
 
 int Migrate(const std::string& dsn, const std::string& dir) {
@@ -206,6 +378,35 @@ int main(int argc, char** argv) {
   migrate->add_option("--dsn", dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
   migrate->add_option("--dir", migrations, "Directory of NNNN_name.sql files")->capture_default_str();
 
+  PublishOptions po;
+  auto* publish = app.add_subcommand("publish", "Publish envelopes through sluice-gateway (JSON, JSON lines or text format)");
+  publish->add_option("files", po.files, "Input files; '-' reads stdin")->capture_default_str();
+  publish->add_option("--gateway", po.gateway, "Gateway address (env SLUICE_GATEWAY)")->capture_default_str();
+  publish->add_option("--token", po.token, "Bearer token (env SLUICE_TOKEN)");
+  publish->add_option("--metadata", po.metadata, "Extra gRPC metadata KEY=VALUE, e.g. sluice-workflow-run-id=r1 (repeatable)");
+  publish->add_option("--tls-ca", po.tls_ca, "CA (PEM) to verify the gateway; enables TLS");
+  publish->add_option("--tls-cert", po.tls_cert, "Client certificate (PEM) for mutual TLS");
+  publish->add_option("--tls-key", po.tls_key, "Client private key (PEM) for mutual TLS");
+  publish->add_option("--timeout", po.timeout_s, "Seconds before the call is abandoned")->capture_default_str();
+
+  TailOptions to;
+  auto* tail = app.add_subcommand("tail", "Follow event types or topics on Kafka, printing each event as JSON");
+  tail->add_option("--type", to.types, "Event type to follow (repeatable)");
+  tail->add_option("--topic", to.topics, "Topic to follow (repeatable); default: the topics of --type, or all");
+  tail->add_option("--tenant", to.tenant, "Only this tenant's events");
+  tail->add_flag("--from-beginning", to.from_beginning, "Start at the oldest retained event instead of new ones");
+  tail->add_option("--max", to.max, "Stop after this many events (0 = follow until interrupted)")->capture_default_str();
+
+  std::string token_name;
+  std::vector<std::string> token_tenants, token_sources, token_roles;
+  auto* token = app.add_subcommand("token", "Gateway bearer tokens");
+  token->require_subcommand(1);
+  auto* token_new = token->add_subcommand("new", "Make a random token and print its token-file entry (SHA-256 only)");
+  token_new->add_option("--name", token_name, "Principal name (logs, metrics)")->required();
+  token_new->add_option("--tenant", token_tenants, "Tenant it may publish for; '*' = all (repeatable)")->required();
+  token_new->add_option("--source", token_sources, "Source it may publish as (repeatable; none = any)");
+  token_new->add_option("--role", token_roles, "Role it holds (repeatable)");
+
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);
 
@@ -214,5 +415,8 @@ int main(int argc, char** argv) {
   if (*validate) return Validate(g, files, fill);
   if (*demo) return Demo(g, vectors_dir, tenant, timeout_s);
   if (*migrate) return Migrate(dsn, migrations);
+  if (*publish) return Publish(po);
+  if (*token_new) return TokenNew(token_name, token_tenants, token_sources, token_roles);
+  if (*tail) return Tail(g, to);
   return 2;
 }
