@@ -8,6 +8,9 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <map>
+#include <vector>
+
 #include "contracts/envelope.h"
 #include "sluice/v1/options.pb.h"
 
@@ -65,28 +68,83 @@ bool IsPresent(const Message& m, const FieldDescriptor* f) {
   }
 }
 
-// Walks a payload message: required fields, timestamps, durations, recursively.
-absl::Status CheckMessage(const Message& m, const std::string& path, absl::Time now) {
-  const Descriptor* d = m.GetDescriptor();
-  const Reflection* r = m.GetReflection();
+// What to check on each field of a message type, worked out once per type from its
+// descriptor and the (sluice.v1.required) options, so validation does no option lookups.
+struct FieldRule {
+  enum class Kind { kPlain, kTimestamp, kDuration, kNested };
+  const FieldDescriptor* field;
+  bool required;
+  Kind kind;
+};
+
+std::vector<FieldRule> BuildRules(const Descriptor* d) {
+  std::vector<FieldRule> rules;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
-    std::string fpath = common::Cat(path, ".", f->name());
-    if (f->options().GetExtension(v1::required) && !IsPresent(m, f)) return Violation(fpath, "required");
-    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    const std::string& type = f->message_type()->full_name();
-    if (type == "google.protobuf.Struct" || type == "google.protobuf.Value") continue;
+    FieldRule r{f, f->options().GetExtension(v1::required), FieldRule::Kind::kPlain};
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      const std::string& type = f->message_type()->full_name();
+      if (type == "google.protobuf.Timestamp") {
+        r.kind = FieldRule::Kind::kTimestamp;
+      } else if (type == "google.protobuf.Duration") {
+        r.kind = FieldRule::Kind::kDuration;
+      } else if (type != "google.protobuf.Struct" && type != "google.protobuf.Value") {
+        r.kind = FieldRule::Kind::kNested;
+      }
+    }
+    if (r.required || r.kind != FieldRule::Kind::kPlain) rules.push_back(r);
+  }
+  return rules;
+}
+
+using RuleMap = std::map<const Descriptor*, std::vector<FieldRule>>;
+
+void AddRules(const Descriptor* d, RuleMap& out) {
+  if (out.contains(d)) return;
+  out[d] = BuildRules(d);
+  for (const FieldRule& r : out[d])
+    if (r.kind == FieldRule::Kind::kNested) AddRules(r.field->message_type(), out);
+}
+
+// Rules for every message reachable from Envelope, built once (thread-safe static
+// initialisation) and read without locks afterwards.
+const std::vector<FieldRule>& RulesFor(const Descriptor* d) {
+  static const RuleMap* const kRules = [] {
+    auto* m = new RuleMap;
+    AddRules(v1::Envelope::descriptor(), *m);
+    return m;
+  }();
+  auto it = kRules->find(d);
+  if (it != kRules->end()) return it->second;
+  thread_local RuleMap others;  // messages outside the contract (not expected)
+  AddRules(d, others);
+  return others[d];
+}
+
+// Walks a payload message: required fields, timestamps, durations, recursively.
+absl::Status CheckMessage(const Message& m, const std::string& path, absl::Time now) {
+  const Reflection* r = m.GetReflection();
+  for (const FieldRule& rule : RulesFor(m.GetDescriptor())) {
+    const FieldDescriptor* f = rule.field;
+    if (rule.required && !IsPresent(m, f)) return Violation(common::Cat(path, ".", f->name()), "required");
+    if (rule.kind == FieldRule::Kind::kPlain) continue;
     auto check = [&](const Message& sub, const std::string& spath) -> absl::Status {
-      if (type == "google.protobuf.Timestamp") return CheckTimestamp(sub, spath, now);
-      if (type == "google.protobuf.Duration") return CheckDuration(sub, spath);
-      return CheckMessage(sub, spath, now);
+      switch (rule.kind) {
+        case FieldRule::Kind::kTimestamp:
+          return CheckTimestamp(sub, spath, now);
+        case FieldRule::Kind::kDuration:
+          return CheckDuration(sub, spath);
+        default:
+          return CheckMessage(sub, spath, now);
+      }
     };
     if (f->is_repeated()) {
       for (int j = 0; j < r->FieldSize(m, f); ++j) {
-        if (auto s = check(r->GetRepeatedMessage(m, f, j), common::Cat(fpath, "[", j, "]")); !s.ok()) return s;
+        if (auto s = check(r->GetRepeatedMessage(m, f, j), common::Cat(path, ".", f->name(), "[", j, "]")); !s.ok())
+          return s;
       }
     } else if (r->HasField(m, f)) {
-      if (auto s = check(r->GetMessage(m, f), fpath); !s.ok()) return s;
+      if (auto s = check(r->GetMessage(m, f), common::Cat(path, ".", f->name())); !s.ok()) return s;
     }
   }
   return absl::OkStatus();

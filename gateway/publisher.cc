@@ -2,6 +2,8 @@
 
 #include <absl/strings/ascii.h>
 
+#include <map>
+
 #include "common/strings.h"
 #include "contracts/validate.h"
 
@@ -48,14 +50,16 @@ PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
                  .Name("sluice_gateway_events_total")
                  .Help("Events received by the gateway, by type, source and outcome")
                  .Register(registry)),
-      latency(prometheus::BuildHistogram()
-                  .Name("sluice_gateway_publish_latency_seconds")
-                  .Help("Time from receiving an event to the broker's acknowledgement")
-                  .Register(registry)),
       rate_limited(prometheus::BuildCounter()
                        .Name("sluice_gateway_rate_limited_total")
                        .Help("Events refused because their source was paused by its rate limit")
                        .Register(registry)),
+      latency(prometheus::BuildHistogram()
+                  .Name("sluice_gateway_publish_latency_seconds")
+                  .Help("Time from receiving an event to the broker's acknowledgement")
+                  .Register(registry)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+                                                                   0.1, 0.5, 1, 5})),
       in_flight(prometheus::BuildGauge()
                     .Name("sluice_gateway_in_flight")
                     .Help("Events sent to the broker and not yet acknowledged")
@@ -67,6 +71,17 @@ PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
                            .Register(registry)
                            .Add({})) {}
 
+prometheus::Counter& PublisherMetrics::Events(const std::string& type, const std::string& source,
+                                              const std::string& status) {
+  thread_local std::map<std::pair<const void*, std::string>, prometheus::Counter*> cache;
+  std::string key = common::Cat(type, '\0', source, '\0', status);
+  auto it = cache.find({this, key});
+  if (it != cache.end()) return *it->second;
+  prometheus::Counter& c = events.Add({{"type", type}, {"source", source}, {"status", status}});
+  cache.emplace(std::make_pair(static_cast<const void*>(this), std::move(key)), &c);
+  return c;
+}
+
 void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done) {
   const absl::Time start = absl::Now();
   if (!ApplyWorkflowContext(ctx, envelope)) metrics_.workflow_dropped.Increment();
@@ -76,15 +91,12 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   const std::string type = envelope.type(), source = envelope.source();
   if (!refused.ok()) {
     if (refused.code() == absl::StatusCode::kResourceExhausted) metrics_.rate_limited.Add({{"source", source}}).Increment();
-    metrics_.events.Add({{"type", type}, {"source", source}, {"status", StatusLabel(refused)}}).Increment();
+    metrics_.Events(type, source, StatusLabel(refused)).Increment();
     return done(refused);
   }
   auto finish = [this, type, source, start, done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
-    metrics_.events.Add({{"type", type}, {"source", source}, {"status", StatusLabel(r.status())}}).Increment();
-    metrics_.latency
-        .Add({{"rpc", "publish"}},
-             prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5})
-        .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    metrics_.Events(type, source, StatusLabel(r.status())).Increment();
+    metrics_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
     done(std::move(r));
   };
   dedup_.Publish(

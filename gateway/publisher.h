@@ -35,9 +35,13 @@ bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
 
 struct PublisherMetrics {
   explicit PublisherMetrics(prometheus::Registry& registry);
+  // The events_total counter of (type, source, status). Looked up in a per-thread cache:
+  // prometheus-cpp's Family::Add locks and hashes the labels on every call.
+  prometheus::Counter& Events(const std::string& type, const std::string& source, const std::string& status);
+
   prometheus::Family<prometheus::Counter>& events;        // {type, source, status}
-  prometheus::Family<prometheus::Histogram>& latency;     // {rpc}
   prometheus::Family<prometheus::Counter>& rate_limited;  // {source}
+  prometheus::Histogram& latency;
   prometheus::Gauge& in_flight;
   prometheus::Counter& workflow_dropped;
 };

@@ -22,13 +22,13 @@
 namespace sluice::gateway {
 namespace {
 
-std::string_view Meta(const grpc::ServerContext& ctx, std::string_view key) {
+std::string_view Meta(const grpc::ServerContextBase& ctx, std::string_view key) {
   auto [b, e] = ctx.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
   if (b == e) return {};
   return {b->second.data(), b->second.size()};
 }
 
-WorkflowContext ContextOf(const grpc::ServerContext& ctx) {
+WorkflowContext ContextOf(const grpc::ServerContextBase& ctx) {
   WorkflowContext w;
   w.traceparent = std::string(Meta(ctx, "traceparent"));
   constexpr std::string_view kPrefix = "sluice-workflow-";
@@ -51,18 +51,27 @@ absl::StatusOr<v1::Delivery> Wait(Publisher& publisher, const v1::Principal& who
   return f.get();
 }
 
-class EventGatewayService final : public v1::EventGateway::Service {
+// Publish uses gRPC's callback API: no thread waits for the broker; the call finishes
+// from the delivery callback. PublishStream stays on the synchronous API.
+class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Publish<v1::EventGateway::Service> {
  public:
   EventGatewayService(const TokenStore& tokens, Publisher& publisher, size_t max_in_flight)
       : tokens_(tokens), publisher_(publisher), max_in_flight_(max_in_flight) {}
 
-  grpc::Status Publish(grpc::ServerContext* ctx, const v1::PublishRequest* req, v1::PublishResponse* resp) override {
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
+                                    v1::PublishResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto who = tokens_.Authenticate(Meta(*ctx, "authorization"));
-    if (!who.ok()) return ToGrpcStatus(who.status());
-    auto d = Wait(publisher_, **who, req->envelope(), ContextOf(*ctx));
-    if (!d.ok()) return ToGrpcStatus(d.status());
-    *resp->mutable_delivery() = *std::move(d);
-    return grpc::Status::OK;
+    if (!who.ok()) {
+      reactor->Finish(ToGrpcStatus(who.status()));
+      return reactor;
+    }
+    publisher_.Publish(**who, req->envelope(), ContextOf(*ctx), [reactor, resp](absl::StatusOr<v1::Delivery> d) {
+      if (!d.ok()) return reactor->Finish(ToGrpcStatus(d.status()));
+      *resp->mutable_delivery() = *std::move(d);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
 
   // One thread reads (this one), one writes acknowledgements as they complete. Reading
@@ -90,8 +99,11 @@ class EventGatewayService final : public v1::EventGateway::Service {
         if (sh->ready.empty()) return;  // all answered
         v1::PublishStreamResponse r = std::move(sh->ready.front());
         sh->ready.pop_front();
+        // More answers queued: let gRPC coalesce them into fewer frames.
+        grpc::WriteOptions opts;
+        if (!sh->ready.empty()) opts.set_buffer_hint();
         lock.unlock();
-        bool ok = stream->Write(r);
+        bool ok = stream->Write(r, opts);
         lock.lock();
         if (!ok) sh->write_failed = true;  // client gone; keep draining completions
         sh->cv.notify_all();
