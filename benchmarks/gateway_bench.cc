@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
   using namespace sluice;
   using namespace sluice::bench;
   int64_t records = 200000;
-  int streams = 4, rate = 5000, seconds = 10;
+  int streams = 2, rate = 5000, seconds = 10;
   std::string bootstrap = common::DefaultKafkaBootstrap();
   CLI::App app{"gateway_bench: sluice-gateway vs a plain librdkafka producer (same broker, record size, acks)"};
   app.add_option("--records", records, "Records per throughput run")->capture_default_str();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian 12 machine: installs what is missing, builds
-# (normal and ASan/UBSan), starts the local stack, runs buf lint, the golden-vector
-# check and every test through ctest (unit tests under the sanitizers too), then
-# stops the stack it started. Exits non-zero when anything fails.
+# (normal and ASan/UBSan, and the Python/Go/Java/Node clients), starts the local stack,
+# runs buf lint, the golden-vector check and every test through ctest (unit tests under
+# the sanitizers too), then stops the stack it started. Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,9 @@ section "dependencies"
 bash dev/install-deps.sh
 # shellcheck source=dev/env.sh
 source dev/env.sh
+
+section "clients (Python, Go, Java, Node)"
+bash clients/build.sh
 
 section "build (build/)"
 bash dev/build.sh

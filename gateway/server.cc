@@ -99,11 +99,10 @@ class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Pu
         if (sh->ready.empty()) return;  // all answered
         v1::PublishStreamResponse r = std::move(sh->ready.front());
         sh->ready.pop_front();
-        // More answers queued: let gRPC coalesce them into fewer frames.
-        grpc::WriteOptions opts;
-        if (!sh->ready.empty()) opts.set_buffer_hint();
         lock.unlock();
-        bool ok = stream->Write(r, opts);
+        // No buffer_hint: a synchronous Write with it does not complete until a later
+        // write flushes it, and this loop waits for each Write before the next.
+        bool ok = stream->Write(r);
         lock.lock();
         if (!ok) sh->write_failed = true;  // client gone; keep draining completions
         sh->cv.notify_all();
