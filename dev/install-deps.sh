@@ -20,7 +20,7 @@ APT_PACKAGES=(
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   librdkafka-dev libpq-dev libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libspdlog-dev libfmt-dev libcli11-dev libssl-dev golang-github-gogo-googleapis-dev
+  libspdlog-dev libfmt-dev libcli11-dev libssl-dev openssl golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jdk-headless maven
 )
