@@ -1,11 +1,28 @@
 #include "producers/kafka_util.h"
 
+#include <spdlog/spdlog.h>
+
 #include "common/strings.h"
 
 namespace sluice::kafka {
 
+namespace {
+
+// librdkafka's log lines (syslog levels) into the process logger, from its own threads.
+void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  const char* name = rk ? rd_kafka_name(rk) : "kafka";
+  spdlog::level::level_enum lvl = level <= 3   ? spdlog::level::err
+                                  : level == 4 ? spdlog::level::warn
+                                  : level <= 6 ? spdlog::level::info
+                                               : spdlog::level::debug;
+  spdlog::log(lvl, "librdkafka {} {}: {}", name, facility, message);
+}
+
+}  // namespace
+
 absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& settings) {
   ConfHandle conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), &LogToSpdlog);
   char err[512];
   for (const auto& [k, v] : settings) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK)

@@ -18,7 +18,8 @@ using ConfHandle = common::Handle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 using PartitionListHandle = common::Handle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
 
 // A librdkafka configuration from `settings` applied in order (later keys win);
-// InvalidArgument naming the key when librdkafka refuses one.
+// InvalidArgument naming the key when librdkafka refuses one. librdkafka's own log
+// lines go to the process logger (spdlog) with matching levels.
 absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& settings);
 
 // Maps a librdkafka error to a Status: broker/transport/timeout/purge errors are
