@@ -1,0 +1,213 @@
+#include "producers/relay.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/select.h>
+
+#include <algorithm>
+#include <cmath>
+#include <future>
+
+#include "common/strings.h"
+#include "contracts/cloudevents.h"
+
+namespace sluice::producer {
+namespace {
+
+// bytea in text form ("\x0a24...") to bytes.
+std::string FromHexBytea(std::string_view text) {
+  if (text.substr(0, 2) == "\\x") text.remove_prefix(2);
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  std::string out(text.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
+  return out;
+}
+
+struct Row {
+  int64_t id;
+  int attempts;
+  std::string bytes;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, Producer& producer) {
+  if (config.dsn.empty()) return absl::InvalidArgumentError("relay: dsn is required");
+  if (config.batch_size <= 0) return absl::InvalidArgumentError("relay: batch_size must be positive");
+  return std::unique_ptr<Relay>(new Relay(std::move(config), producer));
+}
+
+absl::Status Relay::Connect() {
+  conn_.reset();
+  auto c = common::PgConnection::Connect(config_.dsn);
+  if (!c.ok()) return c.status();
+  if (!config_.schema.empty()) {
+    auto q = c->QuoteIdentifier(config_.schema);
+    if (!q.ok()) return q.status();
+    if (auto s = c->ExecScript(common::Cat("SET search_path TO ", *q)); !s.ok()) return s;
+  }
+  if (auto s = c->ExecScript("LISTEN event_outbox"); !s.ok()) return s;
+  conn_.emplace(*std::move(c));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Relay::RunOnce() {
+  if (!conn_) {
+    if (auto s = Connect(); !s.ok()) return s;
+  }
+  auto tenants = conn_->Exec(
+      "SELECT DISTINCT tenant_id FROM event_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()");
+  if (!tenants.ok()) return tenants.status();
+  int64_t sent = 0;
+  for (int i = 0; i < tenants->rows(); ++i) {
+    auto n = RelayTenant(std::string(tenants->Get(i, 0)));
+    if (!n.ok()) {
+      (void)conn_->ExecScript("ROLLBACK");
+      return n.status();
+    }
+    sent += *n;
+  }
+  return sent;
+}
+
+absl::StatusOr<int64_t> Relay::RelayTenant(const std::string& tenant) {
+  if (auto s = conn_->ExecScript("BEGIN"); !s.ok()) return s;
+  auto lock = conn_->Exec("SELECT pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || $1))", {tenant});
+  if (!lock.ok()) return lock.status();
+  if (lock->Get(0, 0) != "t") {  // another relay has this tenant
+    if (auto s = conn_->ExecScript("ROLLBACK"); !s.ok()) return s;
+    return 0;
+  }
+  auto rows = conn_->Exec(
+      "SELECT id, attempts, next_attempt_at <= now(), envelope FROM event_outbox"
+      " WHERE tenant_id = $1 AND sent_at IS NULL ORDER BY id LIMIT $2",
+      {tenant, std::to_string(config_.batch_size)});
+  if (!rows.ok()) return rows.status();
+
+  // Up to the first row still waiting out its back-off: order within a tenant is kept.
+  std::vector<Row> batch;
+  for (int i = 0; i < rows->rows() && rows->Get(i, 2) == "t"; ++i)
+    batch.push_back({std::stoll(std::string(rows->Get(i, 0))), std::stoi(std::string(rows->Get(i, 1))),
+                     FromHexBytea(rows->Get(i, 3))});
+
+  std::vector<std::future<absl::StatusOr<DeliveryReport>>> acks;
+  acks.reserve(batch.size());
+  for (const Row& row : batch) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<DeliveryReport>>>();
+    acks.push_back(promise->get_future());
+    v1::Envelope env;
+    const contracts::Route* route = nullptr;
+    if (env.ParseFromString(row.bytes)) route = producer_.catalog().Find(env.type());
+    if (route == nullptr) {
+      promise->set_value(absl::DataLossError(common::Cat("outbox row ", row.id, " holds no routable envelope")));
+      continue;
+    }
+    producer_.SendRecord({.topic = route->topic,
+                          .key = env.tenant_id(),
+                          .value = row.bytes,
+                          .headers = contracts::ToKafkaHeaders(env),
+                          .event_id = env.id()},
+                         [promise](absl::StatusOr<DeliveryReport> r) { promise->set_value(std::move(r)); });
+  }
+
+  // Mark the acknowledged prefix sent; the first failure backs off and holds the rest.
+  std::string ids = "{", topics = "{", partitions = "{", offsets = "{";
+  size_t ok = 0;
+  absl::Status first_error;
+  for (size_t i = 0; i < acks.size(); ++i) {
+    auto r = acks[i].get();
+    if (!first_error.ok()) continue;
+    if (!r.ok()) {
+      first_error = r.status();
+      continue;
+    }
+    const char* sep = ok == 0 ? "" : ",";
+    ids += common::Cat(sep, batch[i].id);
+    topics += common::Cat(sep, r->topic);
+    partitions += common::Cat(sep, r->partition);
+    offsets += common::Cat(sep, r->offset);
+    ++ok;
+  }
+  if (ok > 0) {
+    auto u = conn_->Exec(
+        "UPDATE event_outbox o SET sent_at = clock_timestamp(), sent_topic = s.topic, sent_partition = s.part, sent_offset = s.off,"
+        " last_error = NULL FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS s(id, topic, part, off)"
+        " WHERE o.id = s.id",
+        {ids + "}", topics + "}", partitions + "}", offsets + "}"});
+    if (!u.ok()) return u.status();
+  }
+  if (!first_error.ok()) {
+    const Row& failed = batch[ok];
+    double secs = std::min(absl::ToDoubleSeconds(config_.max_backoff),
+                           absl::ToDoubleSeconds(config_.backoff) * std::pow(2.0, failed.attempts));
+    auto u = conn_->Exec(
+        "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2,"
+        " next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision) WHERE id = $1",
+        {std::to_string(failed.id), std::string(first_error.message()), std::to_string(secs)});
+    if (!u.ok()) return u.status();
+    spdlog::warn("relay: tenant {} row {} failed (attempt {}), retry in {:.1f}s: {}", tenant, failed.id,
+                 failed.attempts + 1, secs, first_error.message());
+    ++stats_.failed;
+  }
+  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return s;
+  stats_.published += static_cast<int64_t>(ok);
+  return static_cast<int64_t>(ok);
+}
+
+absl::StatusOr<int64_t> Relay::Prune() {
+  if (config_.retention <= absl::ZeroDuration()) return 0;
+  if (!conn_) {
+    if (auto s = Connect(); !s.ok()) return s;
+  }
+  auto r = conn_->Exec(
+      "DELETE FROM event_outbox WHERE sent_at < now() - make_interval(secs => $1::double precision)",
+      {std::to_string(absl::ToDoubleSeconds(config_.retention))});
+  if (!r.ok()) return r.status();
+  stats_.pruned += r->affected();
+  return r->affected();
+}
+
+void Relay::WaitForWork() {
+  const absl::Time until = absl::Now() + config_.poll_interval;
+  while (!stop_.load() && absl::Now() < until) {
+    int fd = PQsocket(conn_->raw());
+    if (fd < 0) return;
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    timeval tv{0, 100000};  // re-check stop every 100 ms
+    if (select(fd + 1, &set, nullptr, nullptr, &tv) > 0) {
+      PQconsumeInput(conn_->raw());
+      bool notified = false;
+      while (PGnotify* n = PQnotifies(conn_->raw())) {
+        notified = true;
+        PQfreemem(n);
+      }
+      if (notified) return;
+    }
+    if (PQstatus(conn_->raw()) == CONNECTION_BAD) return;
+  }
+}
+
+void Relay::Run() {
+  absl::Time next_prune = absl::Now();
+  absl::Duration backoff = config_.backoff;
+  while (!stop_.load()) {
+    auto n = RunOnce();
+    if (!n.ok()) {
+      spdlog::warn("relay: {}; retrying in {}", n.status().message(), absl::FormatDuration(backoff));
+      if (conn_ && PQstatus(conn_->raw()) == CONNECTION_BAD) conn_.reset();
+      if (n.status().code() == absl::StatusCode::kUnavailable) conn_.reset();
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, config_.max_backoff);
+      continue;
+    }
+    backoff = config_.backoff;
+    if (absl::Now() >= next_prune) {
+      if (auto p = Prune(); !p.ok()) spdlog::warn("relay: prune: {}", p.status().message());
+      next_prune = absl::Now() + absl::Minutes(1);
+    }
+    if (*n == 0 && conn_) WaitForWork();
+  }
+}
+
+}  // namespace sluice::producer

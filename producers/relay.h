@@ -1,0 +1,72 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/pg.h"
+#include "producers/producer.h"
+
+namespace sluice::producer {
+
+struct RelayConfig {
+  std::string dsn;
+  // Rows of one tenant published per transaction.
+  int batch_size = 500;
+  // Polling interval when no NOTIFY arrives.
+  absl::Duration poll_interval = absl::Seconds(1);
+  // Retry back-off: initial, doubled per attempt, capped.
+  absl::Duration backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Minutes(1);
+  // Sent rows older than this are deleted; 0 keeps them.
+  absl::Duration retention = absl::Hours(24 * 7);
+  // Schema of the outbox table (search_path); empty = the connection's default.
+  std::string schema;
+};
+
+struct RelayStats {
+  int64_t published = 0;
+  int64_t failed = 0;
+  int64_t pruned = 0;
+};
+
+// sluice-relay's engine: publishes committed event_outbox rows through the Producer and
+// marks them sent. Per tenant, rows go out in id (= commit) order; a tenant is handled
+// by one relay at a time (transaction advisory lock, skipped if taken), so several
+// relays can run without reordering a tenant. A failed row is retried with back-off and
+// blocks the rows behind it in its tenant. Delivery is at least once: a relay that dies
+// between the broker's acknowledgement and its commit republishes those rows with the
+// same event ids (consumers deduplicate by id).
+//
+// Not thread-safe (one connection); Stop() may be called from any thread.
+class Relay {
+ public:
+  static absl::StatusOr<std::unique_ptr<Relay>> Create(RelayConfig config, Producer& producer);
+
+  // Publishes what is ready now; returns how many rows were marked sent.
+  absl::StatusOr<int64_t> RunOnce();
+  // LISTEN event_outbox and poll until Stop(); reconnects to PostgreSQL after errors.
+  void Run();
+  void Stop() { stop_.store(true); }
+  // Deletes sent rows older than the retention; returns how many.
+  absl::StatusOr<int64_t> Prune();
+  RelayStats stats() const { return stats_; }
+
+ private:
+  Relay(RelayConfig config, Producer& producer) : config_(std::move(config)), producer_(producer) {}
+  absl::Status Connect();
+  absl::StatusOr<int64_t> RelayTenant(const std::string& tenant);
+  void WaitForWork();
+
+  RelayConfig config_;
+  Producer& producer_;
+  std::optional<common::PgConnection> conn_;
+  std::atomic<bool> stop_{false};
+  RelayStats stats_;
+};
+
+}  // namespace sluice::producer
