@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limits", rate_limits,
                  "Per-source limits as JSON, or @FILE: [{\"source\":\"etl.pipeline\",\"limit\":200,\"intervalMs\":60000,\"pauseMs\":60000}]")
       ->envname("SLUICE_GATEWAY_RATE_LIMITS");
+  app.add_option("--pg-dsn", c.pg_dsn, "PostgreSQL for ApprovalService (empty: not served)")->envname("SLUICE_PG_DSN");
+  app.add_option("--pg-schema", c.pg_schema, "Schema of the governance tables")->envname("SLUICE_PG_SCHEMA");
   app.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")
       ->envname("SLUICE_GATEWAY_DELIVERY_TIMEOUT_MS")->capture_default_str()->check(CLI::PositiveNumber);

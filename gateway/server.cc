@@ -14,6 +14,7 @@
 #include "common/strings.h"
 #include "contracts/validate.h"
 #include "contracts/vectors.h"
+#include "gateway/approvals.h"
 #include "gateway/dedup.h"
 #include "gateway/grpc_status.h"
 #include "gateway/publisher.h"
@@ -243,6 +244,9 @@ struct Gateway::Impl {
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<EventGatewayService> events;
   std::unique_ptr<DataRefreshServiceImpl> refresh;
+  std::unique_ptr<PgPool> pg;
+  std::unique_ptr<Approvals> approvals;
+  std::unique_ptr<ApprovalServiceImpl> approval_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
@@ -269,6 +273,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->limits, *impl->dedup, *impl->metrics);
   impl->events = std::make_unique<EventGatewayService>(impl->tokens, *impl->publisher, config.max_in_flight_per_stream);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
+  if (!config.pg_dsn.empty()) {
+    impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema);
+    impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->producer->catalog());
+    impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -277,6 +286,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.RegisterService(impl->events.get());
   builder.RegisterService(impl->refresh.get());
+  if (impl->approval_service) builder.RegisterService(impl->approval_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0)
     return absl::UnavailableError(common::Cat("gateway: cannot listen on ", config.listen));

@@ -31,6 +31,10 @@ struct GatewayConfig {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // PostgreSQL for ApprovalService; empty serves no ApprovalService.
+  std::string pg_dsn;
+  // Schema of the governance tables (search_path); empty = the connection's default.
+  std::string pg_schema;
   // Raw librdkafka settings for the gateway's producer.
   std::map<std::string, std::string> librdkafka;
 };

@@ -1,0 +1,618 @@
+#include "gateway/approvals.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/strings.h"
+#include "contracts/envelope.h"
+#include "contracts/json.h"
+#include "contracts/validate.h"
+#include "gateway/grpc_status.h"
+#include "producers/outbox.h"
+
+namespace sluice::gateway {
+namespace {
+
+using common::Cat;
+using common::PgConnection;
+using google::protobuf::Struct;
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
+}
+
+bool TenantAllowed(const v1::Principal& who, const std::string& tenant) {
+  for (const auto& t : who.tenants())
+    if (t == "*" || t == tenant) return true;
+  return false;
+}
+
+absl::Status CheckTenant(const v1::Principal& who, const std::string& tenant) {
+  if (tenant.empty()) return Invalid("tenant_id", "required");
+  if (!contracts::IsValidTenantId(tenant)) return Invalid("tenant_id", "not a valid tenant id");
+  if (!TenantAllowed(who, tenant))
+    return absl::PermissionDeniedError(Cat("tenant_id: ", who.name(), " may not act for tenant \"", tenant, "\""));
+  return absl::OkStatus();
+}
+
+absl::Status CheckId(const std::string& id) {
+  if (!contracts::IsUuid(id)) return Invalid("id", "must be a UUID");
+  return absl::OkStatus();
+}
+
+const char* EntityTypeDb(v1::EntityType t) {
+  switch (t) {
+    case v1::ENTITY_TYPE_METADATA: return "GLOBAL_METADATA";
+    case v1::ENTITY_TYPE_KPI: return "KPI";
+    case v1::ENTITY_TYPE_GLOSSARY: return "GLOSSARY";
+    case v1::ENTITY_TYPE_BUSINESS_RULE: return "BUSINESS_RULE";
+    default: return nullptr;
+  }
+}
+v1::EntityType EntityTypeOf(std::string_view db) {
+  if (db == "GLOBAL_METADATA") return v1::ENTITY_TYPE_METADATA;
+  if (db == "KPI") return v1::ENTITY_TYPE_KPI;
+  if (db == "GLOSSARY") return v1::ENTITY_TYPE_GLOSSARY;
+  if (db == "BUSINESS_RULE") return v1::ENTITY_TYPE_BUSINESS_RULE;
+  return v1::ENTITY_TYPE_UNSPECIFIED;
+}
+std::string TierDb(v1::Tier t) { return Cat("tier", static_cast<int>(t)); }
+v1::Tier TierOf(std::string_view db) {
+  return db.size() == 5 && db[4] >= '1' && db[4] <= '5' ? static_cast<v1::Tier>(db[4] - '0') : v1::TIER_UNSPECIFIED;
+}
+const char* LaneDb(v1::Lane l) {
+  switch (l) {
+    case v1::LANE_KERNEL: return "kernel";
+    case v1::LANE_GOVERNED: return "governed";
+    case v1::LANE_DRAFT: return "draft";
+    default: return nullptr;
+  }
+}
+v1::Lane LaneOf(std::string_view db) {
+  if (db == "kernel") return v1::LANE_KERNEL;
+  if (db == "governed") return v1::LANE_GOVERNED;
+  if (db == "draft") return v1::LANE_DRAFT;
+  return v1::LANE_UNSPECIFIED;
+}
+v1::ApprovalStatus StatusOf(std::string_view db) {
+  if (db == "pending") return v1::APPROVAL_STATUS_PENDING;
+  if (db == "approved") return v1::APPROVAL_STATUS_APPROVED;
+  if (db == "rejected") return v1::APPROVAL_STATUS_REJECTED;
+  if (db == "cancelled") return v1::APPROVAL_STATUS_CANCELLED;
+  return v1::APPROVAL_STATUS_UNSPECIFIED;
+}
+const char* StatusDb(v1::ApprovalStatus s) {
+  switch (s) {
+    case v1::APPROVAL_STATUS_PENDING: return "pending";
+    case v1::APPROVAL_STATUS_APPROVED: return "approved";
+    case v1::APPROVAL_STATUS_REJECTED: return "rejected";
+    case v1::APPROVAL_STATUS_CANCELLED: return "cancelled";
+    default: return "";
+  }
+}
+
+google::protobuf::Timestamp Micros(std::string_view v) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(std::stoll(std::string(v)));
+}
+
+constexpr char kCols[] =
+    "id::text, tenant_id, entity_type, coalesce(entity_id::text, ''), coalesce(entity_key, ''), tier, lane,"
+    " payload::text, coalesce(current_state::text, ''), status, coalesce(decision_reason, ''), requested_by,"
+    " coalesce(decided_by, ''), (extract(epoch FROM requested_at) * 1000000)::bigint,"
+    " coalesce((extract(epoch FROM decided_at) * 1000000)::bigint, 0), required_role,"
+    " coalesce(created_event_id::text, '')";
+
+struct Row {
+  v1::Approval approval;
+  std::string created_event_id;
+};
+
+Row ToRow(const common::PgResult& r, int i) {
+  Row row;
+  v1::Approval& a = row.approval;
+  a.set_id(std::string(r.Get(i, 0)));
+  a.set_tenant_id(std::string(r.Get(i, 1)));
+  a.set_entity_type(EntityTypeOf(r.Get(i, 2)));
+  a.set_entity_id(std::string(r.Get(i, 3)));
+  a.set_entity_key(std::string(r.Get(i, 4)));
+  a.set_tier(TierOf(r.Get(i, 5)));
+  a.set_lane(LaneOf(r.Get(i, 6)));
+  (void)contracts::FromJson(r.Get(i, 7), *a.mutable_payload());
+  if (!r.Get(i, 8).empty() && r.Get(i, 8) != "null") (void)contracts::FromJson(r.Get(i, 8), *a.mutable_current_state());
+  a.set_status(StatusOf(r.Get(i, 9)));
+  a.set_decision_reason(std::string(r.Get(i, 10)));
+  a.set_requested_by(std::string(r.Get(i, 11)));
+  a.set_decided_by(std::string(r.Get(i, 12)));
+  *a.mutable_requested_at() = Micros(r.Get(i, 13));
+  if (r.Get(i, 14) != "0") *a.mutable_decided_at() = Micros(r.Get(i, 14));
+  a.set_required_role(std::string(r.Get(i, 15)));
+  row.created_event_id = std::string(r.Get(i, 16));
+  return row;
+}
+
+std::string StringField(const Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  return it != s.fields().end() && it->second.has_string_value() ? it->second.string_value() : "";
+}
+
+v1::Actor Human(const v1::Principal& who) {
+  v1::Actor a;
+  a.set_actor_id(who.name());
+  a.set_actor_type(v1::ACTOR_TYPE_HUMAN);
+  return a;
+}
+
+v1::Envelope Event(const v1::Approval& a, const std::string& cause) {
+  v1::Envelope e;
+  e.set_id(contracts::NewUuidV7());
+  e.set_tenant_id(a.tenant_id());
+  e.set_source("metadata-studio.approval");
+  e.set_correlation_id(a.id());  // every event of one approval shares it
+  e.set_causation_id(cause);
+  return e;
+}
+
+// Fields the entity's table requires, by payload key.
+absl::Status ValidatePayload(v1::EntityType type, const Struct& p) {
+  std::vector<const char*> required;
+  switch (type) {
+    case v1::ENTITY_TYPE_METADATA: required = {"label"}; break;
+    case v1::ENTITY_TYPE_KPI: required = {"name"}; break;
+    case v1::ENTITY_TYPE_GLOSSARY: required = {"term", "definition"}; break;
+    case v1::ENTITY_TYPE_BUSINESS_RULE: required = {"name", "expression"}; break;
+    default: return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
+  }
+  for (const char* k : required)
+    if (StringField(p, k).empty()) return Invalid(Cat("payload.", k), "required (a non-empty string)");
+  auto status = StringField(p, "status");
+  if (!status.empty() && status != "active" && status != "draft" && status != "deprecated")
+    return Invalid("payload.status", "must be active, draft or deprecated");
+  if (auto b = p.fields().find("binding"); b != p.fields().end()) {
+    const auto& bs = b->second.struct_value();
+    if (StringField(bs, "schema").empty() || StringField(bs, "table").empty())
+      return Invalid("payload.binding", "needs schema and table");
+  }
+  return absl::OkStatus();
+}
+
+// Upsert statements per entity type: $1 tenant, $2 canonical key, $3 payload, $4 tier.
+// Each returns the entity id and its state before the change (NULL when new).
+const char* UpsertSql(v1::EntityType type) {
+  switch (type) {
+    case v1::ENTITY_TYPE_METADATA:
+      return "WITH prior AS (SELECT to_jsonb(m) AS j FROM mdm_global_metadata m WHERE tenant_id = $1 AND canonical_key = $2),"
+             " up AS (INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, description, domain, module,"
+             "   entity_urn, tier, standard_pack_id, data_type, format, owner_id, steward_id, status, binding_schema,"
+             "   binding_table, column_rules)"
+             " SELECT $1, $2, p->>'label', p->>'description', p->>'domain', p->>'module', p->>'entityUrn',"
+             "   coalesce(p->>'tier', $4), p->>'standardPackId', p->>'dataType', p->>'format', p->>'ownerId',"
+             "   p->>'stewardId', coalesce(p->>'status', 'active'), p->'binding'->>'schema', p->'binding'->>'table',"
+             "   coalesce(p->'columnRules', '[]'::jsonb) FROM (SELECT $3::jsonb AS p) x"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET label = EXCLUDED.label, description = EXCLUDED.description,"
+             "   domain = EXCLUDED.domain, module = EXCLUDED.module, entity_urn = EXCLUDED.entity_urn, tier = EXCLUDED.tier,"
+             "   standard_pack_id = EXCLUDED.standard_pack_id, data_type = EXCLUDED.data_type, format = EXCLUDED.format,"
+             "   owner_id = EXCLUDED.owner_id, steward_id = EXCLUDED.steward_id, status = EXCLUDED.status,"
+             "   binding_schema = EXCLUDED.binding_schema, binding_table = EXCLUDED.binding_table,"
+             "   column_rules = EXCLUDED.column_rules, version = mdm_global_metadata.version + 1, updated_at = now()"
+             " RETURNING id)"
+             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
+    case v1::ENTITY_TYPE_KPI:
+      return "WITH prior AS (SELECT to_jsonb(k) AS j FROM mdm_kpi_definition k WHERE tenant_id = $1 AND canonical_key = $2),"
+             " up AS (INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, description, formula, unit, tier,"
+             "   owner_id, status)"
+             " SELECT $1, $2, p->>'name', p->>'description', p->>'formula', p->>'unit', coalesce(p->>'tier', $4),"
+             "   p->>'ownerId', coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p) x"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
+             "   formula = EXCLUDED.formula, unit = EXCLUDED.unit, tier = EXCLUDED.tier, owner_id = EXCLUDED.owner_id,"
+             "   status = EXCLUDED.status, version = mdm_kpi_definition.version + 1, updated_at = now()"
+             " RETURNING id)"
+             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
+    case v1::ENTITY_TYPE_GLOSSARY:
+      return "WITH prior AS (SELECT to_jsonb(g) AS j FROM mdm_glossary_term g WHERE tenant_id = $1 AND canonical_key = $2),"
+             " up AS (INSERT INTO mdm_glossary_term (tenant_id, canonical_key, term, definition, synonyms, status)"
+             " SELECT $1, $2, p->>'term', p->>'definition',"
+             "   ARRAY(SELECT jsonb_array_elements_text(coalesce(p->'synonyms', '[]'::jsonb))),"
+             "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET term = EXCLUDED.term, definition = EXCLUDED.definition,"
+             "   synonyms = EXCLUDED.synonyms, status = EXCLUDED.status, version = mdm_glossary_term.version + 1,"
+             "   updated_at = now()"
+             " RETURNING id)"
+             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
+    case v1::ENTITY_TYPE_BUSINESS_RULE:
+      return "WITH prior AS (SELECT to_jsonb(b) AS j FROM mdm_business_rule b WHERE tenant_id = $1 AND canonical_key = $2),"
+             " up AS (INSERT INTO mdm_business_rule (tenant_id, canonical_key, name, description, expression, severity,"
+             "   status)"
+             " SELECT $1, $2, p->>'name', p->>'description', p->>'expression', coalesce(p->>'severity', 'error'),"
+             "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
+             "   expression = EXCLUDED.expression, severity = EXCLUDED.severity, status = EXCLUDED.status,"
+             "   version = mdm_business_rule.version + 1, updated_at = now()"
+             " RETURNING id)"
+             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
+    default:
+      return nullptr;
+  }
+}
+
+std::string SnakeCase(const std::string& camel) {
+  std::string out;
+  for (char c : camel) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      out.push_back('_');
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Payload keys whose value differs from the prior row (all of them for a new entity).
+std::vector<std::string> ChangedFields(const Struct& payload, const std::string& prior_json) {
+  Struct prior;
+  bool have_prior = !prior_json.empty() && contracts::FromJson(prior_json, prior).ok();
+  std::vector<std::string> out;
+  for (const auto& [k, v] : payload.fields()) {
+    if (k == "canonicalKey" || k == "tenantId") continue;
+    auto it = have_prior ? prior.fields().find(SnakeCase(k)) : prior.fields().end();
+    if (it == prior.fields().end() || !google::protobuf::util::MessageDifferencer::Equals(it->second, v))
+      out.push_back(k);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Runs `body` in a transaction on a pooled connection; rolls back on any error.
+template <class T, class F>
+absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
+  auto conn = pool.Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::Status s = (*conn)->ExecScript("BEGIN");
+  absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
+  if (result.ok()) {
+    s = (*conn)->ExecScript("COMMIT");
+    if (!s.ok()) result = s;
+  } else {
+    (void)(*conn)->ExecScript("ROLLBACK");
+  }
+  pool.Release(*std::move(conn), result.status());
+  return result;
+}
+
+absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, const std::string& id) {
+  auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE"), {id, tenant});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return absl::NotFoundError(Cat("approval ", id, " not found"));
+  Row row = ToRow(*r, 0);
+  if (row.approval.status() != v1::APPROVAL_STATUS_PENDING)
+    return absl::FailedPreconditionError(
+        Cat("approval ", id, " is ", StatusDb(row.approval.status()), ", not pending"));
+  return row;
+}
+
+absl::Status RequireRole(const v1::Principal& who, const v1::Approval& a) {
+  for (const auto& r : who.roles())
+    if (r == a.required_role()) return absl::OkStatus();
+  return absl::PermissionDeniedError(Cat(who.name(), " lacks the role \"", a.required_role(), "\" this approval needs"));
+}
+
+absl::StatusOr<Row> Decide(PgConnection& c, const std::string& id, const char* status, const v1::Principal& who,
+                           const std::string& reason, const std::string& prior, const std::string& entity_id) {
+  auto r = c.Exec(Cat("UPDATE mdm_approval SET status = $2, decided_by = $3, decided_at = now(),"
+                      " decision_reason = nullif($4, ''), current_state = coalesce($5::jsonb, current_state),"
+                      " entity_id = coalesce($6::uuid, entity_id) WHERE id = $1::uuid RETURNING ",
+                      kCols),
+                  {id, status, who.name(), reason, prior.empty() ? std::nullopt : std::optional<std::string>(prior),
+                   entity_id.empty() ? std::nullopt : std::optional<std::string>(entity_id)});
+  if (!r.ok()) return r.status();
+  return ToRow(*r, 0);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Acquire() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+  }
+  auto c = PgConnection::Connect(dsn_);
+  if (!c.ok()) return c.status();
+  if (!schema_.empty()) {
+    auto q = c->QuoteIdentifier(schema_);
+    if (!q.ok()) return q.status();
+    if (auto s = c->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
+  }
+  return std::make_unique<PgConnection>(*std::move(c));
+}
+
+void PgPool::Release(std::unique_ptr<PgConnection> conn, const absl::Status& last) {
+  if (last.code() == absl::StatusCode::kUnavailable || PQstatus(conn->raw()) != CONNECTION_OK) return;
+  std::lock_guard lock(mu_);
+  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+}
+
+absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v1::CreateApprovalRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  const char* type = EntityTypeDb(req.entity_type());
+  if (type == nullptr) return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
+  if (req.tier() == v1::TIER_UNSPECIFIED) return Invalid("tier", "required");
+  if (LaneDb(req.lane()) == nullptr) return Invalid("lane", "required");
+  if (req.required_role().empty()) return Invalid("required_role", "required");
+  if (!req.has_payload()) return Invalid("payload", "required");
+  if (!req.entity_id().empty() && !contracts::IsUuid(req.entity_id())) return Invalid("entity_id", "must be a UUID");
+  std::string key = req.entity_key().empty() ? StringField(req.payload(), "canonicalKey") : req.entity_key();
+  if (key.empty()) return Invalid("entity_key", "required (or payload.canonicalKey)");
+  if (auto s = ValidatePayload(req.entity_type(), req.payload()); !s.ok()) return s;
+  auto payload = contracts::ToJson(req.payload());
+  if (!payload.ok()) return payload.status();
+
+  return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
+    auto r = c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
+                        " requested_by, required_role) VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9)"
+                        " RETURNING ",
+                        kCols),
+                    {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
+                     who.name(), req.required_role()});
+    if (!r.ok()) return r.status();
+    v1::Approval a = ToRow(*r, 0).approval;
+    v1::Envelope e = Event(a, "");
+    auto* p = e.mutable_approval_created();
+    p->set_approval_id(a.id());
+    p->set_entity_type(a.entity_type());
+    p->set_entity_id(a.entity_id());
+    p->set_entity_key(a.entity_key());
+    p->set_tier(a.tier());
+    p->set_lane(a.lane());
+    p->set_required_role(a.required_role());
+    *p->mutable_requested_by() = Human(who);
+    *p->mutable_requested_at() = a.requested_at();
+    *p->mutable_payload() = a.payload();
+    std::vector<v1::Envelope> events{e};
+    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    auto u = c.Exec("UPDATE mdm_approval SET created_event_id = $2::uuid WHERE id = $1::uuid", {a.id(), events[0].id()});
+    if (!u.ok()) return u.status();
+    return a;
+  });
+}
+
+absl::StatusOr<v1::Approval> Approvals::Get(const v1::Principal& who, const v1::GetApprovalRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckId(req.id()); !s.ok()) return s;
+  return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
+    auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2"), {req.id(), req.tenant_id()});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return absl::NotFoundError(Cat("approval ", req.id(), " not found"));
+    return ToRow(*r, 0).approval;
+  });
+}
+
+absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& who, const v1::ListApprovalsRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  int limit = req.page_size() == 0 ? 50 : req.page_size();
+  if (limit < 1 || limit > 200) return Invalid("page_size", "must be 1 to 200");
+  std::string after_micros, after_id;
+  if (!req.cursor().empty()) {
+    auto colon = req.cursor().find(':');
+    if (colon == std::string::npos || !contracts::IsUuid(req.cursor().substr(colon + 1)))
+      return Invalid("cursor", "not a cursor from this service");
+    after_micros = req.cursor().substr(0, colon);
+    after_id = req.cursor().substr(colon + 1);
+    if (after_micros.empty() || !std::all_of(after_micros.begin(), after_micros.end(), ::isdigit))
+      return Invalid("cursor", "not a cursor from this service");
+  }
+  const char* type = req.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED ? "" : EntityTypeDb(req.entity_type());
+  if (type == nullptr) return Invalid("entity_type", "not an approvable entity type");
+  return InTransaction<v1::ListApprovalsResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ListApprovalsResponse> {
+    auto r = c.Exec(
+        Cat("SELECT ", kCols, " FROM mdm_approval WHERE tenant_id = $1 AND ($2 = '' OR status = $2)"
+            " AND ($3 = '' OR entity_type = $3) AND ($4 = '' OR tier = $4)"
+            " AND ($5 = '' OR (requested_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', nullif($6, '')::uuid))"
+            " ORDER BY requested_at DESC, id DESC LIMIT $7"),
+        {req.tenant_id(), StatusDb(req.status()), type,
+         req.tier() == v1::TIER_UNSPECIFIED ? "" : TierDb(req.tier()), after_micros, after_id, std::to_string(limit + 1)});
+    if (!r.ok()) return r.status();
+    v1::ListApprovalsResponse out;
+    for (int i = 0; i < std::min(r->rows(), limit); ++i) *out.add_approvals() = ToRow(*r, i).approval;
+    if (r->rows() > limit) {
+      const v1::Approval& last = out.approvals(limit - 1);
+      out.set_next_cursor(Cat(google::protobuf::util::TimeUtil::TimestampToMicroseconds(last.requested_at()), ":", last.id()));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who, const v1::ApproveRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckId(req.id()); !s.ok()) return s;
+  return InTransaction<v1::ApproveResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ApproveResponse> {
+    auto row = LockPending(c, req.tenant_id(), req.id());  // row lock: concurrent decisions wait here
+    if (!row.ok()) return row.status();
+    if (auto s = RequireRole(who, row->approval); !s.ok()) return s;
+    const v1::Approval& pending = row->approval;
+    auto payload = contracts::ToJson(pending.payload());
+    if (!payload.ok()) return payload.status();
+    auto up = c.Exec(UpsertSql(pending.entity_type()),
+                     {pending.tenant_id(), pending.entity_key(), *payload, TierDb(pending.tier())});
+    if (!up.ok()) return up.status();
+    const std::string entity_id(up->Get(0, 0));
+    const std::string prior = up->IsNull(0, 1) ? "" : std::string(up->Get(0, 1));
+    auto decided = Decide(c, pending.id(), "approved", who, "", prior, entity_id);
+    if (!decided.ok()) return decided.status();
+    const v1::Approval& a = decided->approval;
+
+    std::vector<v1::Envelope> events;
+    const v1::Actor by = Human(who);
+    const std::string key = a.entity_key();
+    std::string cause = row->created_event_id;
+    auto add = [&](v1::Envelope e) {
+      cause = e.id();
+      events.push_back(std::move(e));
+      return events.back().id();
+    };
+    std::string first;  // the entity type's own "approved" event causes the rest
+    if (a.entity_type() == v1::ENTITY_TYPE_METADATA) {
+      v1::Envelope approved = Event(a, cause);
+      auto* m = approved.mutable_metadata_approved();
+      m->set_approval_id(a.id());
+      m->set_entity_id(entity_id);
+      m->set_canonical_key(key);
+      m->set_tier(a.tier());
+      *m->mutable_approved_by() = by;
+      *m->mutable_approved_at() = a.decided_at();
+      first = add(std::move(approved));
+      v1::Envelope changed = Event(a, first);
+      auto* ch = changed.mutable_metadata_changed();
+      ch->set_entity_id(entity_id);
+      ch->set_canonical_key(key);
+      ch->set_tier(a.tier());
+      ch->set_change_type(v1::CHANGE_TYPE_APPROVAL);
+      for (const auto& f : ChangedFields(a.payload(), prior)) ch->add_changed_fields(f);
+      *ch->mutable_changed_by() = by;
+      *ch->mutable_changed_at() = a.decided_at();
+      ch->set_approval_id(a.id());
+      std::string changed_id = add(std::move(changed));
+      if (StringField(a.payload(), "status") == "deprecated") {
+        v1::Envelope dep = Event(a, changed_id);
+        auto* d = dep.mutable_metadata_deprecated();
+        d->set_entity_id(entity_id);
+        d->set_canonical_key(key);
+        d->set_tier(a.tier());
+        d->set_reason(StringField(a.payload(), "deprecationReason"));
+        d->set_replaced_by(StringField(a.payload(), "replacedBy"));
+        *d->mutable_deprecated_by() = by;
+        *d->mutable_deprecated_at() = a.decided_at();
+        d->set_approval_id(a.id());
+        add(std::move(dep));
+      }
+      if (a.tier() == v1::TIER_1 || a.tier() == v1::TIER_2) {
+        v1::Envelope due = Event(a, changed_id);
+        auto* p = due.mutable_profile_due();
+        p->set_entity_type(v1::ENTITY_TYPE_METADATA);
+        p->set_entity_id(entity_id);
+        p->set_canonical_key(key);
+        p->set_tier(a.tier());
+        p->set_priority(v1::PRIORITY_HIGH);
+        p->set_reason(v1::PROFILE_REASON_STRUCTURAL_CHANGE);
+        p->set_standard_pack_id(StringField(a.payload(), "standardPackId"));
+        add(std::move(due));
+      }
+    } else if (a.entity_type() == v1::ENTITY_TYPE_KPI) {
+      v1::Envelope approved = Event(a, cause);
+      auto* k = approved.mutable_kpi_approved();
+      k->set_approval_id(a.id());
+      k->set_kpi_id(entity_id);
+      k->set_canonical_key(key);
+      k->set_tier(a.tier());
+      *k->mutable_approved_by() = by;
+      *k->mutable_approved_at() = a.decided_at();
+      first = add(std::move(approved));
+      v1::Envelope changed = Event(a, first);
+      auto* ch = changed.mutable_kpi_changed();
+      ch->set_kpi_id(entity_id);
+      ch->set_canonical_key(key);
+      ch->set_tier(a.tier());
+      ch->set_change_type(v1::CHANGE_TYPE_APPROVAL);
+      for (const auto& f : ChangedFields(a.payload(), prior)) ch->add_changed_fields(f);
+      *ch->mutable_changed_by() = by;
+      *ch->mutable_changed_at() = a.decided_at();
+      ch->set_approval_id(a.id());
+      add(std::move(changed));
+    }
+    v1::Envelope done = Event(a, first.empty() ? row->created_event_id : first);
+    auto* p = done.mutable_approval_approved();
+    p->set_approval_id(a.id());
+    p->set_entity_type(a.entity_type());
+    p->set_entity_id(entity_id);
+    p->set_entity_key(key);
+    p->set_tier(a.tier());
+    p->set_lane(a.lane());
+    *p->mutable_approved_by() = by;
+    *p->mutable_approved_at() = a.decided_at();
+    *p->mutable_payload() = a.payload();
+    events.push_back(std::move(done));
+
+    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    v1::ApproveResponse out;
+    *out.mutable_approval() = a;
+    for (const auto& e : events) out.add_event_ids(e.id());
+    return out;
+  });
+}
+
+absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, const v1::RejectRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckId(req.id()); !s.ok()) return s;
+  if (req.reason().empty()) return Invalid("reason", "required");
+  return InTransaction<v1::RejectResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::RejectResponse> {
+    auto row = LockPending(c, req.tenant_id(), req.id());
+    if (!row.ok()) return row.status();
+    if (auto s = RequireRole(who, row->approval); !s.ok()) return s;
+    auto decided = Decide(c, req.id(), "rejected", who, req.reason(), "", "");
+    if (!decided.ok()) return decided.status();
+    const v1::Approval& a = decided->approval;
+    v1::Envelope e = Event(a, row->created_event_id);
+    auto* p = e.mutable_approval_rejected();
+    p->set_approval_id(a.id());
+    p->set_entity_type(a.entity_type());
+    p->set_entity_id(a.entity_id());
+    p->set_entity_key(a.entity_key());
+    p->set_tier(a.tier());
+    *p->mutable_rejected_by() = Human(who);
+    *p->mutable_rejected_at() = a.decided_at();
+    p->set_reason(req.reason());
+    std::vector<v1::Envelope> events{e};
+    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    v1::RejectResponse out;
+    *out.mutable_approval() = a;
+    out.add_event_ids(events[0].id());
+    return out;
+  });
+}
+
+absl::StatusOr<v1::Approval> Approvals::Cancel(const v1::Principal& who, const v1::CancelRequest& req) {
+  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckId(req.id()); !s.ok()) return s;
+  return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
+    auto row = LockPending(c, req.tenant_id(), req.id());
+    if (!row.ok()) return row.status();
+    if (row->approval.requested_by() != who.name())
+      return absl::PermissionDeniedError(Cat("only the requester (", row->approval.requested_by(), ") may cancel"));
+    auto decided = Decide(c, req.id(), "cancelled", who, "", "", "");
+    if (!decided.ok()) return decided.status();
+    return decided->approval;
+  });
+}
+
+absl::StatusOr<const v1::Principal*> ApprovalServiceImpl::Who(grpc::ServerContext* ctx) const {
+  auto [b, e] = ctx->client_metadata().equal_range("authorization");
+  return tokens_.Authenticate(b == e ? std::string_view() : std::string_view(b->second.data(), b->second.size()));
+}
+
+#define SLUICE_APPROVAL_RPC(Method, Call, Assign)                                                  \
+  grpc::Status ApprovalServiceImpl::Method(grpc::ServerContext* ctx, const v1::Method##Request* req, \
+                                           v1::Method##Response* resp) {                           \
+    auto who = Who(ctx);                                                                           \
+    if (!who.ok()) return ToGrpcStatus(who.status());                                              \
+    auto r = approvals_.Call(**who, *req);                                                         \
+    if (!r.ok()) return ToGrpcStatus(r.status());                                                  \
+    Assign;                                                                                        \
+    return grpc::Status::OK;                                                                       \
+  }
+
+SLUICE_APPROVAL_RPC(CreateApproval, Create, *resp->mutable_approval() = *std::move(r))
+SLUICE_APPROVAL_RPC(GetApproval, Get, *resp->mutable_approval() = *std::move(r))
+SLUICE_APPROVAL_RPC(ListApprovals, List, *resp = *std::move(r))
+SLUICE_APPROVAL_RPC(Approve, Approve, *resp = *std::move(r))
+SLUICE_APPROVAL_RPC(Reject, Reject, *resp = *std::move(r))
+SLUICE_APPROVAL_RPC(Cancel, Cancel, *resp->mutable_approval() = *std::move(r))
+#undef SLUICE_APPROVAL_RPC
+
+}  // namespace sluice::gateway
