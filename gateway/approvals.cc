@@ -267,11 +267,19 @@ std::vector<std::string> ChangedFields(const Struct& payload, const std::string&
 }
 
 // Runs `body` in a transaction on a pooled connection; rolls back on any error.
+// A pooled connection whose server went away (restart, failover) fails at BEGIN, before
+// anything was done: it is dropped and the transaction starts once more on a new one.
 template <class T, class F>
 absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
   auto conn = pool.Acquire();
   if (!conn.ok()) return conn.status();
   absl::Status s = (*conn)->ExecScript("BEGIN");
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    pool.Release(*std::move(conn), s);  // closes it
+    conn = pool.Acquire();
+    if (!conn.ok()) return conn.status();
+    s = (*conn)->ExecScript("BEGIN");
+  }
   absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
   if (result.ok()) {
     s = (*conn)->ExecScript("COMMIT");

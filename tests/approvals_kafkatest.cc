@@ -329,5 +329,24 @@ TEST_F(Approvals, ListIsNewestFirstFilteredAndPagesWithoutGapsOrRepeats) {
   for (const auto& a : resp.approvals()) EXPECT_EQ(a.entity_type(), v1::ENTITY_TYPE_KPI);
 }
 
+TEST_F(Approvals, GatewayAndRelayCarryOnAfterPostgresRestarts) {
+  v1::Approval before = Create(Request(v1::ENTITY_TYPE_KPI, v1::TIER_2, "before", R"({"name":"Before"})"));
+  WaitRelayed();
+  conn_.reset();
+  ASSERT_EQ(std::system(common::Cat("bash ", SLUICE_SOURCE_DIR, "/dev/postgres.sh stop >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(std::system(common::Cat("bash ", SLUICE_SOURCE_DIR, "/dev/postgres.sh start >/dev/null 2>&1").c_str()), 0);
+  auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+  ASSERT_TRUE(c.ok());
+  conn_.emplace(*std::move(c));
+  ASSERT_TRUE(conn_->ExecScript(common::Cat("SET search_path TO ", schema_)).ok());
+
+  // The gateway's pooled connections died with the server: the next calls reconnect.
+  v1::ApproveResponse resp;
+  grpc::Status s = Approve(before.id(), testing::kTokenSteward, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  WaitRelayed();  // and the relay reconnected too
+  EXPECT_EQ(InKafka({resp.event_ids().begin(), resp.event_ids().end()}).size(), 3u);
+}
+
 }  // namespace
 }  // namespace sluice
