@@ -57,100 +57,103 @@ absl::StatusOr<int64_t> Relay::RunOnce() {
   auto tenants = conn_->Exec(
       "SELECT DISTINCT tenant_id FROM event_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()");
   if (!tenants.ok()) return tenants.status();
-  int64_t sent = 0;
-  for (int i = 0; i < tenants->rows(); ++i) {
-    auto n = RelayTenant(std::string(tenants->Get(i, 0)));
-    if (!n.ok()) {
-      (void)conn_->ExecScript("ROLLBACK");
-      return n.status();
-    }
-    sent += *n;
+  if (tenants->rows() == 0) return 0;
+  // One transaction for the round: every tenant this relay can lock, published together,
+  // marked sent with one commit.
+  if (auto s = conn_->ExecScript("BEGIN"); !s.ok()) return s;
+  auto n = RelayTenants(*tenants);
+  if (!n.ok()) {
+    (void)conn_->ExecScript("ROLLBACK");
+    return n.status();
   }
-  return sent;
+  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return s;
+  stats_.published += *n;
+  return n;
 }
 
-absl::StatusOr<int64_t> Relay::RelayTenant(const std::string& tenant) {
-  if (auto s = conn_->ExecScript("BEGIN"); !s.ok()) return s;
-  auto lock = conn_->Exec("SELECT pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || $1))", {tenant});
-  if (!lock.ok()) return lock.status();
-  if (lock->Get(0, 0) != "t") {  // another relay has this tenant
-    if (auto s = conn_->ExecScript("ROLLBACK"); !s.ok()) return s;
-    return 0;
-  }
-  auto rows = conn_->Exec(
-      "SELECT id, attempts, next_attempt_at <= now(), envelope FROM event_outbox"
-      " WHERE tenant_id = $1 AND sent_at IS NULL ORDER BY id LIMIT $2",
-      {tenant, std::to_string(config_.batch_size)});
-  if (!rows.ok()) return rows.status();
-
-  // Up to the first row still waiting out its back-off: order within a tenant is kept.
-  std::vector<Row> batch;
-  for (int i = 0; i < rows->rows() && rows->Get(i, 2) == "t"; ++i)
-    batch.push_back({std::stoll(std::string(rows->Get(i, 0))), std::stoi(std::string(rows->Get(i, 1))),
-                     FromHexBytea(rows->Get(i, 3))});
-
-  std::vector<std::future<absl::StatusOr<DeliveryReport>>> acks;
-  acks.reserve(batch.size());
-  for (const Row& row : batch) {
-    auto promise = std::make_shared<std::promise<absl::StatusOr<DeliveryReport>>>();
-    acks.push_back(promise->get_future());
-    v1::Envelope env;
-    const contracts::Route* route = nullptr;
-    if (env.ParseFromString(row.bytes)) route = producer_.catalog().Find(env.type());
-    if (route == nullptr) {
-      promise->set_value(absl::DataLossError(common::Cat("outbox row ", row.id, " holds no routable envelope")));
-      continue;
+absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
+  struct Pending {
+    Row row;
+    std::string tenant;
+    std::future<absl::StatusOr<DeliveryReport>> ack;
+  };
+  std::vector<std::vector<Pending>> per_tenant;
+  for (int t = 0; t < tenants.rows(); ++t) {
+    const std::string tenant(tenants.Get(t, 0));
+    auto lock = conn_->Exec("SELECT pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || $1))", {tenant});
+    if (!lock.ok()) return lock.status();
+    if (lock->Get(0, 0) != "t") continue;  // another relay has this tenant
+    auto rows = conn_->Exec(
+        "SELECT id, attempts, next_attempt_at <= now(), envelope FROM event_outbox"
+        " WHERE tenant_id = $1 AND sent_at IS NULL ORDER BY id LIMIT $2",
+        {tenant, std::to_string(config_.batch_size)});
+    if (!rows.ok()) return rows.status();
+    auto& batch = per_tenant.emplace_back();
+    // Up to the first row still waiting out its back-off: order within a tenant is kept.
+    for (int i = 0; i < rows->rows() && rows->Get(i, 2) == "t"; ++i) {
+      Pending p{{std::stoll(std::string(rows->Get(i, 0))), std::stoi(std::string(rows->Get(i, 1))),
+                 FromHexBytea(rows->Get(i, 3))},
+                tenant,
+                {}};
+      auto promise = std::make_shared<std::promise<absl::StatusOr<DeliveryReport>>>();
+      p.ack = promise->get_future();
+      v1::Envelope env;
+      const contracts::Route* route = nullptr;
+      if (env.ParseFromString(p.row.bytes)) route = producer_.catalog().Find(env.type());
+      if (route == nullptr) {
+        promise->set_value(absl::DataLossError(common::Cat("outbox row ", p.row.id, " holds no routable envelope")));
+      } else {
+        producer_.SendRecord({.topic = route->topic,
+                              .key = env.tenant_id(),
+                              .value = p.row.bytes,
+                              .headers = contracts::ToKafkaHeaders(env),
+                              .event_id = env.id()},
+                             [promise](absl::StatusOr<DeliveryReport> r) { promise->set_value(std::move(r)); });
+      }
+      batch.push_back(std::move(p));
     }
-    producer_.SendRecord({.topic = route->topic,
-                          .key = env.tenant_id(),
-                          .value = row.bytes,
-                          .headers = contracts::ToKafkaHeaders(env),
-                          .event_id = env.id()},
-                         [promise](absl::StatusOr<DeliveryReport> r) { promise->set_value(std::move(r)); });
   }
 
-  // Mark the acknowledged prefix sent; the first failure backs off and holds the rest.
+  // Per tenant: the acknowledged prefix is marked sent; the first failure backs off and
+  // holds the rest of its tenant.
   std::string ids = "{", topics = "{", partitions = "{", offsets = "{";
-  size_t ok = 0;
-  absl::Status first_error;
-  for (size_t i = 0; i < acks.size(); ++i) {
-    auto r = acks[i].get();
-    if (!first_error.ok()) continue;
-    if (!r.ok()) {
-      first_error = r.status();
-      continue;
+  int64_t ok = 0;
+  for (auto& batch : per_tenant) {
+    bool failed = false;
+    for (auto& p : batch) {
+      auto r = p.ack.get();
+      if (failed) continue;
+      if (r.ok()) {
+        const char* sep = ok == 0 ? "" : ",";
+        ids += common::Cat(sep, p.row.id);
+        topics += common::Cat(sep, r->topic);
+        partitions += common::Cat(sep, r->partition);
+        offsets += common::Cat(sep, r->offset);
+        ++ok;
+        continue;
+      }
+      failed = true;
+      double secs = std::min(absl::ToDoubleSeconds(config_.max_backoff),
+                             absl::ToDoubleSeconds(config_.backoff) * std::pow(2.0, p.row.attempts));
+      auto u = conn_->Exec(
+          "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2,"
+          " next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision) WHERE id = $1",
+          {std::to_string(p.row.id), std::string(r.status().message()), std::to_string(secs)});
+      if (!u.ok()) return u.status();
+      spdlog::warn("relay: tenant {} row {} failed (attempt {}), retry in {:.1f}s: {}", p.tenant, p.row.id,
+                   p.row.attempts + 1, secs, r.status().message());
+      ++stats_.failed;
     }
-    const char* sep = ok == 0 ? "" : ",";
-    ids += common::Cat(sep, batch[i].id);
-    topics += common::Cat(sep, r->topic);
-    partitions += common::Cat(sep, r->partition);
-    offsets += common::Cat(sep, r->offset);
-    ++ok;
   }
   if (ok > 0) {
     auto u = conn_->Exec(
-        "UPDATE event_outbox o SET sent_at = clock_timestamp(), sent_topic = s.topic, sent_partition = s.part, sent_offset = s.off,"
-        " last_error = NULL FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS s(id, topic, part, off)"
-        " WHERE o.id = s.id",
+        "UPDATE event_outbox o SET sent_at = clock_timestamp(), sent_topic = s.topic, sent_partition = s.part,"
+        " sent_offset = s.off, last_error = NULL"
+        " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS s(id, topic, part, off) WHERE o.id = s.id",
         {ids + "}", topics + "}", partitions + "}", offsets + "}"});
     if (!u.ok()) return u.status();
   }
-  if (!first_error.ok()) {
-    const Row& failed = batch[ok];
-    double secs = std::min(absl::ToDoubleSeconds(config_.max_backoff),
-                           absl::ToDoubleSeconds(config_.backoff) * std::pow(2.0, failed.attempts));
-    auto u = conn_->Exec(
-        "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2,"
-        " next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision) WHERE id = $1",
-        {std::to_string(failed.id), std::string(first_error.message()), std::to_string(secs)});
-    if (!u.ok()) return u.status();
-    spdlog::warn("relay: tenant {} row {} failed (attempt {}), retry in {:.1f}s: {}", tenant, failed.id,
-                 failed.attempts + 1, secs, first_error.message());
-    ++stats_.failed;
-  }
-  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return s;
-  stats_.published += static_cast<int64_t>(ok);
-  return static_cast<int64_t>(ok);
+  return ok;
 }
 
 absl::StatusOr<int64_t> Relay::Prune() {

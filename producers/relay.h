@@ -59,7 +59,8 @@ class Relay {
  private:
   Relay(RelayConfig config, Producer& producer) : config_(std::move(config)), producer_(producer) {}
   absl::Status Connect();
-  absl::StatusOr<int64_t> RelayTenant(const std::string& tenant);
+  // Within RunOnce's transaction: lock, publish and mark the rows of `tenants` (column 0).
+  absl::StatusOr<int64_t> RelayTenants(const common::PgResult& tenants);
   void WaitForWork();
 
   RelayConfig config_;
