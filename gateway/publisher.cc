@@ -73,12 +73,12 @@ PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
 
 prometheus::Counter& PublisherMetrics::Events(const std::string& type, const std::string& source,
                                               const std::string& status) {
-  thread_local std::map<std::pair<const void*, std::string>, prometheus::Counter*> cache;
   std::string key = common::Cat(type, '\0', source, '\0', status);
-  auto it = cache.find({this, key});
-  if (it != cache.end()) return *it->second;
+  std::lock_guard lock(cache_mu_);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return *it->second;
   prometheus::Counter& c = events.Add({{"type", type}, {"source", source}, {"status", status}});
-  cache.emplace(std::make_pair(static_cast<const void*>(this), std::move(key)), &c);
+  cache_.emplace(std::move(key), &c);
   return c;
 }
 

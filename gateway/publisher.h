@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -35,8 +36,8 @@ bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
 
 struct PublisherMetrics {
   explicit PublisherMetrics(prometheus::Registry& registry);
-  // The events_total counter of (type, source, status). Looked up in a per-thread cache:
-  // prometheus-cpp's Family::Add locks and hashes the labels on every call.
+  // The events_total counter of (type, source, status), from a cache of this object's
+  // (prometheus-cpp's Family::Add builds and hashes a label map on every call).
   prometheus::Counter& Events(const std::string& type, const std::string& source, const std::string& status);
 
   prometheus::Family<prometheus::Counter>& events;        // {type, source, status}
@@ -44,6 +45,10 @@ struct PublisherMetrics {
   prometheus::Histogram& latency;
   prometheus::Gauge& in_flight;
   prometheus::Counter& workflow_dropped;
+
+ private:
+  std::mutex cache_mu_;
+  std::map<std::string, prometheus::Counter*, std::less<>> cache_;
 };
 
 // The gateway's publishing path, shared by every RPC: fill defaults and validate
