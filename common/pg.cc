@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include <absl/strings/cord.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -40,7 +42,18 @@ absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_vi
   while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
   std::string code = state ? state : "";
   std::string text = Cat(context, ": ", msg, code.empty() ? "" : Cat(" (SQLSTATE ", code, ")"));
-  if (conn != nullptr && PQstatus(conn) == CONNECTION_BAD) return absl::UnavailableError(text);
+  absl::Status s = MapSqlState(code, text, conn != nullptr && PQstatus(conn) == CONNECTION_BAD);
+  if (!code.empty()) s.SetPayload(kSqlStatePayload, absl::Cord(code));
+  return s;
+}
+
+std::string SqlState(const absl::Status& status) {
+  auto p = status.GetPayload(kSqlStatePayload);
+  return p ? std::string(*p) : std::string();
+}
+
+absl::Status MapSqlState(const std::string& code, const std::string& text, bool connection_bad) {
+  if (connection_bad) return absl::UnavailableError(text);
   if (code.empty()) return absl::InternalError(text);
   // Connection exceptions, admin shutdown, serialization failure, deadlock, lock timeout.
   if (Starts(code, "08") || Starts(code, "57P") || code == "40001" || code == "40P01" || code == "55P03")

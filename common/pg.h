@@ -39,7 +39,13 @@ class PgResult {
 // loss, admin shutdown, serialization failures, deadlocks and lock timeouts are
 // kUnavailable (retry); unique violations kAlreadyExists; other integrity violations
 // kFailedPrecondition; syntax and undefined objects kInvalidArgument; else kInternal.
+// The SQLSTATE travels as the status payload kSqlStatePayload; SqlState reads it back.
 absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_view context);
+inline constexpr char kSqlStatePayload[] = "sluice.dev/sqlstate";
+// The SQLSTATE of a status made by PgStatus ("" when it has none).
+std::string SqlState(const absl::Status& status);
+// PgStatus's mapping of a SQLSTATE to a status code (exposed for tests).
+absl::Status MapSqlState(const std::string& code, const std::string& text, bool connection_bad);
 
 // One libpq connection. Not thread-safe: use one per thread (or a pool).
 // Move-only; the destructor closes the connection.

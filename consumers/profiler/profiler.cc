@@ -1,0 +1,577 @@
+#include "consumers/profiler/profiler.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include "common/strings.h"
+#include "contracts/envelope.h"
+#include "producers/outbox.h"
+
+namespace sluice::profiler {
+namespace {
+
+using common::Cat;
+using common::PgConnection;
+using common::PgResult;
+using google::protobuf::util::TimeUtil;
+
+constexpr char kDue[] = "metadata.profile.due";
+constexpr char kRefreshed[] = "data.refreshed";
+constexpr char kApproved[] = "metadata.approved";
+
+std::string EntityTypeDb(v1::EntityType t) {
+  switch (t) {
+    case v1::ENTITY_TYPE_METADATA: return "metadata";
+    case v1::ENTITY_TYPE_KPI: return "kpi";
+    case v1::ENTITY_TYPE_GLOSSARY: return "glossary";
+    case v1::ENTITY_TYPE_BUSINESS_RULE: return "business_rule";
+    case v1::ENTITY_TYPE_TAG: return "tag";
+    case v1::ENTITY_TYPE_LINEAGE: return "lineage";
+    default: return "unspecified";
+  }
+}
+
+v1::EntityType EntityTypeFromDb(std::string_view s) {
+  for (int t = v1::EntityType_MIN; t <= v1::EntityType_MAX; ++t)
+    if (EntityTypeDb(static_cast<v1::EntityType>(t)) == s) return static_cast<v1::EntityType>(t);
+  return v1::ENTITY_TYPE_UNSPECIFIED;
+}
+
+v1::Tier TierFromDb(std::string_view s) {
+  if (s.size() == 5 && s.starts_with("tier") && s[4] >= '1' && s[4] <= '5') return static_cast<v1::Tier>(s[4] - '0');
+  return v1::TIER_UNSPECIFIED;
+}
+
+std::string TierDb(v1::Tier t) { return Cat("tier", static_cast<int>(t)); }
+
+bool IsUuidText(std::string_view s) { return contracts::IsUuid(s); }
+
+std::string DefaultWorkerId() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return Cat(host, "-", getpid());
+}
+
+std::string Seconds(absl::Duration d) { return Cat(absl::ToDoubleSeconds(d), " seconds"); }
+
+}  // namespace
+
+struct Profiler::Job {
+  std::string id, tenant_id, entity_id, canonical_key, trigger_event_id, trigger_type, correlation_id, lease_token;
+  v1::EntityType entity_type = v1::ENTITY_TYPE_UNSPECIFIED;
+  v1::Tier tier = v1::TIER_UNSPECIFIED;
+  v1::Actor actor;
+  int attempt = 0, max_attempts = 1;
+  bool took_over = false;
+  std::string previous_worker;
+};
+
+Profiler::Metrics::Metrics(prometheus::Registry& r)
+    : events(prometheus::BuildCounter()
+                 .Name("sluice_profiler_events_total")
+                 .Help("Trigger events handled, by type and outcome (queued, skipped, duplicate)")
+                 .Register(r)),
+      skips(prometheus::BuildCounter()
+                .Name("sluice_profiler_skips_total")
+                .Help("Trigger events that did not lead to a profile run, by reason")
+                .Register(r)),
+      jobs(prometheus::BuildCounter()
+               .Name("sluice_profiler_jobs_total")
+               .Help("Profile job runs by outcome (succeeded, failed, retry, lease_lost)")
+               .Register(r)),
+      duration(prometheus::BuildHistogram()
+                   .Name("sluice_profiler_profile_seconds")
+                   .Help("Wall time of successful profile scans")
+                   .Register(r)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})) {}
+
+Profiler::Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog)
+    : config_(std::move(config)), catalog_(catalog), metrics_(registry) {}
+
+Profiler::~Profiler() = default;
+
+absl::StatusOr<std::unique_ptr<Profiler>> Profiler::Create(ProfilerConfig config, prometheus::Registry& registry,
+                                                           const contracts::Catalog& catalog) {
+  if (config.pg_dsn.empty()) return absl::InvalidArgumentError("pg_dsn: required");
+  if (config.source_dsn.empty()) config.source_dsn = config.pg_dsn;
+  if (config.worker_id.empty()) config.worker_id = DefaultWorkerId();
+  if (config.lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease: must be positive");
+  if (config.heartbeat <= absl::ZeroDuration() || config.heartbeat >= config.lease)
+    return absl::InvalidArgumentError("heartbeat: must be positive and shorter than the lease");
+  if (config.max_attempts < 1) return absl::InvalidArgumentError("max_attempts: must be at least 1");
+  if (config.profile.weights.completeness < 0 || config.profile.weights.uniqueness < 0 ||
+      config.profile.weights.validity < 0 ||
+      config.profile.weights.completeness + config.profile.weights.uniqueness + config.profile.weights.validity <= 0)
+    return absl::InvalidArgumentError("weights: must be non-negative with a positive sum");
+  std::unique_ptr<Profiler> p(new Profiler(std::move(config), registry, catalog));
+  std::lock_guard lock(p->mu_);
+  if (auto s = p->EnsureConnected(); !s.ok()) return s;
+  return p;
+}
+
+absl::Status Profiler::EnsureConnected() {
+  auto connect = [&](std::optional<PgConnection>& c, const std::string& dsn, bool governance) -> absl::Status {
+    if (c && PQstatus(c->raw()) == CONNECTION_OK) return absl::OkStatus();
+    c.reset();
+    auto conn = PgConnection::Connect(dsn);
+    if (!conn.ok()) return conn.status();
+    if (governance && !config_.pg_schema.empty()) {
+      auto q = conn->QuoteIdentifier(config_.pg_schema);
+      if (!q.ok()) return q.status();
+      if (auto s = conn->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
+    }
+    c.emplace(*std::move(conn));
+    return absl::OkStatus();
+  };
+  if (auto s = connect(meta_, config_.pg_dsn, true); !s.ok()) return s;
+  if (auto s = connect(beat_, config_.pg_dsn, true); !s.ok()) return s;
+  return connect(source_, config_.source_dsn, false);
+}
+
+absl::Status Profiler::Rollback(absl::Status cause) {
+  if (meta_ && PQtransactionStatus(meta_->raw()) != PQTRANS_IDLE) (void)meta_->ExecScript("ROLLBACK");
+  return cause;
+}
+
+absl::Status Profiler::HandleBatch(const std::vector<consumer::Record>& batch) {
+  std::vector<std::string> queued;
+  for (const auto& r : batch) {
+    auto out = HandleEvent(r.envelope);
+    if (!out.ok()) return out.status();
+    if (out->queued) queued.push_back(out->job_id);
+  }
+  for (const auto& id : queued) {
+    auto ran = RunReadyJob(id);
+    if (!ran.ok()) return ran.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) {
+  std::lock_guard lock(mu_);
+  if (auto s = EnsureConnected(); !s.ok()) return s;
+  auto out = HandleEventLocked(event);
+  if (!out.ok()) return Rollback(out.status());
+  const std::string& type = event.type();
+  if (out->duplicate) {
+    metrics_.events.Add({{"type", type}, {"outcome", "duplicate"}}).Increment();
+    spdlog::info("profiler: {} {} already handled; nothing to do", type, event.id());
+  } else if (out->queued) {
+    metrics_.events.Add({{"type", type}, {"outcome", "queued"}}).Increment();
+    spdlog::info("profiler: {} {} tenant={} queued job {} ({})", type, event.id(), event.tenant_id(), out->job_id,
+                 out->detail);
+  } else {
+    metrics_.events.Add({{"type", type}, {"outcome", "skipped"}}).Increment();
+    metrics_.skips.Add({{"reason", out->skip_reason}}).Increment();
+    spdlog::info("profiler: {} {} tenant={} skipped: {} ({})", type, event.id(), event.tenant_id(), out->skip_reason,
+                 out->detail);
+  }
+  return out;
+}
+
+absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& event) {
+  PgConnection& c = *meta_;
+  TriggerOutcome out;
+  auto seen = c.Exec("SELECT 1 FROM mdm_profile_trigger WHERE event_id = $1", {event.id()});
+  if (!seen.ok()) return seen.status();
+  if (seen->rows() > 0) {
+    out.duplicate = true;
+    return out;
+  }
+
+  TriggerKind kind;
+  v1::ProfileReason reason;
+  v1::EntityType entity_type = v1::ENTITY_TYPE_METADATA;
+  std::string entity_id, urn, schema, table, priority = "PRIORITY_NORMAL";
+  int64_t rows_affected = 0;
+  v1::Actor actor;
+  actor.set_actor_id(event.source());
+  actor.set_actor_type(v1::ACTOR_TYPE_SYSTEM);
+  switch (event.payload_case()) {
+    case v1::Envelope::kProfileDue:
+      kind = TriggerKind::kProfileDue;
+      reason = event.profile_due().reason();
+      entity_type = event.profile_due().entity_type();
+      entity_id = event.profile_due().entity_id();
+      priority = v1::Priority_Name(event.profile_due().priority());
+      break;
+    case v1::Envelope::kDataRefreshed:
+      kind = TriggerKind::kDataRefreshed;
+      reason = v1::PROFILE_REASON_DATA_REFRESH;
+      urn = event.data_refreshed().entity_urn();
+      schema = event.data_refreshed().service().schema();
+      table = event.data_refreshed().service().table();
+      rows_affected = event.data_refreshed().rows_affected();
+      if (event.data_refreshed().has_triggered_by()) actor = event.data_refreshed().triggered_by();
+      break;
+    case v1::Envelope::kMetadataApproved:
+      kind = TriggerKind::kMetadataApproved;
+      reason = v1::PROFILE_REASON_STRUCTURAL_CHANGE;
+      entity_id = event.metadata_approved().entity_id();
+      priority = "PRIORITY_HIGH";
+      if (event.metadata_approved().has_approved_by()) actor = event.metadata_approved().approved_by();
+      break;
+    default:
+      return absl::InvalidArgumentError(Cat("profiler: event type ", event.type(), " is not a profile trigger"));
+  }
+
+  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
+  // Only metadata entities carry a physical binding.
+  EntityFacts facts;
+  std::string canonical_key;
+  if (entity_type == v1::ENTITY_TYPE_METADATA) {
+    absl::StatusOr<PgResult> e = absl::NotFoundError("");
+    const char* cols = "SELECT id::text, canonical_key, tier, binding_table IS NOT NULL FROM mdm_global_metadata ";
+    if (kind == TriggerKind::kDataRefreshed) {
+      e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2)"
+                           " ORDER BY (entity_urn = $2) DESC LIMIT 1"),
+                 {event.tenant_id(), urn});
+      if (e.ok() && e->rows() == 0)
+        e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3 LIMIT 1"),
+                   {event.tenant_id(), schema, table});
+    } else if (IsUuidText(entity_id)) {
+      e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND id = $2::uuid"), {event.tenant_id(), entity_id});
+    }
+    if (!e.ok() && !absl::IsNotFound(e.status())) return e.status();
+    if (e.ok() && e->rows() > 0) {
+      facts.found = true;
+      entity_id = std::string(e->Get(0, 0));
+      canonical_key = std::string(e->Get(0, 1));
+      facts.tier = TierFromDb(e->Get(0, 2));
+      facts.bound = e->Get(0, 3) == "t";
+    }
+  } else {
+    facts.found = true;  // other entity types are never bound; the policy says why it skips
+  }
+
+  std::optional<LastProfile> last;
+  if (facts.found && facts.bound) {
+    // Serializes decisions and outcomes of one entity, so "last profile" and "job in
+    // flight" are read consistently with a job finishing concurrently.
+    if (auto s = c.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                        {Cat(event.tenant_id(), "/metadata/", entity_id)});
+        !s.ok())
+      return s.status();
+    auto lp = c.Exec(
+        "SELECT extract(epoch FROM profiled_at)::float8, row_count FROM mdm_profile"
+        " WHERE tenant_id = $1 AND entity_type = 'metadata' AND entity_id = $2::uuid ORDER BY profiled_at DESC LIMIT 1",
+        {event.tenant_id(), entity_id});
+    if (!lp.ok()) return lp.status();
+    if (lp->rows() > 0)
+      last = LastProfile{absl::FromUnixMicros(static_cast<int64_t>(std::stod(std::string(lp->Get(0, 0))) * 1e6)),
+                         std::stoll(std::string(lp->Get(0, 1)))};
+  }
+  Decision d = Decide(config_.policy, kind, reason, facts, last, rows_affected, absl::Now());
+  out.detail = d.detail;
+  std::optional<std::string> job_id;
+  if (d.profile) {
+    auto job = c.Exec(
+        "INSERT INTO mdm_profile_job (tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
+        "  trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
+        " VALUES ($1, 'metadata', $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::integer)"
+        " ON CONFLICT (tenant_id, entity_type, entity_id) WHERE status IN ('pending', 'running') DO NOTHING"
+        " RETURNING id::text",
+        {event.tenant_id(), entity_id, canonical_key, TierDb(facts.tier), v1::ProfileReason_Name(reason), priority,
+         event.id(), event.type(), event.correlation_id().empty() ? event.id() : event.correlation_id(),
+         actor.actor_id().empty() ? event.source() : actor.actor_id(), v1::ActorType_Name(actor.actor_type()),
+         Cat(config_.max_attempts)});
+    if (!job.ok()) return job.status();
+    if (job->rows() > 0) {
+      out.queued = true;
+      out.job_id = std::string(job->Get(0, 0));
+      job_id = out.job_id;
+    } else {
+      d.skip_reason = "job_in_flight";
+      out.detail = "a job for this entity is already pending or running";
+    }
+  }
+  if (!out.queued) out.skip_reason = d.skip_reason;
+  auto rec = c.Exec(
+      "INSERT INTO mdm_profile_trigger (event_id, tenant_id, event_type, entity_type, entity_id, decision, skip_reason,"
+      "  detail, job_id)"
+      " VALUES ($1, $2, $3, $4, CASE WHEN $5 = '' THEN NULL ELSE $5::uuid END, $6, $7, $8, $9::uuid)"
+      " ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+      {event.id(), event.tenant_id(), event.type(), EntityTypeDb(entity_type),
+       facts.found && IsUuidText(entity_id) ? entity_id : "", out.queued ? "queued" : "skipped",
+       out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason), out.detail, job_id});
+  if (!rec.ok()) return rec.status();
+  if (rec->rows() == 0) {  // another worker handled the same event meanwhile: its decision stands
+    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+    return TriggerOutcome{.duplicate = true};
+  }
+  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  if (auto s = EnsureConnected(); !s.ok()) return s;
+  auto out = RunReadyJobLocked(job_id);
+  if (!out.ok()) return Rollback(out.status());
+  if (*out) metrics_.jobs.Add({{"outcome", (*out)->status}}).Increment();
+  return out;
+}
+
+absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std::string& job_id) {
+  PgConnection& c = *meta_;
+  auto claimed = c.Exec(
+      "WITH ready AS ("
+      "  SELECT id, status AS was, worker_id AS prev_worker FROM mdm_profile_job"
+      "  WHERE ((status = 'pending' AND next_attempt_at <= now()) OR (status = 'running' AND lease_expires_at < now()))"
+      "    AND ($1 = '' OR id = nullif($1, '')::uuid)"
+      "  ORDER BY (status = 'running') DESC,"
+      "    CASE priority WHEN 'PRIORITY_CRITICAL' THEN 0 WHEN 'PRIORITY_HIGH' THEN 1 ELSE 2 END, next_attempt_at"
+      "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+      " UPDATE mdm_profile_job j SET status = 'running', worker_id = $2, lease_token = gen_random_uuid(),"
+      "   attempts = j.attempts + 1, started_at = now(), heartbeat_at = now(), lease_expires_at = now() + $3::interval"
+      " FROM ready WHERE j.id = ready.id"
+      " RETURNING j.id::text, j.tenant_id, j.entity_type, j.entity_id::text, j.canonical_key, j.tier,"
+      "   j.trigger_event_id, j.trigger_type, j.correlation_id, j.actor_id, j.actor_type, j.attempts, j.max_attempts,"
+      "   j.lease_token::text, ready.was, coalesce(ready.prev_worker, '')",
+      {job_id, config_.worker_id, Seconds(config_.lease)});
+  if (!claimed.ok()) return claimed.status();
+  if (claimed->rows() == 0) return std::optional<JobOutcome>();
+  Job job;
+  job.id = claimed->Get(0, 0);
+  job.tenant_id = claimed->Get(0, 1);
+  job.entity_type = EntityTypeFromDb(claimed->Get(0, 2));
+  job.entity_id = claimed->Get(0, 3);
+  job.canonical_key = claimed->Get(0, 4);
+  job.tier = TierFromDb(claimed->Get(0, 5));
+  job.trigger_event_id = claimed->Get(0, 6);
+  job.trigger_type = claimed->Get(0, 7);
+  job.correlation_id = claimed->Get(0, 8);
+  job.actor.set_actor_id(std::string(claimed->Get(0, 9)));
+  v1::ActorType at = v1::ACTOR_TYPE_SYSTEM;
+  v1::ActorType_Parse(std::string(claimed->Get(0, 10)), &at);
+  job.actor.set_actor_type(at == v1::ACTOR_TYPE_UNSPECIFIED ? v1::ACTOR_TYPE_SYSTEM : at);
+  job.attempt = std::stoi(std::string(claimed->Get(0, 11)));
+  job.max_attempts = std::stoi(std::string(claimed->Get(0, 12)));
+  job.lease_token = claimed->Get(0, 13);
+  job.took_over = claimed->Get(0, 14) == "running";
+  job.previous_worker = claimed->Get(0, 15);
+  if (job.took_over)
+    spdlog::warn("profiler: took over job {} from {} (lease expired), attempt {}", job.id, job.previous_worker,
+                 job.attempt);
+  else
+    spdlog::info("profiler: running job {} ({} {}), attempt {}", job.id, job.tenant_id, job.canonical_key, job.attempt);
+
+  if (job.attempt > job.max_attempts)
+    return Fail(job, {"ATTEMPTS_EXHAUSTED",
+                      Cat("the job's worker stopped renewing its lease ", job.attempt - 1, " times"), false});
+
+  auto binding = c.Exec(
+      "SELECT binding_schema, binding_table, column_rules::text FROM mdm_global_metadata"
+      " WHERE tenant_id = $1 AND id = $2::uuid",
+      {job.tenant_id, job.entity_id});
+  if (!binding.ok()) return binding.status();
+  if (binding->rows() == 0) return Fail(job, {"ENTITY_NOT_FOUND", "the entity was deleted", false});
+  if (binding->IsNull(0, 0) || binding->IsNull(0, 1))
+    return Fail(job, {"NO_BINDING", "the entity has no physical binding", false});
+  const std::string schema(binding->Get(0, 0)), table(binding->Get(0, 1)), rules(binding->Get(0, 2));
+
+  // The heartbeat renews the lease while the scan runs; if the lease is lost (a stall
+  // longer than the lease let another worker take over) it cancels the scan.
+  std::mutex hb_mu;
+  std::condition_variable hb_cv;
+  bool done = false;
+  std::atomic<bool> lost{false};
+  PGcancel* cancel = PQgetCancel(source_->raw());
+  std::thread heartbeat([&] {
+    std::unique_lock l(hb_mu);
+    while (!hb_cv.wait_for(l, absl::ToChronoMilliseconds(config_.heartbeat), [&] { return done; })) {
+      auto r = beat_->Exec(
+          "UPDATE mdm_profile_job SET heartbeat_at = now(), lease_expires_at = now() + $3::interval"
+          " WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running'",
+          {job.id, job.lease_token, Seconds(config_.lease)});
+      if (!r.ok()) {
+        spdlog::warn("profiler: heartbeat of job {} failed: {}", job.id, r.status().message());
+        continue;  // the lease may still hold; the outcome is fenced anyway
+      }
+      if (r->affected() == 0) {
+        lost.store(true);
+        spdlog::error("profiler: job {} lost its lease; cancelling the scan", job.id);
+        char err[256];
+        if (cancel) PQcancel(cancel, err, sizeof(err));
+        return;
+      }
+    }
+  });
+  ProfileError error;
+  auto result = ProfileTable(*source_, schema, table, rules, config_.profile, &error);
+  {
+    std::lock_guard l(hb_mu);
+    done = true;
+  }
+  hb_cv.notify_all();
+  heartbeat.join();
+  if (cancel) PQfreeCancel(cancel);
+  if (lost.load()) return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
+  if (!result.ok()) {
+    spdlog::warn("profiler: job {} failed: {} {}", job.id, error.code, error.message);
+    return Fail(job, error);
+  }
+  metrics_.duration.Observe(absl::ToDoubleSeconds(result->duration));
+  auto out = Succeed(job, *result, schema, table);
+  if (out.ok()) out->took_over = job.took_over;
+  return out;
+}
+
+absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult& r, const std::string& schema,
+                                             const std::string& table) {
+  PgConnection& c = *meta_;
+  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
+  if (auto s = c.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                      {Cat(job.tenant_id, "/metadata/", job.entity_id)});
+      !s.ok())
+    return s.status();
+  auto fence = c.Exec(
+      "SELECT 1 FROM mdm_profile_job WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running' FOR UPDATE",
+      {job.id, job.lease_token});
+  if (!fence.ok()) return fence.status();
+  if (fence->rows() == 0) {
+    spdlog::error("profiler: job {} lost its lease before its outcome was stored; discarding it", job.id);
+    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+    return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
+  }
+  auto prev = c.Exec(
+      "SELECT id::text, quality_score, quality_grade FROM mdm_profile WHERE tenant_id = $1 AND entity_type = $2"
+      " AND entity_id = $3::uuid ORDER BY profiled_at DESC LIMIT 1",
+      {job.tenant_id, EntityTypeDb(job.entity_type), job.entity_id});
+  if (!prev.ok()) return prev.status();
+  auto ins = c.Exec(
+      "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema, binding_table,"
+      "  row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms, method, details)"
+      " VALUES ($1, $2, $3::uuid, $4, $5::uuid, $6, $7, $8::bigint, $9::float8, $10::float8, $11::float8, $12::float8,"
+      "  $13, $14::bigint, $15, $16::jsonb)"
+      " RETURNING id::text",
+      {job.tenant_id, EntityTypeDb(job.entity_type), job.entity_id, job.canonical_key, job.id, schema, table,
+       Cat(r.row_count), fmt::format("{:.17g}", r.completeness), fmt::format("{:.17g}", r.uniqueness),
+       fmt::format("{:.17g}", r.validity), fmt::format("{:.17g}", r.quality_score), GradeLetter(r.grade),
+       Cat(absl::ToInt64Milliseconds(r.duration)), r.method, r.DetailsJson(config_.profile.weights)});
+  if (!ins.ok()) return ins.status();
+  const std::string profile_id(ins->Get(0, 0));
+  auto upd = c.Exec(
+      "UPDATE mdm_profile_job SET status = 'succeeded', finished_at = now(), profile_id = $2::uuid, lease_token = NULL,"
+      " lease_expires_at = NULL WHERE id = $1::uuid",
+      {job.id, profile_id});
+  if (!upd.ok()) return upd.status();
+
+  std::vector<v1::Envelope> events;
+  v1::Envelope done;
+  done.set_tenant_id(job.tenant_id);
+  done.set_source(config_.source);
+  done.set_correlation_id(job.correlation_id);
+  done.set_causation_id(job.trigger_event_id);
+  auto* p = done.mutable_profile_completed();
+  p->set_entity_type(job.entity_type);
+  p->set_entity_id(job.entity_id);
+  p->set_canonical_key(job.canonical_key);
+  p->set_tier(job.tier);
+  p->set_profile_id(profile_id);
+  p->set_completeness(r.completeness);
+  p->set_uniqueness(r.uniqueness);
+  p->set_validity(r.validity);
+  p->set_quality_score(r.quality_score);
+  p->set_quality_grade(r.grade);
+  p->set_row_count(r.row_count);
+  *p->mutable_duration() = TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(r.duration));
+  *p->mutable_triggered_by() = job.actor;
+  p->set_method(r.method);
+  done.set_id(contracts::NewUuidV7());
+  events.push_back(done);
+  if (prev->rows() > 0) {
+    const double before = std::stod(std::string(prev->Get(0, 1)));
+    const double drop = before > 0 ? (before - r.quality_score) / before * 100 : 0;
+    if (drop > config_.degradation_threshold_percent) {
+      v1::Envelope deg;
+      deg.set_tenant_id(job.tenant_id);
+      deg.set_source(config_.source);
+      deg.set_correlation_id(job.correlation_id);
+      deg.set_causation_id(done.id());
+      auto* d = deg.mutable_data_quality_degraded();
+      d->set_entity_type(job.entity_type);
+      d->set_entity_id(job.entity_id);
+      d->set_canonical_key(job.canonical_key);
+      d->set_tier(job.tier);
+      d->set_previous_score(before);
+      d->set_current_score(r.quality_score);
+      d->set_drop_percent(drop);
+      v1::QualityGrade pg = GradeFor(before);
+      d->set_previous_grade(pg);
+      d->set_current_grade(r.grade);
+      d->set_previous_profile_id(std::string(prev->Get(0, 0)));
+      d->set_profile_id(profile_id);
+      events.push_back(deg);
+      spdlog::warn("profiler: {} {} quality fell {:.1f}% ({:.1f} -> {:.1f})", job.tenant_id, job.canonical_key, drop,
+                   before, r.quality_score);
+    }
+  }
+  if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  spdlog::info("profiler: job {} succeeded: {} {} rows={} score={:.2f} grade={} in {}", job.id, job.tenant_id,
+               job.canonical_key, r.row_count, r.quality_score, GradeLetter(r.grade), absl::FormatDuration(r.duration));
+  return JobOutcome{.job_id = job.id, .status = "succeeded", .profile_id = profile_id, .attempt = job.attempt};
+}
+
+absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& error) {
+  PgConnection& c = *meta_;
+  const bool retry = error.retryable && job.attempt < job.max_attempts;
+  absl::Duration backoff = config_.retry_backoff;
+  for (int i = 1; i < job.attempt && backoff < config_.max_retry_backoff; ++i) backoff *= 2;
+  backoff = std::min(backoff, config_.max_retry_backoff);
+  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
+  auto upd = c.Exec(
+      "UPDATE mdm_profile_job SET status = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,"
+      "  last_error_code = $4, last_error = $5, next_attempt_at = now() + $6::interval,"
+      "  finished_at = CASE WHEN $3 = 'failed' THEN now() END"
+      " WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running'",
+      {job.id, job.lease_token, retry ? "pending" : "failed", error.code, error.message, Seconds(backoff)});
+  if (!upd.ok()) return upd.status();
+  if (upd->affected() == 0) {
+    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+    return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
+  }
+  v1::Envelope e;
+  e.set_tenant_id(job.tenant_id);
+  e.set_source(config_.source);
+  e.set_correlation_id(job.correlation_id);
+  e.set_causation_id(job.trigger_event_id);
+  auto* f = e.mutable_profile_failed();
+  f->set_entity_type(job.entity_type);
+  f->set_entity_id(job.entity_id);
+  f->set_canonical_key(job.canonical_key);
+  f->set_tier(job.tier);
+  f->set_error_code(error.code);
+  f->set_error_message(error.message.substr(0, 1024));
+  f->set_retryable(error.retryable);
+  f->set_job_id(job.id);
+  f->set_attempt(job.attempt);
+  *f->mutable_triggered_by() = job.actor;
+  std::vector<v1::Envelope> events{e};
+  if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  if (retry)
+    spdlog::warn("profiler: job {} attempt {} failed ({}); retry in {}", job.id, job.attempt, error.code,
+                 absl::FormatDuration(backoff));
+  else
+    spdlog::error("profiler: job {} failed for good after attempt {}: {} {}", job.id, job.attempt, error.code,
+                  error.message);
+  return JobOutcome{.job_id = job.id, .status = retry ? "retry" : "failed", .attempt = job.attempt};
+}
+
+void Profiler::SweepLoop(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    auto ran = RunReadyJob();
+    if (!ran.ok()) spdlog::warn("profiler: sweep: {}", ran.status().message());
+    if (ran.ok() && *ran) continue;  // maybe more are ready
+    for (absl::Time until = absl::Now() + config_.sweep_interval; !stop.load() && absl::Now() < until;)
+      absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+}  // namespace sluice::profiler

@@ -1,0 +1,134 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "consumers/profiler/policy.h"
+#include "consumers/profiler/profile.h"
+#include "consumers/record.h"
+#include "contracts/catalog.h"
+
+namespace sluice::profiler {
+
+struct ProfilerConfig {
+  // PostgreSQL holding the governance tables (mdm_*, event_outbox).
+  std::string pg_dsn;
+  // Their schema (search_path); empty = the connection's default.
+  std::string pg_schema;
+  // PostgreSQL holding the bound tables that are profiled; empty = pg_dsn.
+  std::string source_dsn;
+  // Names this worker in job rows (default: host-pid).
+  std::string worker_id;
+  PolicyConfig policy;
+  ProfileOptions profile;
+  // A running job's lease, and how often its worker renews it.
+  absl::Duration lease = absl::Seconds(30);
+  absl::Duration heartbeat = absl::Seconds(10);
+  // Attempts per job; a retryable failure is retried after retry_backoff, doubled per
+  // attempt and capped at max_retry_backoff.
+  int max_attempts = 3;
+  absl::Duration retry_backoff = absl::Seconds(30);
+  absl::Duration max_retry_backoff = absl::Minutes(10);
+  // data.quality.degraded when the score fell by more than this percentage of the
+  // previous profile's score.
+  double degradation_threshold_percent = 10;
+  // How often the sweeper looks for retries that came due and expired leases.
+  absl::Duration sweep_interval = absl::Seconds(2);
+  // Envelope source of the events the profiler emits.
+  std::string source = "agent.profiler";
+};
+
+// What handling one trigger event came to.
+struct TriggerOutcome {
+  bool duplicate = false;  // the event id was handled before: nothing done
+  bool queued = false;
+  std::string job_id;       // when queued
+  std::string skip_reason;  // when skipped
+  std::string detail;
+};
+
+// What running one job came to.
+struct JobOutcome {
+  std::string job_id;
+  std::string status;  // succeeded | failed | retry | lease_lost
+  std::string profile_id;
+  int attempt = 0;
+  bool took_over = false;  // the job was running under another worker whose lease expired
+};
+
+// sluice-profiler's engine. Trigger events (metadata.profile.due, data.refreshed,
+// metadata.approved) go through the policy; those that should profile become rows of
+// mdm_profile_job, at most one pending or running per entity. A job is claimed with a
+// lease that a heartbeat thread renews; the profile runs on the source database in one
+// read-only scan; the outcome (mdm_profile row, job status, and the events written to
+// event_outbox for sluice-relay) commits in one transaction fenced by the lease token,
+// so a worker that lost its lease writes nothing.
+//
+// Thread-safety: every public method may be called from any thread; they serialize on
+// one mutex (one job at a time per instance; run more instances or replicas to profile
+// in parallel). Lifetime: owns its PostgreSQL connections; the destructor closes them.
+class Profiler {
+ public:
+  static absl::StatusOr<std::unique_ptr<Profiler>> Create(ProfilerConfig config, prometheus::Registry& registry,
+                                                          const contracts::Catalog& catalog = contracts::Catalog::Default());
+  ~Profiler();
+  Profiler(const Profiler&) = delete;
+  Profiler& operator=(const Profiler&) = delete;
+
+  // The consumer's batch handler: decides every event of the batch (queuing jobs), then
+  // runs the jobs it queued. Returns OK once each outcome is durable: a finished job, a
+  // failure recorded for retry, or a skip. An error leaves the batch to be redelivered.
+  absl::Status HandleBatch(const std::vector<consumer::Record>& batch);
+
+  // Records one trigger event and the policy's decision; queues a job when it says so.
+  absl::StatusOr<TriggerOutcome> HandleEvent(const v1::Envelope& event);
+
+  // Claims one ready job (`job_id`, or any: pending and due, or running with an expired
+  // lease) and runs it. nullopt when there was none to claim.
+  absl::StatusOr<std::optional<JobOutcome>> RunReadyJob(const std::string& job_id = "");
+
+  // Runs ready jobs every sweep_interval until `stop` is set.
+  void SweepLoop(const std::atomic<bool>& stop);
+
+  const ProfilerConfig& config() const { return config_; }
+
+ private:
+  struct Job;
+  struct Metrics {
+    explicit Metrics(prometheus::Registry& r);
+    prometheus::Family<prometheus::Counter>& events;  // {type, outcome}
+    prometheus::Family<prometheus::Counter>& skips;   // {reason}
+    prometheus::Family<prometheus::Counter>& jobs;    // {outcome}
+    prometheus::Histogram& duration;
+  };
+
+  Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog);
+  absl::Status EnsureConnected();
+  absl::StatusOr<TriggerOutcome> HandleEventLocked(const v1::Envelope& event);
+  absl::StatusOr<std::optional<JobOutcome>> RunReadyJobLocked(const std::string& job_id);
+  absl::StatusOr<JobOutcome> Succeed(const Job& job, const ProfileResult& result, const std::string& schema,
+                                     const std::string& table);
+  absl::StatusOr<JobOutcome> Fail(const Job& job, const ProfileError& error);
+  absl::Status Rollback(absl::Status cause);
+
+  ProfilerConfig config_;
+  contracts::Catalog catalog_;
+  Metrics metrics_;
+  std::mutex mu_;
+  std::optional<common::PgConnection> meta_;    // governance tables; guarded by mu_
+  std::optional<common::PgConnection> source_;  // the profiled tables; guarded by mu_
+  std::optional<common::PgConnection> beat_;    // heartbeats only; used by the heartbeat thread of the job in hand
+};
+
+}  // namespace sluice::profiler
