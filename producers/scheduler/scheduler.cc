@@ -1,0 +1,150 @@
+#include "producers/scheduler/scheduler.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <openssl/sha.h>
+
+#include "common/strings.h"
+#include "producers/outbox.h"
+
+namespace sluice::scheduler {
+namespace {
+
+using common::Cat;
+
+v1::Tier TierFromDb(std::string_view s) { return static_cast<v1::Tier>(s.back() - '0'); }
+
+absl::Time FromEpochText(std::string_view s) {
+  return absl::FromUnixMicros(static_cast<int64_t>(std::stod(std::string(s)) * 1e6));
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+}  // namespace
+
+absl::Time WindowStart(absl::Time now, absl::Duration cadence) {
+  const int64_t c = absl::ToInt64Seconds(cadence);
+  const int64_t s = absl::ToUnixSeconds(now);
+  return absl::FromUnixSeconds(c <= 0 ? s : s - ((s % c) + c) % c);
+}
+
+std::string DueEventId(const std::string& tenant, const std::string& entity_id, v1::Tier tier, absl::Time window_start) {
+  const std::string name = Cat("metadata.profile.due\n", tenant, "\nmetadata\n", entity_id, "\n", static_cast<int>(tier),
+                               "\n", absl::ToUnixSeconds(window_start));
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
+  d[6] = static_cast<unsigned char>((d[6] & 0x0F) | 0x80);  // version 8 (custom, name-based)
+  d[8] = static_cast<unsigned char>((d[8] & 0x3F) | 0x80);  // RFC 9562 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[d[i] >> 4]);
+    out.push_back(kHex[d[i] & 0x0F]);
+  }
+  return out;
+}
+
+v1::Priority PriorityFor(v1::Tier tier, absl::Duration age, const SchedulerConfig& config) {
+  if (tier != v1::TIER_1) return v1::PRIORITY_NORMAL;
+  return age >= config.critical_age ? v1::PRIORITY_CRITICAL : v1::PRIORITY_HIGH;
+}
+
+absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contracts::Catalog& catalog) {
+  for (auto [name, d] : {std::pair{"tier1_cadence", config.tier1_cadence}, std::pair{"tier2_cadence", config.tier2_cadence},
+                         std::pair{"tier3_cadence", config.tier3_cadence}})
+    if (d < absl::Seconds(1)) return absl::InvalidArgumentError(Cat(name, ": must be at least one second"));
+  if (config.limit < 1) return absl::InvalidArgumentError("limit: must be positive");
+  auto conn = common::PgConnection::Connect(config.pg_dsn);
+  if (!conn.ok()) return conn.status();
+  if (!config.pg_schema.empty()) {
+    auto q = conn->QuoteIdentifier(config.pg_schema);
+    if (!q.ok()) return q.status();
+    if (auto s = conn->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
+  }
+  return Scheduler(std::move(config), catalog, *std::move(conn));
+}
+
+absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
+  // The latest profile of each entity is one lookup in mdm_profile_latest.
+  auto r = conn_.Exec(
+      "SELECT m.tenant_id, m.id::text, m.canonical_key, m.tier, coalesce(m.standard_pack_id, ''),"
+      "  extract(epoch FROM p.profiled_at)::float8, extract(epoch FROM coalesce(p.profiled_at, m.created_at))::float8"
+      " FROM mdm_global_metadata m"
+      " LEFT JOIN LATERAL (SELECT profiled_at FROM mdm_profile WHERE tenant_id = m.tenant_id AND entity_type = 'metadata'"
+      "   AND entity_id = m.id ORDER BY profiled_at DESC LIMIT 1) p ON true"
+      " WHERE m.status = 'active' AND m.binding_table IS NOT NULL AND m.tier IN ('tier1', 'tier2', 'tier3')"
+      "   AND coalesce(p.profiled_at, '-infinity') < to_timestamp($1::float8) - CASE m.tier"
+      "     WHEN 'tier1' THEN $2::float8 WHEN 'tier2' THEN $3::float8 ELSE $4::float8 END * interval '1 second'"
+      " ORDER BY coalesce(p.profiled_at, m.created_at), m.tenant_id, m.id LIMIT $5::integer",
+      {Cat(absl::ToDoubleSeconds(now - absl::UnixEpoch())), Cat(absl::ToDoubleSeconds(config_.tier1_cadence)),
+       Cat(absl::ToDoubleSeconds(config_.tier2_cadence)), Cat(absl::ToDoubleSeconds(config_.tier3_cadence)),
+       Cat(config_.limit)});
+  if (!r.ok()) return r.status();
+  std::vector<DueEntity> due;
+  for (int i = 0; i < r->rows(); ++i) {
+    DueEntity d;
+    const std::string tenant(r->Get(i, 0)), id(r->Get(i, 1));
+    const v1::Tier tier = TierFromDb(r->Get(i, 3));
+    if (!r->IsNull(i, 5)) d.last_profiled_at = FromEpochText(r->Get(i, 5));
+    d.age = now - FromEpochText(r->Get(i, 6));
+    const absl::Duration cadence =
+        tier == v1::TIER_1 ? config_.tier1_cadence : tier == v1::TIER_2 ? config_.tier2_cadence : config_.tier3_cadence;
+    d.window_start = WindowStart(now, cadence);
+    v1::Envelope& e = d.event;
+    e.set_id(DueEventId(tenant, id, tier, d.window_start));
+    e.set_tenant_id(tenant);
+    e.set_source(config_.source);
+    *e.mutable_occurred_at() = ToProto(now);
+    auto* p = e.mutable_profile_due();
+    p->set_entity_type(v1::ENTITY_TYPE_METADATA);
+    p->set_entity_id(id);
+    p->set_canonical_key(std::string(r->Get(i, 2)));
+    p->set_tier(tier);
+    p->set_priority(PriorityFor(tier, d.age, config_));
+    p->set_reason(v1::PROFILE_REASON_SCHEDULE);
+    if (d.last_profiled_at) *p->mutable_last_profiled_at() = ToProto(*d.last_profiled_at);
+    p->set_standard_pack_id(std::string(r->Get(i, 4)));
+    due.push_back(std::move(d));
+  }
+  return due;
+}
+
+absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
+  RunReport report;
+  auto due = FindDue(now);
+  if (!due.ok()) return due.status();
+  report.due = *std::move(due);
+  if (dry_run) return report;
+  // One transaction per event: a failure leaves earlier events emitted and later ones due.
+  for (auto& d : report.due) {
+    if (auto s = conn_.ExecScript("BEGIN"); !s.ok()) return s;
+    const auto& p = d.event.profile_due();
+    auto ins = conn_.Exec(
+        "INSERT INTO mdm_profile_schedule (event_id, tenant_id, entity_type, entity_id, tier, priority, window_start)"
+        " VALUES ($1, $2, 'metadata', $3::uuid, $4, $5, to_timestamp($6::float8)) ON CONFLICT (event_id) DO NOTHING"
+        " RETURNING 1",
+        {d.event.id(), d.event.tenant_id(), p.entity_id(), Cat("tier", static_cast<int>(p.tier())),
+         v1::Priority_Name(p.priority()), Cat(absl::ToUnixSeconds(d.window_start))});
+    if (!ins.ok()) {
+      (void)conn_.ExecScript("ROLLBACK");
+      return ins.status();
+    }
+    if (ins->rows() == 0) {
+      ++report.already_emitted;
+      if (auto s = conn_.ExecScript("ROLLBACK"); !s.ok()) return s;
+      continue;
+    }
+    std::vector<v1::Envelope> events{d.event};
+    if (auto s = producer::AppendToOutbox(conn_, events, catalog_); !s.ok()) {
+      (void)conn_.ExecScript("ROLLBACK");
+      return s;
+    }
+    if (auto s = conn_.ExecScript("COMMIT"); !s.ok()) return s;
+    ++report.emitted;
+  }
+  return report;
+}
+
+}  // namespace sluice::scheduler
