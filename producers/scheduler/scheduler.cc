@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     e.set_id(DueEventId(tenant, id, tier, d.window_start));
     e.set_tenant_id(tenant);
     e.set_source(config_.source);
-    *e.mutable_occurred_at() = ToProto(now);
+    *e.mutable_occurred_at() = ToProto(absl::Now());  // when emitted; `now` only decides what is due
     auto* p = e.mutable_profile_due();
     p->set_entity_type(v1::ENTITY_TYPE_METADATA);
     p->set_entity_id(id);

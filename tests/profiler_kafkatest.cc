@@ -1,0 +1,560 @@
+// sluice-profiler and sluice-scheduler against the real local PostgreSQL and Kafka:
+// the policy, job-table dedup, lease takeover after SIGKILL, scores on a seeded table,
+// failures that execute nothing, degradation, and the scheduler's exactly-once emission.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <fcntl.h>
+#include <google/protobuf/util/time_util.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/pg.h"
+#include "consumers/consumer.h"
+#include "consumers/profiler/profiler.h"
+#include "contracts/envelope.h"
+#include "producers/relay.h"
+#include "producers/scheduler/scheduler.h"
+#include "tests/kafka_fixture.h"
+
+namespace sluice {
+namespace {
+
+using common::Cat;
+using common::PgConnection;
+using ::testing::HasSubstr;
+
+constexpr char kTenant[] = "tenant-acme";
+
+class ProfilerTest : public testing::KafkaTest {
+ protected:
+  void SetUp() override {
+    KafkaTest::SetUp();
+    if (HasFatalFailure()) return;
+    schema_ = Cat("it_prof_", std::random_device{}());
+    auto c = Connect();
+    ASSERT_TRUE(c.ok()) << c.status();
+    conn_.emplace(*std::move(c));
+    auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
+    ASSERT_TRUE(m.ok()) << m.status();
+  }
+  void TearDown() override {
+    profilers_.clear();
+    if (conn_) EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    KafkaTest::TearDown();
+  }
+  absl::StatusOr<PgConnection> Connect() {
+    auto c = PgConnection::Connect(common::DefaultPgDsn());
+    if (!c.ok()) return c.status();
+    if (auto s = c->ExecScript(Cat("CREATE SCHEMA IF NOT EXISTS ", schema_, "; SET search_path TO ", schema_)); !s.ok())
+      return s;
+    return c;
+  }
+  profiler::ProfilerConfig Config() {
+    profiler::ProfilerConfig pc;
+    pc.pg_dsn = common::DefaultPgDsn();
+    pc.pg_schema = schema_;
+    pc.lease = absl::Seconds(3);
+    pc.heartbeat = absl::Milliseconds(500);
+    pc.retry_backoff = absl::Milliseconds(100);
+    return pc;
+  }
+  profiler::Profiler& NewProfiler(profiler::ProfilerConfig pc) {
+    auto p = profiler::Profiler::Create(std::move(pc), registry_, *catalog_);
+    EXPECT_TRUE(p.ok()) << p.status();
+    profilers_.push_back(*std::move(p));
+    return *profilers_.back();
+  }
+  profiler::Profiler& Default() { return profilers_.empty() ? NewProfiler(Config()) : *profilers_.front(); }
+
+  std::string Scalar(const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
+    auto r = conn_->Exec(sql, params);
+    EXPECT_TRUE(r.ok()) << sql << ": " << r.status();
+    if (!r.ok() || r->rows() == 0) return "<none>";
+    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+  }
+  void Exec(const std::string& sql) { ASSERT_TRUE(conn_->ExecScript(sql).ok()) << sql; }
+
+  // A metadata entity bound to `table` of this test's schema; returns its id.
+  std::string Entity(const std::string& key, const std::string& tier, std::optional<std::string> table,
+                     const std::string& rules = "[]") {
+    return Scalar(
+        "INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, tier, binding_schema, binding_table, column_rules)"
+        " VALUES ($1, $2, $2, $3, $4, $5, $6::jsonb) RETURNING id::text",
+        {kTenant, key, tier, table ? std::optional(schema_) : std::nullopt, table, rules});
+  }
+  v1::Envelope Due(const std::string& entity_id, v1::ProfileReason reason = v1::PROFILE_REASON_SCHEDULE) {
+    v1::Envelope e;
+    e.set_id(contracts::NewUuidV7());
+    e.set_tenant_id(kTenant);
+    e.set_source("kernel.scheduler");
+    e.set_correlation_id(contracts::NewUuidV7());
+    auto* p = e.mutable_profile_due();
+    p->set_entity_type(v1::ENTITY_TYPE_METADATA);
+    p->set_entity_id(entity_id);
+    p->set_canonical_key("k");
+    p->set_tier(v1::TIER_1);
+    p->set_priority(v1::PRIORITY_HIGH);
+    p->set_reason(reason);
+    contracts::FillDefaults(e, *catalog_);
+    return e;
+  }
+  v1::Envelope Refreshed(const std::string& key, int64_t rows) {
+    v1::Envelope e;
+    e.set_id(contracts::NewUuidV7());
+    e.set_tenant_id(kTenant);
+    e.set_source("etl.pipeline");
+    auto* d = e.mutable_data_refreshed();
+    d->set_entity_urn(key);
+    d->mutable_service()->set_schema(schema_);
+    d->mutable_service()->set_table("ignored");
+    d->set_rows_affected(rows);
+    d->set_refresh_type(v1::REFRESH_TYPE_INCREMENTAL);
+    *d->mutable_completed_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    d->mutable_triggered_by()->set_actor_id("etl-job-7");
+    d->mutable_triggered_by()->set_actor_type(v1::ACTOR_TYPE_SYSTEM);
+    contracts::FillDefaults(e, *catalog_);
+    return e;
+  }
+  v1::Envelope Approved(const std::string& entity_id, v1::Tier tier) {
+    v1::Envelope e;
+    e.set_id(contracts::NewUuidV7());
+    e.set_tenant_id(kTenant);
+    e.set_source("metadata-studio.approval");
+    auto* m = e.mutable_metadata_approved();
+    m->set_approval_id(contracts::NewUuidV7());
+    m->set_entity_id(entity_id);
+    m->set_canonical_key("k");
+    m->set_tier(tier);
+    m->mutable_approved_by()->set_actor_id("steward-1");
+    m->mutable_approved_by()->set_actor_type(v1::ACTOR_TYPE_HUMAN);
+    *m->mutable_approved_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    contracts::FillDefaults(e, *catalog_);
+    return e;
+  }
+  // Handles one event and runs what it queued, as the consumer's handler does.
+  profiler::TriggerOutcome Handle(const v1::Envelope& e, profiler::Profiler* p = nullptr) {
+    p = p ? p : &Default();
+    auto out = p->HandleEvent(e);
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (out.ok() && out->queued) EXPECT_TRUE(p->RunReadyJob(out->job_id).ok());
+    return out.ok() ? *out : profiler::TriggerOutcome{};
+  }
+  // Envelopes written to the outbox, of `type`, in order.
+  std::vector<v1::Envelope> Outbox(const std::string& type) {
+    auto r = conn_->Exec("SELECT envelope FROM event_outbox WHERE event_type = $1 ORDER BY id", {type});
+    EXPECT_TRUE(r.ok());
+    std::vector<v1::Envelope> out;
+    for (int i = 0; r.ok() && i < r->rows(); ++i) {
+      size_t n = 0;
+      unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r->raw(), i, 0)), &n);
+      v1::Envelope e;
+      EXPECT_TRUE(e.ParseFromArray(raw, static_cast<int>(n)));
+      PQfreemem(raw);
+      out.push_back(e);
+    }
+    return out;
+  }
+  double Counter(const std::string& family, const std::string& label, const std::string& value) {
+    for (const auto& f : registry_.Collect()) {
+      if (f.name != family) continue;
+      for (const auto& m : f.metric)
+        for (const auto& l : m.label)
+          if (l.name == label && l.value == value) return m.counter.value;
+    }
+    return 0;
+  }
+  int Profiles(const std::string& entity_id) {
+    return std::stoi(Scalar("SELECT count(*) FROM mdm_profile WHERE entity_id = $1::uuid", {entity_id}));
+  }
+
+  std::string schema_;
+  std::optional<PgConnection> conn_;
+  prometheus::Registry registry_;
+  std::vector<std::unique_ptr<profiler::Profiler>> profilers_;
+};
+
+TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
+  Exec("CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g");
+  const std::string bound = Entity("orders", "tier1", "orders");
+  const std::string unbound = Entity("no_table", "tier1", std::nullopt);
+  const std::string tier3 = Entity("orders_t3", "tier3", "orders");
+
+  EXPECT_EQ(Handle(Due(unbound)).skip_reason, "no_binding");
+  EXPECT_EQ(Handle(Due("0190a0c2-0000-7000-8000-00000000dead")).skip_reason, "entity_not_found");
+  EXPECT_EQ(Handle(Approved(tier3, v1::TIER_3)).skip_reason, "tier_not_eligible");
+  EXPECT_EQ(Handle(Refreshed("nothing_bound_here", 10)).skip_reason, "entity_not_found");
+
+  // First due event profiles; a scheduled one within the cooldown does not; MANUAL does.
+  auto first = Due(bound);
+  EXPECT_TRUE(Handle(first).queued);
+  EXPECT_EQ(Profiles(bound), 1);
+  EXPECT_EQ(Handle(Due(bound)).skip_reason, "cooldown");
+  EXPECT_EQ(Handle(Approved(bound, v1::TIER_1)).skip_reason, "cooldown");
+  EXPECT_TRUE(Handle(Due(bound, v1::PROFILE_REASON_MANUAL)).queued);
+  EXPECT_TRUE(Handle(Due(bound, v1::PROFILE_REASON_QUALITY_DROP)).queued);
+  EXPECT_EQ(Profiles(bound), 3);
+
+  // data.refreshed (by canonical key): 10 of 100 rows is not more than 10%; 11 is.
+  EXPECT_EQ(Handle(Refreshed("orders", 10)).skip_reason, "refresh_below_threshold");
+  EXPECT_TRUE(Handle(Refreshed("orders", 11)).queued);
+  EXPECT_EQ(Profiles(bound), 4);
+  // ... and older than 24 hours profiles whatever the row count.
+  Exec("UPDATE mdm_profile SET profiled_at = now() - interval '25 hours'");
+  EXPECT_TRUE(Handle(Refreshed("orders", 0)).queued);
+  EXPECT_EQ(Profiles(bound), 5);
+
+  // A redelivered event finds its record and does nothing.
+  auto again = Handle(first);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(Profiles(bound), 5);
+
+  EXPECT_EQ(Scalar("SELECT skip_reason FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {unbound}), "no_binding");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "7");
+  for (const char* reason : {"no_binding", "entity_not_found", "tier_not_eligible", "refresh_below_threshold"})
+    EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason), reason == std::string("entity_not_found") ? 2 : 1)
+        << reason;
+  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "cooldown"), 2);
+  EXPECT_EQ(Counter("sluice_profiler_events_total", "outcome", "duplicate"), 1);
+  // Job history is kept: five finished jobs, none active.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job WHERE status = 'succeeded'"), "5");
+  auto completed = Outbox("metadata.profile.completed");
+  ASSERT_EQ(completed.size(), 5u);
+  EXPECT_EQ(completed[0].correlation_id(), first.correlation_id());
+  EXPECT_EQ(completed[0].causation_id(), first.id());
+  EXPECT_EQ(completed[0].source(), "agent.profiler");
+}
+
+TEST_F(ProfilerTest, FiftyConcurrentDueEventsForOneEntityRunOneProfile) {
+  Exec("CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
+  const std::string id = Entity("big", "tier1", "big", R"([{"column":"v","regex":"^[0-9a-f]{32}$"}])");
+  std::vector<v1::Envelope> events;
+  for (int i = 0; i < 50; ++i) events.push_back(Due(id));
+  // Five workers, each with its own connections, ten events each, all at once.
+  for (int w = 0; w < 5; ++w) {
+    auto pc = Config();
+    pc.worker_id = Cat("w", w);
+    NewProfiler(pc);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < 5; ++w)
+    threads.emplace_back([&, w] {
+      std::vector<consumer::Record> batch;
+      for (int i = w; i < 50; i += 5) batch.push_back({.envelope = events[i]});
+      if (!profilers_[w]->HandleBatch(batch).ok()) failures++;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Profiles(id), 1);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'queued'"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE skip_reason IN ('job_in_flight', 'cooldown')"), "49");
+  EXPECT_EQ(Outbox("metadata.profile.completed").size(), 1u);
+}
+
+TEST_F(ProfilerTest, ScoresMatchHandComputedValues) {
+  // 20 rows. Nulls: email 2, code 4, amount 0, id 0 -> 6 of 80 cells.
+  // email (unique, regex): 18 non-null, 3 of them repeat an earlier value -> 15 distinct;
+  //   2 fail the regex. code (allowed EUR/USD, max_length 3): 16 non-null, 3 not allowed
+  //   ("GBP", "EURO", "usd"), 1 too long ("EURO", already counted) -> 3 invalid.
+  // amount (range 0..100): 20 non-null, 2 out of range (-1, 101).
+  Exec(R"(CREATE TABLE seeded (id int PRIMARY KEY, email text, code text, amount numeric);
+    INSERT INTO seeded SELECT g,
+      CASE WHEN g IN (1, 2) THEN NULL WHEN g IN (3, 4, 5) THEN 'dup' || g || '@x.io' ELSE 'u' || g || '@x.io' END,
+      CASE WHEN g <= 4 THEN NULL WHEN g = 5 THEN 'GBP' WHEN g = 6 THEN 'EURO' WHEN g = 7 THEN 'usd' WHEN g % 2 = 0 THEN 'EUR' ELSE 'USD' END,
+      CASE WHEN g = 8 THEN -1 WHEN g = 9 THEN 101 ELSE g END
+    FROM generate_series(1, 20) g;
+    UPDATE seeded SET email = 'dup3@x.io' WHERE id IN (10, 11);  -- two more copies of row 3
+    UPDATE seeded SET email = 'dup4@x.io' WHERE id = 12;         -- one more copy of row 4
+    UPDATE seeded SET email = 'not-an-email' WHERE id IN (13, 14);
+    UPDATE seeded SET email = 'u15@x.io' WHERE id = 15;)");
+  // email non-null 18; values: dup3 x3, dup4 x2, dup5, not-an-email x2, u6..u9, u15 x1, u16..u20
+  // distinct = dup3, dup4, dup5, not-an-email, u6, u7, u8, u9, u15, u16, u17, u18, u19, u20 = 14
+  // duplicates = 18 - 14 = 4; regex failures = 2 (not-an-email x2).
+  const std::string rules = R"([{"column":"email","unique":true,"regex":"^[^@]+@[^@]+\\.[a-z]+$"},
+      {"column":"code","allowed_values":["EUR","USD"],"max_length":3},
+      {"column":"amount","min":0,"max":100},{"column":"id","unique":true}])";
+  const std::string id = Entity("seeded", "tier1", "seeded", rules);
+  ASSERT_TRUE(Handle(Due(id)).queued);
+  auto r = conn_->Exec(
+      "SELECT row_count, completeness, uniqueness, validity, quality_score, quality_grade, method,"
+      " details->'columns'->1->>'duplicates', details->'columns'->2->'violations'->>'max_length',"
+      " details->'columns'->3->>'min', details->'columns'->3->>'max', details->'columns'->0->>'uniqueness_method'"
+      " FROM mdm_profile WHERE entity_id = $1::uuid",
+      {id});
+  ASSERT_TRUE(r.ok() && r->rows() == 1) << r.status();
+  const double completeness = 100.0 * (80 - 6) / 80;                // 92.5
+  const double uniqueness = 100.0 * (14 + 20) / (18 + 20);           // email + id (unique index)
+  const double validity = 100.0 * ((18 - 2) + (16 - 3) + (20 - 2)) / (18 + 16 + 20);
+  const double score = 0.4 * completeness + 0.3 * uniqueness + 0.3 * validity;
+  EXPECT_EQ(r->Get(0, 0), "20");
+  EXPECT_NEAR(std::stod(std::string(r->Get(0, 1))), completeness, 1e-9);
+  EXPECT_NEAR(std::stod(std::string(r->Get(0, 2))), uniqueness, 1e-9);
+  EXPECT_NEAR(std::stod(std::string(r->Get(0, 3))), validity, 1e-9);
+  EXPECT_NEAR(std::stod(std::string(r->Get(0, 4))), score, 1e-9);
+  EXPECT_EQ(r->Get(0, 5), "B");  // 0.4*92.5 + 0.3*89.47 + 0.3*87.04 = 89.95
+  EXPECT_EQ(r->Get(0, 6), "single_scan_v1+distinct");
+  EXPECT_EQ(r->Get(0, 7), "4");
+  EXPECT_EQ(r->Get(0, 8), "1");
+  EXPECT_EQ(r->Get(0, 9), "-1");
+  EXPECT_EQ(r->Get(0, 10), "101");
+  EXPECT_EQ(r->Get(0, 11), "unique_index");
+  auto done = Outbox("metadata.profile.completed");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_NEAR(done[0].profile_completed().quality_score(), score, 1e-9);
+  EXPECT_EQ(done[0].profile_completed().quality_grade(), v1::QUALITY_GRADE_B);
+  EXPECT_EQ(done[0].profile_completed().row_count(), 20);
+}
+
+TEST_F(ProfilerTest, MissingTableAndInjectedIdentifiersFailAndExecuteNothing) {
+  Exec("CREATE TABLE victim (id int); INSERT INTO victim VALUES (1)");
+  const std::string missing = Entity("missing", "tier1", "no_such_table");
+  const std::string injected = Entity("injected", "tier1", "victim\"; DROP TABLE victim; --");
+  const std::string bad_column = Entity("bad_column", "tier1", "victim", R"([{"column":"id; DROP TABLE victim","unique":true}])");
+  // While the table is locked, any statement touching it would wait and time out: the
+  // errors below (not STATEMENT_TIMEOUT) show that nothing ran against it.
+  auto locker = Connect();
+  ASSERT_TRUE(locker.ok());
+  ASSERT_TRUE(locker->ExecScript("BEGIN; LOCK TABLE victim IN ACCESS EXCLUSIVE MODE").ok());
+  auto pc = Config();
+  pc.profile.statement_timeout = absl::Seconds(1);
+  auto& p = NewProfiler(pc);
+  for (const auto& id : {missing, injected, bad_column}) ASSERT_TRUE(Handle(Due(id), &p).queued);
+  ASSERT_TRUE(locker->ExecScript("COMMIT").ok());
+
+  EXPECT_EQ(Scalar("SELECT count(*) FROM victim"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile"), "0");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job WHERE status = 'failed' AND attempts = 1"), "3");
+  auto failed = Outbox("metadata.profile.failed");
+  ASSERT_EQ(failed.size(), 3u);
+  EXPECT_EQ(failed[0].profile_failed().error_code(), "TABLE_NOT_FOUND");
+  EXPECT_EQ(failed[1].profile_failed().error_code(), "TABLE_NOT_FOUND");
+  EXPECT_EQ(failed[2].profile_failed().error_code(), "COLUMN_NOT_FOUND");
+  for (const auto& f : failed) {
+    EXPECT_FALSE(f.profile_failed().retryable());
+    EXPECT_EQ(f.profile_failed().attempt(), 1);
+    EXPECT_FALSE(f.profile_failed().job_id().empty());
+  }
+  EXPECT_THAT(failed[0].profile_failed().error_message(), HasSubstr("no_such_table"));
+}
+
+TEST_F(ProfilerTest, RetryableFailureIsRetriedWithBackoffAndKeepsItsError) {
+  Exec("CREATE TABLE slow (id int); INSERT INTO slow VALUES (1)");
+  const std::string id = Entity("slow", "tier1", "slow");
+  auto pc = Config();
+  pc.profile.statement_timeout = absl::Milliseconds(300);
+  auto& p = NewProfiler(pc);
+  auto locker = Connect();
+  ASSERT_TRUE(locker.ok());
+  ASSERT_TRUE(locker->ExecScript("BEGIN; LOCK TABLE slow IN ACCESS EXCLUSIVE MODE").ok());
+  auto out = p.HandleEvent(Due(id));
+  ASSERT_TRUE(out.ok() && out->queued);
+  auto ran = p.RunReadyJob(out->job_id);
+  ASSERT_TRUE(ran.ok() && *ran) << ran.status();
+  EXPECT_EQ((*ran)->status, "retry");
+  EXPECT_EQ(Scalar("SELECT status || ' ' || attempts || ' ' || last_error_code FROM mdm_profile_job"),
+            "pending 1 STATEMENT_TIMEOUT");
+  auto failed = Outbox("metadata.profile.failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_TRUE(failed[0].profile_failed().retryable());
+  ASSERT_TRUE(locker->ExecScript("COMMIT").ok());
+  absl::SleepFor(absl::Milliseconds(200));  // the back-off
+  ran = p.RunReadyJob();
+  ASSERT_TRUE(ran.ok() && *ran);
+  EXPECT_EQ((*ran)->status, "succeeded");
+  EXPECT_EQ(Scalar("SELECT status || ' ' || attempts || ' ' || last_error_code FROM mdm_profile_job"),
+            "succeeded 2 STATEMENT_TIMEOUT");
+  EXPECT_EQ(Profiles(id), 1);
+}
+
+TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
+  Exec("CREATE TABLE customers (id int PRIMARY KEY, email text, country text);"
+       "INSERT INTO customers SELECT g, 'c' || g || '@x.io', 'DE' FROM generate_series(1, 1000) g");
+  const std::string id =
+      Entity("customers", "tier1", "customers", R"([{"column":"email","regex":"@"},{"column":"country","allowed_values":["DE","FR"]}])");
+  ASSERT_TRUE(Handle(Due(id)).queued);
+  ASSERT_TRUE(Handle(Refreshed("customers", 5)).skip_reason == "refresh_below_threshold");
+  Exec("UPDATE customers SET email = NULL, country = 'XX' WHERE id <= 600");
+  auto refresh = Refreshed("customers", 600);
+  ASSERT_TRUE(Handle(refresh).queued);
+  auto deg = Outbox("data.quality.degraded");
+  ASSERT_EQ(deg.size(), 1u);
+  const auto& d = deg[0].data_quality_degraded();
+  EXPECT_DOUBLE_EQ(d.previous_score(), 100);
+  // completeness 1 - 600/3000 = 80; validity: email 400/400, country 400/1000 -> 800/1400
+  const double now = 0.4 * 80 + 0.3 * 100 + 0.3 * (100.0 * 800 / 1400);
+  EXPECT_NEAR(d.current_score(), now, 1e-9);
+  EXPECT_NEAR(d.drop_percent(), 100 - now, 1e-9);
+  EXPECT_EQ(d.previous_grade(), v1::QUALITY_GRADE_A);
+  EXPECT_EQ(d.current_grade(), profiler::GradeFor(now));
+  auto completed = Outbox("metadata.profile.completed");
+  ASSERT_EQ(completed.size(), 2u);
+  EXPECT_EQ(d.profile_id(), completed[1].profile_completed().profile_id());
+  EXPECT_EQ(d.previous_profile_id(), completed[0].profile_completed().profile_id());
+  EXPECT_EQ(deg[0].causation_id(), completed[1].id());
+  EXPECT_EQ(deg[0].correlation_id(), refresh.id());  // the refresh had none: the chain starts at it
+  EXPECT_EQ(completed[1].profile_completed().triggered_by().actor_id(), "etl-job-7");
+  // A small improvement or a small drop emits nothing more.
+  Exec("UPDATE customers SET email = 'back@x.io' WHERE id <= 10");
+  ASSERT_TRUE(Handle(Due(id, v1::PROFILE_REASON_MANUAL)).queued);
+  EXPECT_EQ(Outbox("data.quality.degraded").size(), 1u);
+}
+
+pid_t StartProfiler(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> argv{const_cast<char*>(SLUICE_PROFILER)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(SLUICE_PROFILER, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnce) {
+  Exec("CREATE TABLE locked AS SELECT g AS id FROM generate_series(1, 1000) g");
+  const std::string id = Entity("locked", "tier1", "locked");
+  // The table is locked, so worker A's scan waits: A is mid-profile, holding the lease.
+  auto locker = Connect();
+  ASSERT_TRUE(locker.ok());
+  ASSERT_TRUE(locker->ExecScript("BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE").ok());
+
+  auto producer = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  ASSERT_TRUE(producer.ok());
+  auto due = Due(id);
+  ASSERT_TRUE((*producer)->SendSync(due).ok());
+
+  const std::vector<std::string> args{"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("profiler"),
+                                      "--lease-s", "2", "--heartbeat-s", "0.5", "--metrics-listen", "", "--log-level",
+                                      "info"};
+  auto with_id = [&](const std::string& w) {
+    auto a = args;
+    a.insert(a.end(), {"--worker-id", w});
+    return a;
+  };
+  const std::string log_dir = ::testing::TempDir();
+  pid_t a = StartProfiler(with_id("worker-a"), log_dir + "/profiler-a.log");
+  std::string state;
+  for (int i = 0; i < 300 && state != "running worker-a"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    state = Scalar("SELECT status || ' ' || coalesce(worker_id, '') FROM mdm_profile_job");
+  }
+  ASSERT_EQ(state, "running worker-a");
+  absl::SleepFor(absl::Seconds(1));  // a heartbeat or two renews the lease meanwhile
+  ASSERT_EQ(kill(a, SIGKILL), 0);
+  waitpid(a, nullptr, 0);
+  ASSERT_TRUE(locker->ExecScript("COMMIT").ok());
+
+  pid_t b = StartProfiler(with_id("worker-b"), log_dir + "/profiler-b.log");
+  for (int i = 0; i < 300 && state.rfind("succeeded", 0) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    state = Scalar("SELECT status || ' ' || coalesce(worker_id, '') || ' ' || attempts FROM mdm_profile_job");
+  }
+  EXPECT_EQ(state, "succeeded worker-b 2");
+  kill(b, SIGTERM);
+  int status = 0;
+  waitpid(b, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "graceful stop on SIGTERM";
+  EXPECT_EQ(Profiles(id), 1);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger"), "1");
+
+  // sluice-relay's engine publishes the outcome; it reaches Kafka with the trigger's ids.
+  auto relay = producer::Relay::Create({.dsn = common::DefaultPgDsn(), .schema = schema_}, **producer);
+  ASSERT_TRUE(relay.ok());
+  ASSERT_EQ(*(*relay)->RunOnce(), 1);
+  auto consumer = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+                                              .group_id = Group("reader"),
+                                              .topics = {catalog_->Find("metadata.profile.completed")->topic},
+                                              .types = {"metadata.profile.completed"}});
+  ASSERT_TRUE(consumer.ok());
+  std::vector<consumer::Record> got;
+  for (int i = 0; i < 100 && got.empty(); ++i)
+    (void)(*consumer)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+      got.insert(got.end(), batch.begin(), batch.end());
+      return absl::OkStatus();
+    });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].envelope.causation_id(), due.id());
+  EXPECT_EQ(got[0].envelope.correlation_id(), due.correlation_id());
+  EXPECT_EQ(got[0].envelope.profile_completed().row_count(), 1000);
+}
+
+TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
+  Exec("CREATE TABLE t (id int)");
+  const std::string t1_new = Entity("t1_never", "tier1", "t");
+  const std::string t1_old = Entity("t1_old", "tier1", "t");
+  const std::string t2_fresh = Entity("t2_fresh", "tier2", "t");
+  const std::string t3_stale = Entity("t3_stale", "tier3", "t");
+  Entity("t4_never", "tier4", "t");
+  Entity("t1_unbound", "tier1", std::nullopt);
+  Exec("UPDATE mdm_global_metadata SET created_at = now() - interval '12 days' WHERE canonical_key = 't1_old';"
+       "UPDATE mdm_global_metadata SET created_at = now() - interval '2 hours' WHERE canonical_key = 't1_never'");
+  // Past profiles: t2 profiled 1 day ago (cadence 3 days), t3 8 days ago (cadence 7).
+  auto profiled = [&](const std::string& entity, const std::string& ago) {
+    Exec(Cat("INSERT INTO mdm_profile_job (id, tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
+             " status, trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
+             " VALUES ('", entity, "', '", kTenant, "', 'metadata', '", entity, "', 'k', 'tier2', 'X', 'X', 'succeeded',"
+             " 'e', 'x', 'c', 'a', 'x', 1);"
+             "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema,"
+             " binding_table, row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms,"
+             " method, details, profiled_at) VALUES ('", kTenant, "', 'metadata', '", entity, "', 'k', '", entity,
+             "', 's', 't', 0, 100, 100, 100, 100, 'A', 1, 'm', '{}', now() - interval '", ago, "')"));
+  };
+  profiled(t2_fresh, "1 day");
+  profiled(t3_stale, "8 days");
+
+  scheduler::SchedulerConfig sc{.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_};
+  auto s = scheduler::Scheduler::Create(sc, *catalog_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const absl::Time now = absl::Now();
+  auto dry = s->Run(now, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->due.size(), 3u);  // never profiled counts as due at once
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_outbox"), "0");
+
+  auto first = s->Run(now, false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->emitted, 3);
+  std::map<std::string, v1::Priority> priority;
+  for (const auto& e : Outbox("metadata.profile.due")) {
+    priority[e.profile_due().entity_id()] = e.profile_due().priority();
+    EXPECT_EQ(e.source(), "kernel.scheduler");
+    EXPECT_EQ(e.profile_due().reason(), v1::PROFILE_REASON_SCHEDULE);
+  }
+  EXPECT_EQ(priority, (std::map<std::string, v1::Priority>{{t1_new, v1::PRIORITY_HIGH},
+                                                           {t1_old, v1::PRIORITY_CRITICAL},
+                                                           {t3_stale, v1::PRIORITY_NORMAL}}));
+  // A second run in the same window, with the profiles still not done, emits nothing.
+  auto second = s->Run(now, false);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->due.size(), 3u);
+  EXPECT_EQ(second->emitted, 0);
+  EXPECT_EQ(second->already_emitted, 3);
+  EXPECT_EQ(Outbox("metadata.profile.due").size(), 3u);
+  // The next day is a new tier1 window: still unprofiled, they are due again (new ids);
+  // the tier3 entity only if a new week began as well.
+  auto next_day = s->Run(now + absl::Hours(24), false);
+  ASSERT_TRUE(next_day.ok()) << next_day.status();
+  const bool new_week = scheduler::WindowStart(now, sc.tier3_cadence) !=
+                        scheduler::WindowStart(now + absl::Hours(24), sc.tier3_cadence);
+  EXPECT_EQ(next_day->emitted, new_week ? 3 : 2);
+
+  // The profiler takes the scheduler's event: t1_old gets profiled.
+  auto due = Outbox("metadata.profile.due");
+  EXPECT_TRUE(Handle(due[0]).queued);
+  EXPECT_EQ(Profiles(due[0].profile_due().entity_id()), 1);
+}
+
+}  // namespace
+}  // namespace sluice
