@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cli/envelope_io.h"
+#include "cli/story.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/pg.h"
@@ -407,6 +408,23 @@ int main(int argc, char** argv) {
   token_new->add_option("--source", token_sources, "Source it may publish as (repeatable; none = any)");
   token_new->add_option("--role", token_roles, "Role it holds (repeatable)");
 
+  StoryOptions so;
+  so.pg_dsn = sluice::common::DefaultPgDsn();
+  auto* story = app.add_subcommand(
+      "story", "The governance story end to end against running gateway, relay and profiler: approve a bound tier1 "
+               "entry, watch its profile, degrade the table, report the refresh, print the degradation and the chain");
+  story->add_option("--gateway", so.gateway, "Gateway address (env SLUICE_GATEWAY)")->envname("SLUICE_GATEWAY")->capture_default_str();
+  story->add_option("--pg-dsn", so.pg_dsn, "PostgreSQL for the demo table (env SLUICE_PG_DSN)")->capture_default_str();
+  story->add_option("--tenant", so.tenant, "Tenant of the story")->capture_default_str();
+  story->add_option("--requester-token", so.requester_token, "Token of who asks for the entry")
+      ->envname("SLUICE_STORY_REQUESTER_TOKEN")->required();
+  story->add_option("--steward-token", so.steward_token, "Token with the metadata_steward role")
+      ->envname("SLUICE_STORY_STEWARD_TOKEN")->required();
+  story->add_option("--etl-token", so.etl_token, "Token allowed to publish as etl.pipeline")
+      ->envname("SLUICE_STORY_ETL_TOKEN")->required();
+  story->add_option("--rows", so.rows, "Rows of the demo table")->capture_default_str()->check(CLI::Range(1, 50000000));
+  story->add_option("--timeout", so.timeout_s, "Seconds to wait for each outcome")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);
 
@@ -418,5 +436,10 @@ int main(int argc, char** argv) {
   if (*publish) return Publish(po);
   if (*token_new) return TokenNew(token_name, token_tenants, token_sources, token_roles);
   if (*tail) return Tail(g, to);
+  if (*story) {
+    so.bootstrap = g.bootstrap;
+    so.topic_prefix = g.topic_prefix;
+    return RunStory(so);
+  }
   return 2;
 }

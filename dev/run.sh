@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The run command. On a fresh Debian 12 machine: installs what is missing, builds,
 # brings the local stack up (Kafka + PostgreSQL on 127.0.0.1), provisions the catalog
-# topics and runs the end-to-end demo: one event of each of the 13 types published
-# through the producer and read back through a consumer group, printed as JSON.
-# The stack stays up afterwards; stop it with: bash dev/stack.sh down
+# topics, applies the migrations, starts sluice-gateway, sluice-relay and
+# sluice-profiler, and runs the governance story end to end (sluicectl story): a tier1
+# metadata entry bound to a demo table is approved through the gateway, profiled and
+# graded; the table is made worse, data.refreshed is reported through the gateway, and
+# the data.quality.degraded event and the whole correlated chain are printed.
+# The services stop at the end (their logs stay in .run/story/); the stack stays up.
+# Stop it with: bash dev/stack.sh down
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 case "${1:-}" in
-  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "run: takes no arguments" >&2; exit 2 ;;
 esac
@@ -20,7 +24,56 @@ source dev/env.sh
 bash dev/build.sh
 bash dev/stack.sh up
 build/cli/sluicectl topics ensure
-build/cli/sluicectl demo
+build/cli/sluicectl migrate --dsn "$SLUICE_PG_DSN"
+
+RUN="$ROOT/.run/story"
+mkdir -p "$RUN"
+GATEWAY="127.0.0.1:${SLUICE_GATEWAY_PORT:-50051}"
+
+# Three principals with fresh random tokens; the gateway only ever sees their hashes.
+token() { openssl rand -hex 24; }
+sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+REQUESTER="$(token)"; STEWARD="$(token)"; ETL="$(token)"
+cat >"$RUN/tokens.textproto" <<EOF
+principals { name: "analyst" token_sha256: "$(sha "$REQUESTER")" tenants: "acme" }
+principals { name: "steward" token_sha256: "$(sha "$STEWARD")" tenants: "acme" roles: "metadata_steward" }
+principals { name: "etl" token_sha256: "$(sha "$ETL")" tenants: "acme" sources: "etl.pipeline" }
+EOF
+
+PIDS=()
+stop_services() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_services EXIT
+
+build/gateway/sluice-gateway --listen "$GATEWAY" --tokens "$RUN/tokens.textproto" --pg-dsn "$SLUICE_PG_DSN" \
+  --metrics-listen "" >"$RUN/gateway.log" 2>&1 &
+PIDS+=($!)
+build/producers/sluice-relay --poll-ms 200 >"$RUN/relay.log" 2>&1 &
+PIDS+=($!)
+build/consumers/profiler/sluice-profiler --metrics-listen "" >"$RUN/profiler.log" 2>&1 &
+PIDS+=($!)
+
+for _ in $(seq 1 100); do
+  grep -q "listening on port" "$RUN/gateway.log" 2>/dev/null && break
+  for pid in "${PIDS[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "run: a service exited at start; its log:" >&2
+      tail -n 20 "$RUN"/*.log >&2
+      exit 1
+    fi
+  done
+  sleep 0.1
+done
+echo "services: sluice-gateway on $GATEWAY, sluice-relay, sluice-profiler (logs in .run/story/)"
+echo
+
+build/cli/sluicectl story --gateway "$GATEWAY" --pg-dsn "$SLUICE_PG_DSN" --tenant acme \
+  --requester-token "$REQUESTER" --steward-token "$STEWARD" --etl-token "$ETL"
+
 echo
 echo "The local stack is still running (Kafka $SLUICE_KAFKA_BOOTSTRAP, PostgreSQL port ${SLUICE_PG_PORT:-15432})."
-echo "Try: build/cli/sluicectl topics list    Stop it: bash dev/stack.sh down"
+echo "Try: build/cli/sluicectl tail --from-beginning --type data.quality.degraded --max 1"
+echo "     psql \"\$SLUICE_PG_DSN\" -c 'SELECT canonical_key, quality_score, quality_grade, profiled_at FROM mdm_profile'"
+echo "Stop it: bash dev/stack.sh down"
