@@ -55,6 +55,16 @@ int TopicsEnsure(const Globals& g, int replication_factor) {
   return report->mismatched.empty() ? 0 : 1;
 }
 
+int TopicsDelete(const Globals& g, bool yes) {
+  if (!yes) return Fail(absl::FailedPreconditionError("topics delete destroys every event in them: add --yes"));
+  std::vector<std::string> names;
+  const contracts::Catalog catalog = g.Catalog();
+  for (const auto& t : catalog.topics()) names.push_back(t.name());
+  if (auto s = producer::DeleteTopics(g.bootstrap, names); !s.ok()) return Fail(s);
+  for (const auto& n : names) std::printf("deleted  %s\n", n.c_str());
+  return 0;
+}
+
 int TopicsList(const Globals& g) {
   auto topics = producer::ListTopics(g.bootstrap);
   if (!topics.ok()) return Fail(topics.status());
@@ -358,6 +368,9 @@ int main(int argc, char** argv) {
   ensure->add_option("--replication-factor", rf, "Replication factor; 0 = the catalog's, capped at the broker count")
       ->capture_default_str();
   auto* list = topics->add_subcommand("list", "Show each catalog topic, its partitions and event types");
+  bool yes = false;
+  auto* del = topics->add_subcommand("delete", "Delete the catalog topics (with --topic-prefix: that environment's)");
+  del->add_flag("--yes", yes, "Confirm: the topics' events are gone for good");
 
   std::vector<std::string> files;
   bool fill = false;
@@ -430,6 +443,7 @@ int main(int argc, char** argv) {
 
   if (*ensure) return TopicsEnsure(g, rf);
   if (*list) return TopicsList(g);
+  if (*del) return TopicsDelete(g, yes);
   if (*validate) return Validate(g, files, fill);
   if (*demo) return Demo(g, vectors_dir, tenant, timeout_s);
   if (*migrate) return Migrate(dsn, migrations);
