@@ -16,6 +16,7 @@
 #include "consumers/consumer.h"
 #include "consumers/profiler/profiler.h"
 #include "contracts/envelope.h"
+#include "contracts/test_util.h"
 #include "producers/relay.h"
 #include "producers/scheduler/scheduler.h"
 #include "tests/kafka_fixture.h"
@@ -187,6 +188,8 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   EXPECT_EQ(Handle(Due("0190a0c2-0000-7000-8000-00000000dead")).skip_reason, "entity_not_found");
   EXPECT_EQ(Handle(Approved(tier3, v1::TIER_3)).skip_reason, "tier_not_eligible");
   EXPECT_EQ(Handle(Refreshed("nothing_bound_here", 10)).skip_reason, "entity_not_found");
+  // A record that is no trigger at all (mislabelled) is skipped, not retried forever.
+  EXPECT_EQ(Handle(contracts::testing::Golden("kpi.changed")).skip_reason, "not_a_trigger");
 
   // First due event profiles; a scheduled one within the cooldown does not; MANUAL does.
   auto first = Due(bound);

@@ -216,7 +216,11 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       if (event.metadata_approved().has_approved_by()) actor = event.metadata_approved().approved_by();
       break;
     default:
-      return absl::InvalidArgumentError(Cat("profiler: event type ", event.type(), " is not a profile trigger"));
+      // Not a trigger (the consumer filters by type, so only a mislabelled record gets
+      // here): skipped, never retried, so it cannot block its partition.
+      out.skip_reason = "not_a_trigger";
+      out.detail = Cat("payload ", contracts::PayloadField(event), " is not a profile trigger");
+      return out;
   }
 
   if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
