@@ -44,7 +44,9 @@ class ProfilerTest : public testing::KafkaTest {
   }
   void TearDown() override {
     profilers_.clear();
-    if (conn_) EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    if (conn_) {
+      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    }
     KafkaTest::TearDown();
   }
   absl::StatusOr<PgConnection> Connect() {
@@ -141,7 +143,9 @@ class ProfilerTest : public testing::KafkaTest {
     p = p ? p : &Default();
     auto out = p->HandleEvent(e);
     EXPECT_TRUE(out.ok()) << out.status();
-    if (out.ok() && out->queued) EXPECT_TRUE(p->RunReadyJob(out->job_id).ok());
+    if (out.ok() && out->queued) {
+      EXPECT_TRUE(p->RunReadyJob(out->job_id).ok());
+    }
     return out.ok() ? *out : profiler::TriggerOutcome{};
   }
   // Envelopes written to the outbox, of `type`, in order.
