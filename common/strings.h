@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <string_view>
 #include <string>
 
 // Lets fmt (and so spdlog and Cat) print absl::string_view, e.g. Status::message().
@@ -23,6 +24,27 @@ std::string Cat(const Args&... args) {
   std::string out;
   (fmt::format_to(std::back_inserter(out), "{}", args), ...);
   return out;
+}
+
+// `s` as a JSON string literal, quotes included (control characters escaped).
+inline std::string JsonQuote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace sluice::common

@@ -31,14 +31,9 @@ mkdir -p "$RUN"
 GATEWAY="127.0.0.1:${SLUICE_GATEWAY_PORT:-50051}"
 
 # Three principals with fresh random tokens; the gateway only ever sees their hashes.
-token() { openssl rand -hex 24; }
-sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-REQUESTER="$(token)"; STEWARD="$(token)"; ETL="$(token)"
-cat >"$RUN/tokens.textproto" <<EOF
-principals { name: "analyst" token_sha256: "$(sha "$REQUESTER")" tenants: "acme" }
-principals { name: "steward" token_sha256: "$(sha "$STEWARD")" tenants: "acme" roles: "metadata_steward" }
-principals { name: "etl" token_sha256: "$(sha "$ETL")" tenants: "acme" sources: "etl.pipeline" }
-EOF
+bash dev/story-tokens.sh "$RUN"
+# shellcheck source=/dev/null
+source "$RUN/tokens.env"
 
 PIDS=()
 stop_services() {
@@ -69,8 +64,7 @@ done
 echo "services: sluice-gateway on $GATEWAY, sluice-relay, sluice-profiler (logs in .run/story/)"
 echo
 
-build/cli/sluicectl story --gateway "$GATEWAY" --pg-dsn "$SLUICE_PG_DSN" --tenant acme \
-  --requester-token "$REQUESTER" --steward-token "$STEWARD" --etl-token "$ETL"
+build/cli/sluicectl story --gateway "$GATEWAY" --pg-dsn "$SLUICE_PG_DSN" --tenant acme
 
 echo
 echo "The local stack is still running (Kafka $SLUICE_KAFKA_BOOTSTRAP, PostgreSQL port ${SLUICE_PG_PORT:-15432})."

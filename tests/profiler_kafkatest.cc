@@ -4,7 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <fcntl.h>
 #include <google/protobuf/util/time_util.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "producers/relay.h"
 #include "producers/scheduler/scheduler.h"
 #include "tests/kafka_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -412,20 +412,7 @@ TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
 }
 
 pid_t StartProfiler(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> argv{const_cast<char*>(SLUICE_PROFILER)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(SLUICE_PROFILER, argv.data());
-    _exit(127);
-  }
-  return pid;
+  return testing::Spawn(SLUICE_PROFILER, args, log);
 }
 
 TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnce) {

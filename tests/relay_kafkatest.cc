@@ -16,6 +16,7 @@
 #include "producers/outbox.h"
 #include "producers/relay.h"
 #include "tests/kafka_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -179,17 +180,7 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
   EXPECT_EQ(*(*good)->RunOnce(), 3);
 }
 
-pid_t StartRelayBinary(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv{const_cast<char*>(SLUICE_RELAY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(SLUICE_RELAY, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
+pid_t StartRelayBinary(const std::vector<std::string>& args) { return testing::Spawn(SLUICE_RELAY, args); }
 
 TEST_F(RelayTest, SigkilledRelayDeliversEveryEventOnceAfterRestartWithTheSameIds) {
   const std::vector<std::string> args{"--schema", schema_, "--topic-prefix", prefix_, "--poll-ms", "200",

@@ -30,14 +30,9 @@ SDSN="$DSN options='-c search_path=$SCHEMA'"
 "$SLUICECTL" --topic-prefix "$PREFIX" topics ensure >/dev/null
 "$SLUICECTL" migrate --dsn "$SDSN" >/dev/null
 
-token() { openssl rand -hex 24; }
-sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-REQ="$(token)"; STEW="$(token)"; ETL="$(token)"
-cat >"$WORK/tokens.textproto" <<TOKENS
-principals { name: "analyst" token_sha256: "$(sha "$REQ")" tenants: "acme" }
-principals { name: "steward" token_sha256: "$(sha "$STEW")" tenants: "acme" roles: "metadata_steward" }
-principals { name: "etl" token_sha256: "$(sha "$ETL")" tenants: "acme" sources: "etl.pipeline" }
-TOKENS
+bash "$(dirname "${BASH_SOURCE[0]}")/../dev/story-tokens.sh" "$WORK"
+# shellcheck source=/dev/null
+source "$WORK/tokens.env"
 
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
   --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
@@ -57,7 +52,7 @@ done
 [[ -n "$PORT" ]] || fail "gateway did not start"
 
 "$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "127.0.0.1:$PORT" --pg-dsn "$DSN" --tenant acme \
-  --requester-token "$REQ" --steward-token "$STEW" --etl-token "$ETL" --rows 5000 --timeout 90 >"$WORK/story.out" 2>&1 \
+  --rows 5000 --timeout 90 >"$WORK/story.out" 2>&1 \
   || { cat "$WORK/story.out" >&2; fail "sluicectl story failed"; }
 cat "$WORK/story.out"
 

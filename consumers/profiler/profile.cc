@@ -30,23 +30,6 @@ absl::StatusOr<std::string> Scalar(const Value& v) {
   return absl::InvalidArgumentError("must be a number or a string");
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
-    }
-  }
-  return out + "\"";
-}
-
 // A PostgreSQL array literal of text elements, each double-quoted and escaped.
 std::string TextArray(const std::vector<std::string>& values) {
   std::string out = "{";
@@ -258,17 +241,17 @@ std::string ProfileResult::DetailsJson(const ScoreWeights& w) const {
   std::string out = "{\"columns\":[";
   for (size_t i = 0; i < columns.size(); ++i) {
     const auto& c = columns[i];
-    out += Cat(i ? "," : "", "{\"column\":", JsonString(c.column), ",\"type\":", JsonString(c.type),
+    out += Cat(i ? "," : "", "{\"column\":", common::JsonQuote(c.column), ",\"type\":", common::JsonQuote(c.type),
                ",\"null_count\":", c.null_count, ",\"completeness\":",
                fmt::format("{:.4f}", Percent(row_count - c.null_count, row_count)));
     if (c.unique_checked)
-      out += Cat(",\"uniqueness_method\":", JsonString(c.uniqueness_method), ",\"duplicates\":", c.duplicates);
+      out += Cat(",\"uniqueness_method\":", common::JsonQuote(c.uniqueness_method), ",\"duplicates\":", c.duplicates);
     if (c.validity_checked)
       out += Cat(",\"invalid\":", c.invalid, ",\"violations\":{\"regex\":", c.regex_violations, ",\"range\":",
                  c.range_violations, ",\"allowed_values\":", c.allowed_violations, ",\"max_length\":", c.length_violations,
                  "}");
-    if (c.min) out += Cat(",\"min\":", JsonString(*c.min));
-    if (c.max) out += Cat(",\"max\":", JsonString(*c.max));
+    if (c.min) out += Cat(",\"min\":", common::JsonQuote(*c.min));
+    if (c.max) out += Cat(",\"max\":", common::JsonQuote(*c.max));
     out += "}";
   }
   out += fmt::format("],\"weights\":{{\"completeness\":{},\"uniqueness\":{},\"validity\":{}}}}}", w.completeness,

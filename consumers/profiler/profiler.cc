@@ -70,6 +70,25 @@ struct Profiler::Job {
   std::string previous_worker;
 };
 
+// The entity fields every outcome payload shares.
+template <class Payload>
+void SetEntity(const Profiler::Job& job, Payload* p) {
+  p->set_entity_type(job.entity_type);
+  p->set_entity_id(job.entity_id);
+  p->set_canonical_key(job.canonical_key);
+  p->set_tier(job.tier);
+}
+
+v1::Envelope Profiler::OutcomeEvent(const Job& job, const std::string& cause) const {
+  v1::Envelope e;
+  e.set_id(contracts::NewUuidV7());
+  e.set_tenant_id(job.tenant_id);
+  e.set_source(config_.source);
+  e.set_correlation_id(job.correlation_id);
+  e.set_causation_id(cause);
+  return e;
+}
+
 Profiler::Metrics::Metrics(prometheus::Registry& r)
     : events(prometheus::BuildCounter()
                  .Name("sluice_profiler_events_total")
@@ -466,16 +485,9 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
   if (!upd.ok()) return upd.status();
 
   std::vector<v1::Envelope> events;
-  v1::Envelope done;
-  done.set_tenant_id(job.tenant_id);
-  done.set_source(config_.source);
-  done.set_correlation_id(job.correlation_id);
-  done.set_causation_id(job.trigger_event_id);
+  v1::Envelope done = OutcomeEvent(job, job.trigger_event_id);
   auto* p = done.mutable_profile_completed();
-  p->set_entity_type(job.entity_type);
-  p->set_entity_id(job.entity_id);
-  p->set_canonical_key(job.canonical_key);
-  p->set_tier(job.tier);
+  SetEntity(job, p);
   p->set_profile_id(profile_id);
   p->set_completeness(r.completeness);
   p->set_uniqueness(r.uniqueness);
@@ -486,22 +498,14 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
   *p->mutable_duration() = TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(r.duration));
   *p->mutable_triggered_by() = job.actor;
   p->set_method(r.method);
-  done.set_id(contracts::NewUuidV7());
   events.push_back(done);
   if (prev->rows() > 0) {
     const double before = std::stod(std::string(prev->Get(0, 1)));
     const double drop = before > 0 ? (before - r.quality_score) / before * 100 : 0;
     if (drop > config_.degradation_threshold_percent) {
-      v1::Envelope deg;
-      deg.set_tenant_id(job.tenant_id);
-      deg.set_source(config_.source);
-      deg.set_correlation_id(job.correlation_id);
-      deg.set_causation_id(done.id());
+      v1::Envelope deg = OutcomeEvent(job, done.id());
       auto* d = deg.mutable_data_quality_degraded();
-      d->set_entity_type(job.entity_type);
-      d->set_entity_id(job.entity_id);
-      d->set_canonical_key(job.canonical_key);
-      d->set_tier(job.tier);
+      SetEntity(job, d);
       d->set_previous_score(before);
       d->set_current_score(r.quality_score);
       d->set_drop_percent(drop);
@@ -540,16 +544,9 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
     if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
     return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
   }
-  v1::Envelope e;
-  e.set_tenant_id(job.tenant_id);
-  e.set_source(config_.source);
-  e.set_correlation_id(job.correlation_id);
-  e.set_causation_id(job.trigger_event_id);
+  v1::Envelope e = OutcomeEvent(job, job.trigger_event_id);
   auto* f = e.mutable_profile_failed();
-  f->set_entity_type(job.entity_type);
-  f->set_entity_id(job.entity_id);
-  f->set_canonical_key(job.canonical_key);
-  f->set_tier(job.tier);
+  SetEntity(job, f);
   f->set_error_code(error.code);
   f->set_error_message(error.message.substr(0, 1024));
   f->set_retryable(error.retryable);

@@ -103,8 +103,10 @@ class Profiler {
 
   const ProfilerConfig& config() const { return config_; }
 
+ public:
+  struct Job;  // a claimed mdm_profile_job row (defined in profiler.cc)
+
  private:
-  struct Job;
   struct Metrics {
     explicit Metrics(prometheus::Registry& r);
     prometheus::Family<prometheus::Counter>& events;  // {type, outcome}
@@ -121,6 +123,8 @@ class Profiler {
                                      const std::string& table);
   absl::StatusOr<JobOutcome> Fail(const Job& job, const ProfileError& error);
   absl::Status Rollback(absl::Status cause);
+  // An event about `job`'s outcome: tenant, source, the trigger's correlation, `cause`.
+  v1::Envelope OutcomeEvent(const Job& job, const std::string& cause) const;
 
   ProfilerConfig config_;
   contracts::Catalog catalog_;
