@@ -91,6 +91,45 @@ absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql, const std::vec
   return PgResult(std::move(r));
 }
 
+absl::StatusOr<int64_t> PgConnection::CopyIn(std::string_view copy_sql, std::string_view data) {
+  PgResultHandle start(PQexec(conn_.get(), std::string(copy_sql).c_str()));
+  if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) return PgStatus(start.get(), conn_.get(), "copy");
+  constexpr size_t kChunk = 1 << 20;
+  for (size_t at = 0; at < data.size(); at += kChunk) {
+    const size_t n = std::min(kChunk, data.size() - at);
+    if (PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(n)) != 1) {
+      (void)PQputCopyEnd(conn_.get(), "aborted");
+      PgResultHandle drain(PQgetResult(conn_.get()));
+      while (PgResultHandle more{PQgetResult(conn_.get())}) {}
+      return PgStatus(nullptr, conn_.get(), "copy data");
+    }
+  }
+  if (PQputCopyEnd(conn_.get(), nullptr) != 1) return PgStatus(nullptr, conn_.get(), "copy end");
+  PgResultHandle r(PQgetResult(conn_.get()));
+  absl::Status status = (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) ? absl::OkStatus()
+                                                                           : PgStatus(r.get(), conn_.get(), "copy");
+  int64_t rows = status.ok() ? PgResult(std::move(r)).affected() : 0;
+  while (PgResultHandle more{PQgetResult(conn_.get())}) {}  // the protocol ends with a null result
+  if (!status.ok()) return status;
+  return rows;
+}
+
+void AppendCopyField(std::string& out, const std::optional<std::string_view>& value) {
+  if (!value) {
+    out += "\\N";
+    return;
+  }
+  for (char c : *value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
 absl::Status PgConnection::ExecScript(std::string_view sql) {
   PgResultHandle r(PQexec(conn_.get(), std::string(sql).c_str()));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;

@@ -59,6 +59,9 @@ class PgConnection {
   absl::StatusOr<PgResult> Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
   // Several statements without parameters (migrations, set-up scripts).
   absl::Status ExecScript(std::string_view sql);
+  // COPY ... FROM STDIN with `data` in COPY's text format (rows end in '\n', fields
+  // separated by '\t', each escaped with AppendCopyField). Returns the rows copied.
+  absl::StatusOr<int64_t> CopyIn(std::string_view copy_sql, std::string_view data);
   // Quotes an identifier with libpq's escaping ("my table" -> "\"my table\"").
   absl::StatusOr<std::string> QuoteIdentifier(std::string_view name);
 
@@ -68,6 +71,10 @@ class PgConnection {
   explicit PgConnection(PgConnHandle c) : conn_(std::move(c)) {}
   PgConnHandle conn_;
 };
+
+// Appends one field in COPY text format: backslash, tab, newline and carriage return
+// escaped; nullopt is NULL (\N).
+void AppendCopyField(std::string& out, const std::optional<std::string_view>& value);
 
 struct MigrationReport {
   std::vector<std::string> applied;   // newly applied, in order

@@ -126,5 +126,35 @@ TEST_F(PgTest, ConcurrentMigratorsApplyEachFileOnce) {
   EXPECT_EQ(conn_->Exec("SELECT n FROM runs")->rows(), 1);
 }
 
+TEST_F(PgTest, CopyInStoresEscapedFieldsAndNullsExactly) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE copied (a text, b text)").ok());
+  const std::vector<std::string> tricky = {"tab\there", "line\nbreak", "back\\slash \\N", "cr\r", "plain"};
+  std::string data;
+  for (const auto& t : tricky) {
+    AppendCopyField(data, t);
+    data += '\t';
+    AppendCopyField(data, std::nullopt);
+    data += '\n';
+  }
+  auto n = conn_->CopyIn("COPY copied (a, b) FROM STDIN", data);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 5);
+  auto r = conn_->Exec("SELECT a, b IS NULL FROM copied ORDER BY a");
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> got;
+  for (int i = 0; i < r->rows(); ++i) {
+    got.emplace_back(r->Get(i, 0));
+    EXPECT_EQ(r->Get(i, 1), "t");
+  }
+  std::vector<std::string> want = tricky;
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  // A malformed row fails the whole COPY, and the connection stays usable.
+  auto bad = conn_->CopyIn("COPY copied (a, b) FROM STDIN", "only-one-field\n");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM copied")->Get(0, 0), "5");
+}
+
 }  // namespace
 }  // namespace sluice::common
