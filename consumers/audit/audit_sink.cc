@@ -1,0 +1,119 @@
+#include "consumers/audit/audit_sink.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/strings.h"
+#include "contracts/envelope.h"
+#include "contracts/json.h"
+
+namespace sluice::audit {
+namespace {
+
+using common::AppendCopyField;
+using common::Cat;
+using google::protobuf::util::TimeUtil;
+
+constexpr char kColumns[] =
+    "id, type, source, tenant_id, occurred_at, received_at, payload, correlation_id, causation_id, ttl_ms, metadata,"
+    " topic, \"partition\", \"offset\"";
+
+std::optional<std::string_view> NullIfEmpty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return std::string_view(s);
+}
+
+}  // namespace
+
+absl::Status AppendRow(std::string& out, const consumer::Record& r, absl::Time received_at) {
+  const v1::Envelope& e = r.envelope;
+  const auto* oneof = e.GetDescriptor()->FindOneofByName("payload");
+  const auto* field = e.GetReflection()->GetOneofFieldDescriptor(e, oneof);
+  if (field == nullptr) return absl::InvalidArgumentError(Cat("event ", e.id(), ": no payload"));
+  auto payload = contracts::ToJson(e.GetReflection()->GetMessage(e, field));
+  if (!payload.ok()) return payload.status();
+  std::string metadata = "{";
+  for (const auto& [k, v] : e.metadata()) {
+    if (metadata.size() > 1) metadata += ',';
+    metadata += common::JsonQuote(k) + ":" + common::JsonQuote(v);
+  }
+  metadata += '}';
+  const std::string occurred = e.has_occurred_at() ? TimeUtil::ToString(e.occurred_at())
+                                                   : TimeUtil::ToString(TimeUtil::MillisecondsToTimestamp(r.timestamp_ms));
+  const std::string received = absl::FormatTime(absl::RFC3339_full, received_at, absl::UTCTimeZone());
+  const std::string ttl = e.ttl_ms() > 0 ? Cat(e.ttl_ms()) : std::string();
+  const std::string partition = Cat(r.partition), offset = Cat(r.offset);
+  const std::optional<std::string_view> fields[] = {
+      e.id(),       e.type(),    e.source(),          e.tenant_id(),           occurred,
+      received,     *payload,    NullIfEmpty(e.correlation_id()), NullIfEmpty(e.causation_id()), NullIfEmpty(ttl),
+      metadata,     r.topic,     partition,           offset};
+  for (size_t i = 0; i < std::size(fields); ++i) {
+    if (i) out += '\t';
+    AppendCopyField(out, fields[i]);
+  }
+  out += '\n';
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<AuditSink>> AuditSink::Create(AuditConfig config) {
+  if (config.pg_dsn.empty()) return absl::InvalidArgumentError("pg_dsn: required");
+  std::unique_ptr<AuditSink> sink(new AuditSink(std::move(config)));
+  if (auto s = sink->EnsureConnected(); !s.ok()) return s;
+  return sink;
+}
+
+absl::Status AuditSink::EnsureConnected() {
+  if (conn_ && PQstatus(conn_->raw()) == CONNECTION_OK) return absl::OkStatus();
+  conn_.reset();
+  auto c = common::PgConnection::Connect(config_.pg_dsn);
+  if (!c.ok()) return c.status();
+  if (!config_.pg_schema.empty()) {
+    auto q = c->QuoteIdentifier(config_.pg_schema);
+    if (!q.ok()) return q.status();
+    if (auto s = c->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
+  }
+  // Session-local staging table: each batch is copied here, then merged by id.
+  if (auto s = c->ExecScript(Cat("CREATE TEMP TABLE event_log_stage AS SELECT ", kColumns,
+                                 " FROM event_log WITH NO DATA"));
+      !s.ok())
+    return s;
+  conn_.emplace(*std::move(c));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>& batch) {
+  WriteReport report{.received = static_cast<int64_t>(batch.size())};
+  if (batch.empty()) return report;
+  const absl::Time now = absl::Now();
+  std::string data;
+  data.reserve(batch.size() * 768);
+  for (const auto& r : batch) {
+    // Kept out rather than retried: a record that can never be stored must not block its partition.
+    absl::Status s = contracts::IsUuid(r.envelope.id()) ? AppendRow(data, r, now)
+                                                        : absl::InvalidArgumentError("id: not a UUID");
+    if (!s.ok()) {
+      ++report.rejected;
+      spdlog::error("audit: {}[{}]@{} id {:?} not stored: {}", r.topic, r.partition, r.offset, r.envelope.id(),
+                    std::string(s.message()));
+    }
+  }
+  if (data.empty()) return report;
+  if (auto s = EnsureConnected(); !s.ok()) return s;
+  auto fail = [&](absl::Status s) {
+    (void)conn_->ExecScript("ROLLBACK");
+    return s;
+  };
+  if (auto s = conn_->ExecScript("BEGIN; TRUNCATE event_log_stage"); !s.ok()) return fail(s);
+  auto copied = conn_->CopyIn(Cat("COPY event_log_stage (", kColumns, ") FROM STDIN"), data);
+  if (!copied.ok()) return fail(copied.status());
+  auto merged = conn_->Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
+                                " FROM event_log_stage ON CONFLICT (id) DO NOTHING"));
+  if (!merged.ok()) return fail(merged.status());
+  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return fail(s);
+  report.stored = merged->affected();
+  report.duplicates = report.received - report.rejected - report.stored;
+  return report;
+}
+
+}  // namespace sluice::audit

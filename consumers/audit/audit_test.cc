@@ -1,0 +1,62 @@
+// Unit tests of the audit row encoding. Against PostgreSQL and Kafka: tests/audit_kafkatest.cc.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "consumers/audit/audit_sink.h"
+#include "contracts/test_util.h"
+
+namespace sluice::audit {
+namespace {
+
+std::vector<std::string> Fields(const std::string& row) {
+  EXPECT_FALSE(row.empty());
+  EXPECT_EQ(row.back(), '\n');
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i + 1 < row.size(); ++i)
+    if (row[i] == '\t') {
+      out.push_back(row.substr(start, i - start));
+      start = i + 1;
+    }
+  out.push_back(row.substr(start, row.size() - 1 - start));
+  return out;
+}
+
+TEST(AuditRowTest, FourteenEscapedFieldsWithJsonPayloadAndNulls) {
+  consumer::Record r;
+  r.envelope = contracts::testing::Golden("metadata.profile.completed");
+  r.envelope.clear_causation_id();
+  r.envelope.set_ttl_ms(0);
+  (*r.envelope.mutable_metadata())["note"] = "tab\there \"quoted\"";
+  r.topic = "sluice.profile";
+  r.partition = 7;
+  r.offset = 42;
+  std::string row;
+  ASSERT_TRUE(AppendRow(row, r, absl::FromUnixSeconds(1'800'000'000)).ok());
+  auto f = Fields(row);
+  ASSERT_EQ(f.size(), 14u) << row;
+  EXPECT_EQ(f[0], r.envelope.id());
+  EXPECT_EQ(f[1], "metadata.profile.completed");
+  EXPECT_EQ(f[3], r.envelope.tenant_id());
+  EXPECT_THAT(f[4], testing::EndsWith("Z"));
+  EXPECT_EQ(f[5], "2027-01-15T08:00:00+00:00");
+  EXPECT_THAT(f[6], testing::HasSubstr("\"qualityGrade\":\"QUALITY_GRADE_"));  // protobuf JSON names
+  EXPECT_THAT(f[6], testing::StartsWith("{"));
+  EXPECT_EQ(f[8], "\\N");  // no causation id
+  EXPECT_EQ(f[9], "\\N");  // no ttl
+  // JSON escapes the tab and quotes with backslashes; COPY then doubles each backslash.
+  EXPECT_EQ(f[10], R"({"note":"tab\\there \\"quoted\\""})");
+  EXPECT_EQ(f[11], "sluice.profile");
+  EXPECT_EQ(f[12], "7");
+  EXPECT_EQ(f[13], "42");
+}
+
+TEST(AuditRowTest, EnvelopeWithoutPayloadIsRefused) {
+  consumer::Record r;
+  r.envelope.set_id("0190a0c2-0000-7000-8000-000000000001");
+  std::string row;
+  EXPECT_FALSE(AppendRow(row, r, absl::Now()).ok());
+}
+
+}  // namespace
+}  // namespace sluice::audit
