@@ -103,9 +103,15 @@ int main(int argc, char** argv) {
   auto consume_only = Drain(bootstrap, topics, "bench-consume-" + id, events, max_batch,
                             [](const std::vector<consumer::Record>&) { return absl::OkStatus(); });
   auto sink = audit::AuditSink::Create({.pg_dsn = dsn, .pg_schema = schema});
+  absl::Duration encode, copy, merge;
   absl::StatusOr<double> stored = sink.ok() ? Drain(bootstrap, topics, "bench-audit-" + id, events, max_batch,
                                                     [&](const std::vector<consumer::Record>& b) {
                                                       auto r = (*sink)->Write(b);
+                                                      if (r.ok()) {
+                                                        encode += r->encode;
+                                                        copy += r->copy;
+                                                        merge += r->merge;
+                                                      }
                                                       return r.ok() ? absl::OkStatus() : r.status();
                                                     })
                                             : absl::StatusOr<double>(sink.status());
@@ -121,6 +127,8 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12.0f %8.2f   (%s rows, %s with indexes)\n", "sluice-audit: consume + store in event_log", *stored,
               *stored / *consume_only, rows.ok() ? std::string(rows->Get(0, 0)).c_str() : "?",
               rows.ok() ? std::string(rows->Get(0, 1)).c_str() : "?");
+  std::printf("%-44s encode rows %.2f s, COPY %.2f s, merge + commit %.2f s\n", "  time in AuditSink::Write:",
+              absl::ToDoubleSeconds(encode), absl::ToDoubleSeconds(copy), absl::ToDoubleSeconds(merge));
   std::printf("\ntarget: >= 50,000 events/s into PostgreSQL (%s)\n", *stored >= 50000 ? "met" : "not met");
   cleanup();
   return 0;

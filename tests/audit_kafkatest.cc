@@ -72,6 +72,7 @@ class AuditTest : public testing::KafkaTest {
         total.received += r->received;
         total.stored += r->stored;
         total.duplicates += r->duplicates;
+        total.merged_batches += r->merged_batches;
         if (seen) seen->insert(seen->end(), batch.begin(), batch.end());
         return absl::OkStatus();
       });
@@ -95,6 +96,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
   auto first = Drain(**sink, "audit-1", 260, &seen);
   EXPECT_EQ(first.received, 260);
   EXPECT_EQ(first.stored, 260);
+  EXPECT_EQ(first.merged_batches, 0);  // nothing stored before: straight COPYs
   EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "260");
 
   // The same records again (a redelivery), and the whole log again (a second group): nothing new.
@@ -102,6 +104,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->stored, 0);
   EXPECT_EQ(again->duplicates, 260);
+  EXPECT_EQ(again->merged_batches, 1);  // the direct COPY hit the primary key; merged instead
   auto second = Drain(**sink, "audit-2", 260);
   EXPECT_EQ(second.stored, 0);
   EXPECT_EQ(second.duplicates, 260);

@@ -23,6 +23,9 @@ struct WriteReport {
   int64_t stored = 0;    // new rows in event_log
   int64_t duplicates = 0;  // ids already stored (redeliveries, replays)
   int64_t rejected = 0;    // not storable (an id that is not a UUID); logged, skipped
+  int64_t merged_batches = 0;  // 1 when the batch held stored ids and went through the merge
+  // Where the time went: encoding rows (protobuf JSON), COPY, merge + commit.
+  absl::Duration encode, copy, merge;
 };
 
 // Appends one record as a row of event_log in COPY text format (exposed for tests).
@@ -33,8 +36,9 @@ struct WriteReport {
 absl::Status AppendRow(std::string& out, const consumer::Record& record, absl::Time received_at);
 
 // sluice-audit's engine: stores batches of events in event_log, once per event id. A batch
-// is one transaction: COPY into a temporary table, then INSERT ... ON CONFLICT (id) DO
-// NOTHING, so a redelivered or replayed event changes nothing. The caller commits Kafka
+// is one transaction: a COPY straight into event_log; when that hits an id already stored,
+// COPY into a temporary table and INSERT ... ON CONFLICT (id) DO NOTHING instead, so a
+// redelivered or replayed event changes nothing. The caller commits Kafka
 // offsets only after Write returned OK.
 //
 // Not thread-safe (one connection). Lifetime: owns its connection.
