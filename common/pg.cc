@@ -104,7 +104,11 @@ absl::StatusOr<int64_t> PgConnection::CopyIn(std::string_view copy_sql, std::str
       return PgStatus(nullptr, conn_.get(), "copy data");
     }
   }
-  if (PQputCopyEnd(conn_.get(), nullptr) != 1) return PgStatus(nullptr, conn_.get(), "copy end");
+  if (PQputCopyEnd(conn_.get(), nullptr) != 1) {
+    absl::Status s = PgStatus(nullptr, conn_.get(), "copy end");
+    while (PgResultHandle more{PQgetResult(conn_.get())}) {}
+    return s;
+  }
   PgResultHandle r(PQgetResult(conn_.get()));
   absl::Status status = (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) ? absl::OkStatus()
                                                                            : PgStatus(r.get(), conn_.get(), "copy");

@@ -132,6 +132,25 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
             "20");
 }
 
+TEST_F(AuditTest, UnstorableRecordsAreRejectedAndTheRestOfTheBatchStored) {
+  auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+  ASSERT_TRUE(sink.ok());
+  std::vector<consumer::Record> batch(3);
+  for (int i = 0; i < 3; ++i) {
+    batch[i].envelope = contracts::testing::Golden("kpi.changed");
+    batch[i].envelope.set_id(contracts::NewUuidV7());
+    batch[i].topic = "t";
+    batch[i].offset = i;
+  }
+  batch[1].envelope.set_correlation_id(std::string("nul\0inside", 10));
+  batch[2].envelope.set_id("not-a-uuid");
+  auto r = (*sink)->Write(batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stored, 1);
+  EXPECT_EQ(r->rejected, 2);
+  EXPECT_EQ(Scalar("SELECT id::text FROM event_log"), batch[0].envelope.id());
+}
+
 TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
   Publish(4);
   pid_t pid = testing::Spawn(SLUICE_AUDIT, {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group",

@@ -88,10 +88,16 @@ absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>
   const absl::Time now = absl::Now();
   std::string data;
   data.reserve(batch.size() * 768);
+  std::string row;
   for (const auto& r : batch) {
-    // Kept out rather than retried: a record that can never be stored must not block its partition.
-    absl::Status s = contracts::IsUuid(r.envelope.id()) ? AppendRow(data, r, now)
+    // Kept out rather than retried: a record that can never be stored must not block its
+    // partition. PostgreSQL text and jsonb cannot hold NUL characters.
+    row.clear();
+    absl::Status s = contracts::IsUuid(r.envelope.id()) ? AppendRow(row, r, now)
                                                         : absl::InvalidArgumentError("id: not a UUID");
+    if (s.ok() && (row.find('\0') != std::string::npos || row.find("\\u0000") != std::string::npos))
+      s = absl::InvalidArgumentError("a string holds a NUL character, which PostgreSQL cannot store");
+    if (s.ok()) data += row;
     if (!s.ok()) {
       ++report.rejected;
       spdlog::error("audit: {}[{}]@{} id {:?} not stored: {}", r.topic, r.partition, r.offset, r.envelope.id(),

@@ -95,6 +95,11 @@ int main(int argc, char** argv) {
   auto profiler = sluice::profiler::Profiler::Create(pc, *registry, catalog);
   if (!profiler.ok()) return Fail("profiler", profiler.status());
 
+  // The handler runs the jobs a batch queued, so the group must tolerate a batch's worth of
+  // scans between polls: kMaxBatch statement timeouts plus five minutes (librdkafka's cap: a day).
+  constexpr size_t kMaxBatch = 20;
+  const int64_t poll_interval_ms = std::min<int64_t>(
+      86'400'000, static_cast<int64_t>(kMaxBatch) * absl::ToInt64Milliseconds(pc.profile.statement_timeout) + 300'000);
   std::set<std::string> topics;
   const std::set<std::string> types = {"metadata.profile.due", "data.refreshed", "metadata.approved"};
   for (const auto& t : types) topics.insert(catalog.Find(t)->topic);
@@ -103,7 +108,8 @@ int main(int argc, char** argv) {
                                                       .client_id = "sluice-profiler",
                                                       .topics = {topics.begin(), topics.end()},
                                                       .types = types,
-                                                      .max_batch = 100});
+                                                      .max_batch = kMaxBatch,
+                                                      .librdkafka = {{"max.poll.interval.ms", std::to_string(poll_interval_ms)}}});
   if (!consumer.ok()) return Fail("consumer", consumer.status());
   g_consumer = consumer->get();
   std::signal(SIGTERM, OnSignal);

@@ -25,7 +25,7 @@ absl::StatusOr<std::string> Scalar(const Value& v) {
   if (v.kind_case() == Value::kNumberValue) {
     double d = v.number_value();
     if (std::trunc(d) == d && std::abs(d) < 9e15) return Cat(static_cast<int64_t>(d));
-    return fmt::format("{:.17g}", d);
+    return fmt::format("{}", d);  // shortest text that reads back as the same double: 0.1, not 0.1000...01
   }
   return absl::InvalidArgumentError("must be a number or a string");
 }
@@ -308,7 +308,7 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
   // Names come from the binding; only what the catalog confirms is ever quoted into SQL.
   auto cols = conn.Exec(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory,"
-      "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL"
+      "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
       "          AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum)"
       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
       " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"

@@ -251,10 +251,11 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     const char* cols = "SELECT id::text, canonical_key, tier, binding_table IS NOT NULL FROM mdm_global_metadata ";
     if (kind == TriggerKind::kDataRefreshed) {
       e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2)"
-                           " ORDER BY (entity_urn = $2) DESC LIMIT 1"),
+                           " ORDER BY (entity_urn = $2) IS TRUE DESC LIMIT 1"),
                  {event.tenant_id(), urn});
       if (e.ok() && e->rows() == 0)
-        e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3 LIMIT 1"),
+        e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3"
+                           " ORDER BY canonical_key LIMIT 1"),
                    {event.tenant_id(), schema, table});
     } else if (IsUuidText(entity_id)) {
       e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND id = $2::uuid"), {event.tenant_id(), entity_id});
@@ -385,7 +386,8 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
 
   if (job.attempt > job.max_attempts)
     return Fail(job, {"ATTEMPTS_EXHAUSTED",
-                      Cat("the job's worker stopped renewing its lease ", job.attempt - 1, " times"), false});
+                      Cat(job.max_attempts, " attempts made; the last one's worker stopped renewing its lease"),
+                      false});
 
   auto binding = c.Exec(
       "SELECT binding_schema, binding_table, column_rules::text FROM mdm_global_metadata"
@@ -407,10 +409,17 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   std::thread heartbeat([&] {
     std::unique_lock l(hb_mu);
     while (!hb_cv.wait_for(l, absl::ToChronoMilliseconds(config_.heartbeat), [&] { return done; })) {
+      l.unlock();  // the scan's end must not wait for this round trip
+      if (PQstatus(beat_->raw()) != CONNECTION_OK) {  // reconnect, with the schema of the job table
+        PQreset(beat_->raw());
+        if (auto q = beat_->QuoteIdentifier(config_.pg_schema); !config_.pg_schema.empty() && q.ok())
+          (void)beat_->ExecScript(Cat("SET search_path TO ", *q));
+      }
       auto r = beat_->Exec(
           "UPDATE mdm_profile_job SET heartbeat_at = now(), lease_expires_at = now() + $3::interval"
           " WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running'",
           {job.id, job.lease_token, Seconds(config_.lease)});
+      l.lock();
       if (!r.ok()) {
         spdlog::warn("profiler: heartbeat of job {} failed: {}", job.id, r.status().message());
         continue;  // the lease may still hold; the outcome is fenced anyway

@@ -56,6 +56,12 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
                          std::pair{"tier3_cadence", config.tier3_cadence}})
     if (d < absl::Seconds(1)) return absl::InvalidArgumentError(Cat(name, ": must be at least one second"));
   if (config.limit < 1) return absl::InvalidArgumentError("limit: must be positive");
+  auto conn = Connect(config);
+  if (!conn.ok()) return conn.status();
+  return Scheduler(std::move(config), catalog, *std::move(conn));
+}
+
+absl::StatusOr<common::PgConnection> Scheduler::Connect(const SchedulerConfig& config) {
   auto conn = common::PgConnection::Connect(config.pg_dsn);
   if (!conn.ok()) return conn.status();
   if (!config.pg_schema.empty()) {
@@ -63,7 +69,7 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
     if (!q.ok()) return q.status();
     if (auto s = conn->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
   }
-  return Scheduler(std::move(config), catalog, *std::move(conn));
+  return conn;
 }
 
 absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
@@ -113,6 +119,11 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
 
 absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
   RunReport report;
+  if (PQstatus(conn_.raw()) != CONNECTION_OK) {  // e.g. PostgreSQL restarted between runs of --every
+    auto c = Connect(config_);
+    if (!c.ok()) return c.status();
+    conn_ = *std::move(c);
+  }
   auto due = FindDue(now);
   if (!due.ok()) return due.status();
   report.due = *std::move(due);

@@ -55,7 +55,7 @@ v1::Priority PriorityFor(v1::Tier tier, absl::Duration age, const SchedulerConfi
 // sluice-relay). The derived id is recorded in mdm_profile_schedule in the same
 // transaction, so a second run in the same window emits nothing.
 //
-// Not thread-safe (one connection). Lifetime: owns its connection.
+// Not thread-safe (one connection, reopened by Run when it was lost). Lifetime: owns it.
 class Scheduler {
  public:
   static absl::StatusOr<Scheduler> Create(SchedulerConfig config,
@@ -67,6 +67,7 @@ class Scheduler {
   Scheduler(SchedulerConfig config, const contracts::Catalog& catalog, common::PgConnection conn)
       : config_(std::move(config)), catalog_(catalog), conn_(std::move(conn)) {}
   absl::StatusOr<std::vector<DueEntity>> FindDue(absl::Time now);
+  static absl::StatusOr<common::PgConnection> Connect(const SchedulerConfig& config);
 
   SchedulerConfig config_;
   contracts::Catalog catalog_;
