@@ -141,6 +141,13 @@ absl::Status PgConnection::ExecScript(std::string_view sql) {
   return absl::OkStatus();
 }
 
+absl::Status PgConnection::SetSearchPath(std::string_view schema) {
+  if (schema.empty()) return absl::OkStatus();
+  auto q = QuoteIdentifier(schema);
+  if (!q.ok()) return q.status();
+  return ExecScript(Cat("SET search_path TO ", *q));
+}
+
 absl::StatusOr<std::string> PgConnection::QuoteIdentifier(std::string_view name) {
   char* q = PQescapeIdentifier(conn_.get(), name.data(), name.size());
   if (q == nullptr) return absl::InvalidArgumentError(Cat("identifier: ", PQerrorMessage(conn_.get())));

@@ -62,6 +62,8 @@ class PgConnection {
   // COPY ... FROM STDIN with `data` in COPY's text format (rows end in '\n', fields
   // separated by '\t', each escaped with AppendCopyField). Returns the rows copied.
   absl::StatusOr<int64_t> CopyIn(std::string_view copy_sql, std::string_view data);
+  // SET search_path TO the (quoted) schema; nothing when `schema` is empty.
+  absl::Status SetSearchPath(std::string_view schema);
   // Quotes an identifier with libpq's escaping ("my table" -> "\"my table\"").
   absl::StatusOr<std::string> QuoteIdentifier(std::string_view name);
 

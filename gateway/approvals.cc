@@ -333,11 +333,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Acquire() {
   }
   auto c = PgConnection::Connect(dsn_);
   if (!c.ok()) return c.status();
-  if (!schema_.empty()) {
-    auto q = c->QuoteIdentifier(schema_);
-    if (!q.ok()) return q.status();
-    if (auto s = c->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
-  }
+  if (auto s = c->SetSearchPath(schema_); !s.ok()) return s;
   return std::make_unique<PgConnection>(*std::move(c));
 }
 

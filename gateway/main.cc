@@ -9,6 +9,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "common/metrics_exposer.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
 
@@ -87,15 +88,8 @@ int main(int argc, char** argv) {
   if (!limits.ok()) return Fail("--rate-limits", limits.status());
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-      exposer->RegisterCollectable(registry);
-    } catch (const std::exception& e) {
-      return Fail("--metrics-listen", absl::UnavailableError(e.what()));
-    }
-  }
+  auto exposer = sluice::common::StartMetricsExposer(metrics_listen, registry);
+  if (!exposer.ok()) return Fail("--metrics-listen", exposer.status());
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   auto gw = sluice::gateway::Gateway::Start(c, *std::move(tokens), *std::move(limits), catalog, *registry);
   if (!gw.ok()) return Fail("start", gw.status());

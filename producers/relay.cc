@@ -40,11 +40,7 @@ absl::Status Relay::Connect() {
   conn_.reset();
   auto c = common::PgConnection::Connect(config_.dsn);
   if (!c.ok()) return c.status();
-  if (!config_.schema.empty()) {
-    auto q = c->QuoteIdentifier(config_.schema);
-    if (!q.ok()) return q.status();
-    if (auto s = c->ExecScript(common::Cat("SET search_path TO ", *q)); !s.ok()) return s;
-  }
+  if (auto s = c->SetSearchPath(config_.schema); !s.ok()) return s;
   if (auto s = c->ExecScript("LISTEN event_outbox"); !s.ok()) return s;
   conn_.emplace(*std::move(c));
   return absl::OkStatus();

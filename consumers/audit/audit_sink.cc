@@ -68,11 +68,7 @@ absl::Status AuditSink::EnsureConnected() {
   conn_.reset();
   auto c = common::PgConnection::Connect(config_.pg_dsn);
   if (!c.ok()) return c.status();
-  if (!config_.pg_schema.empty()) {
-    auto q = c->QuoteIdentifier(config_.pg_schema);
-    if (!q.ok()) return q.status();
-    if (auto s = c->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
-  }
+  if (auto s = c->SetSearchPath(config_.pg_schema); !s.ok()) return s;
   // Session-local staging table: each batch is copied here, then merged by id.
   if (auto s = c->ExecScript(Cat("CREATE TEMP TABLE event_log_stage AS SELECT ", kColumns,
                                  " FROM event_log WITH NO DATA"));

@@ -11,6 +11,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "common/metrics_exposer.h"
 #include "consumers/audit/audit_sink.h"
 #include "consumers/consumer.h"
 #include "contracts/catalog.h"
@@ -59,15 +60,8 @@ int main(int argc, char** argv) {
                             .Help("Time to store one batch in PostgreSQL")
                             .Register(*registry)
                             .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.05, 0.1, 0.5, 1, 5});
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-      exposer->RegisterCollectable(registry);
-    } catch (const std::exception& e) {
-      return Fail("--metrics-listen", absl::UnavailableError(e.what()));
-    }
-  }
+  auto exposer = sluice::common::StartMetricsExposer(metrics_listen, registry);
+  if (!exposer.ok()) return Fail("--metrics-listen", exposer.status());
 
   auto sink = sluice::audit::AuditSink::Create(ac);
   if (!sink.ok()) return Fail("postgres", sink.status());

@@ -9,6 +9,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "common/metrics_exposer.h"
 #include "consumers/consumer.h"
 #include "consumers/profiler/profiler.h"
 
@@ -82,15 +83,8 @@ int main(int argc, char** argv) {
   pc.profile.statement_timeout = absl::Seconds(statement_timeout_s);
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-      exposer->RegisterCollectable(registry);
-    } catch (const std::exception& e) {
-      return Fail("--metrics-listen", absl::UnavailableError(e.what()));
-    }
-  }
+  auto exposer = sluice::common::StartMetricsExposer(metrics_listen, registry);
+  if (!exposer.ok()) return Fail("--metrics-listen", exposer.status());
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   auto profiler = sluice::profiler::Profiler::Create(pc, *registry, catalog);
   if (!profiler.ok()) return Fail("profiler", profiler.status());

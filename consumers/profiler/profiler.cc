@@ -138,11 +138,7 @@ absl::Status Profiler::EnsureConnected() {
     c.reset();
     auto conn = PgConnection::Connect(dsn);
     if (!conn.ok()) return conn.status();
-    if (governance && !config_.pg_schema.empty()) {
-      auto q = conn->QuoteIdentifier(config_.pg_schema);
-      if (!q.ok()) return q.status();
-      if (auto s = conn->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
-    }
+    if (auto s = conn->SetSearchPath(governance ? config_.pg_schema : ""); !s.ok()) return s;
     c.emplace(*std::move(conn));
     return absl::OkStatus();
   };
@@ -412,8 +408,7 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
       l.unlock();  // the scan's end must not wait for this round trip
       if (PQstatus(beat_->raw()) != CONNECTION_OK) {  // reconnect, with the schema of the job table
         PQreset(beat_->raw());
-        if (auto q = beat_->QuoteIdentifier(config_.pg_schema); !config_.pg_schema.empty() && q.ok())
-          (void)beat_->ExecScript(Cat("SET search_path TO ", *q));
+        (void)beat_->SetSearchPath(config_.pg_schema);
       }
       auto r = beat_->Exec(
           "UPDATE mdm_profile_job SET heartbeat_at = now(), lease_expires_at = now() + $3::interval"

@@ -64,11 +64,7 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
 absl::StatusOr<common::PgConnection> Scheduler::Connect(const SchedulerConfig& config) {
   auto conn = common::PgConnection::Connect(config.pg_dsn);
   if (!conn.ok()) return conn.status();
-  if (!config.pg_schema.empty()) {
-    auto q = conn->QuoteIdentifier(config.pg_schema);
-    if (!q.ok()) return q.status();
-    if (auto s = conn->ExecScript(Cat("SET search_path TO ", *q)); !s.ok()) return s;
-  }
+  if (auto s = conn->SetSearchPath(config.pg_schema); !s.ok()) return s;
   return conn;
 }
 
