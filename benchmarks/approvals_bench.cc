@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     return c;
   };
 
-  // Pending tier1 metadata approvals (4 events each when approved), created untimed.
+  // Pending tier1 metadata approvals (3 events each when approved), created untimed.
   std::vector<std::string> ids;
   for (int i = 0; i < approvals; ++i) {
     v1::CreateApprovalRequest req;
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   const size_t bytes = static_cast<size_t>(std::stod(std::string(lag->Get(0, 3))));
   const double raw = RawEventsPerSecond(bootstrap, catalog, std::max(events, 100000), bytes);  // long enough to be stable
 
-  std::printf("approvals_bench: %d tier1 metadata approvals (4 events each, %zu-byte envelopes), %d callers, 2 shared cores\n",
+  std::printf("approvals_bench: %d tier1 metadata approvals (3 events each, %zu-byte envelopes), %d callers, 2 shared cores\n",
               approvals, bytes, clients);
   std::printf("  Approve calls answered          %8.0f approvals/s  (%d failed)\n", approvals / approve_s, failed.load());
   std::printf("  end to end (all events in Kafka) %8.0f approvals/s  = %.0f events/s\n", approvals / e2e_s,

@@ -482,6 +482,8 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
       *ch->mutable_changed_by() = by;
       *ch->mutable_changed_at() = a.decided_at();
       ch->set_approval_id(a.id());
+      // Profiling after a structural change is sluice-profiler's call: it acts on
+      // metadata.approved itself (tier1 and tier2), so no profile.due is emitted here.
       std::string changed_id = add(std::move(changed));
       if (StringField(a.payload(), "status") == "deprecated") {
         v1::Envelope dep = Event(a, changed_id);
@@ -495,18 +497,6 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
         *d->mutable_deprecated_at() = a.decided_at();
         d->set_approval_id(a.id());
         add(std::move(dep));
-      }
-      if (a.tier() == v1::TIER_1 || a.tier() == v1::TIER_2) {
-        v1::Envelope due = Event(a, changed_id);
-        auto* p = due.mutable_profile_due();
-        p->set_entity_type(v1::ENTITY_TYPE_METADATA);
-        p->set_entity_id(entity_id);
-        p->set_canonical_key(key);
-        p->set_tier(a.tier());
-        p->set_priority(v1::PRIORITY_HIGH);
-        p->set_reason(v1::PROFILE_REASON_STRUCTURAL_CHANGE);
-        p->set_standard_pack_id(StringField(a.payload(), "standardPackId"));
-        add(std::move(due));
       }
     } else if (a.entity_type() == v1::ENTITY_TYPE_KPI) {
       v1::Envelope approved = Event(a, cause);

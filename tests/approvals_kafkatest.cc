@@ -157,7 +157,7 @@ TEST_F(Approvals, EachEntityTypeEmitsItsEventsInOrderOnceWithOneCorrelation) {
   const TypeCase cases[] = {
       {v1::ENTITY_TYPE_METADATA, v1::TIER_1,
        R"({"label":"Revenue Gross","tier":"tier1","standardPackId":"IFRS_CORE","binding":{"schema":"public","table":"revenue"}})",
-       {"approval.created", "metadata.approved", "metadata.changed", "metadata.profile.due", "approval.approved"}},
+       {"approval.created", "metadata.approved", "metadata.changed", "approval.approved"}},
       {v1::ENTITY_TYPE_METADATA, v1::TIER_3, R"({"label":"Net Margin","tier":"tier3"})",
        {"approval.created", "metadata.approved", "metadata.changed", "approval.approved"}},
       {v1::ENTITY_TYPE_KPI, v1::TIER_2, R"({"name":"Revenue growth","formula":"rev/rev_prev-1"})",
@@ -209,7 +209,7 @@ TEST_F(Approvals, DeprecationKeepsThePriorStateAndEmitsMetadataDeprecated) {
   v1::ApproveResponse resp;
   ASSERT_TRUE(Approve(second.id(), testing::kTokenSteward, &resp).ok());
   EXPECT_THAT(OutboxTypes(second.id()), ElementsAre("approval.created", "metadata.approved", "metadata.changed",
-                                                    "metadata.deprecated", "metadata.profile.due", "approval.approved"));
+                                                    "metadata.deprecated", "approval.approved"));
   // current_state holds the entity as it was before this approval.
   const auto& prior = resp.approval().current_state().fields();
   EXPECT_EQ(prior.at("status").string_value(), "active");

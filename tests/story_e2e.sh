@@ -59,7 +59,7 @@ cat "$WORK/story.out"
 grep -q '^\[6/6\] data.quality.degraded: score 100.00 -> ' "$WORK/story.out" || fail "no degradation line"
 CORR="$(sed -n 's/^The chain, correlation id \([0-9a-f-]*\) .*/\1/p' "$WORK/story.out")"
 [[ -n "$CORR" ]] || fail "no chain printed"
-for type in approval.created metadata.approved metadata.profile.due approval.approved data.refreshed \
+for type in approval.created metadata.approved approval.approved data.refreshed \
             metadata.profile.completed data.quality.degraded; do
   grep -q "^  $type " "$WORK/story.out" || fail "the chain lacks $type"
 done
