@@ -6,23 +6,12 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "consumers/reader.h"
 
 namespace sluice::consumer {
 namespace {
 
 using MessageHandle = common::Handle<rd_kafka_message_t, rd_kafka_message_destroy>;
-
-contracts::Headers ReadHeaders(const rd_kafka_message_t* msg) {
-  contracts::Headers out;
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-  const char* name;
-  const void* value;
-  size_t size;
-  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-    out.push_back({name, value ? std::string(static_cast<const char*>(value), size) : std::string()});
-  return out;
-}
 
 // The ce_type header, read without decoding the value.
 std::string_view TypeHeader(const rd_kafka_message_t* msg) {
@@ -165,19 +154,12 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
       continue;
     }
     Record r;
-    if (!r.envelope.ParseFromArray(m->payload, static_cast<int>(m->len))) {
+    if (!DecodeRecord(m.get(), r)) {
       ++undecodable;
       spdlog::error("consumer {}: {}[{}]@{} is not a sluice.v1.Envelope; skipped", config_.group_id, tp.first,
                     tp.second, m->offset);
       continue;
     }
-    r.topic = tp.first;
-    r.partition = m->partition;
-    r.offset = m->offset;
-    if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-    r.value.assign(static_cast<const char*>(m->payload), m->len);
-    r.headers = ReadHeaders(m.get());
-    r.timestamp_ms = rd_kafka_message_timestamp(m.get(), nullptr);
     batch.push_back(std::move(r));
   }
   messages.clear();

@@ -1,5 +1,6 @@
 #include "producers/kafka_util.h"
 
+#include <absl/time/clock.h>
 #include <spdlog/spdlog.h>
 
 #include "common/strings.h"
@@ -29,6 +30,20 @@ absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& se
       return absl::InvalidArgumentError(common::Cat("kafka setting ", k, "=", v, ": ", err));
   }
   return conf;
+}
+
+absl::Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t& low, int64_t& high,
+                             absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, 5000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    const bool transient = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (!transient || absl::Now() >= deadline)
+      return KafkaStatus(e, common::Cat("watermarks of ", topic, "[", partition, "]"));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {

@@ -2,6 +2,7 @@
 
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
@@ -26,6 +27,11 @@ absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& se
 // kUnavailable (retryable), size and record errors kInvalidArgument, missing topics
 // kNotFound, authorization kPermissionDenied, fatal errors kInternal.
 absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context);
+
+// The low and high watermark of a partition. Retries for up to `timeout` while the
+// partition has no leader yet (a topic just created, a leader moving).
+absl::Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t& low, int64_t& high,
+                             absl::Duration timeout = absl::Seconds(15));
 
 // Java's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), which librdkafka's
 // murmur2_random partitioner also uses.

@@ -72,6 +72,11 @@ absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstr
 
 absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const contracts::Catalog& catalog,
                                          const EnsureTopicsOptions& options) {
+  return EnsureTopics(bootstrap, catalog.topics(), options);
+}
+
+absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std::vector<v1::TopicSpec>& topics,
+                                         const EnsureTopicsOptions& options) {
   auto rk = AdminClient(bootstrap);
   if (!rk.ok()) return rk.status();
   auto info = Describe(rk->get(), options.timeout);
@@ -81,7 +86,7 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const con
   std::vector<NewTopicHandle> owned;
   std::vector<rd_kafka_NewTopic_t*> missing;
   char err[512];
-  for (const auto& t : catalog.topics()) {
+  for (const auto& t : topics) {
     auto it = info->topics.find(t.name());
     if (it != info->topics.end()) {
       report.existing.push_back(t.name());
@@ -92,11 +97,13 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const con
       }
       continue;
     }
-    int rf = options.replication_factor > 0 ? options.replication_factor : std::min(t.replication_factor(), info->brokers);
+    // A spec without a replication factor asks for 3, capped at the broker count.
+    const int want_rf = t.replication_factor() > 0 ? t.replication_factor() : 3;
+    int rf = options.replication_factor > 0 ? options.replication_factor : std::min(want_rf, info->brokers);
     NewTopicHandle nt(rd_kafka_NewTopic_new(t.name().c_str(), t.partitions(), rf, err, sizeof(err)));
     if (nt == nullptr) return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": ", err));
     std::string retention = std::to_string(t.retention_ms());
-    if (rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", retention.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (t.retention_ms() != 0 && rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", retention.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR)
       return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": bad retention.ms ", retention));
     missing.push_back(nt.get());
     owned.push_back(std::move(nt));

@@ -30,6 +30,10 @@ struct EnsureTopicsOptions {
 absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap_servers, const contracts::Catalog& catalog,
                                          const EnsureTopicsOptions& options = {});
 
+// The same for topics outside the catalog (replay targets, tests).
+absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap_servers, const std::vector<v1::TopicSpec>& topics,
+                                         const EnsureTopicsOptions& options = {});
+
 // Deletes the named topics (missing ones are ignored). For tests and local resets.
 absl::Status DeleteTopics(const std::string& bootstrap_servers, const std::vector<std::string>& topics,
                           absl::Duration timeout = absl::Seconds(30));
