@@ -15,7 +15,9 @@
 #include <sstream>
 
 #include "cli/envelope_io.h"
+#include "cli/replay.h"
 #include "cli/story.h"
+#include "cli/verify.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/pg.h"
@@ -438,8 +440,50 @@ int main(int argc, char** argv) {
   story->add_option("--rows", so.rows, "Rows of the demo table")->capture_default_str()->check(CLI::Range(1, 50000000));
   story->add_option("--timeout", so.timeout_s, "Seconds to wait for each outcome")->capture_default_str();
 
+  ReplayOptions ro;
+  auto* replay = app.add_subcommand(
+      "replay", "Read topics by offset or time range and write JSON lines, or re-publish into another topic");
+  replay->add_option("--topic", ro.topics, "Topic to read (repeatable)");
+  replay->add_option("--type", ro.types, "Event type: reads its topic and keeps only this type (repeatable)");
+  replay->add_option("--tenant", ro.tenants, "Only this tenant's events (repeatable)");
+  replay->add_option("--source", ro.sources, "Only events from this source (repeatable)");
+  replay->add_option("--correlation-id", ro.correlation_id, "Only events with this correlation id");
+  replay->add_option("--partition", ro.partition, "Only this partition");
+  replay->add_option("--from-offset", ro.from_offset, "First offset of each partition (inclusive)")->check(CLI::NonNegativeNumber);
+  replay->add_option("--to-offset", ro.to_offset, "Last offset of each partition (inclusive)")->check(CLI::NonNegativeNumber);
+  replay->add_option("--from", ro.from_time, "Records produced at or after this ISO-8601 time");
+  replay->add_option("--to", ro.to_time, "Records produced at or before this ISO-8601 time");
+  auto* replay_output = replay->add_option(
+      "--output", ro.output, "JSON lines file; '-' = stdout (default without --to-topic)")->capture_default_str();
+  replay->add_option("--to-topic", ro.target_topic,
+                     "Re-publish into this existing topic (never a source), same bytes and ids, plus a sluice-replay header");
+
+  VerifyOptions vo;
+  vo.pg_dsn = sluice::common::DefaultPgDsn();
+  auto* audit = app.add_subcommand("audit", "Check the database against the event log");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand(
+      "verify",
+      "Rebuild the approval state from the approval topic (each approval's final status, each entity's latest approved "
+      "payload) and compare it with PostgreSQL; prints every mismatch. Exit 0: consistent, 1: mismatches, 2: error");
+  verify->add_option("--pg-dsn", vo.pg_dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
+  verify->add_option("--pg-schema", vo.pg_schema, "Schema of the governance tables (default: the search_path)")
+      ->envname("SLUICE_PG_SCHEMA");
+  verify->add_option("--tenant", vo.tenants, "Only this tenant (repeatable; default: all)");
+
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);
+  if (*verify) {
+    vo.bootstrap = g.bootstrap;
+    vo.topic_prefix = g.topic_prefix;
+    return RunVerify(vo);
+  }
+  if (*replay) {
+    ro.bootstrap = g.bootstrap;
+    ro.topic_prefix = g.topic_prefix;
+    ro.output_given = replay_output->count() > 0;
+    return RunReplay(ro);
+  }
 
   if (*ensure) return TopicsEnsure(g, rf);
   if (*list) return TopicsList(g);

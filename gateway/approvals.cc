@@ -25,12 +25,6 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
   return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
 }
 
-bool TenantAllowed(const v1::Principal& who, const std::string& tenant) {
-  for (const auto& t : who.tenants())
-    if (t == "*" || t == tenant) return true;
-  return false;
-}
-
 absl::Status CheckTenant(const v1::Principal& who, const std::string& tenant) {
   if (tenant.empty()) return Invalid("tenant_id", "required");
   if (!contracts::IsValidTenantId(tenant)) return Invalid("tenant_id", "not a valid tenant id");
@@ -43,6 +37,8 @@ absl::Status CheckId(const std::string& id) {
   if (!contracts::IsUuid(id)) return Invalid("id", "must be a UUID");
   return absl::OkStatus();
 }
+
+}  // namespace
 
 const char* EntityTypeDb(v1::EntityType t) {
   switch (t) {
@@ -60,6 +56,8 @@ v1::EntityType EntityTypeOf(std::string_view db) {
   if (db == "BUSINESS_RULE") return v1::ENTITY_TYPE_BUSINESS_RULE;
   return v1::ENTITY_TYPE_UNSPECIFIED;
 }
+
+namespace {
 std::string TierDb(v1::Tier t) { return Cat("tier", static_cast<int>(t)); }
 v1::Tier TierOf(std::string_view db) {
   return db.size() == 5 && db[4] >= '1' && db[4] <= '5' ? static_cast<v1::Tier>(db[4] - '0') : v1::TIER_UNSPECIFIED;
@@ -266,31 +264,6 @@ std::vector<std::string> ChangedFields(const Struct& payload, const std::string&
   return out;
 }
 
-// Runs `body` in a transaction on a pooled connection; rolls back on any error.
-// A pooled connection whose server went away (restart, failover) fails at BEGIN, before
-// anything was done: it is dropped and the transaction starts once more on a new one.
-template <class T, class F>
-absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
-  auto conn = pool.Acquire();
-  if (!conn.ok()) return conn.status();
-  absl::Status s = (*conn)->ExecScript("BEGIN");
-  if (s.code() == absl::StatusCode::kUnavailable) {
-    pool.Release(*std::move(conn), s);  // closes it
-    conn = pool.Acquire();
-    if (!conn.ok()) return conn.status();
-    s = (*conn)->ExecScript("BEGIN");
-  }
-  absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
-  if (result.ok()) {
-    s = (*conn)->ExecScript("COMMIT");
-    if (!s.ok()) result = s;
-  } else {
-    (void)(*conn)->ExecScript("ROLLBACK");
-  }
-  pool.Release(*std::move(conn), result.status());
-  return result;
-}
-
 absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, const std::string& id) {
   auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE"), {id, tenant});
   if (!r.ok()) return r.status();
@@ -321,6 +294,17 @@ absl::StatusOr<Row> Decide(PgConnection& c, const std::string& id, const char* s
 }
 
 }  // namespace
+
+const char* EntityUpsertSql(v1::EntityType type) { return UpsertSql(type); }
+const char* EntityTable(v1::EntityType type) {
+  switch (type) {
+    case v1::ENTITY_TYPE_METADATA: return "mdm_global_metadata";
+    case v1::ENTITY_TYPE_KPI: return "mdm_kpi_definition";
+    case v1::ENTITY_TYPE_GLOSSARY: return "mdm_glossary_term";
+    case v1::ENTITY_TYPE_BUSINESS_RULE: return "mdm_business_rule";
+    default: return nullptr;
+  }
+}
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Acquire() {
   {

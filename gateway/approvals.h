@@ -32,6 +32,41 @@ class PgPool {
   std::vector<std::unique_ptr<common::PgConnection>> idle_;
 };
 
+// Runs `body` in a transaction on a pooled connection; rolls back on any error.
+// A pooled connection whose server went away (restart, failover) fails at BEGIN, before
+// anything was done: it is dropped and the transaction starts once more on a new one.
+template <class T, class F>
+absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
+  auto conn = pool.Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::Status s = (*conn)->ExecScript("BEGIN");
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    pool.Release(*std::move(conn), s);  // closes it
+    conn = pool.Acquire();
+    if (!conn.ok()) return conn.status();
+    s = (*conn)->ExecScript("BEGIN");
+  }
+  absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
+  if (result.ok()) {
+    s = (*conn)->ExecScript("COMMIT");
+    if (!s.ok()) result = s;
+  } else {
+    (void)(*conn)->ExecScript("ROLLBACK");
+  }
+  pool.Release(*std::move(conn), result.status());
+  return result;
+}
+
+// The entity tables behind approvals, shared with `sluicectl audit verify`.
+// "GLOBAL_METADATA", "KPI", "GLOSSARY", "BUSINESS_RULE"; nullptr for other types.
+const char* EntityTypeDb(v1::EntityType type);
+v1::EntityType EntityTypeOf(std::string_view db);
+// "mdm_global_metadata", ...; unique on (tenant_id, canonical_key). nullptr for other types.
+const char* EntityTable(v1::EntityType type);
+// What approving does to the entity table: $1 tenant, $2 canonical key, $3 payload JSON,
+// $4 tier ("tier1"). Returns the entity id and its state before the change (NULL: new).
+const char* EntityUpsertSql(v1::EntityType type);
+
 // The approval workflow (the ApprovalService RPCs without gRPC), on PostgreSQL with the
 // transactional outbox. Thread-safe.
 class Approvals {

@@ -62,6 +62,12 @@ absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(std::string_view a
   return &it->second;
 }
 
+bool TenantAllowed(const v1::Principal& who, std::string_view tenant) {
+  for (const auto& t : who.tenants())
+    if (t == "*" || t == tenant) return true;
+  return false;
+}
+
 absl::Status Authorize(const v1::Principal& who, const v1::Envelope& envelope) {
   const auto& tenants = who.tenants();
   if (std::find(tenants.begin(), tenants.end(), "*") == tenants.end() &&

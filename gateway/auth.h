@@ -33,6 +33,9 @@ class TokenStore {
   std::map<std::string, v1::Principal, std::less<>> by_hash_;
 };
 
+// True when `who` may act for `tenant` (one of its tenants, or "*").
+bool TenantAllowed(const v1::Principal& who, std::string_view tenant);
+
 // PermissionDenied unless `who` may publish `envelope`: its tenant must be one of the
 // principal's tenants (or "*"), and its source one of the principal's sources (when any
 // are listed).

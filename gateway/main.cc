@@ -31,10 +31,10 @@ int main(int argc, char** argv) {
   c.bootstrap_servers = sluice::common::DefaultKafkaBootstrap();
   std::string metrics_listen = "127.0.0.1:9464";
   std::string tokens_file, rate_limits, topic_prefix, log_level = "info";
-  int64_t delivery_timeout_ms = 10000, dedup_window_s = 600, grace_s = 25;
+  int64_t delivery_timeout_ms = 10000, dedup_window_s = 600, grace_s = 25, health_interval_s = 15;
   std::vector<std::string> librdkafka;
 
-  CLI::App app{"sluice-gateway: publish Sluice events over gRPC (EventGateway, DataRefreshService, health, reflection)"};
+  CLI::App app{"sluice-gateway: Sluice over gRPC (EventGateway, DataRefreshService, EventQueryService, ApprovalService with --pg-dsn, health, reflection)"};
   app.add_option("--listen", c.listen, "gRPC address host:port")->envname("SLUICE_GATEWAY_LISTEN")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
       ->envname("SLUICE_GATEWAY_METRICS_LISTEN")->capture_default_str();
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limits", rate_limits,
                  "Per-source limits as JSON, or @FILE: [{\"source\":\"etl.pipeline\",\"limit\":200,\"intervalMs\":60000,\"pauseMs\":60000}]")
       ->envname("SLUICE_GATEWAY_RATE_LIMITS");
-  app.add_option("--pg-dsn", c.pg_dsn, "PostgreSQL for ApprovalService (empty: not served)")->envname("SLUICE_PG_DSN");
+  app.add_option("--pg-dsn", c.pg_dsn, "PostgreSQL for ApprovalService and ListEvents (empty: neither is served)")->envname("SLUICE_PG_DSN");
   app.add_option("--pg-schema", c.pg_schema, "Schema of the governance tables")->envname("SLUICE_PG_SCHEMA");
   app.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")
@@ -65,6 +65,10 @@ int main(int argc, char** argv) {
       ->envname("SLUICE_GATEWAY_TLS_CLIENT_CA");
   app.add_option("--shutdown-grace-s", grace_s, "On SIGTERM, how long in-flight calls may finish")
       ->envname("SLUICE_GATEWAY_SHUTDOWN_GRACE_S")->capture_default_str();
+  app.add_option("--health-group", c.health_groups, "Consumer group whose lag GetEventHealth and sluice_consumer_lag report (repeatable)")
+      ->envname("SLUICE_GATEWAY_HEALTH_GROUPS")->capture_default_str();
+  app.add_option("--health-interval-s", health_interval_s, "How often the event-health gauges are refreshed; 0 = never")
+      ->envname("SLUICE_GATEWAY_HEALTH_INTERVAL_S")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--librdkafka", librdkafka, "Raw producer setting KEY=VALUE (repeatable)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->envname("SLUICE_LOG_LEVEL")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
 
   c.delivery_timeout = absl::Milliseconds(delivery_timeout_ms);
   c.dedup_window = absl::Seconds(dedup_window_s);
+  c.health_interval = absl::Seconds(health_interval_s);
   for (const auto& kv : librdkafka) {
     auto eq = kv.find('=');
     if (eq == std::string::npos) return Fail("--librdkafka", absl::InvalidArgumentError(kv + ": want KEY=VALUE"));

@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "contracts/validate.h"
+#include "gateway/event_query.h"
 
 namespace sluice::gateway {
 namespace {
@@ -90,13 +91,17 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   if (refused.ok()) refused = limiter_.Admit(envelope.source());
   const std::string type = envelope.type(), source = envelope.source();
   if (!refused.ok()) {
-    if (refused.code() == absl::StatusCode::kResourceExhausted) metrics_.rate_limited.Add({{"source", source}}).Increment();
+    if (refused.code() == absl::StatusCode::kResourceExhausted) {
+      metrics_.rate_limited.Add({{"source", source}}).Increment();
+      if (activity_ != nullptr) activity_->RateLimited(source);
+    }
     metrics_.Events(type, source, StatusLabel(refused)).Increment();
     return done(refused);
   }
   auto finish = [this, type, source, start, done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
     metrics_.Events(type, source, StatusLabel(r.status())).Increment();
     metrics_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(source);
     done(std::move(r));
   };
   dedup_.Publish(

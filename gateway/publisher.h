@@ -34,6 +34,8 @@ struct WorkflowContext {
 // dropped (returns false) when they, with the envelope's metadata, would pass 2 KiB.
 bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
 
+class SourceActivity;
+
 struct PublisherMetrics {
   explicit PublisherMetrics(prometheus::Registry& registry);
   // The events_total counter of (type, source, status), from a cache of this object's
@@ -58,8 +60,10 @@ struct PublisherMetrics {
 class Publisher {
  public:
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
-  Publisher(producer::Producer& producer, RateLimiter& limiter, DedupWindow& dedup, PublisherMetrics& metrics)
-      : producer_(producer), limiter_(limiter), dedup_(dedup), metrics_(metrics) {}
+  // `activity` (optional) learns every accepted and every rate-limited event per source.
+  Publisher(producer::Producer& producer, RateLimiter& limiter, DedupWindow& dedup, PublisherMetrics& metrics,
+            SourceActivity* activity = nullptr)
+      : producer_(producer), limiter_(limiter), dedup_(dedup), metrics_(metrics), activity_(activity) {}
 
   // `done` runs exactly once, possibly on this thread.
   void Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done);
@@ -69,6 +73,7 @@ class Publisher {
   RateLimiter& limiter_;
   DedupWindow& dedup_;
   PublisherMetrics& metrics_;
+  SourceActivity* activity_;
 };
 
 }  // namespace sluice::gateway

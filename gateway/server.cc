@@ -16,6 +16,7 @@
 #include "contracts/vectors.h"
 #include "gateway/approvals.h"
 #include "gateway/dedup.h"
+#include "gateway/event_query.h"
 #include "gateway/grpc_status.h"
 #include "gateway/publisher.h"
 #include "sluice/v1/gateway.grpc.pb.h"
@@ -247,6 +248,11 @@ struct Gateway::Impl {
   std::unique_ptr<PgPool> pg;
   std::unique_ptr<Approvals> approvals;
   std::unique_ptr<ApprovalServiceImpl> approval_service;
+  SourceActivity activity;
+  std::unique_ptr<EventLog> event_log;
+  std::unique_ptr<EventHealth> health;
+  std::unique_ptr<EventQueryServiceImpl> query_service;
+  std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
@@ -270,14 +276,31 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->producer = *std::move(producer);
   impl->dedup = std::make_unique<DedupWindow>(config.dedup_window, config.dedup_capacity);
   impl->metrics = std::make_unique<PublisherMetrics>(registry);
-  impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->limits, *impl->dedup, *impl->metrics);
+  impl->publisher =
+      std::make_unique<Publisher>(*impl->producer, impl->limits, *impl->dedup, *impl->metrics, &impl->activity);
   impl->events = std::make_unique<EventGatewayService>(impl->tokens, *impl->publisher, config.max_in_flight_per_stream);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
   if (!config.pg_dsn.empty()) {
     impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema);
     impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->producer->catalog());
     impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals);
+    impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->producer->catalog());
   }
+  std::vector<std::string> topics;
+  for (const auto& t : impl->producer->catalog().topics()) topics.push_back(t.name());
+  impl->health = std::make_unique<EventHealth>(EventHealthConfig{.bootstrap_servers = config.bootstrap_servers,
+                                                                 .groups = config.health_groups,
+                                                                 .topics = topics,
+                                                                 .metrics_interval = config.health_interval},
+                                               impl->activity, impl->limits, registry);
+  impl->query_service = std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{
+      .tokens = impl->tokens,
+      .catalog = impl->producer->catalog(),
+      .bootstrap_servers = config.bootstrap_servers,
+      .log = impl->event_log.get(),
+      .producer = *impl->producer,
+      .health = *impl->health,
+      .stopping = impl->stopping});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -286,6 +309,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.RegisterService(impl->events.get());
   builder.RegisterService(impl->refresh.get());
+  builder.RegisterService(impl->query_service.get());
   if (impl->approval_service) builder.RegisterService(impl->approval_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0)
@@ -303,6 +327,7 @@ void Gateway::Shutdown(absl::Duration grace) {
   std::call_once(impl_->shutdown_once, [&] {
     spdlog::info("gateway: shutting down (grace {})", absl::FormatDuration(grace));
     impl_->server->GetHealthCheckService()->SetServingStatus(false);
+    impl_->stopping.store(true);  // live streams (Subscribe, Replay) end now, not at the deadline
     impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     if (auto s = impl_->producer->Flush(impl_->config.delivery_timeout); !s.ok())
       spdlog::warn("gateway: {}", s.message());

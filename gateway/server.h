@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "contracts/catalog.h"
 #include "gateway/auth.h"
@@ -35,12 +36,17 @@ struct GatewayConfig {
   std::string pg_dsn;
   // Schema of the governance tables (search_path); empty = the connection's default.
   std::string pg_schema;
+  // Consumer groups whose lag GetEventHealth and the sluice_consumer_lag gauge report.
+  std::vector<std::string> health_groups = {"sluice-audit", "sluice-profiler"};
+  // How often the event-health gauges are refreshed; zero: only on GetEventHealth.
+  absl::Duration health_interval = absl::Seconds(15);
   // Raw librdkafka settings for the gateway's producer.
   std::map<std::string, std::string> librdkafka;
 };
 
-// A running sluice-gateway: EventGateway, DataRefreshService, grpc.health.v1 and server
-// reflection on one port. Thread-safe. The destructor shuts down like Shutdown(5s).
+// A running sluice-gateway: EventGateway, DataRefreshService, EventQueryService (ListEvents
+// needs pg_dsn), ApprovalService (with pg_dsn), grpc.health.v1 and server reflection on
+// one port. Thread-safe. The destructor shuts down like Shutdown(5s).
 class Gateway {
  public:
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayConfig config, TokenStore tokens, RateLimiter limits,

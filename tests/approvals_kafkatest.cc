@@ -7,11 +7,17 @@
 #include <set>
 #include <thread>
 
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
 #include "common/pg.h"
 #include "contracts/json.h"
 #include "producers/relay.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -275,6 +281,76 @@ TEST_F(Approvals, RejectNeedsAReasonCancelIsTheRequestersAndDecidedApprovalsStay
   ASSERT_TRUE(stub_->Cancel(c4.get(), can, &cresp).ok());
   EXPECT_EQ(cresp.approval().status(), v1::APPROVAL_STATUS_CANCELLED);
   EXPECT_EQ(Approve(b.id(), testing::kTokenSteward).error_code(), grpc::FAILED_PRECONDITION);
+}
+
+// `sluicectl audit verify` over this test's topics and schema: exit code and output.
+std::pair<int, std::string> Verify(const std::string& prefix, const std::string& bootstrap, const std::string& schema) {
+  const std::string log = common::Cat(::testing::TempDir(), "/verify-", schema, ".out");
+  pid_t pid = testing::Spawn(SLUICECTL, {"--topic-prefix", prefix, "--bootstrap", bootstrap, "audit", "verify",
+                                         "--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema}, log);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.str()};
+}
+
+TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {
+  v1::Approval meta = Create(Request(v1::ENTITY_TYPE_METADATA, v1::TIER_1, "orders",
+                                     R"({"label":"Orders","binding":{"schema":"sales","table":"orders"}})"));
+  ASSERT_TRUE(Approve(meta.id(), testing::kTokenSteward).ok());
+  // A second approval of the same entity: the latest payload is the one that counts.
+  v1::Approval meta2 = Create(Request(v1::ENTITY_TYPE_METADATA, v1::TIER_1, "orders",
+                                      R"({"label":"Orders v2","binding":{"schema":"sales","table":"orders"}})"));
+  ASSERT_TRUE(Approve(meta2.id(), testing::kTokenSteward).ok());
+  v1::Approval kpi = Create(Request(v1::ENTITY_TYPE_KPI, v1::TIER_2, "growth", R"({"name":"Growth","formula":"a/b"})"));
+  ASSERT_TRUE(Approve(kpi.id(), testing::kTokenSteward).ok());
+  v1::Approval rejected = Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term", R"({"term":"T","definition":"D"})"));
+  v1::RejectRequest rej;
+  rej.set_tenant_id("tenant-acme");
+  rej.set_id(rejected.id());
+  rej.set_reason("not needed");
+  v1::RejectResponse rresp;
+  ASSERT_TRUE(stub_->Reject(Ctx(testing::kTokenSteward).get(), rej, &rresp).ok());
+  v1::Approval cancelled = Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term2", R"({"term":"U","definition":"E"})"));
+  v1::CancelRequest can;
+  can.set_tenant_id("tenant-acme");
+  can.set_id(cancelled.id());
+  v1::CancelResponse cresp;
+  ASSERT_TRUE(stub_->Cancel(Ctx(testing::kTokenA).get(), can, &cresp).ok());
+  WaitRelayed();
+
+  auto [code, out] = Verify(prefix_, bootstrap_, schema_);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("0 mismatches: 5 approvals and 2 entities checked against 9 approval events"));
+  EXPECT_THAT(out, ::testing::HasSubstr("1 cancelled"));
+
+  // An entity edited in the database.
+  ASSERT_TRUE(conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Tampered' WHERE canonical_key = 'orders'").ok());
+  std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       "MISMATCH entity GLOBAL_METADATA tenant-acme/orders: label: PostgreSQL has \"Tampered\", the events give \"Orders v2\""));
+  EXPECT_THAT(out, ::testing::HasSubstr("1 mismatches"));
+  ASSERT_TRUE(conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Orders v2' WHERE canonical_key = 'orders'").ok());
+
+  // An approval's decision rewritten, and an entity no event accounts for.
+  ASSERT_TRUE(conn_->Exec("UPDATE mdm_approval SET status = 'approved' WHERE id = $1::uuid", {rejected.id()}).ok());
+  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, tier)"
+                                " VALUES ('tenant-acme', 'smuggled', 'Smuggled', 'tier1')").ok());
+  std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr(common::Cat("MISMATCH approval ", rejected.id(),
+                                                    " (tenant-acme): PostgreSQL says approved, the events say rejected")));
+  EXPECT_THAT(out, ::testing::HasSubstr("MISMATCH entity KPI tenant-acme/smuggled: in PostgreSQL, but no approval.approved event"));
+  EXPECT_THAT(out, ::testing::HasSubstr("2 mismatches"));
+
+  // Back as it was: consistent again.
+  ASSERT_TRUE(conn_->Exec("UPDATE mdm_approval SET status = 'rejected' WHERE id = $1::uuid", {rejected.id()}).ok());
+  ASSERT_TRUE(conn_->ExecScript("DELETE FROM mdm_kpi_definition WHERE canonical_key = 'smuggled'").ok());
+  std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
+  EXPECT_EQ(code, 0) << out;
 }
 
 TEST_F(Approvals, CreateValidatesThePayloadForItsEntityType) {

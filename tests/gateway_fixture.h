@@ -17,11 +17,12 @@ inline constexpr char kTokenA[] = "token-tenant-a";
 inline constexpr char kTokenB[] = "token-tenant-b";
 inline constexpr char kTokenEtl[] = "token-etl";
 inline constexpr char kTokenSteward[] = "token-steward";
+inline constexpr char kTokenOps[] = "token-ops";
 
 // A gateway in this process, on a free loopback port, over the test's own topics.
 // Tokens: kTokenA (tenant-acme, any source), kTokenB (tenant-b), kTokenEtl (tenant-acme,
 // source etl.pipeline only), kTokenSteward (tenant-acme, roles metadata_steward and
-// kpi_owner). finance.service is limited to 3 events per minute.
+// kpi_owner), kTokenOps (every tenant, role operator). finance.service is limited to 3 events per minute.
 class GatewayTest : public KafkaTest {
  protected:
   void SetUp() override {
@@ -48,7 +49,8 @@ class GatewayTest : public KafkaTest {
         "principals { name: \"etl\" token_sha256: \"", gateway::Sha256Hex(kTokenEtl),
         "\" tenants: \"tenant-acme\" sources: \"etl.pipeline\" }\n",
         "principals { name: \"steward\" token_sha256: \"", gateway::Sha256Hex(kTokenSteward),
-        "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" roles: \"kpi_owner\" }\n"));
+        "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" roles: \"kpi_owner\" }\n",
+        "principals { name: \"ops\" token_sha256: \"", gateway::Sha256Hex(kTokenOps), "\" tenants: \"*\" roles: \"operator\" }\n"));
     EXPECT_TRUE(tokens.ok()) << tokens.status();
     auto limits = gateway::RateLimiter::FromJson(R"([{"source":"finance.service","limit":3,"intervalMs":60000,"pauseMs":60000}])");
     EXPECT_TRUE(limits.ok());

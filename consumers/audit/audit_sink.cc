@@ -17,7 +17,7 @@ using google::protobuf::util::TimeUtil;
 
 constexpr char kColumns[] =
     "id, type, source, tenant_id, occurred_at, received_at, payload, correlation_id, causation_id, ttl_ms, metadata,"
-    " topic, \"partition\", \"offset\"";
+    " topic, \"partition\", \"offset\", version, traceparent";
 
 std::optional<std::string_view> NullIfEmpty(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -47,7 +47,8 @@ absl::Status AppendRow(std::string& out, const consumer::Record& r, absl::Time r
   const std::optional<std::string_view> fields[] = {
       e.id(),       e.type(),    e.source(),          e.tenant_id(),           occurred,
       received,     *payload,    NullIfEmpty(e.correlation_id()), NullIfEmpty(e.causation_id()), NullIfEmpty(ttl),
-      metadata,     r.topic,     partition,           offset};
+      metadata,     r.topic,     partition,           offset,                  NullIfEmpty(e.version()),
+      NullIfEmpty(e.traceparent())};
   for (size_t i = 0; i < std::size(fields); ++i) {
     if (i) out += '\t';
     AppendCopyField(out, fields[i]);

@@ -30,7 +30,7 @@ struct WriteReport {
 
 // Appends one record as a row of event_log in COPY text format (exposed for tests).
 // Columns: id, type, source, tenant_id, occurred_at, received_at, payload, correlation_id,
-// causation_id, ttl_ms, metadata, topic, partition, offset. The payload is the typed
+// causation_id, ttl_ms, metadata, topic, partition, offset, version, traceparent. The payload is the typed
 // message in protobuf's JSON mapping; empty correlation/causation ids are NULL; a missing
 // occurred_at falls back to the record's timestamp.
 absl::Status AppendRow(std::string& out, const consumer::Record& record, absl::Time received_at);

@@ -1,0 +1,573 @@
+#include "gateway/event_query.h"
+
+#include <absl/strings/escaping.h>
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/time_util.h>
+#include <prometheus/gauge.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/strings.h"
+#include "consumers/replay.h"
+#include "contracts/envelope.h"
+#include "contracts/json.h"
+#include "contracts/validate.h"
+#include "gateway/grpc_status.h"
+
+namespace sluice::gateway {
+namespace {
+
+using common::Cat;
+using common::PgConnection;
+using google::protobuf::util::TimeUtil;
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
+}
+
+std::string_view Meta(const grpc::ServerContextBase& ctx, std::string_view key) {
+  auto [b, e] = ctx.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
+  if (b == e) return {};
+  return {b->second.data(), b->second.size()};
+}
+
+// A PostgreSQL text[] literal.
+std::string TextArray(const std::set<std::string>& values) {
+  std::string out = "{";
+  for (const auto& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// A column value known to be an integer.
+template <class T>
+T Int(std::string_view v) {
+  T out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out);
+  return out;
+}
+
+std::string MicrosText(int64_t micros) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
+}
+
+absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::EventFilter& f) {
+  for (int i = 0; i < f.types_size(); ++i)
+    if (catalog.Find(f.types(i)) == nullptr)
+      return Invalid(Cat("filter.types[", i, "]"), Cat("unknown event type \"", f.types(i), "\""));
+  for (int i = 0; i < f.sources_size(); ++i)
+    if (!catalog.IsKnownSource(f.sources(i)))
+      return Invalid(Cat("filter.sources[", i, "]"), Cat("unknown source \"", f.sources(i), "\""));
+  return absl::OkStatus();
+}
+
+// The cursor: "<occurred_at micros>:<id>:<filter digest>", base64url. The digest ties a
+// cursor to the filter it was issued for.
+std::string FilterDigest(const v1::EventFilter& f) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream out(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&out);
+  coded.SetSerializationDeterministic(true);
+  f.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return Sha256Hex(bytes).substr(0, 16);
+}
+
+struct Cursor {
+  int64_t micros = 0;
+  std::string id;
+};
+
+absl::StatusOr<Cursor> DecodeCursor(const std::string& text, const v1::EventFilter& f) {
+  std::string raw;
+  const absl::Status bad = Invalid("cursor", "not a cursor from ListEvents");
+  if (!absl::WebSafeBase64Unescape(text, &raw)) return bad;
+  std::vector<std::string> parts = absl::StrSplit(raw, ':');
+  Cursor c;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &c.micros) || !contracts::IsUuid(parts[1])) return bad;
+  if (parts[2] != FilterDigest(f)) return Invalid("cursor", "was issued for a different filter");
+  c.id = parts[1];
+  return c;
+}
+
+std::string EncodeCursor(int64_t micros, const std::string& id, const v1::EventFilter& f) {
+  return absl::WebSafeBase64Escape(Cat(micros, ":", id, ":", FilterDigest(f)));
+}
+
+constexpr char kEventCols[] =
+    "id::text, type, source, tenant_id, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
+    " (extract(epoch FROM received_at) * 1000000)::bigint, payload::text, coalesce(correlation_id, ''),"
+    " coalesce(causation_id, ''), coalesce(ttl_ms, 0), metadata::text, topic, \"partition\", \"offset\","
+    " coalesce(version, ''), coalesce(traceparent, '')";
+
+absl::StatusOr<v1::StoredEvent> ToStoredEvent(const common::PgResult& r, int i, const contracts::Catalog& catalog) {
+  v1::StoredEvent out;
+  v1::Envelope& e = *out.mutable_envelope();
+  e.set_id(std::string(r.Get(i, 0)));
+  e.set_type(std::string(r.Get(i, 1)));
+  e.set_source(std::string(r.Get(i, 2)));
+  e.set_tenant_id(std::string(r.Get(i, 3)));
+  *e.mutable_occurred_at() = TimeUtil::MicrosecondsToTimestamp(Int<int64_t>(r.Get(i, 4)));
+  *out.mutable_received_at() = TimeUtil::MicrosecondsToTimestamp(Int<int64_t>(r.Get(i, 5)));
+  e.set_correlation_id(std::string(r.Get(i, 7)));
+  e.set_causation_id(std::string(r.Get(i, 8)));
+  e.set_ttl_ms(Int<int64_t>(r.Get(i, 9)));
+  google::protobuf::Struct metadata;
+  if (auto s = contracts::FromJson(r.Get(i, 10), metadata); !s.ok())
+    return absl::DataLossError(Cat("event ", e.id(), ": stored metadata is not a JSON object: ", s.message()));
+  for (const auto& [k, v] : metadata.fields()) (*e.mutable_metadata())[k] = v.string_value();
+  out.set_topic(std::string(r.Get(i, 11)));
+  out.set_partition(Int<int32_t>(r.Get(i, 12)));
+  out.set_offset(Int<int64_t>(r.Get(i, 13)));
+  e.set_version(std::string(r.Get(i, 14)));
+  e.set_traceparent(std::string(r.Get(i, 15)));
+  // The payload goes back into its oneof field by the type's route; a type this build's
+  // catalog does not know keeps an empty payload.
+  if (const contracts::Route* route = catalog.Find(e.type())) {
+    const auto* field = e.GetDescriptor()->FindFieldByName(route->payload_field);
+    if (field != nullptr) {
+      google::protobuf::Message* payload = e.GetReflection()->MutableMessage(&e, field);
+      if (auto s = contracts::FromJson(r.Get(i, 6), *payload); !s.ok())
+        return absl::DataLossError(Cat("event ", e.id(), ": stored payload does not parse as ", route->payload_message,
+                                       ": ", s.message()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::set<std::string>> ReadableTenants(const v1::Principal& who,
+                                                      const google::protobuf::RepeatedPtrField<std::string>& requested,
+                                                      std::string_view field) {
+  std::set<std::string> out;
+  for (int i = 0; i < requested.size(); ++i) {
+    const std::string& t = requested.Get(i);
+    if (!contracts::IsValidTenantId(t)) return Invalid(Cat(field, "[", i, "]"), "not a valid tenant id");
+    if (!TenantAllowed(who, t))
+      return absl::PermissionDeniedError(Cat(field, "[", i, "]: ", who.name(), " may not read tenant \"", t, "\""));
+    out.insert(t);
+  }
+  if (!out.empty()) return out;
+  for (const auto& t : who.tenants()) {
+    if (t == "*") return std::set<std::string>();
+    out.insert(t);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, const v1::ListEventsRequest& req) {
+  const v1::EventFilter& f = req.filter();
+  const int limit = req.limit() == 0 ? 100 : req.limit();
+  if (limit < 1 || limit > 200) return Invalid("limit", "must be 1 to 200");
+  auto tenants = ReadableTenants(who, f.tenant_ids(), "filter.tenant_ids");
+  if (!tenants.ok()) return tenants.status();
+  if (auto s = CheckTypesAndSources(catalog_, f); !s.ok()) return s;
+  if (f.has_from_time() && f.has_to_time() && TimeUtil::TimestampToMicroseconds(f.to_time()) <
+                                                  TimeUtil::TimestampToMicroseconds(f.from_time()))
+    return Invalid("filter.to_time", "before filter.from_time");
+  std::optional<Cursor> cursor;
+  if (!req.cursor().empty()) {
+    auto c = DecodeCursor(req.cursor(), f);
+    if (!c.ok()) return c.status();
+    cursor = *c;
+  }
+
+  std::vector<std::optional<std::string>> params;
+  std::string where = "TRUE";
+  auto param = [&](std::string value) {
+    params.emplace_back(std::move(value));
+    return Cat("$", params.size());
+  };
+  if (!tenants->empty()) where += Cat(" AND tenant_id = ANY(", param(TextArray(*tenants)), "::text[])");
+  if (f.types_size() > 0) where += Cat(" AND type = ANY(", param(TextArray({f.types().begin(), f.types().end()})), "::text[])");
+  if (f.sources_size() > 0)
+    where += Cat(" AND source = ANY(", param(TextArray({f.sources().begin(), f.sources().end()})), "::text[])");
+  if (!f.correlation_id().empty()) where += Cat(" AND correlation_id = ", param(f.correlation_id()));
+  if (f.has_from_time())
+    where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))), "::timestamptz");
+  if (f.has_to_time())
+    where += Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");
+  if (!f.json_path().empty())
+    where += Cat(" AND jsonb_path_exists(payload, ", param(f.json_path()), "::jsonpath, '{}', true)");
+  if (cursor) {
+    const std::string at = param(MicrosText(cursor->micros));
+    where += Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(cursor->id), "::uuid)");
+  }
+  const std::string sql =
+      Cat("SELECT ", kEventCols, " FROM event_log WHERE ", where, " ORDER BY occurred_at, id LIMIT ", limit + 1);
+
+  auto conn = pool_.Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<v1::ListEventsResponse> result = [&]() -> absl::StatusOr<v1::ListEventsResponse> {
+    if (!f.json_path().empty()) {
+      // Checked on its own so a bad path is the caller's error, not a failed query.
+      if (auto p = (*conn)->Exec("SELECT $1::jsonpath", {f.json_path()}); !p.ok()) {
+        if (p.status().code() == absl::StatusCode::kUnavailable) return p.status();
+        return Invalid("filter.json_path", std::string(p.status().message()));
+      }
+    }
+    auto r = (*conn)->Exec(sql, params);
+    if (!r.ok()) return r.status();
+    v1::ListEventsResponse out;
+    const int n = std::min(r->rows(), limit);
+    for (int i = 0; i < n; ++i) {
+      auto e = ToStoredEvent(*r, i, catalog_);
+      if (!e.ok()) return e.status();
+      *out.add_events() = *std::move(e);
+    }
+    if (r->rows() > limit) {
+      out.set_has_more(true);
+      out.set_next_cursor(EncodeCursor(Int<int64_t>(r->Get(n - 1, 4)), std::string(r->Get(n - 1, 0)), f));
+    }
+    return out;
+  }();
+  pool_.Release(*std::move(conn), result.status());
+  return result;
+}
+
+void SourceActivity::Published(std::string_view source, absl::Time now) {
+  const int64_t sec = absl::ToUnixSeconds(now);
+  std::lock_guard lock(mu_);
+  auto it = states_.find(source);
+  if (it == states_.end()) it = states_.emplace(std::string(source), State{}).first;
+  State& s = it->second;
+  ++s.published;
+  s.last_seen = std::max(s.last_seen, now);
+  const int slot = static_cast<int>(((sec % 60) + 60) % 60);
+  if (s.stamp[slot] != sec) {
+    s.stamp[slot] = sec;
+    s.second[slot] = 0;
+  }
+  ++s.second[slot];
+}
+
+void SourceActivity::RateLimited(std::string_view source) {
+  std::lock_guard lock(mu_);
+  auto it = states_.find(source);
+  if (it == states_.end()) it = states_.emplace(std::string(source), State{}).first;
+  ++it->second.rate_limited;
+}
+
+std::vector<SourceActivity::Snapshot> SourceActivity::Snapshots(absl::Time now) const {
+  const int64_t sec = absl::ToUnixSeconds(now);
+  std::lock_guard lock(mu_);
+  std::vector<Snapshot> out;
+  for (const auto& [source, s] : states_) {
+    int64_t recent = 0;
+    for (int i = 0; i < 60; ++i)
+      if (s.stamp[i] > sec - 60 && s.stamp[i] <= sec) recent += s.second[i];
+    out.push_back({.source = source,
+                   .rate_per_s = static_cast<double>(recent) / 60.0,
+                   .published = s.published,
+                   .rate_limited = s.rate_limited,
+                   .last_seen = s.last_seen});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
+                                                          const std::vector<std::string>& groups,
+                                                          const std::vector<std::string>& topics) {
+  constexpr int kTimeoutMs = 5000;
+  // One handle per group: rd_kafka_committed asks the group's coordinator for the
+  // group.id of the handle. Nothing joins the group.
+  auto handle = [&](const std::string& group) -> absl::StatusOr<kafka::KafkaHandle> {
+    auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap},
+                                 {"group.id", group},
+                                 {"client.id", "sluice-gateway-health"},
+                                 {"enable.auto.commit", "false"}});
+    if (!conf.ok()) return conf.status();
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err));
+    if (rk == nullptr) return absl::InternalError(Cat("health: ", err));
+    conf->release();
+    return kafka::KafkaHandle(rk);
+  };
+  std::vector<v1::ConsumerLag> out;
+  if (groups.empty() || topics.empty()) return out;
+  auto probe = handle("sluice-gateway-health");
+  if (!probe.ok()) return probe.status();
+  const rd_kafka_metadata_t* md = nullptr;
+  if (auto e = rd_kafka_metadata(probe->get(), 1, nullptr, &md, kTimeoutMs); e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return kafka::KafkaStatus(e, "health: cluster metadata");
+  std::map<std::string, int> partitions;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) partitions[md->topics[i].topic] = md->topics[i].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  std::map<std::pair<std::string, int32_t>, int64_t> end;
+  for (const auto& t : topics) {
+    auto it = partitions.find(t);
+    if (it == partitions.end()) continue;
+    for (int32_t p = 0; p < it->second; ++p) {
+      int64_t lo = 0, hi = 0;
+      if (auto s = kafka::QueryWatermarks(probe->get(), t, p, lo, hi); !s.ok()) return s;
+      end[{t, p}] = hi;
+    }
+  }
+  for (const auto& group : groups) {
+    auto rk = handle(group);
+    if (!rk.ok()) return rk.status();
+    kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(end.size())));
+    for (const auto& [tp, hi] : end) rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second);
+    if (auto e = rd_kafka_committed(rk->get(), list.get(), kTimeoutMs); e != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return kafka::KafkaStatus(e, Cat("health: committed offsets of group ", group));
+    std::set<std::string> read;  // topics the group has committed on
+    for (int i = 0; i < list->cnt; ++i)
+      if (list->elems[i].offset >= 0) read.insert(list->elems[i].topic);
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& p = list->elems[i];
+      if (!read.contains(p.topic)) continue;
+      v1::ConsumerLag lag;
+      lag.set_group(group);
+      lag.set_topic(p.topic);
+      lag.set_partition(p.partition);
+      lag.set_end_offset(end[{p.topic, p.partition}]);
+      // A partition without a commit yet counts every record in it as lag.
+      lag.set_committed_offset(p.offset >= 0 ? p.offset : -1);
+      lag.set_lag(std::max<int64_t>(0, lag.end_offset() - std::max<int64_t>(0, p.offset)));
+      out.push_back(std::move(lag));
+    }
+  }
+  return out;
+}
+
+EventHealth::EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
+                         prometheus::Registry& registry)
+    : config_(std::move(config)),
+      activity_(activity),
+      limits_(limits),
+      lag_(prometheus::BuildGauge()
+               .Name("sluice_consumer_lag")
+               .Help("Records in the partition after the group's committed offset")
+               .Register(registry)),
+      rate_(prometheus::BuildGauge()
+                .Name("sluice_source_publish_rate")
+                .Help("Events per second the gateway accepted from the source over the last minute")
+                .Register(registry)),
+      last_seen_(prometheus::BuildGauge()
+                     .Name("sluice_source_last_seen_timestamp_seconds")
+                     .Help("Unix time of the source's last event accepted by the gateway")
+                     .Register(registry)),
+      paused_(prometheus::BuildGauge()
+                  .Name("sluice_source_paused")
+                  .Help("1 while the source is paused by its rate limit")
+                  .Register(registry)) {
+  if (config_.metrics_interval > absl::ZeroDuration()) thread_ = std::thread([this] { Loop(); });
+}
+
+EventHealth::~EventHealth() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get() const {
+  v1::GetEventHealthResponse out;
+  const absl::Time now = absl::Now();
+  *out.mutable_measured_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+  auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
+  if (!lags.ok()) return lags.status();
+  for (auto& l : *lags) *out.add_consumer_lag() = std::move(l);
+  std::map<std::string, absl::Time> paused;
+  for (const auto& [source, until] : limits_.Paused(now)) paused[source] = until;
+  std::set<std::string> seen;
+  for (const auto& s : activity_.Snapshots(now)) {
+    v1::SourceActivity* a = out.add_sources();
+    a->set_source(s.source);
+    a->set_publish_rate_per_s(s.rate_per_s);
+    a->set_published_total(s.published);
+    a->set_rate_limited_total(s.rate_limited);
+    if (s.last_seen != absl::InfinitePast())
+      *a->mutable_last_seen() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(s.last_seen));
+    if (auto it = paused.find(s.source); it != paused.end())
+      *a->mutable_paused_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(it->second));
+    seen.insert(s.source);
+  }
+  for (const auto& [source, until] : paused) {
+    if (seen.contains(source)) continue;
+    v1::SourceActivity* a = out.add_sources();
+    a->set_source(source);
+    *a->mutable_paused_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
+  }
+  return out;
+}
+
+void EventHealth::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    auto h = Get();
+    if (h.ok()) {
+      for (const auto& l : h->consumer_lag())
+        lag_.Add({{"group", l.group()}, {"topic", l.topic()}, {"partition", std::to_string(l.partition())}})
+            .Set(static_cast<double>(l.lag()));
+      for (const auto& s : h->sources()) {
+        rate_.Add({{"source", s.source()}}).Set(s.publish_rate_per_s());
+        if (s.has_last_seen())
+          last_seen_.Add({{"source", s.source()}}).Set(static_cast<double>(s.last_seen().seconds()));
+        paused_.Add({{"source", s.source()}}).Set(s.has_paused_until() ? 1 : 0);
+      }
+    } else {
+      spdlog::warn("gateway: event health: {}", h.status().message());
+    }
+    lock.lock();
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.metrics_interval), [&] { return stop_; });
+  }
+}
+
+grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v1::ListEventsRequest* req,
+                                               v1::ListEventsResponse* resp) {
+  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  if (d_.log == nullptr)
+    return ToGrpcStatus(absl::FailedPreconditionError("ListEvents: this gateway has no --pg-dsn (event_log)"));
+  auto r = d_.log->List(**who, *req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,
+                                              grpc::ServerWriter<v1::SubscribeResponse>* writer) {
+  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  const v1::EventFilter& f = req->filter();
+  if (f.has_from_time() || f.has_to_time())
+    return ToGrpcStatus(Invalid("filter.from_time", "a live feed has no time range (use ListEvents or Replay)"));
+  if (!f.json_path().empty()) return ToGrpcStatus(Invalid("filter.json_path", "not supported by Subscribe"));
+  auto tenants = ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
+  if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+  if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
+  consumer::RecordFilter filter{.tenants = *tenants,
+                                .types = {f.types().begin(), f.types().end()},
+                                .sources = {f.sources().begin(), f.sources().end()},
+                                .correlation_id = f.correlation_id()};
+  std::vector<std::string> topic_names;
+  for (const auto& t : d_.catalog.topics()) topic_names.push_back(t.name());
+  auto topics = f.types_size() > 0 ? consumer::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
+                                   : absl::StatusOr<std::vector<std::string>>(topic_names);
+  if (!topics.ok()) return ToGrpcStatus(topics.status());
+  auto reader = consumer::TopicReader::OpenLive(
+      {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-subscribe"}, *topics);
+  if (!reader.ok()) return ToGrpcStatus(reader.status());
+  // Headers go out once the reader holds its start offsets: a client that waits for them
+  // sees every event published afterwards.
+  writer->SendInitialMetadata();
+  spdlog::info("gateway: {} subscribed ({} topics)", (*who)->name(), topics->size());
+  while (!ctx->IsCancelled() && !d_.stopping.load()) {
+    auto batch = (*reader)->Next(200, absl::Milliseconds(200));
+    if (!batch.ok()) return ToGrpcStatus(batch.status());
+    for (const auto& r : *batch) {
+      if (!filter.Matches(r.envelope)) continue;
+      v1::SubscribeResponse out;
+      v1::StoredEvent* e = out.mutable_event();
+      *e->mutable_envelope() = r.envelope;
+      e->set_topic(r.topic);
+      e->set_partition(r.partition);
+      e->set_offset(r.offset);
+      *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+      if (!writer->Write(out)) return grpc::Status::OK;  // the caller went away
+    }
+  }
+  return d_.stopping.load() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway shutting down") : grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::ReplayRequest* req,
+                                           grpc::ServerWriter<v1::ReplayResponse>* writer) {
+  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto tenants = ReadableTenants(**who, req->tenant_ids(), "tenant_ids");
+  if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+  if (!req->target_topic().empty() &&
+      std::find((*who)->roles().begin(), (*who)->roles().end(), "operator") == (*who)->roles().end())
+    return ToGrpcStatus(absl::PermissionDeniedError(
+        Cat("target_topic: re-publishing needs the \"operator\" role, which ", (*who)->name(), " lacks")));
+  consumer::ReplaySpec spec;
+  auto topics = consumer::ReplayTopics(d_.catalog, {req->topics().begin(), req->topics().end()},
+                                       {req->types().begin(), req->types().end()});
+  if (!topics.ok()) {
+    const bool no_topic = req->topics_size() == 0 && req->types_size() == 0;
+    return ToGrpcStatus(contracts::WithFieldPath(topics.status(), no_topic ? "topics" : "types"));
+  }
+  spec.topics = *topics;
+  if (req->has_from_offset()) spec.range.from_offset = req->from_offset();
+  if (req->has_to_offset()) spec.range.to_offset = req->to_offset();
+  if (req->has_partition()) spec.range.partition = req->partition();
+  if (req->has_from_time()) spec.range.from_time = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req->from_time()));
+  if (req->has_to_time()) spec.range.to_time = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req->to_time()));
+  spec.filter = {.tenants = *tenants,
+                 .types = {req->types().begin(), req->types().end()},
+                 .sources = {req->sources().begin(), req->sources().end()}};
+  spec.target_topic = req->target_topic();
+  auto stats = consumer::Replay(
+      {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-replay"}, spec, &d_.producer,
+      [&](const consumer::Record& r, const producer::DeliveryReport* sent) -> absl::Status {
+        if (ctx->IsCancelled() || d_.stopping.load()) return absl::CancelledError("replay cancelled");
+        v1::ReplayResponse out;
+        v1::StoredEvent* e = out.mutable_event();
+        *e->mutable_envelope() = r.envelope;
+        e->set_topic(r.topic);
+        e->set_partition(r.partition);
+        e->set_offset(r.offset);
+        *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+        if (sent != nullptr) {
+          v1::Delivery* d = out.mutable_republished();
+          d->set_event_id(sent->event_id);
+          d->set_topic(sent->topic);
+          d->set_partition(sent->partition);
+          d->set_offset(sent->offset);
+        }
+        if (!writer->Write(out)) return absl::CancelledError("the caller went away");
+        return absl::OkStatus();
+      });
+  if (!stats.ok()) {
+    const auto code = stats.status().code();
+    // Range errors come back from the reader without a field path: name the request field.
+    if (code == absl::StatusCode::kInvalidArgument && !contracts::FieldPathOf(stats.status())) {
+      std::string msg(stats.status().message());
+      std::string field = msg.substr(0, msg.find(':'));
+      return ToGrpcStatus(contracts::WithFieldPath(stats.status(), field));
+    }
+    return ToGrpcStatus(stats.status());
+  }
+  spdlog::info("gateway: {} replayed {} events from {}{}", (*who)->name(), stats->matched, absl::StrJoin(spec.topics, ","),
+               spec.target_topic.empty() ? "" : Cat(" into ", spec.target_topic));
+  v1::ReplayResponse last;
+  v1::ReplaySummary* s = last.mutable_summary();
+  s->set_matched(static_cast<int64_t>(stats->matched));
+  s->set_filtered_out(static_cast<int64_t>(stats->filtered_out));
+  s->set_outside_window(static_cast<int64_t>(stats->reader.outside_window));
+  s->set_republished(static_cast<int64_t>(stats->republished));
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::GetEventHealth(grpc::ServerContext* ctx, const v1::GetEventHealthRequest*,
+                                                   v1::GetEventHealthResponse* resp) {
+  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto h = d_.health.Get();
+  if (!h.ok()) return ToGrpcStatus(h.status());
+  *resp = *std::move(h);
+  return grpc::Status::OK;
+}
+
+}  // namespace sluice::gateway

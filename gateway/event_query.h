@@ -1,0 +1,134 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "contracts/catalog.h"
+#include "gateway/approvals.h"
+#include "gateway/auth.h"
+#include "gateway/rate_limiter.h"
+#include "producers/producer.h"
+#include "sluice/v1/event_query.grpc.pb.h"
+
+namespace sluice::gateway {
+
+// The tenants `who` may read among `requested` (field `field`): all of `requested`, each
+// checked (PermissionDenied naming the tenant); when none are requested, the principal's
+// own tenants, or an empty set meaning every tenant for a "*" principal.
+absl::StatusOr<std::set<std::string>> ReadableTenants(const v1::Principal& who,
+                                                      const google::protobuf::RepeatedPtrField<std::string>& requested,
+                                                      std::string_view field);
+
+// ListEvents over event_log. Thread-safe.
+class EventLog {
+ public:
+  EventLog(PgPool& pool, const contracts::Catalog& catalog) : pool_(pool), catalog_(catalog) {}
+  absl::StatusOr<v1::ListEventsResponse> List(const v1::Principal& who, const v1::ListEventsRequest& req);
+
+ private:
+  PgPool& pool_;
+  const contracts::Catalog& catalog_;
+};
+
+// What the gateway accepted per source: totals, a one-minute rate and the last event.
+// Thread-safe.
+class SourceActivity {
+ public:
+  struct Snapshot {
+    std::string source;
+    double rate_per_s = 0;  // accepted in the last 60 s / 60
+    int64_t published = 0;
+    int64_t rate_limited = 0;
+    absl::Time last_seen = absl::InfinitePast();
+  };
+  void Published(std::string_view source, absl::Time now = absl::Now());
+  void RateLimited(std::string_view source);
+  std::vector<Snapshot> Snapshots(absl::Time now = absl::Now()) const;
+
+ private:
+  struct State {
+    int64_t published = 0, rate_limited = 0;
+    absl::Time last_seen = absl::InfinitePast();
+    int64_t second[60] = {};  // accepted per second, indexed by unix second % 60
+    int64_t stamp[60] = {};   // the unix second each slot counts
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, State, std::less<>> states_;
+};
+
+// Committed offset against the end of each partition, for every partition of `topics`
+// of a topic `group` has committed offsets on (topics it never read are left out).
+absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
+                                                          const std::vector<std::string>& groups,
+                                                          const std::vector<std::string>& topics);
+
+struct EventHealthConfig {
+  std::string bootstrap_servers;
+  std::vector<std::string> groups;  // consumer groups whose lag is reported
+  std::vector<std::string> topics;  // topics they are measured on
+  // How often the Prometheus gauges are refreshed; zero: never (the RPC still works).
+  absl::Duration metrics_interval = absl::Seconds(15);
+};
+
+// GetEventHealth, and the same figures as Prometheus gauges refreshed in the background:
+// sluice_consumer_lag{group,topic,partition}, sluice_source_publish_rate{source},
+// sluice_source_last_seen_timestamp_seconds{source}, sluice_source_paused{source}.
+class EventHealth {
+ public:
+  EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
+              prometheus::Registry& registry);
+  ~EventHealth();
+  absl::StatusOr<v1::GetEventHealthResponse> Get() const;
+
+ private:
+  void Loop();
+  const EventHealthConfig config_;
+  SourceActivity& activity_;
+  const RateLimiter& limits_;
+  prometheus::Family<prometheus::Gauge>& lag_;
+  prometheus::Family<prometheus::Gauge>& rate_;
+  prometheus::Family<prometheus::Gauge>& last_seen_;
+  prometheus::Family<prometheus::Gauge>& paused_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// The gRPC face: ListEvents (needs `log`), Subscribe, Replay and GetEventHealth.
+class EventQueryServiceImpl final : public v1::EventQueryService::Service {
+ public:
+  struct Deps {
+    const TokenStore& tokens;
+    const contracts::Catalog& catalog;
+    std::string bootstrap_servers;
+    EventLog* log;                  // null: ListEvents is FAILED_PRECONDITION
+    producer::Producer& producer;   // re-publishing replays
+    const EventHealth& health;
+    const std::atomic<bool>& stopping;  // set at shutdown: live streams end
+  };
+  explicit EventQueryServiceImpl(Deps deps) : d_(std::move(deps)) {}
+
+  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest*, v1::ListEventsResponse*) override;
+  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*,
+                         grpc::ServerWriter<v1::SubscribeResponse>*) override;
+  grpc::Status Replay(grpc::ServerContext*, const v1::ReplayRequest*, grpc::ServerWriter<v1::ReplayResponse>*) override;
+  grpc::Status GetEventHealth(grpc::ServerContext*, const v1::GetEventHealthRequest*,
+                              v1::GetEventHealthResponse*) override;
+
+ private:
+  Deps d_;
+};
+
+}  // namespace sluice::gateway

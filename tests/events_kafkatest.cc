@@ -1,0 +1,549 @@
+// EventQueryService against the real local Kafka and PostgreSQL: ListEvents over what
+// sluice-audit stored (filters, keyset paging, tenant isolation), Subscribe, Replay (RPC
+// and sluicectl) by time window and into a target topic, and GetEventHealth.
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/pg.h"
+#include "consumers/audit/audit_sink.h"
+#include "consumers/replay.h"
+#include "contracts/envelope.h"
+#include "contracts/json.h"
+#include "contracts/test_util.h"
+#include "producers/producer.h"
+#include "sluice/v1/event_query.grpc.pb.h"
+#include "tests/gateway_fixture.h"
+#include "tests/subprocess.h"
+
+namespace sluice {
+namespace {
+
+using common::Cat;
+using google::protobuf::util::TimeUtil;
+using ::testing::ElementsAreArray;
+using ::testing::UnorderedElementsAreArray;
+
+constexpr char kAcme[] = "tenant-acme";
+constexpr char kB[] = "tenant-b";
+
+google::protobuf::Timestamp Ts(absl::Time t) { return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t)); }
+
+class EventsTest : public testing::GatewayTest {
+ protected:
+  EventsTest() : schema_(Cat("it_events_", std::random_device{}())) {
+    config_overrides_ = [this](gateway::GatewayConfig& c) {
+      c.pg_dsn = common::DefaultPgDsn();
+      c.pg_schema = schema_;
+      c.health_groups = {Group("lagger")};
+      c.health_interval = absl::Milliseconds(300);
+    };
+  }
+  void SetUp() override {
+    auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+    ASSERT_TRUE(c.ok()) << c.status();
+    conn_.emplace(*std::move(c));
+    ASSERT_TRUE(conn_->ExecScript(Cat("CREATE SCHEMA ", schema_, "; SET search_path TO ", schema_)).ok());
+    auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
+    ASSERT_TRUE(m.ok()) << m.status();
+    GatewayTest::SetUp();
+    if (HasFatalFailure()) return;
+    query_ = v1::EventQueryService::NewStub(channel_);
+    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+    ASSERT_TRUE(p.ok()) << p.status();
+    producer_ = *std::move(p);
+  }
+  void TearDown() override {
+    producer_.reset();
+    query_.reset();
+    GatewayTest::TearDown();
+    if (conn_) {
+      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    }
+  }
+
+  std::vector<std::string> TopicNames() const {
+    std::vector<std::string> t;
+    for (const auto& topic : catalog_->topics()) t.push_back(topic.name());
+    return t;
+  }
+
+  // A golden event of `type` with a fresh id, for `tenant`, defaults filled as producers do.
+  v1::Envelope Make(const std::string& type, const std::string& tenant) {
+    v1::Envelope e = contracts::testing::Golden(type);
+    e.set_id(contracts::NewUuidV7());
+    e.set_tenant_id(tenant);
+    return e;
+  }
+
+  void PublishAll(const std::vector<v1::Envelope>& events) {
+    for (const auto& e : events)
+      producer_->Send(e, [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+    ASSERT_TRUE(producer_->Flush(absl::Seconds(60)).ok());
+  }
+
+  // Runs the audit sink over every topic until `want` events are in event_log.
+  void StoreAll(size_t want) {
+    auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+    ASSERT_TRUE(sink.ok()) << sink.status();
+    auto c = consumer::Consumer::Create(
+        {.bootstrap_servers = bootstrap_, .group_id = Group("audit"), .topics = TopicNames(), .max_batch = 2000});
+    ASSERT_TRUE(c.ok()) << c.status();
+    size_t stored = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
+    while (stored < want && absl::Now() < deadline) {
+      auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) -> absl::Status {
+        auto r = (*sink)->Write(batch);
+        if (!r.ok()) return r.status();
+        stored += static_cast<size_t>(r->stored);
+        return absl::OkStatus();
+      });
+      ASSERT_TRUE(n.ok()) << n.status();
+    }
+    ASSERT_EQ(stored, want);
+  }
+
+  // Every page of ListEvents for `filter`, following cursors; ids in the order returned.
+  std::vector<std::string> ListAll(const char* token, const v1::EventFilter& filter, int limit,
+                                   std::vector<v1::StoredEvent>* events = nullptr) {
+    std::vector<std::string> ids;
+    std::string cursor;
+    for (int page = 0; page < 1000; ++page) {
+      v1::ListEventsRequest req;
+      *req.mutable_filter() = filter;
+      req.set_limit(limit);
+      req.set_cursor(cursor);
+      v1::ListEventsResponse resp;
+      auto s = query_->ListEvents(Ctx(token).get(), req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      EXPECT_LE(resp.events_size(), limit == 0 ? 100 : limit);
+      for (const auto& e : resp.events()) {
+        ids.push_back(e.envelope().id());
+        if (events) events->push_back(e);
+      }
+      EXPECT_EQ(resp.has_more(), !resp.next_cursor().empty());
+      if (!resp.has_more()) break;
+      EXPECT_EQ(resp.events_size(), limit == 0 ? 100 : limit) << "a page before the last is full";
+      cursor = resp.next_cursor();
+    }
+    return ids;
+  }
+
+  grpc::StatusCode ListCode(const char* token, const v1::ListEventsRequest& req, std::string* message = nullptr) {
+    v1::ListEventsResponse resp;
+    auto s = query_->ListEvents(Ctx(token).get(), req, &resp);
+    if (message) *message = s.error_message();
+    return s.error_code();
+  }
+
+  // Every record now in `topic`, read by position.
+  std::vector<consumer::Record> ReadAll(const std::string& topic) {
+    auto r = consumer::TopicReader::OpenRange({.bootstrap_servers = bootstrap_}, {topic}, {});
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<consumer::Record> out;
+    while (r.ok() && !(*r)->done()) {
+      auto batch = (*r)->Next(1000, absl::Seconds(1));
+      EXPECT_TRUE(batch.ok()) << batch.status();
+      if (!batch.ok()) break;
+      out.insert(out.end(), batch->begin(), batch->end());
+    }
+    return out;
+  }
+
+  const std::string schema_;
+  std::optional<common::PgConnection> conn_;
+  std::unique_ptr<v1::EventQueryService::Stub> query_;
+  std::unique_ptr<producer::Producer> producer_;
+};
+
+// An event as ListEvents orders them: occurred_at, then id.
+struct Key {
+  int64_t micros;
+  std::string id;
+  auto operator<=>(const Key&) const = default;
+};
+
+TEST_F(EventsTest, ListEventsFiltersAndPagesWithoutGapsOrRepeatsAndIsolatesTenants) {
+  // 1,000 events of the 13 types; three share each occurred_at (the id breaks ties);
+  // tenants 3:2; seven correlation ids; data.refreshed carries rows_affected = i.
+  const absl::Time base = absl::FromUnixSeconds(1'790'000'000);
+  const auto goldens = contracts::testing::Goldens();
+  std::vector<v1::Envelope> events;
+  for (int i = 0; i < 1000; ++i) {
+    v1::Envelope e = goldens[i % goldens.size()];
+    e.set_id(contracts::NewUuidV7());
+    e.set_tenant_id(i % 5 < 3 ? kAcme : kB);
+    *e.mutable_occurred_at() = Ts(base + absl::Milliseconds(i / 3));
+    e.set_correlation_id(Cat("corr-", i % 7));
+    if (e.has_data_refreshed()) e.mutable_data_refreshed()->set_rows_affected(i);
+    contracts::FillDefaults(e, *catalog_);
+    events.push_back(e);
+  }
+  PublishAll(events);
+  StoreAll(events.size());
+
+  auto expect = [&](const std::function<bool(const v1::Envelope&)>& keep) {
+    std::vector<Key> keys;
+    for (const auto& e : events)
+      if (keep(e)) keys.push_back({TimeUtil::TimestampToMicroseconds(e.occurred_at()), e.id()});
+    std::sort(keys.begin(), keys.end());
+    std::vector<std::string> ids;
+    for (const auto& k : keys) ids.push_back(k.id);
+    return ids;
+  };
+  auto acme = [](const v1::Envelope& e) { return e.tenant_id() == kAcme; };
+
+  // Tenant A's token, no tenant filter: exactly A's 600 events, in order, over 17 pages of 37.
+  std::vector<v1::StoredEvent> stored;
+  auto a_ids = ListAll(testing::kTokenA, {}, 37, &stored);
+  EXPECT_EQ(a_ids.size(), 600u);
+  EXPECT_THAT(a_ids, ElementsAreArray(expect(acme)));
+  // Whole envelopes come back, equal to what was published.
+  std::map<std::string, const v1::Envelope*> by_id;
+  for (const auto& e : events) by_id[e.id()] = &e;
+  for (const auto& s : stored) {
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(s.envelope(), *by_id.at(s.envelope().id())))
+        << s.envelope().DebugString() << "\nvs published\n" << by_id.at(s.envelope().id())->DebugString();
+    EXPECT_FALSE(s.topic().empty());
+    EXPECT_GE(s.offset(), 0);
+  }
+  // Tenant B's token sees B's 400 and nothing of A's.
+  EXPECT_THAT(ListAll(testing::kTokenB, {}, 200), ElementsAreArray(expect([](auto& e) { return e.tenant_id() == kB; })));
+  // The operator's "*" token sees all 1,000 (default page size 100).
+  EXPECT_THAT(ListAll(testing::kTokenOps, {}, 0), ElementsAreArray(expect([](auto&) { return true; })));
+
+  // Types and sources.
+  v1::EventFilter f;
+  f.add_types("data.refreshed");
+  f.add_types("metadata.approved");
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 7), ElementsAreArray(expect([&](const v1::Envelope& e) {
+                return acme(e) && (e.type() == "data.refreshed" || e.type() == "metadata.approved");
+              })));
+  f.Clear();
+  const std::string source = goldens[0].source();
+  f.add_sources(source);
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 50),
+              ElementsAreArray(expect([&](const v1::Envelope& e) { return acme(e) && e.source() == source; })));
+
+  // Correlation id and an inclusive occurred_at window whose bounds are shared by three
+  // events each.
+  f.Clear();
+  f.set_correlation_id("corr-3");
+  *f.mutable_from_time() = Ts(base + absl::Milliseconds(100));
+  *f.mutable_to_time() = Ts(base + absl::Milliseconds(200));
+  auto window = expect([&](const v1::Envelope& e) {
+    const int64_t ms = (TimeUtil::TimestampToMicroseconds(e.occurred_at()) - absl::ToUnixMicros(base)) / 1000;
+    return acme(e) && e.correlation_id() == "corr-3" && ms >= 100 && ms <= 200;
+  });
+  EXPECT_FALSE(window.empty());
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 5), ElementsAreArray(window));
+  f.clear_correlation_id();
+  auto bounds = ListAll(testing::kTokenOps, f, 200);
+  EXPECT_EQ(bounds.size(), 303u) << "occurred_at 100..200 ms inclusive, three events per ms";
+
+  // A JSONPath over the payload (int64 is a string in protobuf JSON, hence .double()).
+  f.Clear();
+  f.add_types("data.refreshed");
+  f.set_json_path("$.rowsAffected ? (@.double() > 500)");
+  auto big = expect([&](const v1::Envelope& e) {
+    return acme(e) && e.has_data_refreshed() && e.data_refreshed().rows_affected() > 500;
+  });
+  EXPECT_FALSE(big.empty());
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 10), ElementsAreArray(big));
+
+  // Bad requests.
+  v1::ListEventsRequest bad;
+  std::string msg;
+  bad.mutable_filter()->add_tenant_ids(kB);
+  EXPECT_EQ(ListCode(testing::kTokenA, bad), grpc::StatusCode::PERMISSION_DENIED);
+  bad.Clear();
+  bad.set_limit(201);
+  EXPECT_EQ(ListCode(testing::kTokenA, bad, &msg), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(msg, ::testing::HasSubstr("limit"));
+  bad.Clear();
+  bad.mutable_filter()->set_json_path("$.[");
+  EXPECT_EQ(ListCode(testing::kTokenA, bad, &msg), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(msg, ::testing::HasSubstr("filter.json_path"));
+  bad.Clear();
+  bad.mutable_filter()->add_types("no.such.type");
+  EXPECT_EQ(ListCode(testing::kTokenA, bad), grpc::StatusCode::INVALID_ARGUMENT);
+  bad.Clear();
+  bad.set_cursor("not-a-cursor");
+  EXPECT_EQ(ListCode(testing::kTokenA, bad), grpc::StatusCode::INVALID_ARGUMENT);
+  // A cursor only continues the filter it was issued for.
+  v1::ListEventsRequest first;
+  first.set_limit(3);
+  v1::ListEventsResponse page;
+  ASSERT_TRUE(query_->ListEvents(Ctx(testing::kTokenA).get(), first, &page).ok());
+  ASSERT_TRUE(page.has_more());
+  bad.Clear();
+  bad.set_cursor(page.next_cursor());
+  bad.mutable_filter()->add_types("data.refreshed");
+  EXPECT_EQ(ListCode(testing::kTokenA, bad, &msg), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(msg, ::testing::HasSubstr("different filter"));
+  EXPECT_EQ(ListCode(nullptr, first), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(EventsTest, SubscribeDeliversNewMatchingEventsOfTheCallersTenantsOnly) {
+  v1::SubscribeRequest req;
+  req.mutable_filter()->add_types("data.refreshed");
+  auto ctx = Ctx(testing::kTokenA);
+  auto stream = query_->Subscribe(ctx.get(), req);
+  stream->WaitForInitialMetadata();  // the feed is live from here
+
+  std::vector<v1::Envelope> wanted, others;
+  for (int i = 0; i < 5; ++i) {
+    wanted.push_back(Make("data.refreshed", kAcme));
+    others.push_back(Make("data.refreshed", kB));
+    others.push_back(Make("metadata.changed", kAcme));
+  }
+  std::vector<v1::Envelope> all = others;
+  all.insert(all.end(), wanted.begin(), wanted.end());
+  PublishAll(all);
+  const v1::Envelope sentinel = Make("data.refreshed", kAcme);
+  PublishAll({sentinel});
+
+  std::vector<std::string> got, want;
+  for (const auto& e : wanted) want.push_back(e.id());
+  v1::SubscribeResponse r;
+  while (got.size() < 6 && stream->Read(&r)) got.push_back(r.event().envelope().id());
+  if (got.size() < 6) {
+    auto s = stream->Finish();
+    FAIL() << "stream ended after " << got.size() << " events: " << s.error_code() << " " << s.error_message();
+  }
+  EXPECT_EQ(got.back(), sentinel.id()) << "nothing else arrived before the sentinel";
+  got.pop_back();
+  EXPECT_THAT(got, UnorderedElementsAreArray(want));
+  ctx->TryCancel();
+  while (stream->Read(&r)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // Another tenant, or a time range, is refused.
+  v1::SubscribeRequest other;
+  other.mutable_filter()->add_tenant_ids(kB);
+  auto ctx2 = Ctx(testing::kTokenA);
+  auto s2 = query_->Subscribe(ctx2.get(), other);
+  while (s2->Read(&r)) {
+  }
+  EXPECT_EQ(s2->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::SubscribeRequest timed;
+  *timed.mutable_filter()->mutable_from_time() = Ts(absl::Now());
+  auto ctx3 = Ctx(testing::kTokenA);
+  auto s3 = query_->Subscribe(ctx3.get(), timed);
+  while (s3->Read(&r)) {
+  }
+  EXPECT_EQ(s3->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
+  // Three bursts with quiet gaps; the window [t1, t2] holds exactly the middle one.
+  auto burst = [&](int n) {
+    std::vector<v1::Envelope> out;
+    for (int i = 0; i < n; ++i) out.push_back(Make(i % 2 ? "data.refreshed" : "metadata.changed", i % 3 ? kAcme : kB));
+    PublishAll(out);
+    return out;
+  };
+  burst(20);
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time t1 = absl::Now();
+  absl::SleepFor(absl::Milliseconds(50));
+  const auto middle = burst(30);
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time t2 = absl::Now();
+  absl::SleepFor(absl::Milliseconds(50));
+  burst(20);
+
+  std::vector<std::string> all_mid, acme_mid, b_mid;
+  for (const auto& e : middle) {
+    all_mid.push_back(e.id());
+    (e.tenant_id() == kAcme ? acme_mid : b_mid).push_back(e.id());
+  }
+
+  auto replay = [&](const char* token, v1::ReplayRequest req, v1::ReplaySummary* summary,
+                    std::vector<v1::ReplayResponse>* items = nullptr) {
+    auto ctx = Ctx(token);
+    auto stream = query_->Replay(ctx.get(), req);
+    std::vector<std::string> ids;
+    v1::ReplayResponse r;
+    while (stream->Read(&r)) {
+      if (r.has_summary()) {
+        *summary = r.summary();
+      } else {
+        ids.push_back(r.event().envelope().id());
+        if (items) items->push_back(r);
+      }
+    }
+    auto s = stream->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return ids;
+  };
+  v1::ReplayRequest req;
+  for (const auto& t : TopicNames()) req.add_topics(t);
+  *req.mutable_from_time() = Ts(t1);
+  *req.mutable_to_time() = Ts(t2);
+  v1::ReplaySummary summary;
+  EXPECT_THAT(replay(testing::kTokenOps, req, &summary), UnorderedElementsAreArray(all_mid));
+  EXPECT_EQ(summary.matched(), 30);
+  // Tenant A's token gets A's part of the window only.
+  EXPECT_THAT(replay(testing::kTokenA, req, &summary), UnorderedElementsAreArray(acme_mid));
+  EXPECT_EQ(summary.filtered_out(), static_cast<int64_t>(b_mid.size()));
+
+  // sluicectl replay, same window, tenant B, as JSON lines.
+  const std::string out = Cat(::testing::TempDir(), "/replay-", prefix_, "jsonl");
+  std::vector<std::string> args = {"--topic-prefix", prefix_, "--bootstrap", bootstrap_, "replay", "--tenant", kB,
+                                   "--from", absl::FormatTime(absl::RFC3339_full, t1, absl::UTCTimeZone()),
+                                   "--to", absl::FormatTime(absl::RFC3339_full, t2, absl::UTCTimeZone()),
+                                   "--output", out};
+  for (const auto& t : TopicNames()) {
+    args.push_back("--topic");
+    args.push_back(t);
+  }
+  pid_t pid = testing::Spawn(SLUICECTL, args, out + ".log");
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "see " << out << ".log";
+  std::ifstream lines(out);
+  std::vector<std::string> cli_ids;
+  for (std::string line; std::getline(lines, line);) {
+    google::protobuf::Struct obj;
+    ASSERT_TRUE(contracts::FromJson(line, obj).ok()) << line;
+    cli_ids.push_back(obj.fields().at("envelope").struct_value().fields().at("id").string_value());
+  }
+  EXPECT_THAT(cli_ids, UnorderedElementsAreArray(b_mid));
+
+  // Re-publishing into a target topic: operator role only, never a source, ids kept.
+  const std::string target = Cat(prefix_, "replay-target");
+  v1::TopicSpec spec;
+  spec.set_name(target);
+  spec.set_partitions(3);
+  ASSERT_TRUE(producer::EnsureTopics(bootstrap_, std::vector<v1::TopicSpec>{spec}).ok());
+  req.set_target_topic(target);
+  {
+    auto ctx = Ctx(testing::kTokenA);
+    auto stream = query_->Replay(ctx.get(), req);
+    v1::ReplayResponse r;
+    while (stream->Read(&r)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    v1::ReplayRequest self = req;
+    self.set_target_topic(req.topics(0));
+    auto ctx = Ctx(testing::kTokenOps);
+    auto stream = query_->Replay(ctx.get(), self);
+    v1::ReplayResponse r;
+    while (stream->Read(&r)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  std::vector<v1::ReplayResponse> items;
+  EXPECT_THAT(replay(testing::kTokenOps, req, &summary, &items), UnorderedElementsAreArray(all_mid));
+  EXPECT_EQ(summary.republished(), 30);
+  for (const auto& it : items) EXPECT_EQ(it.republished().topic(), target);
+  auto copies = ReadAll(target);
+  std::vector<std::string> copy_ids;
+  for (const auto& c : copies) {
+    copy_ids.push_back(c.envelope.id());
+    auto h = contracts::FindHeader(c.headers, consumer::kReplayHeader);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_THAT(std::string(*h), ::testing::StartsWith(prefix_));
+    EXPECT_EQ(c.key, c.envelope.tenant_id());
+  }
+  EXPECT_THAT(copy_ids, UnorderedElementsAreArray(all_mid));
+  EXPECT_TRUE(producer::DeleteTopics(bootstrap_, {target}).ok());
+}
+
+TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
+  // The group "lagger" reads 4 of 10 events of one partition and commits.
+  std::vector<v1::Envelope> tenfold;
+  for (int i = 0; i < 10; ++i) tenfold.push_back(Make("data.refreshed", kAcme));
+  PublishAll(tenfold);
+  const std::string topic = catalog_->Find("data.refreshed")->topic;
+  {
+    auto c = consumer::Consumer::Create(
+        {.bootstrap_servers = bootstrap_, .group_id = Group("lagger"), .topics = {topic}, .max_batch = 4});
+    ASSERT_TRUE(c.ok());
+    size_t got = 0;
+    for (int i = 0; i < 100 && got == 0; ++i) {
+      auto n = (*c)->PollOnce([](const std::vector<consumer::Record>&) { return absl::OkStatus(); });
+      ASSERT_TRUE(n.ok());
+      got = *n;
+    }
+    ASSERT_EQ(got, 4u);
+    ASSERT_TRUE((*c)->Close().ok());
+  }
+  // Two events through the gateway from one source; finance.service is paused at its 4th.
+  for (int i = 0; i < 2; ++i) {
+    v1::PublishRequest req;
+    *req.mutable_envelope() = Make("data.refreshed", kAcme);
+    v1::PublishResponse resp;
+    ASSERT_TRUE(events_->Publish(Ctx(testing::kTokenA).get(), req, &resp).ok());
+  }
+  int refused = 0;
+  for (int i = 0; i < 4; ++i) {
+    v1::PublishRequest req;
+    *req.mutable_envelope() = Make("kpi.changed", kAcme);
+    req.mutable_envelope()->set_source("finance.service");
+    v1::PublishResponse resp;
+    if (events_->Publish(Ctx(testing::kTokenA).get(), req, &resp).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+      ++refused;
+  }
+  ASSERT_EQ(refused, 1);
+
+  v1::GetEventHealthResponse h;
+  ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenA).get(), {}, &h).ok());
+  const int32_t partition = kafka::PartitionForKey(kAcme, catalog_->Find("data.refreshed")->partitions);
+  bool found = false;
+  for (const auto& l : h.consumer_lag()) {
+    EXPECT_EQ(l.group(), Group("lagger"));
+    EXPECT_EQ(l.topic(), topic) << "only the topic the group read";
+    if (l.partition() == partition) {
+      found = true;
+      EXPECT_EQ(l.committed_offset(), 4);
+      EXPECT_EQ(l.end_offset(), 12) << "10 published directly, 2 through the gateway";
+      EXPECT_EQ(l.lag(), 8);
+    } else {
+      EXPECT_EQ(l.lag(), 0);
+    }
+  }
+  EXPECT_TRUE(found);
+  std::map<std::string, v1::SourceActivity> sources;
+  for (const auto& s : h.sources()) sources[s.source()] = s;
+  const std::string refresh_source = Make("data.refreshed", kAcme).source();
+  ASSERT_TRUE(sources.contains(refresh_source));
+  EXPECT_EQ(sources[refresh_source].published_total(), 2);
+  EXPECT_TRUE(sources[refresh_source].has_last_seen());
+  EXPECT_NEAR(sources[refresh_source].publish_rate_per_s(), 2.0 / 60, 1e-9);
+  EXPECT_FALSE(sources[refresh_source].has_paused_until());
+  ASSERT_TRUE(sources.contains("finance.service"));
+  EXPECT_EQ(sources["finance.service"].published_total(), 3);
+  EXPECT_EQ(sources["finance.service"].rate_limited_total(), 1);
+  EXPECT_TRUE(sources["finance.service"].has_paused_until());
+
+  // The same figures as gauges, refreshed in the background.
+  std::string text;
+  for (int i = 0; i < 50; ++i) {
+    text = prometheus::TextSerializer().Serialize(registry_.Collect());
+    if (text.find(Cat("sluice_consumer_lag{group=\"", Group("lagger"))) != std::string::npos &&
+        text.find("sluice_source_paused{source=\"finance.service\"} 1") != std::string::npos)
+      break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"", partition,
+                                              "\",topic=\"", topic, "\"} 8")));
+  EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
+}
+
+}  // namespace
+}  // namespace sluice
