@@ -45,7 +45,7 @@ trap stop_services EXIT
 build/gateway/sluice-gateway --listen "$GATEWAY" --tokens "$RUN/tokens.textproto" --pg-dsn "$SLUICE_PG_DSN" \
   --metrics-listen "" >"$RUN/gateway.log" 2>&1 &
 PIDS+=($!)
-build/producers/sluice-relay --poll-ms 200 >"$RUN/relay.log" 2>&1 &
+build/producers/sluice-relay --poll-ms 200 --metrics-listen "" >"$RUN/relay.log" 2>&1 &
 PIDS+=($!)
 build/consumers/profiler/sluice-profiler --metrics-listen "" >"$RUN/profiler.log" 2>&1 &
 PIDS+=($!)

@@ -30,10 +30,49 @@ struct Row {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, Producer& producer) {
+Relay::Metrics::Metrics(prometheus::Registry& r)
+    : published(prometheus::BuildCounter()
+                    .Name("sluice_relay_published_total")
+                    .Help("Outbox rows published to Kafka and marked sent")
+                    .Register(r)
+                    .Add({})),
+      errors(prometheus::BuildCounter()
+                 .Name("sluice_relay_errors_total")
+                 .Help("Failed publish attempts of outbox rows (retried with back-off)")
+                 .Register(r)
+                 .Add({})),
+      backlog(prometheus::BuildGauge()
+                  .Name("sluice_outbox_backlog")
+                  .Help("Outbox rows not yet published")
+                  .Register(r)
+                  .Add({})),
+      oldest(prometheus::BuildGauge()
+                 .Name("sluice_outbox_oldest_unsent_seconds")
+                 .Help("Age of the oldest outbox row not yet published; 0 when none")
+                 .Register(r)
+                 .Add({})) {}
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, Producer& producer,
+                                                     prometheus::Registry* registry) {
   if (config.dsn.empty()) return absl::InvalidArgumentError("relay: dsn is required");
   if (config.batch_size <= 0) return absl::InvalidArgumentError("relay: batch_size must be positive");
-  return std::unique_ptr<Relay>(new Relay(std::move(config), producer));
+  std::unique_ptr<Relay> relay(new Relay(std::move(config), producer));
+  if (registry != nullptr) relay->metrics_ = std::make_unique<Metrics>(*registry);
+  return relay;
+}
+
+absl::Status Relay::UpdateBacklogMetrics() {
+  if (!metrics_) return absl::OkStatus();
+  if (!conn_) {
+    if (auto s = Connect(); !s.ok()) return s;
+  }
+  auto r = conn_->Exec(
+      "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8"
+      " FROM event_outbox WHERE sent_at IS NULL");
+  if (!r.ok()) return r.status();
+  metrics_->backlog.Set(std::stod(std::string(r->Get(0, 0))));
+  metrics_->oldest.Set(std::stod(std::string(r->Get(0, 1))));
+  return absl::OkStatus();
 }
 
 absl::Status Relay::Connect() {
@@ -63,7 +102,8 @@ absl::StatusOr<int64_t> Relay::RunOnce() {
     return n.status();
   }
   if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return s;
-  stats_.published += *n;
+  published_ += *n;
+  if (metrics_) metrics_->published.Increment(static_cast<double>(*n));
   return n;
 }
 
@@ -138,7 +178,8 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
       if (!u.ok()) return u.status();
       spdlog::warn("relay: tenant {} row {} failed (attempt {}), retry in {:.1f}s: {}", p.tenant, p.row.id,
                    p.row.attempts + 1, secs, r.status().message());
-      ++stats_.failed;
+      ++failed_;
+      if (metrics_) metrics_->errors.Increment();
     }
   }
   if (ok > 0) {
@@ -161,7 +202,7 @@ absl::StatusOr<int64_t> Relay::Prune() {
       "DELETE FROM event_outbox WHERE sent_at < now() - make_interval(secs => $1::double precision)",
       {std::to_string(absl::ToDoubleSeconds(config_.retention))});
   if (!r.ok()) return r.status();
-  stats_.pruned += r->affected();
+  pruned_ += r->affected();
   return r->affected();
 }
 
@@ -188,9 +229,13 @@ void Relay::WaitForWork() {
 }
 
 void Relay::Run() {
-  absl::Time next_prune = absl::Now();
+  absl::Time next_prune = absl::Now(), next_backlog = absl::Now();
   absl::Duration backoff = config_.backoff;
   while (!stop_.load()) {
+    if (metrics_ && absl::Now() >= next_backlog) {
+      if (auto s = UpdateBacklogMetrics(); !s.ok()) spdlog::warn("relay: backlog gauges: {}", s.message());
+      next_backlog = absl::Now() + config_.backlog_interval;
+    }
     auto n = RunOnce();
     if (!n.ok()) {
       spdlog::warn("relay: {}; retrying in {}", n.status().message(), absl::FormatDuration(backoff));

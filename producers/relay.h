@@ -1,5 +1,9 @@
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
@@ -26,6 +30,8 @@ struct RelayConfig {
   absl::Duration retention = absl::Hours(24 * 7);
   // Schema of the outbox table (search_path); empty = the connection's default.
   std::string schema;
+  // How often Run refreshes the backlog gauges (when metrics are registered).
+  absl::Duration backlog_interval = absl::Seconds(5);
 };
 
 struct RelayStats {
@@ -45,7 +51,10 @@ struct RelayStats {
 // Not thread-safe (one connection); Stop() may be called from any thread.
 class Relay {
  public:
-  static absl::StatusOr<std::unique_ptr<Relay>> Create(RelayConfig config, Producer& producer);
+  // With `registry`: sluice_relay_published_total, sluice_relay_errors_total,
+  // sluice_outbox_backlog (unsent rows) and sluice_outbox_oldest_unsent_seconds.
+  static absl::StatusOr<std::unique_ptr<Relay>> Create(RelayConfig config, Producer& producer,
+                                                       prometheus::Registry* registry = nullptr);
 
   // Publishes what is ready now; returns how many rows were marked sent.
   absl::StatusOr<int64_t> RunOnce();
@@ -54,10 +63,20 @@ class Relay {
   void Stop() { stop_.store(true); }
   // Deletes sent rows older than the retention; returns how many.
   absl::StatusOr<int64_t> Prune();
-  RelayStats stats() const { return stats_; }
+  // Safe from any thread.
+  RelayStats stats() const { return {published_.load(), failed_.load(), pruned_.load()}; }
+  // Reads the backlog (unsent rows, age of the oldest) into the gauges.
+  absl::Status UpdateBacklogMetrics();
 
  private:
   Relay(RelayConfig config, Producer& producer) : config_(std::move(config)), producer_(producer) {}
+  struct Metrics {
+    explicit Metrics(prometheus::Registry& r);
+    prometheus::Counter& published;
+    prometheus::Counter& errors;
+    prometheus::Gauge& backlog;
+    prometheus::Gauge& oldest;
+  };
   absl::Status Connect();
   // Within RunOnce's transaction: lock, publish and mark the rows of `tenants` (column 0).
   absl::StatusOr<int64_t> RelayTenants(const common::PgResult& tenants);
@@ -67,7 +86,8 @@ class Relay {
   Producer& producer_;
   std::optional<common::PgConnection> conn_;
   std::atomic<bool> stop_{false};
-  RelayStats stats_;
+  std::atomic<int64_t> published_{0}, failed_{0}, pruned_{0};
+  std::unique_ptr<Metrics> metrics_;
 };
 
 }  // namespace sluice::producer

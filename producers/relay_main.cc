@@ -7,6 +7,7 @@
 
 #include "common/env.h"
 #include "common/log.h"
+#include "common/metrics_exposer.h"
 #include "producers/relay.h"
 
 namespace {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   sluice::producer::RelayConfig rc;
   rc.dsn = sluice::common::DefaultPgDsn();
   std::string bootstrap = sluice::common::DefaultKafkaBootstrap(), topic_prefix, log_level = "info";
+  std::string metrics_listen = "127.0.0.1:9467";
   int64_t poll_ms = 1000, retention_h = 168, delivery_timeout_ms = 30000;
   CLI::App app{"sluice-relay: publish the transactional outbox (event_outbox) to Kafka, in commit order per tenant"};
   app.add_option("--dsn", rc.dsn, "PostgreSQL connection string")->envname("SLUICE_PG_DSN")->capture_default_str();
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
       ->envname("SLUICE_RELAY_RETENTION_H")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline per row")
       ->envname("SLUICE_RELAY_DELIVERY_TIMEOUT_MS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
+      ->envname("SLUICE_RELAY_METRICS_LISTEN")->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->envname("SLUICE_LOG_LEVEL")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluice-relay", log_level);
@@ -48,7 +52,13 @@ int main(int argc, char** argv) {
     spdlog::critical("producer: {}", std::string(producer.status().message()));
     return 1;
   }
-  auto relay = sluice::producer::Relay::Create(rc, **producer);
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto exposer = sluice::common::StartMetricsExposer(metrics_listen, registry);
+  if (!exposer.ok()) {
+    spdlog::critical("--metrics-listen: {}", std::string(exposer.status().message()));
+    return 1;
+  }
+  auto relay = sluice::producer::Relay::Create(rc, **producer, registry.get());
   if (!relay.ok()) {
     spdlog::critical("relay: {}", std::string(relay.status().message()));
     return 1;

@@ -409,6 +409,34 @@ TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
   Exec("UPDATE customers SET email = 'back@x.io' WHERE id <= 10");
   ASSERT_TRUE(Handle(Due(id, v1::PROFILE_REASON_MANUAL)).queued);
   EXPECT_EQ(Outbox("data.quality.degraded").size(), 1u);
+
+  // The quality metrics follow: the latest score, three completed runs, one degradation,
+  // and full tier1 compliance (the one tier1 entry was profiled just now).
+  double score = -1, compliance = -1;
+  ASSERT_TRUE(profilers_[0]->UpdateComplianceMetrics().ok());
+  for (const auto& f : registry_.Collect()) {
+    for (const auto& m : f.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      if (f.name == "metadata_quality_score" && labels["entity"] == "customers" && labels["tier"] == "tier1" &&
+          labels["tenant"] == kTenant)
+        score = m.gauge.value;
+      if (f.name == "metadata_tier1_compliance_ratio" && labels["tenant"] == kTenant) compliance = m.gauge.value;
+    }
+  }
+  auto all = Outbox("metadata.profile.completed");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_NEAR(score, all[2].profile_completed().quality_score(), 1e-9);
+  EXPECT_EQ(Counter("metadata_profile_runs_total", "status", "completed"), 3);
+  EXPECT_EQ(Counter("metadata_quality_degraded_total", "tier", "tier1"), 1);
+  EXPECT_EQ(compliance, 1.0);
+  // An entry never profiled halves it.
+  Entity("orders", "tier1", "orders", "[]");
+  ASSERT_TRUE(profilers_[0]->UpdateComplianceMetrics().ok());
+  for (const auto& f : registry_.Collect()) {
+    if (f.name != "metadata_tier1_compliance_ratio") continue;
+    for (const auto& m : f.metric) EXPECT_EQ(m.gauge.value, 0.5);
+  }
 }
 
 pid_t StartProfiler(const std::vector<std::string>& args, const std::string& log) {

@@ -136,6 +136,31 @@ TEST_F(RelayTest, PublishesCommittedRowsOnceInCommitOrderWithTheirIds) {
   EXPECT_EQ(std::stoll(std::string(row->Get(0, 2))), got[0].offset);
 }
 
+TEST_F(RelayTest, BacklogAndPublishedCountsAreExported) {
+  prometheus::Registry registry;
+  auto relay = producer::Relay::Create(Config(), *producer_, &registry);
+  ASSERT_TRUE(relay.ok());
+  auto value = [&](const std::string& name) -> double {
+    for (const auto& f : registry.Collect())
+      if (f.name == name) return f.metric.at(0).gauge.value + f.metric.at(0).counter.value;
+    ADD_FAILURE() << name << " not registered";
+    return -1;
+  };
+  Append("tenant-a", 5);
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_TRUE((*relay)->UpdateBacklogMetrics().ok());
+  EXPECT_EQ(value("sluice_outbox_backlog"), 5);
+  EXPECT_GE(value("sluice_outbox_oldest_unsent_seconds"), 1.0);
+  auto n = (*relay)->RunOnce();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 5);
+  ASSERT_TRUE((*relay)->UpdateBacklogMetrics().ok());
+  EXPECT_EQ(value("sluice_outbox_backlog"), 0);
+  EXPECT_EQ(value("sluice_outbox_oldest_unsent_seconds"), 0);
+  EXPECT_EQ(value("sluice_relay_published_total"), 5);
+  EXPECT_EQ(value("sluice_relay_errors_total"), 0);
+}
+
 TEST_F(RelayTest, ConcurrentRelaysNeitherDuplicateNorReorderATenant) {
   std::map<std::string, std::vector<std::string>> want;
   for (int t = 0; t < 8; ++t)
@@ -184,7 +209,7 @@ pid_t StartRelayBinary(const std::vector<std::string>& args) { return testing::S
 
 TEST_F(RelayTest, SigkilledRelayDeliversEveryEventOnceAfterRestartWithTheSameIds) {
   const std::vector<std::string> args{"--schema", schema_, "--topic-prefix", prefix_, "--poll-ms", "200",
-                                      "--log-level", "warn"};
+                                      "--metrics-listen", "", "--log-level", "warn"};
   pid_t first = StartRelayBinary(args);
   ASSERT_GT(first, 0);
   auto before = Append("tenant-a", 10);

@@ -37,7 +37,7 @@ source "$WORK/tokens.env"
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
   --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
-"$SLUICE_RELAY_BIN" --dsn "$DSN" --schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 >"$WORK/relay.log" 2>&1 &
+"$SLUICE_RELAY_BIN" --dsn "$DSN" --schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
 "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
   --metrics-listen "" >"$WORK/profiler.log" 2>&1 &

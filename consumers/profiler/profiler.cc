@@ -106,7 +106,28 @@ Profiler::Metrics::Metrics(prometheus::Registry& r)
                    .Name("sluice_profiler_profile_seconds")
                    .Help("Wall time of successful profile scans")
                    .Register(r)
-                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})) {}
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})),
+      quality_score(prometheus::BuildGauge()
+                        .Name("metadata_quality_score")
+                        .Help("Latest quality score (0-100) of each profiled entity")
+                        .Register(r)),
+      runs(prometheus::BuildCounter()
+               .Name("metadata_profile_runs_total")
+               .Help("Profile runs by status: completed, failed (for good), retry (failed, will run again)")
+               .Register(r)),
+      run_duration(prometheus::BuildHistogram()
+                       .Name("metadata_profile_duration_seconds")
+                       .Help("Wall time of completed profile runs, scan and outcome")
+                       .Register(r)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})),
+      degraded(prometheus::BuildCounter()
+                   .Name("metadata_quality_degraded_total")
+                   .Help("data.quality.degraded events emitted (score fell past the threshold)")
+                   .Register(r)),
+      tier1_compliance(prometheus::BuildGauge()
+                           .Name("metadata_tier1_compliance_ratio")
+                           .Help("Share of active, bound tier1 entries profiled within the last 7 days")
+                           .Register(r)) {}
 
 Profiler::Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog)
     : config_(std::move(config)), catalog_(catalog), metrics_(registry) {}
@@ -525,6 +546,11 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
   }
   if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  metrics_.quality_score.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}, {"entity", job.canonical_key}})
+      .Set(r.quality_score);
+  metrics_.runs.Add({{"status", "completed"}}).Increment();
+  metrics_.run_duration.Observe(absl::ToDoubleSeconds(r.duration));
+  if (events.size() > 1) metrics_.degraded.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}}).Increment();
   spdlog::info("profiler: job {} succeeded: {} {} rows={} score={:.2f} grade={} in {}", job.id, job.tenant_id,
                job.canonical_key, r.row_count, r.quality_score, GradeLetter(r.grade), absl::FormatDuration(r.duration));
   return JobOutcome{.job_id = job.id, .status = "succeeded", .profile_id = profile_id, .attempt = job.attempt};
@@ -560,6 +586,7 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
   std::vector<v1::Envelope> events{e};
   if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  metrics_.runs.Add({{"status", retry ? "retry" : "failed"}}).Increment();
   if (retry)
     spdlog::warn("profiler: job {} attempt {} failed ({}); retry in {}", job.id, job.attempt, error.code,
                  absl::FormatDuration(backoff));
@@ -569,8 +596,31 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
   return JobOutcome{.job_id = job.id, .status = retry ? "retry" : "failed", .attempt = job.attempt};
 }
 
+absl::Status Profiler::UpdateComplianceMetrics() {
+  std::lock_guard lock(mu_);
+  if (auto s = EnsureConnected(); !s.ok()) return s;
+  auto r = meta_->Exec(
+      "SELECT m.tenant_id, count(*)::float8, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM mdm_profile p"
+      "   WHERE p.tenant_id = m.tenant_id AND p.entity_type = $1 AND p.entity_id = m.id"
+      "   AND p.profiled_at > now() - interval '7 days'))::float8"
+      " FROM mdm_global_metadata m WHERE m.tier = 'tier1' AND m.status = 'active' AND m.binding_table IS NOT NULL"
+      " GROUP BY m.tenant_id",
+      {EntityTypeDb(v1::ENTITY_TYPE_METADATA)});
+  if (!r.ok()) return Rollback(r.status());
+  for (int i = 0; i < r->rows(); ++i) {
+    const double all = std::stod(std::string(r->Get(i, 1))), recent = std::stod(std::string(r->Get(i, 2)));
+    metrics_.tier1_compliance.Add({{"tenant", std::string(r->Get(i, 0))}}).Set(all > 0 ? recent / all : 1.0);
+  }
+  return absl::OkStatus();
+}
+
 void Profiler::SweepLoop(const std::atomic<bool>& stop) {
+  absl::Time next_compliance = absl::Now();
   while (!stop.load()) {
+    if (absl::Now() >= next_compliance) {
+      if (auto s = UpdateComplianceMetrics(); !s.ok()) spdlog::warn("profiler: compliance gauge: {}", s.message());
+      next_compliance = absl::Now() + config_.compliance_interval;
+    }
     auto ran = RunReadyJob();
     if (!ran.ok()) spdlog::warn("profiler: sweep: {}", ran.status().message());
     if (ran.ok() && *ran) continue;  // maybe more are ready

@@ -3,6 +3,7 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -45,6 +46,8 @@ struct ProfilerConfig {
   double degradation_threshold_percent = 10;
   // How often the sweeper looks for retries that came due and expired leases.
   absl::Duration sweep_interval = absl::Seconds(2);
+  // How often SweepLoop refreshes metadata_tier1_compliance_ratio.
+  absl::Duration compliance_interval = absl::Seconds(60);
   // Envelope source of the events the profiler emits.
   std::string source = "agent.profiler";
 };
@@ -98,6 +101,9 @@ class Profiler {
   // lease) and runs it. nullopt when there was none to claim.
   absl::StatusOr<std::optional<JobOutcome>> RunReadyJob(const std::string& job_id = "");
 
+  // Sets metadata_tier1_compliance_ratio{tenant}: the share of active, bound tier1
+  // entries with a profile in the last 7 days.
+  absl::Status UpdateComplianceMetrics();
   // Runs ready jobs every sweep_interval until `stop` is set.
   void SweepLoop(const std::atomic<bool>& stop);
 
@@ -113,6 +119,12 @@ class Profiler {
     prometheus::Family<prometheus::Counter>& skips;   // {reason}
     prometheus::Family<prometheus::Counter>& jobs;    // {outcome}
     prometheus::Histogram& duration;
+    // The quality metrics of the governance dashboards.
+    prometheus::Family<prometheus::Gauge>& quality_score;      // {tenant, tier, entity}
+    prometheus::Family<prometheus::Counter>& runs;             // {status: completed, failed, retry}
+    prometheus::Histogram& run_duration;
+    prometheus::Family<prometheus::Counter>& degraded;         // {tenant, tier}
+    prometheus::Family<prometheus::Gauge>& tier1_compliance;   // {tenant}
   };
 
   Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog);
