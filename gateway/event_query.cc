@@ -347,7 +347,7 @@ absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& boo
 }
 
 EventHealth::EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
-                         prometheus::Registry& registry)
+                         prometheus::Registry& registry, PgPool* pool)
     : config_(std::move(config)),
       activity_(activity),
       limits_(limits),
@@ -366,7 +366,12 @@ EventHealth::EventHealth(EventHealthConfig config, SourceActivity& activity, con
       paused_(prometheus::BuildGauge()
                   .Name("sluice_source_paused")
                   .Help("1 while the source is paused by its rate limit")
-                  .Register(registry)) {
+                  .Register(registry)),
+      approvals_pending_(prometheus::BuildGauge()
+                             .Name("metadata_approvals_pending")
+                             .Help("Approvals waiting for a decision, per tenant")
+                             .Register(registry)),
+      pool_(pool) {
   if (config_.metrics_interval > absl::ZeroDuration()) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -410,6 +415,23 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get() const {
   return out;
 }
 
+absl::Status EventHealth::UpdateApprovalsPending() {
+  if (pool_ == nullptr) return absl::OkStatus();
+  auto conn = pool_->Acquire();
+  if (!conn.ok()) return conn.status();
+  auto r = (*conn)->Exec("SELECT tenant_id, count(*) FROM mdm_approval WHERE status = 'pending' GROUP BY tenant_id");
+  pool_->Release(*std::move(conn), r.status());
+  if (!r.ok()) return r.status();
+  std::map<std::string, double> now;
+  for (int i = 0; i < r->rows(); ++i) now[std::string(r->Get(i, 0))] = std::stod(std::string(r->Get(i, 1)));
+  for (const auto& t : pending_tenants_) now.try_emplace(t, 0.0);
+  for (const auto& [tenant, n] : now) {
+    approvals_pending_.Add({{"tenant", tenant}}).Set(n);
+    pending_tenants_.insert(tenant);
+  }
+  return absl::OkStatus();
+}
+
 void EventHealth::Loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
@@ -428,6 +450,7 @@ void EventHealth::Loop() {
     } else {
       spdlog::warn("gateway: event health: {}", h.status().message());
     }
+    if (auto s = UpdateApprovalsPending(); !s.ok()) spdlog::warn("gateway: approvals pending gauge: {}", s.message());
     lock.lock();
     cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.metrics_interval), [&] { return stop_; });
   }

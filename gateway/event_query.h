@@ -83,11 +83,14 @@ struct EventHealthConfig {
 
 // GetEventHealth, and the same figures as Prometheus gauges refreshed in the background:
 // sluice_consumer_lag{group,topic,partition}, sluice_source_publish_rate{source},
-// sluice_source_last_seen_timestamp_seconds{source}, sluice_source_paused{source}.
+// sluice_source_last_seen_timestamp_seconds{source}, sluice_source_paused{source}; with a
+// PostgreSQL pool also metadata_approvals_pending{tenant}.
 class EventHealth {
  public:
   EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
-              prometheus::Registry& registry);
+              prometheus::Registry& registry, PgPool* pool = nullptr);
+  // Sets metadata_approvals_pending from mdm_approval (no-op without a pool).
+  absl::Status UpdateApprovalsPending();
   ~EventHealth();
   absl::StatusOr<v1::GetEventHealthResponse> Get() const;
 
@@ -100,6 +103,9 @@ class EventHealth {
   prometheus::Family<prometheus::Gauge>& rate_;
   prometheus::Family<prometheus::Gauge>& last_seen_;
   prometheus::Family<prometheus::Gauge>& paused_;
+  prometheus::Family<prometheus::Gauge>& approvals_pending_;
+  PgPool* pool_;
+  std::set<std::string> pending_tenants_;  // tenants ever reported, so they can drop to 0
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -292,7 +292,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                                  .groups = config.health_groups,
                                                                  .topics = topics,
                                                                  .metrics_interval = config.health_interval},
-                                               impl->activity, impl->limits, registry);
+                                               impl->activity, impl->limits, registry, impl->pg.get());
   impl->query_service = std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{
       .tokens = impl->tokens,
       .catalog = impl->producer->catalog(),

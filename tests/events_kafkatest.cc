@@ -531,18 +531,23 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   EXPECT_EQ(sources["finance.service"].rate_limited_total(), 1);
   EXPECT_TRUE(sources["finance.service"].has_paused_until());
 
-  // The same figures as gauges, refreshed in the background.
+  // The same figures as gauges, refreshed in the background, and the approvals waiting.
+  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                                " requested_by, required_role) VALUES ('tenant-acme', 'KPI', 'k', 'tier2', 'governed',"
+                                " '{}', 'a', 'kpi_owner')").ok());
   std::string text;
   for (int i = 0; i < 50; ++i) {
     text = prometheus::TextSerializer().Serialize(registry_.Collect());
     if (text.find(Cat("sluice_consumer_lag{group=\"", Group("lagger"))) != std::string::npos &&
-        text.find("sluice_source_paused{source=\"finance.service\"} 1") != std::string::npos)
+        text.find("sluice_source_paused{source=\"finance.service\"} 1") != std::string::npos &&
+        text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 1") != std::string::npos)
       break;
     absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"", partition,
                                               "\",topic=\"", topic, "\"} 8")));
   EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 1"));
 }
 
 }  // namespace
