@@ -7,6 +7,7 @@
 #include <cmath>
 #include <future>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "contracts/cloudevents.h"
 
@@ -176,6 +177,9 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
           " next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision) WHERE id = $1",
           {std::to_string(p.row.id), std::string(r.status().message()), std::to_string(secs)});
       if (!u.ok()) return u.status();
+      v1::Envelope env;
+      (void)env.ParseFromString(p.row.bytes);
+      common::ScopedLogContext log_ctx(env.id(), env.correlation_id(), env.traceparent());
       spdlog::warn("relay: tenant {} row {} failed (attempt {}), retry in {:.1f}s: {}", p.tenant, p.row.id,
                    p.row.attempts + 1, secs, r.status().message());
       ++failed_;

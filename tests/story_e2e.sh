@@ -39,7 +39,7 @@ source "$WORK/tokens.env"
 PIDS+=($!)
 "$SLUICE_RELAY_BIN" --dsn "$DSN" --schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
-"$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
+SLUICE_LOG_FORMAT=json "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
   --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
 PIDS+=($!)
 
@@ -75,4 +75,11 @@ for i in "${!PIDS[@]}"; do
   [[ $rc == 0 ]] || fail "${NAMES[$i]} exited with status $rc on SIGTERM"
 done
 PIDS=()
+# The profiler logged JSON lines, and its job lines name the event and correlation they serve.
+python3 - "$WORK/profiler.log" "$CORR" <<'PYEOF' || fail "profiler.log is not JSON lines with event context"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert lines and all({"ts", "level", "service", "msg"} <= l.keys() for l in lines), "fields missing"
+assert any(l.get("correlation_id") == sys.argv[2] and l.get("event_id") for l in lines), "no line of the story's chain"
+PYEOF
 echo "story_e2e: ok (correlation $CORR, grades $GRADES)"

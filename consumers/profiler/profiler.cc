@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
 #include "producers/outbox.h"
@@ -188,6 +189,7 @@ absl::Status Profiler::HandleBatch(const std::vector<consumer::Record>& batch) {
 }
 
 absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) {
+  common::ScopedLogContext log_ctx(event.id(), event.correlation_id(), event.traceparent());
   std::lock_guard lock(mu_);
   if (auto s = EnsureConnected(); !s.ok()) return s;
   auto out = HandleEventLocked(event);
@@ -395,6 +397,8 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   job.lease_token = claimed->Get(0, 13);
   job.took_over = claimed->Get(0, 14) == "running";
   job.previous_worker = claimed->Get(0, 15);
+  // The job's log lines carry the event that asked for it.
+  common::ScopedLogContext log_ctx(job.trigger_event_id, job.correlation_id);
   if (job.took_over)
     spdlog::warn("profiler: took over job {} from {} (lease expired), attempt {}", job.id, job.previous_worker,
                  job.attempt);
