@@ -23,6 +23,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev openssl golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jdk-headless maven
+  prometheus python3-yaml
 )
 
 usage() {
