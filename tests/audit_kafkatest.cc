@@ -14,6 +14,7 @@
 #include "contracts/test_util.h"
 #include "producers/producer.h"
 #include "tests/kafka_fixture.h"
+#include "tests/pg_schema.h"
 #include "tests/subprocess.h"
 
 namespace sluice {
@@ -26,17 +27,13 @@ class AuditTest : public testing::KafkaTest {
   void SetUp() override {
     KafkaTest::SetUp();
     if (HasFatalFailure()) return;
-    schema_ = Cat("it_audit_", std::random_device{}());
-    auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+    auto c = testing::MigratedSchema("it_audit_", schema_);
     ASSERT_TRUE(c.ok()) << c.status();
     conn_.emplace(*std::move(c));
-    ASSERT_TRUE(conn_->ExecScript(Cat("CREATE SCHEMA ", schema_, "; SET search_path TO ", schema_)).ok());
-    auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
-    ASSERT_TRUE(m.ok()) << m.status();
   }
   void TearDown() override {
     if (conn_) {
-      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+      EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
     }
     KafkaTest::TearDown();
   }

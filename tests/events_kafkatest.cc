@@ -23,6 +23,7 @@
 #include "producers/producer.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/pg_schema.h"
 #include "tests/subprocess.h"
 
 namespace sluice {
@@ -40,7 +41,7 @@ google::protobuf::Timestamp Ts(absl::Time t) { return TimeUtil::MicrosecondsToTi
 
 class EventsTest : public testing::GatewayTest {
  protected:
-  EventsTest() : schema_(Cat("it_events_", std::random_device{}())) {
+  EventsTest() {
     config_overrides_ = [this](gateway::GatewayConfig& c) {
       c.pg_dsn = common::DefaultPgDsn();
       c.pg_schema = schema_;
@@ -49,12 +50,9 @@ class EventsTest : public testing::GatewayTest {
     };
   }
   void SetUp() override {
-    auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+    auto c = testing::MigratedSchema("it_events_", schema_);
     ASSERT_TRUE(c.ok()) << c.status();
     conn_.emplace(*std::move(c));
-    ASSERT_TRUE(conn_->ExecScript(Cat("CREATE SCHEMA ", schema_, "; SET search_path TO ", schema_)).ok());
-    auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
-    ASSERT_TRUE(m.ok()) << m.status();
     GatewayTest::SetUp();
     if (HasFatalFailure()) return;
     query_ = v1::EventQueryService::NewStub(channel_);
@@ -67,7 +65,7 @@ class EventsTest : public testing::GatewayTest {
     query_.reset();
     GatewayTest::TearDown();
     if (conn_) {
-      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+      EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
     }
   }
 
@@ -160,7 +158,7 @@ class EventsTest : public testing::GatewayTest {
     return out;
   }
 
-  const std::string schema_;
+  std::string schema_;
   std::optional<common::PgConnection> conn_;
   std::unique_ptr<v1::EventQueryService::Stub> query_;
   std::unique_ptr<producer::Producer> producer_;

@@ -26,6 +26,7 @@
 #include "producers/producer.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
+#include "tests/pg_schema.h"
 #include "tests/subprocess.h"
 
 namespace sluice {
@@ -38,12 +39,9 @@ class ShutdownTest : public testing::KafkaTest {
   void SetUp() override {
     KafkaTest::SetUp();
     if (HasFatalFailure()) return;
-    schema_ = Cat("it_shutdown_", std::random_device{}());
-    auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+    auto c = testing::MigratedSchema("it_shutdown_", schema_);
     ASSERT_TRUE(c.ok()) << c.status();
     conn_.emplace(*std::move(c));
-    ASSERT_TRUE(conn_->ExecScript(Cat("CREATE SCHEMA ", schema_, "; SET search_path TO ", schema_)).ok());
-    ASSERT_TRUE(common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations").ok());
     dir_ = Cat(::testing::TempDir(), "/", schema_);
     std::filesystem::create_directories(dir_);
   }
@@ -53,7 +51,7 @@ class ShutdownTest : public testing::KafkaTest {
       waitpid(p, nullptr, 0);
     }
     if (conn_) {
-      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+      EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
     }
     KafkaTest::TearDown();
   }
