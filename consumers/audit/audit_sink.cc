@@ -4,6 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <functional>
+#include <string_view>
+#include <thread>
+
 #include "common/log.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
@@ -60,16 +65,21 @@ absl::Status AppendRow(std::string& out, const consumer::Record& r, absl::Time r
   return absl::OkStatus();
 }
 
+AuditSink::AuditSink(AuditConfig config)
+    : config_(std::move(config)), conns_(static_cast<size_t>(std::max(1, config_.pg_writers))) {}
+
 absl::StatusOr<std::unique_ptr<AuditSink>> AuditSink::Create(AuditConfig config) {
   if (config.pg_dsn.empty()) return absl::InvalidArgumentError("pg_dsn: required");
+  if (config.pg_writers < 1) return absl::InvalidArgumentError("pg_writers: at least 1");
   std::unique_ptr<AuditSink> sink(new AuditSink(std::move(config)));
-  if (auto s = sink->EnsureConnected(); !s.ok()) return s;
+  for (auto& conn : sink->conns_)
+    if (auto s = sink->EnsureConnected(conn); !s.ok()) return s;
   return sink;
 }
 
-absl::Status AuditSink::EnsureConnected() {
-  if (conn_ && PQstatus(conn_->raw()) == CONNECTION_OK) return absl::OkStatus();
-  conn_.reset();
+absl::Status AuditSink::EnsureConnected(std::optional<common::PgConnection>& conn) {
+  if (conn && PQstatus(conn->raw()) == CONNECTION_OK) return absl::OkStatus();
+  conn.reset();
   auto c = common::PgConnection::Connect(config_.pg_dsn);
   if (!c.ok()) return c.status();
   if (auto s = c->SetSearchPath(config_.pg_schema); !s.ok()) return s;
@@ -78,7 +88,7 @@ absl::Status AuditSink::EnsureConnected() {
                                  " FROM event_log WITH NO DATA"));
       !s.ok())
     return s;
-  conn_.emplace(*std::move(c));
+  conn.emplace(*std::move(c));
   return absl::OkStatus();
 }
 
@@ -86,59 +96,87 @@ absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>
   WriteReport report{.received = static_cast<int64_t>(batch.size())};
   if (batch.empty()) return report;
   const absl::Time now = absl::Now();
-  std::string data;
-  data.reserve(batch.size() * 768);
-  std::string row;
-  for (const auto& r : batch) {
+  // Records go to the parts by a hash of their id, not by partition: a batch usually comes
+  // almost whole from one partition (the consumer drains one fetched partition at a time),
+  // and both copies of an id delivered twice land in the same part.
+  std::vector<std::vector<const consumer::Record*>> shares(conns_.size());
+  for (const auto& r : batch) shares[std::hash<std::string_view>{}(r.envelope.id()) % shares.size()].push_back(&r);
+  // The parts in parallel, the first on this thread, each encoded by the thread storing it.
+  // Each commits on its own; the batch is stored when all have.
+  std::vector<absl::StatusOr<WriteReport>> done(shares.size(), WriteReport{});
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < shares.size(); ++w)
+    if (!shares[w].empty()) threads.emplace_back([&, w] { done[w] = WritePart(conns_[w], shares[w], now); });
+  if (!shares[0].empty()) done[0] = WritePart(conns_[0], shares[0], now);
+  for (auto& t : threads) t.join();
+  for (const auto& part : done) {
+    if (!part.ok()) return part.status();
+    report.stored += part->stored;
+    report.rejected += part->rejected;
+    report.merged_batches = std::max(report.merged_batches, part->merged_batches);  // 1 if any part merged
+    report.encode = std::max(report.encode, part->encode);
+    report.copy = std::max(report.copy, part->copy);
+    report.merge = std::max(report.merge, part->merge);
+  }
+  report.duplicates = report.received - report.rejected - report.stored;
+  return report;
+}
+
+absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnection>& conn,
+                                                 const std::vector<const consumer::Record*>& records,
+                                                 absl::Time received_at) {
+  WriteReport report;
+  const absl::Time start = absl::Now();
+  std::string data, row;
+  data.reserve(records.size() * 768);
+  for (const consumer::Record* r : records) {
     // Kept out rather than retried: a record that can never be stored must not block its
     // partition. PostgreSQL text and jsonb cannot hold NUL characters.
     row.clear();
-    absl::Status s = contracts::IsUuid(r.envelope.id()) ? AppendRow(row, r, now)
-                                                        : absl::InvalidArgumentError("id: not a UUID");
+    absl::Status s = contracts::IsUuid(r->envelope.id()) ? AppendRow(row, *r, received_at)
+                                                         : absl::InvalidArgumentError("id: not a UUID");
     if (s.ok() && (row.find('\0') != std::string::npos || row.find("\\u0000") != std::string::npos))
       s = absl::InvalidArgumentError("a string holds a NUL character, which PostgreSQL cannot store");
     if (s.ok()) data += row;
     if (!s.ok()) {
       ++report.rejected;
-      common::ScopedLogContext log_ctx(r.envelope.id(), r.envelope.correlation_id(), r.envelope.traceparent());
-      spdlog::error("audit: {}[{}]@{} id {:?} not stored: {}", r.topic, r.partition, r.offset, r.envelope.id(),
+      common::ScopedLogContext log_ctx(r->envelope.id(), r->envelope.correlation_id(), r->envelope.traceparent());
+      spdlog::error("audit: {}[{}]@{} id {:?} not stored: {}", r->topic, r->partition, r->offset, r->envelope.id(),
                     std::string(s.message()));
     }
   }
   if (data.empty()) return report;
   const absl::Time encoded = absl::Now();
-  report.encode = encoded - now;
-  if (auto s = EnsureConnected(); !s.ok()) return s;
+  report.encode = encoded - start;
+  if (auto s = EnsureConnected(conn); !s.ok()) return s;
   auto fail = [&](absl::Status s) {
-    (void)conn_->ExecScript("ROLLBACK");
+    (void)conn->ExecScript("ROLLBACK");
     return s;
   };
-  // Usually no id of the batch is stored yet: one COPY straight into event_log. If one is
+  // Usually no id of the part is stored yet: one COPY straight into event_log. If one is
   // (a redelivery, a replay, an id twice in the batch), the COPY fails as a whole on the
-  // primary key and the batch goes the slower way: staging table, then merge by id.
-  if (auto s = conn_->ExecScript("BEGIN"); !s.ok()) return fail(s);
-  auto direct = conn_->CopyIn(Cat("COPY event_log (", kColumns, ") FROM STDIN"), data);
+  // primary key and the part goes the slower way: staging table, then merge by id.
+  if (auto s = conn->ExecScript("BEGIN"); !s.ok()) return fail(s);
+  auto direct = conn->CopyIn(Cat("COPY event_log (", kColumns, ") FROM STDIN"), data);
   if (direct.ok()) {
-    if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return fail(s);
+    if (auto s = conn->ExecScript("COMMIT"); !s.ok()) return fail(s);
     report.copy = absl::Now() - encoded;
     report.stored = *direct;
-    report.duplicates = report.received - report.rejected - report.stored;
     return report;
   }
   if (common::SqlState(direct.status()) != "23505") return fail(direct.status());
   ++report.merged_batches;
-  if (auto s = conn_->ExecScript("ROLLBACK; BEGIN; TRUNCATE event_log_stage"); !s.ok()) return fail(s);
-  auto copied = conn_->CopyIn(Cat("COPY event_log_stage (", kColumns, ") FROM STDIN"), data);
+  if (auto s = conn->ExecScript("ROLLBACK; BEGIN; TRUNCATE event_log_stage"); !s.ok()) return fail(s);
+  auto copied = conn->CopyIn(Cat("COPY event_log_stage (", kColumns, ") FROM STDIN"), data);
   if (!copied.ok()) return fail(copied.status());
   const absl::Time copied_at = absl::Now();
   report.copy = copied_at - encoded;
-  auto merged = conn_->Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
-                                " FROM event_log_stage ON CONFLICT (id) DO NOTHING"));
+  auto merged = conn->Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
+                               " FROM event_log_stage ON CONFLICT (id) DO NOTHING"));
   if (!merged.ok()) return fail(merged.status());
-  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return fail(s);
+  if (auto s = conn->ExecScript("COMMIT"); !s.ok()) return fail(s);
   report.merge = absl::Now() - copied_at;
   report.stored = merged->affected();
-  report.duplicates = report.received - report.rejected - report.stored;
   return report;
 }
 

@@ -22,11 +22,12 @@ std::vector<std::string> Fields(const std::string& row) {
   return out;
 }
 
-TEST(AuditRowTest, FourteenEscapedFieldsWithJsonPayloadAndNulls) {
+TEST(AuditRowTest, SixteenEscapedFieldsWithJsonPayloadAndNulls) {
   consumer::Record r;
   r.envelope = contracts::testing::Golden("metadata.profile.completed");
   r.envelope.clear_causation_id();
   r.envelope.set_ttl_ms(0);
+  r.envelope.clear_traceparent();
   (*r.envelope.mutable_metadata())["note"] = "tab\there \"quoted\"";
   r.topic = "sluice.profile";
   r.partition = 7;
@@ -34,7 +35,7 @@ TEST(AuditRowTest, FourteenEscapedFieldsWithJsonPayloadAndNulls) {
   std::string row;
   ASSERT_TRUE(AppendRow(row, r, absl::FromUnixSeconds(1'800'000'000)).ok());
   auto f = Fields(row);
-  ASSERT_EQ(f.size(), 14u) << row;
+  ASSERT_EQ(f.size(), 16u) << row;
   EXPECT_EQ(f[0], r.envelope.id());
   EXPECT_EQ(f[1], "metadata.profile.completed");
   EXPECT_EQ(f[3], r.envelope.tenant_id());
@@ -49,6 +50,9 @@ TEST(AuditRowTest, FourteenEscapedFieldsWithJsonPayloadAndNulls) {
   EXPECT_EQ(f[11], "sluice.profile");
   EXPECT_EQ(f[12], "7");
   EXPECT_EQ(f[13], "42");
+  EXPECT_EQ(f[14], r.envelope.version());
+  EXPECT_FALSE(f[14].empty());
+  EXPECT_EQ(f[15], "\\N");  // no traceparent
 }
 
 TEST(AuditRowTest, EnvelopeWithoutPayloadIsRefused) {

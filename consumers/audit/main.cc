@@ -39,8 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->envname("SLUICE_KAFKA_BOOTSTRAP")->capture_default_str();
   app.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
   app.add_option("--group", group, "Kafka consumer group")->envname("SLUICE_AUDIT_GROUP")->capture_default_str();
-  app.add_option("--max-batch", max_batch, "Most events per transaction")
+  app.add_option("--max-batch", max_batch, "Most events per batch (offsets are committed per batch)")
       ->envname("SLUICE_AUDIT_MAX_BATCH")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--pg-writers", ac.pg_writers, "PostgreSQL connections a batch is written through in parallel")
+      ->envname("SLUICE_AUDIT_PG_WRITERS")->capture_default_str()->check(CLI::Range(1, 16));
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
       ->envname("SLUICE_AUDIT_METRICS_LISTEN")->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->envname("SLUICE_LOG_LEVEL")->capture_default_str();
