@@ -50,9 +50,11 @@ absl::StatusOr<double> Drain(const std::string& bootstrap, const std::vector<std
 int main(int argc, char** argv) {
   std::string bootstrap = common::DefaultKafkaBootstrap(), dsn = common::DefaultPgDsn();
   int64_t events = 300'000;
+  int tenants = 20;
   size_t max_batch = 5000;
   CLI::App app{"audit_bench: sluice-audit events/s into PostgreSQL vs consuming alone, same run"};
   app.add_option("--events", events, "Events to publish and store")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--tenants", tenants, "Tenants the events are spread over")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-batch", max_batch, "Events per batch (sluice-audit --max-batch)")->capture_default_str();
   app.add_option("--bootstrap", bootstrap, "Kafka")->capture_default_str();
   app.add_option("--dsn", dsn, "PostgreSQL")->capture_default_str();
@@ -79,7 +81,8 @@ int main(int argc, char** argv) {
     (void)producer::DeleteTopics(bootstrap, topics);
   };
 
-  // The 13 golden events, round robin, fresh ids.
+  // The 13 golden events, round robin, made to look like live traffic: fresh ids, stamped
+  // when sent, spread over `tenants` tenants, a correlation id per chain of four events.
   auto goldens = contracts::LoadVectors(std::string(SLUICE_SOURCE_DIR) + "/contracts/vectors");
   auto p = producer::Producer::Create({.bootstrap_servers = bootstrap}, catalog);
   if (!goldens.ok() || !p.ok()) {
@@ -87,12 +90,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<v1::Envelope> mix;
+  std::string chain;
   for (const auto& v : *goldens) mix.push_back(v.envelope);
-  std::printf("publishing %lld events (the 13 golden types, round robin) ...\n", static_cast<long long>(events));
+  std::printf("publishing %lld events (the 13 golden types, round robin, %d tenants) ...\n",
+              static_cast<long long>(events), tenants);
   std::fflush(stdout);
   for (int64_t i = 0; i < events; ++i) {
     v1::Envelope e = mix[i % mix.size()];
     e.set_id(contracts::NewUuidV7());
+    e.clear_occurred_at();  // the producer stamps it now
+    e.set_tenant_id(common::Cat("tenant-", i % tenants));
+    if (i % 4 == 0) chain = contracts::NewUuidV7();
+    e.set_correlation_id(chain);
     (*p)->Send(std::move(e), [](absl::StatusOr<producer::DeliveryReport>) {});
   }
   if (auto s = (*p)->Flush(absl::Minutes(2)); !s.ok()) {
