@@ -55,6 +55,7 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view textproto) {
     if (s.name().empty()) return Bad(common::Cat("sources[", i, "].name"), "required");
     if (!c.sources_.insert(s.name()).second)
       return Bad(common::Cat("sources[", i, "].name"), common::Cat("duplicate source \"", s.name(), "\""));
+    if (s.outbox_only()) c.outbox_sources_.insert(s.name());
   }
   for (int i = 0; i < proto.topics_size(); ++i) {
     const auto& t = proto.topics(i);
@@ -93,6 +94,11 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view textproto) {
     for (int p = 0; p < e.producers_size(); ++p)
       if (!c.sources_.contains(e.producers(p)))
         return Bad(common::Cat(at, ".producers[", p, "]"), common::Cat("unknown source \"", e.producers(p), "\""));
+    if (e.outbox_only())
+      for (int p = 0; p < e.producers_size(); ++p)
+        if (!c.outbox_sources_.contains(e.producers(p)))
+          return Bad(common::Cat(at, ".producers[", p, "]"),
+                     common::Cat("an outbox_only type needs outbox_only producers, not \"", e.producers(p), "\""));
 
     Route r;
     r.type = e.type();
@@ -106,6 +112,7 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view textproto) {
     r.retention_ms = topic->second->retention_ms();
     r.producers.assign(e.producers().begin(), e.producers().end());
     r.consumers.assign(e.consumers().begin(), e.consumers().end());
+    r.outbox_only = e.outbox_only();
     c.routes_.push_back(std::move(r));
   }
   for (int i = 0; i < oneof->field_count(); ++i) {

@@ -26,6 +26,8 @@ struct Route {
   int64_t retention_ms = 0;
   std::vector<std::string> producers;
   std::vector<std::string> consumers;
+  // Written only through a service's outbox: no gateway caller may publish it.
+  bool outbox_only = false;
 };
 
 // The event catalog (contracts/catalog.textproto), checked on load: every Envelope
@@ -54,6 +56,8 @@ class Catalog {
   const Route* FindByPayloadField(std::string_view field) const;
 
   bool IsKnownSource(std::string_view source) const { return sources_.contains(std::string(source)); }
+  // A service identity that writes only through the outbox (no gateway caller may claim it).
+  bool IsOutboxOnlySource(std::string_view source) const { return outbox_sources_.contains(std::string(source)); }
   const std::vector<v1::TopicSpec>& topics() const { return topics_; }
   const std::vector<Route>& routes() const { return routes_; }
   // Types routed to `topic`.
@@ -67,6 +71,7 @@ class Catalog {
   std::vector<v1::TopicSpec> topics_;
   std::vector<Route> routes_;
   std::set<std::string> sources_;
+  std::set<std::string> outbox_sources_;
   std::map<std::string, size_t, std::less<>> by_type_;
   std::map<std::string, size_t, std::less<>> by_field_;
 };
