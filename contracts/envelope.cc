@@ -46,8 +46,14 @@ bool IsUuid(std::string_view s) {
   return true;
 }
 
+std::string CanonicalEventId(std::string_view id) {
+  std::string out(id);
+  if (IsUuid(id)) absl::AsciiStrToLower(&out);
+  return out;
+}
+
 std::string_view PayloadField(const v1::Envelope& env) {
-  const auto* oneof = v1::Envelope::descriptor()->FindOneofByName("payload");
+  static const auto* const oneof = v1::Envelope::descriptor()->FindOneofByName("payload");
   const auto* field = env.GetReflection()->GetOneofFieldDescriptor(env, oneof);
   return field == nullptr ? std::string_view() : std::string_view(field->name());
 }
@@ -65,7 +71,11 @@ std::string SerializeDeterministic(const google::protobuf::Message& msg) {
 }
 
 void FillDefaults(v1::Envelope& env, const Catalog& catalog, absl::Time now) {
-  if (env.id().empty()) env.set_id(NewUuidV7(now));
+  if (env.id().empty()) {
+    env.set_id(NewUuidV7(now));
+  } else if (IsUuid(env.id())) {
+    absl::AsciiStrToLower(env.mutable_id());  // in place: no allocation for the usual lower-case id
+  }
   if (!env.has_occurred_at()) {
     *env.mutable_occurred_at() =
         google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));

@@ -18,6 +18,11 @@ std::string NewUuidV7(absl::Time now = absl::Now());
 // True for a hyphenated, lower- or upper-case hex UUID of any version.
 bool IsUuid(std::string_view s);
 
+// The one spelling of an event id that dedup, the event log and Validate use: a UUID
+// lower-cased; anything that is not a UUID unchanged (Validate rejects it). Compare
+// ids from outside (requests, other systems) through this.
+std::string CanonicalEventId(std::string_view id);
+
 // Name of the Envelope payload field that is set ("profile_due"), or "" when none.
 std::string_view PayloadField(const v1::Envelope& env);
 
@@ -27,7 +32,9 @@ std::string SerializeDeterministic(const google::protobuf::Message& msg);
 
 // Fills what a producer may leave out: id (a new UUIDv7), occurred_at (now), and,
 // from the payload case and the catalog, type and version. Never overwrites a value
-// that is present: a wrong one is left for Validate to report.
+// that is present: a wrong one is left for Validate to report. The one change to a
+// present value: an upper-case UUID id is lower-cased (CanonicalEventId), so clients
+// that send upper-case still work and dedup sees one spelling.
 void FillDefaults(v1::Envelope& env, const Catalog& catalog = Catalog::Default(), absl::Time now = absl::Now());
 
 }  // namespace sluice::contracts

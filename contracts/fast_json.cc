@@ -770,7 +770,8 @@ class Encoder {
     };
     if (m.GetReflection() == pb::Struct::default_instance().GetReflection()) {
       for (const auto& [k, v] : static_cast<const pb::Struct&>(m).fields()) {
-        const Res res = entry([&] { return AppendQuoted(out_, k); },
+        // Bindings captured by name: clang 14 (the fuzz build) cannot capture them implicitly.
+        const Res res = entry([&, &k = k] { return AppendQuoted(out_, k); },
                               [&, &v = v] { return Message(*value.message, v, depth + 1); });
         if (res == Res::kFail) return res;
       }

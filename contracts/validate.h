@@ -12,9 +12,23 @@
 
 namespace sluice::contracts {
 
+// The bounds Validate enforces (see the comment on Validate for what each covers).
 inline constexpr size_t kMaxPayloadBytes = 256 * 1024;
 inline constexpr size_t kMaxMetadataBytes = 2 * 1024;
+inline constexpr size_t kMaxMetadataEntries = 32;
+inline constexpr size_t kMaxMetadataKeyBytes = 128;
+inline constexpr size_t kMaxMetadataValueBytes = 1024;
 inline constexpr size_t kMaxTenantIdLength = 64;
+inline constexpr size_t kMaxTypeBytes = 64;
+inline constexpr size_t kMaxSourceBytes = 64;
+// correlation_id and causation_id each.
+inline constexpr size_t kMaxCorrelationIdBytes = 128;
+// Any string in a payload, Struct keys and string values included.
+inline constexpr size_t kMaxPayloadStringBytes = 16 * 1024;
+// Any repeated field in a payload, Struct fields and ListValue values included.
+inline constexpr int kMaxRepeatedEntries = 1000;
+// Struct and ListValue levels in a payload; the outermost Struct is level 1.
+inline constexpr int kMaxStructDepth = 32;
 // How far in the future a timestamp may lie (producer clock skew).
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 
@@ -22,13 +36,39 @@ inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 // OK or InvalidArgument whose message starts with the offending field path, e.g.
 // "profile_due.triggered_by.actor_id: required"; FieldPathOf() extracts the path.
 //
-// Rules: id is a UUID; type is in the catalog; version is semver with the catalog's
-// major; tenant_id is 1-64 of [a-z0-9-] starting with a letter or digit; source is a
-// known source; occurred_at is set; the payload case matches the type; the payload
-// encodes to at most 256 KiB; metadata keys are non-empty and keys plus values total
-// at most 2 KiB; traceparent, when set, is W3C version 00 form; ttl_ms >= 0; payload
-// fields marked (sluice.v1.required) are set, recursively; every timestamp lies
-// between 2000-01-01 and now + 5 minutes, and every duration is non-negative.
+// Every field is bounded, so an event that passes can be stored (PostgreSQL text takes
+// no NUL), indexed (btree entries stay small) and deduplicated (one spelling per id):
+// - id: a UUID in canonical lower-case form (FillDefaults lower-cases an upper-case
+//   one; Validate rejects it).
+// - type: at most 64 bytes and in the catalog; version: semver (at most 9 digits per
+//   part) with the catalog's major.
+// - tenant_id: 1-64 of [a-z0-9-] starting with a letter or digit.
+// - source: at most 64 bytes and a catalog source.
+// - occurred_at: set; ttl_ms >= 0; traceparent, when set, W3C version 00 form.
+// - correlation_id, causation_id: optional, at most 128 bytes of printable ASCII
+//   (0x21-0x7E: no space, no NUL, no control characters).
+// - metadata: at most 32 entries; keys 1-128 bytes of [A-Za-z0-9._-]; values at most
+//   1024 bytes of valid UTF-8 without control characters (0x00-0x1F, 0x7F); keys plus
+//   values at most 2 KiB in total.
+// - payload: its case matches the type; it encodes to at most 256 KiB; fields marked
+//   (sluice.v1.required) are set, recursively; every string anywhere in it, including
+//   google.protobuf.Struct keys and string values, is at most 16 KiB of valid UTF-8
+//   without NUL; every repeated field (Struct fields and ListValue values included) has
+//   at most 1,000 entries; Struct/ListValue nest at most 32 levels; bytes fields are
+//   bounded by the payload total only; every timestamp lies between 2000-01-01 and
+//   now + 5 minutes, and every duration lies between 0 and 10,000 years (protobuf's
+//   Duration range, which its JSON mapping needs).
+//
+// Paths name fields as protobuf does, with repeated indexes in brackets
+// ("profile_completed.changed_fields[3]"). Inside a Struct the path follows the
+// Struct's own fields with each Value left out: a key is `.fields["key"]` and a list
+// item `.values[2]`, e.g. `approval_created.payload.fields["x"].values[2].fields["y"]`.
+// Keys are shown with '"', '\\', control bytes and bytes of invalid UTF-8 C-escaped,
+// cut to 64 bytes with "..." after. A metadata value's path is `metadata["key"]`; an
+// entry count, key or total problem is reported on `metadata`.
+//
+// Cost: one pass over the payload with per-type rules built once per process; no
+// allocation unless a rule fails.
 absl::Status Validate(const v1::Envelope& env, const Catalog& catalog = Catalog::Default(),
                       absl::Time now = absl::Now());
 
