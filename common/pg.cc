@@ -61,7 +61,9 @@ absl::Status MapSqlState(const std::string& code, const std::string& text, bool 
   if (code == "23505") return absl::AlreadyExistsError(text);
   if (Starts(code, "23")) return absl::FailedPreconditionError(text);
   if (Starts(code, "42") || Starts(code, "22")) return absl::InvalidArgumentError(text);
-  if (code == "57014") return absl::DeadlineExceededError(text);  // statement_timeout
+  // statement_timeout (or a cancel request): a short message of our own, since callers
+  // see it; PostgreSQL's text adds nothing and the SQLSTATE travels as the payload.
+  if (code == "57014") return absl::DeadlineExceededError("statement cancelled: it ran past statement_timeout");
   return absl::InternalError(text);
 }
 
