@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <absl/strings/escaping.h>
+
 #include <random>
 
 #include "common/pg.h"
@@ -12,6 +14,8 @@
 #include "consumers/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
+#include "contracts/validate.h"
+#include "producers/kafka_util.h"
 #include "producers/producer.h"
 #include "tests/kafka_fixture.h"
 #include "tests/pg_schema.h"
@@ -129,7 +133,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
             "20");
 }
 
-TEST_F(AuditTest, UnstorableRecordsAreRejectedAndTheRestOfTheBatchStored) {
+TEST_F(AuditTest, UnstorableRecordsAreDeadLetteredAndTheRestOfTheBatchStored) {
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
   std::vector<consumer::Record> batch(3);
@@ -144,8 +148,187 @@ TEST_F(AuditTest, UnstorableRecordsAreRejectedAndTheRestOfTheBatchStored) {
   auto r = (*sink)->Write(batch);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->stored, 1);
-  EXPECT_EQ(r->rejected, 2);
+  EXPECT_EQ(r->dead_lettered, 2);
   EXPECT_EQ(Scalar("SELECT id::text FROM event_log"), batch[0].envelope.id());
+  EXPECT_EQ(Scalar("SELECT string_agg(event_id || ' ' || reason, '; ' ORDER BY \"offset\") FROM event_dead_letter"),
+            Cat(batch[1].envelope.id(), " correlation_id: contains a NUL character; not-a-uuid id: must be a UUID"));
+}
+
+// A record as the consumer hands it over, with the bytes it was read as.
+consumer::Record AsRead(v1::Envelope e, int64_t offset) {
+  consumer::Record r;
+  r.topic = "sluice.kpi";
+  r.partition = 0;
+  r.offset = offset;
+  r.key = e.tenant_id();
+  r.value = e.SerializeAsString();
+  r.envelope = std::move(e);
+  return r;
+}
+
+// `n` random printable characters: compression cannot shrink them below an index's limit.
+std::string Incompressible(size_t n, unsigned seed = 7) {
+  std::mt19937 rng(seed);
+  std::string s(n, ' ');
+  for (char& ch : s) ch = static_cast<char>(0x21 + rng() % 94);
+  return s;
+}
+
+v1::Envelope KpiChanged(const std::string& tenant) {
+  v1::Envelope e = contracts::testing::Golden("kpi.changed");
+  e.set_id(contracts::NewUuidV7());
+  e.set_tenant_id(tenant);
+  return e;
+}
+
+TEST_F(AuditTest, OnePoisonEventNeverFailsTheBatchAndNothingIsSkipped) {
+  auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+  ASSERT_TRUE(sink.ok());
+  v1::Envelope a = KpiChanged("tenant-a"), long_corr = KpiChanged("tenant-a"), nul = KpiChanged("tenant-b"),
+               literal = KpiChanged("tenant-b"), b = KpiChanged("tenant-b");
+  long_corr.set_correlation_id(Incompressible(4000));  // a btree entry too large for event_log_correlation
+  nul.mutable_kpi_changed()->set_changed_fields(0, std::string("form\0ula", 8));
+  // Six harmless characters, not a NUL: stored as they are.
+  const std::string text = R"(see \u0000 in the docs)";
+  literal.mutable_kpi_changed()->set_changed_fields(0, text);
+  (*literal.mutable_metadata())["note"] = text;
+  const std::vector<consumer::Record> batch = {AsRead(a, 10), AsRead(long_corr, 11), AsRead(nul, 12),
+                                               AsRead(literal, 13), AsRead(b, 14)};
+
+  auto r = (*sink)->Write(batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stored, 3);
+  EXPECT_EQ(r->dead_lettered, 2);
+  EXPECT_EQ(r->dead_lettered_by[static_cast<size_t>(audit::DeadLetterCategory::kInvalid)], 2);
+  EXPECT_EQ(r->duplicates, 0);
+  EXPECT_EQ(Scalar("SELECT string_agg(id::text, ',' ORDER BY \"offset\") FROM event_log"),
+            Cat(a.id(), ",", literal.id(), ",", b.id()));
+  EXPECT_EQ(Scalar("SELECT payload->'changedFields'->>0 || '|' || (metadata->>'note') FROM event_log"
+                   " WHERE id = $1::uuid",
+                   {literal.id()}),
+            Cat(text, "|", text));
+  // The two bad ones, each with a reason naming the field, and the exact bytes read.
+  auto dl = conn_->Exec(
+      "SELECT \"offset\", event_id, tenant_id, type, source, category, sqlstate IS NULL, reason,"
+      " record_value = decode($1, 'hex'), record_value = decode($2, 'hex'), encode(record_key, 'escape')"
+      " FROM event_dead_letter ORDER BY \"offset\"",
+      {absl::BytesToHexString(batch[1].value), absl::BytesToHexString(batch[2].value)});
+  ASSERT_TRUE(dl.ok()) << dl.status();
+  ASSERT_EQ(dl->rows(), 2);
+  EXPECT_EQ(dl->Get(0, 0), "11");
+  EXPECT_EQ(dl->Get(0, 1), long_corr.id());
+  EXPECT_EQ(dl->Get(0, 2), "tenant-a");
+  EXPECT_EQ(dl->Get(0, 3), "kpi.changed");
+  EXPECT_EQ(dl->Get(0, 4), long_corr.source());
+  EXPECT_EQ(dl->Get(0, 5), "invalid");
+  EXPECT_EQ(dl->Get(0, 6), "t");
+  EXPECT_EQ(dl->Get(0, 7), "correlation_id: 4000 bytes exceeds the 128-byte limit");
+  EXPECT_EQ(dl->Get(0, 8), "t");
+  EXPECT_EQ(dl->Get(0, 10), "tenant-a");
+  EXPECT_EQ(dl->Get(1, 0), "12");
+  EXPECT_EQ(dl->Get(1, 2), "tenant-b");
+  EXPECT_EQ(dl->Get(1, 5), "invalid");
+  EXPECT_THAT(std::string(dl->Get(1, 7)), ::testing::HasSubstr("kpi_changed.changed_fields[0]"));
+  EXPECT_THAT(std::string(dl->Get(1, 7)), ::testing::HasSubstr("NUL"));
+  EXPECT_EQ(dl->Get(1, 9), "t");
+
+  // The same batch again (a redelivery): nothing new anywhere.
+  auto again = (*sink)->Write(batch);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->stored, 0);
+  EXPECT_EQ(again->dead_lettered, 0);
+  EXPECT_EQ(again->duplicates, 5);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "3");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_dead_letter"), "2");
+
+  // What the gateway's health report reads.
+  auto all = audit::CountDeadLetters(*conn_, {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].topic, "sluice.kpi");
+  EXPECT_EQ((*all)[0].tenant_id, "tenant-a");
+  EXPECT_EQ((*all)[0].count, 1);
+  EXPECT_EQ((*all)[1].tenant_id, "tenant-b");
+  EXPECT_LE((*all)[1].newest, absl::Now());
+  EXPECT_GT((*all)[1].newest, absl::Now() - absl::Minutes(5));
+  auto only_b = audit::CountDeadLetters(*conn_, {"tenant-b", "tenant-z"});
+  ASSERT_TRUE(only_b.ok()) << only_b.status();
+  ASSERT_EQ(only_b->size(), 1u);
+  EXPECT_EQ((*only_b)[0].tenant_id, "tenant-b");
+  EXPECT_EQ((*only_b)[0].count, 1);
+}
+
+TEST_F(AuditTest, TenantsMayUseTheSameEventId) {
+  auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+  ASSERT_TRUE(sink.ok());
+  v1::Envelope a = KpiChanged("tenant-a"), b = KpiChanged("tenant-b");
+  b.set_id(a.id());
+  // Tenant A's event stored first, tenant B's (the same id) in a later batch.
+  auto first = (*sink)->Write({AsRead(a, 0)});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = (*sink)->Write({AsRead(b, 1), AsRead(a, 0)});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->stored, 1);
+  EXPECT_EQ(second->duplicates, 1);
+  EXPECT_EQ(Scalar("SELECT string_agg(tenant_id, ',' ORDER BY tenant_id) FROM event_log WHERE id = $1::uuid", {a.id()}),
+            "tenant-a,tenant-b");
+  // Both in one batch, for two other tenants.
+  v1::Envelope c = KpiChanged("tenant-c"), d = KpiChanged("tenant-d");
+  d.set_id(c.id());
+  auto third = (*sink)->Write({AsRead(c, 2), AsRead(d, 3)});
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->stored, 2);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "4");
+}
+
+TEST_F(AuditTest, RowsPostgresRefusesAreFoundAndDeadLetteredTheRestStored) {
+  // Constraints the events do not know about, as an operator might add: a CHECK (SQLSTATE
+  // 23514) and an index whose entries a large payload overflows (54000). Valid events
+  // break them, so only storing them shows which rows are refused.
+  ASSERT_TRUE(conn_->ExecScript("ALTER TABLE event_log ADD CONSTRAINT test_refused"
+                                "  CHECK (correlation_id IS DISTINCT FROM 'refused-by-check');"
+                                "CREATE INDEX test_payload_text ON event_log ((payload::text))")
+                  .ok());
+  auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+  ASSERT_TRUE(sink.ok());
+  std::vector<consumer::Record> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back(AsRead(KpiChanged(Cat("tenant-", i % 3)), 100 + i));
+  // One already stored, so its part goes through the merge, which must isolate too.
+  ASSERT_TRUE((*sink)->Write({batch[5]}).ok());
+  batch[3].envelope.set_correlation_id("refused-by-check");
+  const std::string noise = Incompressible(12000);
+  batch[11].envelope.mutable_kpi_changed()->set_changed_fields(0, noise);
+  ASSERT_TRUE(contracts::Validate(batch[3].envelope).ok());
+  ASSERT_TRUE(contracts::Validate(batch[11].envelope).ok());
+
+  auto r = (*sink)->Write(batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stored, 17);
+  EXPECT_EQ(r->duplicates, 1);
+  EXPECT_EQ(r->dead_lettered, 2);
+  EXPECT_EQ(r->dead_lettered_by[static_cast<size_t>(audit::DeadLetterCategory::kUnstorable)], 2);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "18");
+  auto dl = conn_->Exec("SELECT \"offset\", category, sqlstate, reason FROM event_dead_letter ORDER BY \"offset\"");
+  ASSERT_TRUE(dl.ok()) << dl.status();
+  ASSERT_EQ(dl->rows(), 2);
+  EXPECT_EQ(dl->Get(0, 0), "103");
+  EXPECT_EQ(dl->Get(0, 1), "unstorable");
+  EXPECT_EQ(dl->Get(0, 2), "23514");
+  EXPECT_THAT(std::string(dl->Get(0, 3)), ::testing::StartsWith("sqlstate 23514: "));
+  EXPECT_THAT(std::string(dl->Get(0, 3)), ::testing::HasSubstr("test_refused"));
+  EXPECT_EQ(dl->Get(1, 0), "111");
+  EXPECT_EQ(dl->Get(1, 2), "54000");
+  EXPECT_THAT(std::string(dl->Get(1, 3)), ::testing::StartsWith("sqlstate 54000: index row"));
+  // Short, and never the row's contents.
+  EXPECT_LE(dl->Get(1, 3).size(), 256u);
+  EXPECT_THAT(std::string(dl->Get(1, 3)), ::testing::Not(::testing::HasSubstr(noise.substr(0, 32))));
+
+  // An error that is not about the rows (here: the table is gone) fails the batch for a
+  // retry; nothing is dead-lettered for it.
+  ASSERT_TRUE(conn_->ExecScript("ALTER TABLE event_log RENAME TO event_log_away").ok());
+  auto failed = (*sink)->Write({AsRead(KpiChanged("tenant-a"), 500)});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_dead_letter"), "2");
 }
 
 TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
@@ -163,6 +346,69 @@ TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
   int status = 0;
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "graceful stop on SIGTERM";
+}
+
+TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
+  // Produced raw (as any Kafka client could), so nothing validates it on the way in.
+  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::string topic = catalog_->Find("kpi.changed")->topic;
+  auto produce = [&](const v1::Envelope& e) {
+    (*p)->SendRecord({.topic = topic, .key = e.tenant_id(), .value = e.SerializeAsString(),
+                      .headers = contracts::ToKafkaHeaders(e), .event_id = e.id()},
+                     [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+  };
+  v1::Envelope poison = KpiChanged("tenant-a");
+  poison.set_correlation_id(Incompressible(4000));
+  produce(poison);
+  for (int i = 0; i < 50; ++i) produce(KpiChanged(Cat("tenant-", "abcde"[i % 5])));
+  ASSERT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
+
+  // Where each partition ends, and where the group has committed to.
+  auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap_}, {"group.id", Group("audit-poison")}});
+  ASSERT_TRUE(conf.ok());
+  char err[256];
+  kafka::KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->release(), err, sizeof(err)));
+  ASSERT_TRUE(rk) << err;
+  int partitions = 0;
+  for (const auto& t : catalog_->topics())
+    if (t.name() == topic) partitions = t.partitions();
+  ASSERT_GT(partitions, 0);
+  std::vector<int64_t> ends(partitions);
+  for (int i = 0; i < partitions; ++i) {
+    int64_t low = 0;
+    ASSERT_TRUE(kafka::QueryWatermarks(rk.get(), topic, i, low, ends[i]).ok());
+  }
+  auto committed_to_end = [&] {
+    kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(partitions));
+    for (int i = 0; i < partitions; ++i) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), i);
+    if (rd_kafka_committed(rk.get(), list.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    for (int i = 0; i < list->cnt; ++i)
+      if (std::max<int64_t>(0, list->elems[i].offset) != ends[list->elems[i].partition]) return false;
+    return true;
+  };
+
+  auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
+  ASSERT_TRUE(sink.ok());
+  auto c = consumer::Consumer::Create(
+      {.bootstrap_servers = bootstrap_, .group_id = Group("audit-poison"), .topics = {topic}, .max_batch = 20,
+       .retry_backoff = absl::Milliseconds(50)});
+  ASSERT_TRUE(c.ok()) << c.status();
+  int failures = 0;
+  // Bounded: a stalled sink ends the loop with the assertions below failing, not a hang.
+  for (absl::Time end = absl::Now() + absl::Seconds(60); absl::Now() < end;) {
+    auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) -> absl::Status {
+      auto r = (*sink)->Write(batch);
+      return r.ok() ? absl::OkStatus() : r.status();
+    });
+    if (!n.ok()) ++failures;
+    if (Scalar("SELECT count(*) FROM event_log") == "50" && committed_to_end()) break;
+  }
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "50");
+  EXPECT_EQ(Scalar("SELECT count(DISTINCT tenant_id) FROM event_log"), "5");
+  EXPECT_EQ(Scalar("SELECT event_id || ' ' || category FROM event_dead_letter"), Cat(poison.id(), " invalid"));
+  EXPECT_TRUE(committed_to_end());
 }
 
 }  // namespace

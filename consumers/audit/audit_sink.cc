@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "contracts/envelope.h"
 #include "contracts/fast_json.h"
+#include "contracts/validate.h"
 
 namespace sluice::audit {
 namespace {
@@ -66,7 +67,9 @@ absl::Status AppendRow(std::string& out, const consumer::Record& r, absl::Time r
 }
 
 AuditSink::AuditSink(AuditConfig config)
-    : config_(std::move(config)), conns_(static_cast<size_t>(std::max(1, config_.pg_writers))) {}
+    : config_(std::move(config)),
+      catalog_(config_.catalog != nullptr ? *config_.catalog : contracts::Catalog::Default()),
+      conns_(static_cast<size_t>(std::max(1, config_.pg_writers))) {}
 
 absl::StatusOr<std::unique_ptr<AuditSink>> AuditSink::Create(AuditConfig config) {
   if (config.pg_dsn.empty()) return absl::InvalidArgumentError("pg_dsn: required");
@@ -112,72 +115,139 @@ absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>
   for (const auto& part : done) {
     if (!part.ok()) return part.status();
     report.stored += part->stored;
-    report.rejected += part->rejected;
+    report.dead_lettered += part->dead_lettered;
+    for (size_t k = 0; k < kDeadLetterCategories; ++k) report.dead_lettered_by[k] += part->dead_lettered_by[k];
     report.merged_batches = std::max(report.merged_batches, part->merged_batches);  // 1 if any part merged
     report.encode = std::max(report.encode, part->encode);
     report.copy = std::max(report.copy, part->copy);
     report.merge = std::max(report.merge, part->merge);
   }
-  report.duplicates = report.received - report.rejected - report.stored;
+  report.duplicates = report.received - report.dead_lettered - report.stored;
   return report;
 }
+
+// One part of a batch on its way into one transaction: the rows encoded back to back in
+// `data`, and the records that go to event_dead_letter instead.
+struct AuditSink::Part {
+  struct Row {
+    const consumer::Record* record;
+    size_t begin, end;  // its bytes in `data`
+  };
+  struct DeadLetter {
+    const consumer::Record* record;
+    DeadLetterCategory category;
+    std::string sqlstate;
+    std::string reason;
+  };
+  std::string data;
+  std::vector<Row> rows;
+  std::vector<DeadLetter> dead;
+  WriteReport report;
+};
 
 absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnection>& conn,
                                                  const std::vector<const consumer::Record*>& records,
                                                  absl::Time received_at) {
-  WriteReport report;
+  Part part;
   const absl::Time start = absl::Now();
-  std::string data, row;
-  data.reserve(records.size() * 768);
+  part.data.reserve(records.size() * 768);
+  part.rows.reserve(records.size());
   for (const consumer::Record* r : records) {
-    // Kept out rather than retried: a record that can never be stored must not block its
-    // partition. PostgreSQL text and jsonb cannot hold NUL characters.
-    row.clear();
-    absl::Status s = contracts::IsUuid(r->envelope.id()) ? AppendRow(row, *r, received_at)
-                                                         : absl::InvalidArgumentError("id: not a UUID");
-    if (s.ok() && (row.find('\0') != std::string::npos || row.find("\\u0000") != std::string::npos))
-      s = absl::InvalidArgumentError("a string holds a NUL character, which PostgreSQL cannot store");
-    if (s.ok()) data += row;
-    if (!s.ok()) {
-      ++report.rejected;
-      common::ScopedLogContext log_ctx(r->envelope.id(), r->envelope.correlation_id(), r->envelope.traceparent());
-      spdlog::error("audit: {}[{}]@{} id {:?} not stored: {}", r->topic, r->partition, r->offset, r->envelope.id(),
-                    std::string(s.message()));
+    // The bounds (sizes, characters, known type and source) are what keep a row storable
+    // and indexable; an event outside them is kept aside with the reason, never retried.
+    if (absl::Status s = contracts::Validate(r->envelope, catalog_, received_at); !s.ok()) {
+      part.dead.push_back({r, DeadLetterCategory::kInvalid, "", std::string(s.message())});
+      continue;
     }
+    const size_t at = part.data.size();
+    absl::Status s = AppendRow(part.data, *r, received_at);
+    // PostgreSQL text cannot hold a NUL byte; Validate refuses them, this is the last guard.
+    if (s.ok() && part.data.find('\0', at) != std::string::npos)
+      s = absl::InvalidArgumentError("a string holds a NUL character, which PostgreSQL text cannot store");
+    if (!s.ok()) {
+      part.data.resize(at);
+      part.dead.push_back({r, DeadLetterCategory::kUnencodable, "", std::string(s.message())});
+      continue;
+    }
+    part.rows.push_back({r, at, part.data.size()});
   }
-  if (data.empty()) return report;
   const absl::Time encoded = absl::Now();
-  report.encode = encoded - start;
+  part.report.encode = encoded - start;
   if (auto s = EnsureConnected(conn); !s.ok()) return s;
   auto fail = [&](absl::Status s) {
     (void)conn->ExecScript("ROLLBACK");
     return s;
   };
-  // Usually no id of the part is stored yet: one COPY straight into event_log. If one is
-  // (a redelivery, a replay, an id twice in the batch), the COPY fails as a whole on the
-  // primary key and the part goes the slower way: staging table, then merge by id.
   if (auto s = conn->ExecScript("BEGIN"); !s.ok()) return fail(s);
-  auto direct = conn->CopyIn(Cat("COPY event_log (", kColumns, ") FROM STDIN"), data);
-  if (direct.ok()) {
-    if (auto s = conn->ExecScript("COMMIT"); !s.ok()) return fail(s);
-    report.copy = absl::Now() - encoded;
-    report.stored = *direct;
-    return report;
+  if (auto s = StoreRows(*conn, part, 0, part.rows.size()); !s.ok()) return fail(s);
+  const absl::Time stored_at = absl::Now();
+  for (const auto& d : part.dead) {
+    auto added = InsertDeadLetter(*conn, *d.record, d.category, d.sqlstate, d.reason);
+    if (!added.ok()) return fail(added.status());
+    if (!*added) continue;  // a redelivery: dead-lettered before
+    ++part.report.dead_lettered;
+    ++part.report.dead_lettered_by[static_cast<size_t>(d.category)];
+    const v1::Envelope& e = d.record->envelope;
+    spdlog::warn("audit: {}[{}]@{} event {} of tenant {} dead-lettered ({}): {}", d.record->topic, d.record->partition,
+                 d.record->offset, StorableText(e.id(), 64), StorableText(e.tenant_id(), 64), CategoryLabel(d.category),
+                 StorableText(d.reason));
   }
-  if (common::SqlState(direct.status()) != "23505") return fail(direct.status());
-  ++report.merged_batches;
-  if (auto s = conn->ExecScript("ROLLBACK; BEGIN; TRUNCATE event_log_stage"); !s.ok()) return fail(s);
-  auto copied = conn->CopyIn(Cat("COPY event_log_stage (", kColumns, ") FROM STDIN"), data);
-  if (!copied.ok()) return fail(copied.status());
-  const absl::Time copied_at = absl::Now();
-  report.copy = copied_at - encoded;
-  auto merged = conn->Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
-                               " FROM event_log_stage ON CONFLICT (id) DO NOTHING"));
-  if (!merged.ok()) return fail(merged.status());
   if (auto s = conn->ExecScript("COMMIT"); !s.ok()) return fail(s);
-  report.merge = absl::Now() - copied_at;
-  report.stored = merged->affected();
-  return report;
+  part.report.merge += absl::Now() - stored_at;
+  return part.report;
+}
+
+absl::Status AuditSink::StoreRows(common::PgConnection& conn, Part& part, size_t begin, size_t end) {
+  if (begin >= end) return absl::OkStatus();
+  const size_t from = part.rows[begin].begin;
+  const std::string_view rows(part.data.data() + from, part.rows[end - 1].end - from);
+  // Each attempt under a savepoint, so a refused one leaves the rest of the transaction
+  // (rows stored before, in other halves) intact.
+  if (auto s = conn.ExecScript("SAVEPOINT audit_rows"); !s.ok()) return s;
+  auto undo = [&] { return conn.ExecScript("ROLLBACK TO SAVEPOINT audit_rows; RELEASE SAVEPOINT audit_rows"); };
+  auto done = [&](int64_t stored) {
+    part.report.stored += stored;
+    return conn.ExecScript("RELEASE SAVEPOINT audit_rows");
+  };
+  // Usually no event of the rows is stored yet: one COPY straight into event_log. If one
+  // is (a redelivery, a replay, an event twice in the batch), the COPY fails as a whole on
+  // the primary key and the rows go the slower way: staging table, then merge.
+  const absl::Time t0 = absl::Now();
+  auto direct = conn.CopyIn(Cat("COPY event_log (", kColumns, ") FROM STDIN"), rows);
+  part.report.copy += absl::Now() - t0;
+  if (direct.ok()) return done(*direct);
+  absl::Status failed = direct.status();
+  if (common::SqlState(failed) == "23505") {
+    part.report.merged_batches = 1;
+    if (auto s = undo(); !s.ok()) return s;
+    if (auto s = conn.ExecScript("SAVEPOINT audit_rows; TRUNCATE event_log_stage"); !s.ok()) return s;
+    const absl::Time t1 = absl::Now();
+    auto copied = conn.CopyIn(Cat("COPY event_log_stage (", kColumns, ") FROM STDIN"), rows);
+    const absl::Time t2 = absl::Now();
+    part.report.copy += t2 - t1;
+    if (copied.ok()) {
+      auto merged = conn.Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
+                                  " FROM event_log_stage ON CONFLICT (tenant_id, id) DO NOTHING"));
+      part.report.merge += absl::Now() - t2;
+      if (merged.ok()) return done(merged->affected());
+      failed = merged.status();
+    } else {
+      failed = copied.status();
+    }
+  }
+  // A connection or server problem: the batch fails and comes again. A data error would
+  // come again every time: find the rows it is about instead.
+  const std::string sqlstate = common::SqlState(failed);
+  if (!IsDataError(sqlstate)) return failed;
+  if (auto s = undo(); !s.ok()) return s;
+  if (end - begin == 1) {
+    part.dead.push_back({part.rows[begin].record, DeadLetterCategory::kUnstorable, sqlstate,
+                         PgErrorReason(sqlstate, std::string(failed.message()))});
+    return absl::OkStatus();
+  }
+  const size_t mid = begin + (end - begin) / 2;
+  if (auto s = StoreRows(conn, part, begin, mid); !s.ok()) return s;
+  return StoreRows(conn, part, mid, end);
 }
 
 }  // namespace sluice::audit

@@ -3,13 +3,16 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/pg.h"
+#include "consumers/audit/dead_letter.h"
 #include "consumers/record.h"
+#include "contracts/catalog.h"
 
 namespace sluice::audit {
 
@@ -21,13 +24,20 @@ struct AuditConfig {
   // CPU-bound in the backend (index maintenance, jsonb parsing): on a 2-core machine two
   // took in about 1.5x the rows per second of one.
   int pg_writers = 2;
+  // What events are checked against (contracts::Validate); nullptr: Catalog::Default().
+  // Types and sources do not depend on a topic prefix. Must outlive the sink.
+  const contracts::Catalog* catalog = nullptr;
 };
 
 struct WriteReport {
   int64_t received = 0;  // records in the batch
   int64_t stored = 0;    // new rows in event_log
-  int64_t duplicates = 0;  // ids already stored (redeliveries, replays)
-  int64_t rejected = 0;    // not storable (an id that is not a UUID); logged, skipped
+  // Already stored (redeliveries, replays), in event_log or in event_dead_letter.
+  int64_t duplicates = 0;
+  // New rows in event_dead_letter (records that cannot be stored in event_log), in all
+  // and per category (indexed by DeadLetterCategory).
+  int64_t dead_lettered = 0;
+  std::array<int64_t, kDeadLetterCategories> dead_lettered_by{};
   int64_t merged_batches = 0;  // 1 when the batch held stored ids and went through the merge
   // Where the time went: encoding rows (payload JSON), COPY, merge + commit; with several
   // writers (which encode their parts in parallel too), the slowest writer's.
@@ -41,13 +51,21 @@ struct WriteReport {
 // occurred_at falls back to the record's timestamp.
 absl::Status AppendRow(std::string& out, const consumer::Record& record, absl::Time received_at);
 
-// sluice-audit's engine: stores batches of events in event_log, once per event id. A batch
-// is split by a hash of the event id into pg_writers parts (so an id twice in a batch stays
-// in one part), stored in parallel, each in its own transaction on its own connection: a
-// COPY straight into event_log; when that hits an id already stored, COPY into a temporary
-// table and INSERT ... ON CONFLICT (id) DO NOTHING instead, so a redelivered or replayed
-// event changes nothing. Write returns OK only once
-// every part has committed, and the caller commits Kafka offsets only after that; if a
+// sluice-audit's engine: stores batches of events in event_log, once per tenant and event
+// id. A batch is split by a hash of the event id into pg_writers parts (so an id twice in a
+// batch stays in one part), stored in parallel, each in its own transaction on its own
+// connection: a COPY straight into event_log; when that hits an event already stored, COPY
+// into a temporary table and INSERT ... ON CONFLICT (tenant_id, id) DO NOTHING instead, so
+// a redelivered or replayed event changes nothing.
+//
+// One record never stalls the rest: a record that fails contracts::Validate or cannot be
+// encoded as a row, and a row PostgreSQL refuses with a data error (IsDataError: found by
+// storing halves of the part under savepoints until the refused rows stand alone), goes
+// to event_dead_letter with its reason and raw bytes, in the part's transaction. Other
+// errors (connection lost, server shutting down) fail the batch, which is retried.
+//
+// Write returns OK only once every part has committed, i.e. every record of the batch is
+// in event_log or event_dead_letter; the caller commits Kafka offsets only after that. If a
 // part fails, the parts that committed are simply found stored when the batch comes again.
 //
 // Not thread-safe (call Write from one thread; it runs the parts on threads of its own).
@@ -60,11 +78,16 @@ class AuditSink {
  private:
   explicit AuditSink(AuditConfig config);
   absl::Status EnsureConnected(std::optional<common::PgConnection>& conn);
-  // Encodes one part of a batch and stores it in one transaction on `conn`.
+  struct Part;
+  // Validates and encodes one part of a batch and stores it in one transaction on `conn`.
   absl::StatusOr<WriteReport> WritePart(std::optional<common::PgConnection>& conn,
                                         const std::vector<const consumer::Record*>& records, absl::Time received_at);
+  // Stores rows [begin, end) of the part inside its open transaction; rows PostgreSQL
+  // refuses with a data error are added to the part's dead letters.
+  absl::Status StoreRows(common::PgConnection& conn, Part& part, size_t begin, size_t end);
 
   AuditConfig config_;
+  const contracts::Catalog& catalog_;
   std::vector<std::optional<common::PgConnection>> conns_;  // pg_writers of them
 };
 

@@ -62,5 +62,43 @@ TEST(AuditRowTest, EnvelopeWithoutPayloadIsRefused) {
   EXPECT_FALSE(AppendRow(row, r, absl::Now()).ok());
 }
 
+TEST(DeadLetterTest, OnlyErrorsAboutTheRowsAreDataErrors) {
+  for (const char* s : {"22P05", "22021", "23514", "23502", "23505", "54000"}) EXPECT_TRUE(IsDataError(s)) << s;
+  // Connection, shutdown, serialization, missing table, out of disk: retried, never dead-lettered.
+  for (const char* s : {"", "08006", "57P01", "40001", "42P01", "53100", "XX000", "2"})
+    EXPECT_FALSE(IsDataError(s)) << s;
+}
+
+TEST(DeadLetterTest, StorableTextKeepsPrintableAsciiAndEscapesTheRest) {
+  EXPECT_EQ(StorableText("0190a0c2-0000-7000-8000-000000000001"), "0190a0c2-0000-7000-8000-000000000001");
+  EXPECT_EQ(StorableText(std::string("a\0z\n", 4)), "a\\x00z\\n");
+  EXPECT_EQ(StorableText("caf\xc3\xa9"), "caf\\xc3\\xa9");
+  const std::string cut = StorableText(std::string(4000, 'c'));
+  EXPECT_EQ(cut.size(), 256u);
+  EXPECT_EQ(cut.substr(250), "ccc...");
+  // A long run of escapes is cut between escapes, never inside one.
+  const std::string nuls = StorableText(std::string(300, '\0'), 20);
+  EXPECT_LE(nuls.size(), 20u);
+  EXPECT_EQ(nuls, "\\x00\\x00\\x00\\x00...");
+}
+
+TEST(DeadLetterTest, PgErrorReasonIsTheFirstLineWithoutTheRow) {
+  EXPECT_EQ(PgErrorReason("54000",
+                          "copy: ERROR:  index row size 4032 exceeds btree version 4 maximum 2704 for index "
+                          "\"event_log_correlation\"\nDETAIL:  Index row references tuple (0,3)\n"
+                          "CONTEXT:  COPY event_log, line 1: \"secret row\" (SQLSTATE 54000)"),
+            "sqlstate 54000: index row size 4032 exceeds btree version 4 maximum 2704 for index "
+            "\"event_log_correlation\"");
+  EXPECT_EQ(PgErrorReason("23514", "query: ERROR:  new row violates check constraint \"c\" (SQLSTATE 23514)"),
+            "sqlstate 23514: new row violates check constraint \"c\"");
+  EXPECT_LE(PgErrorReason("22P05", std::string(1000, 'x')).size(), 256u);
+}
+
+TEST(DeadLetterTest, CategoryLabelsAreAClosedSet) {
+  std::vector<std::string> labels;
+  for (auto c : kAllDeadLetterCategories) labels.emplace_back(CategoryLabel(c));
+  EXPECT_THAT(labels, testing::ElementsAre("invalid", "unencodable", "unstorable"));
+}
+
 }  // namespace
 }  // namespace sluice::audit

@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <csignal>
 
 #include "common/env.h"
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   std::string bootstrap = sluice::common::DefaultKafkaBootstrap(), topic_prefix, group = "sluice-audit";
   std::string metrics_listen = "127.0.0.1:9466", log_level = "info";
   size_t max_batch = 5000;
-  CLI::App app{"sluice-audit: store every event of every catalog topic in event_log, once per event id"};
+  CLI::App app{"sluice-audit: store every event of every catalog topic in event_log, once per tenant and event id"};
   app.add_option("--pg-dsn", ac.pg_dsn, "PostgreSQL holding event_log")->envname("SLUICE_PG_DSN")->capture_default_str();
   app.add_option("--pg-schema", ac.pg_schema, "Schema of event_log (default: the search_path)")->envname("SLUICE_PG_SCHEMA");
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->envname("SLUICE_KAFKA_BOOTSTRAP")->capture_default_str();
@@ -52,11 +53,21 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto& events = prometheus::BuildCounter()
                      .Name("sluice_audit_events_total")
-                     .Help("Events handled by outcome (stored, duplicate, rejected)")
+                     .Help("Events handled by outcome (stored, duplicate, dead_lettered)")
                      .Register(*registry);
   auto& stored = events.Add({{"outcome", "stored"}});
   auto& duplicate = events.Add({{"outcome", "duplicate"}});
-  auto& rejected = events.Add({{"outcome", "rejected"}});
+  auto& dead_lettered = events.Add({{"outcome", "dead_lettered"}});
+  // Labels from the closed DeadLetterCategory set only; the free text is in event_dead_letter.
+  auto& dead_letters = prometheus::BuildCounter()
+                           .Name("sluice_audit_dead_letter_total")
+                           .Help("Records stored in event_dead_letter instead of event_log, by reason (invalid, "
+                                 "unencodable, unstorable)")
+                           .Register(*registry);
+  std::array<prometheus::Counter*, sluice::audit::kDeadLetterCategories> dead_letter_by{};
+  for (auto c : sluice::audit::kAllDeadLetterCategories)
+    dead_letter_by[static_cast<size_t>(c)] =
+        &dead_letters.Add({{"reason", std::string(sluice::audit::CategoryLabel(c))}});
   auto& batch_seconds = prometheus::BuildHistogram()
                             .Name("sluice_audit_batch_seconds")
                             .Help("Time to store one batch in PostgreSQL")
@@ -87,8 +98,11 @@ int main(int argc, char** argv) {
     batch_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - t));
     stored.Increment(static_cast<double>(r->stored));
     duplicate.Increment(static_cast<double>(r->duplicates));
-    rejected.Increment(static_cast<double>(r->rejected));
-    spdlog::debug("audit: batch of {}: {} stored, {} duplicate", batch.size(), r->stored, r->duplicates);
+    dead_lettered.Increment(static_cast<double>(r->dead_lettered));
+    for (size_t c = 0; c < dead_letter_by.size(); ++c)
+      dead_letter_by[c]->Increment(static_cast<double>(r->dead_lettered_by[c]));
+    spdlog::debug("audit: batch of {}: {} stored, {} duplicate, {} dead-lettered", batch.size(), r->stored,
+                  r->duplicates, r->dead_lettered);
     return absl::OkStatus();
   });
   if (auto c = (*consumer)->Close(); !c.ok()) spdlog::warn("audit: close: {}", std::string(c.message()));
