@@ -120,6 +120,7 @@ absl::Status Consumer::CommitPending(const rd_kafka_topic_partition_list_t* only
 
 absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
   if (closed_) return absl::FailedPreconditionError("consumer is closed");
+  if (!fatal_.ok()) return fatal_;
   std::vector<MessageHandle> messages;
   messages.reserve(std::min<size_t>(config_.max_batch, 1024));
   // Wait up to batch_wait for the first record, then take what is already fetched.
@@ -166,16 +167,20 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
 
   if (!batch.empty()) {
     if (absl::Status s = handler(batch); !s.ok()) {
-      // Rewind so the same records come again; nothing of this batch is committed.
-      kafka::PartitionListHandle rewind(rd_kafka_topic_partition_list_new(static_cast<int>(first.size())));
-      for (const auto& [tp, off] : first)
-        rd_kafka_topic_partition_list_add(rewind.get(), tp.first.c_str(), tp.second)->offset = off;
-      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), rewind.get(), 5000)) {
-        spdlog::error("consumer {}: rewind after failed batch: {}", config_.group_id, rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
+      {
+        std::lock_guard lock(stats_mu_);
+        ++stats_.handler_failures;
       }
-      std::lock_guard lock(stats_mu_);
-      ++stats_.handler_failures;
+      // Rewind so the same records come again; nothing of this batch is committed.
+      if (absl::Status r = Rewind(first); !r.ok()) {
+        // The next poll would continue after the failed batch and a later commit would
+        // skip it for good. Stop instead: a restarted member resumes from the last
+        // committed offset, which is before this batch.
+        fatal_ = absl::Status(r.code(), common::Cat("batch failed (", s.message(), ") and could not be rewound (",
+                                                    r.message(), "); stopping before anything past it is committed"));
+        spdlog::critical("consumer {}: {}", config_.group_id, fatal_.message());
+        return fatal_;
+      }
       return s;
     }
   }
@@ -193,6 +198,24 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
     spdlog::warn("consumer {}: {}", config_.group_id, s.message());
   }
   return batch.size();
+}
+
+absl::Status Consumer::Rewind(const std::map<TopicPartition, int64_t>& first) {
+  kafka::PartitionListHandle rewind(rd_kafka_topic_partition_list_new(static_cast<int>(first.size())));
+  for (const auto& [tp, off] : first)
+    rd_kafka_topic_partition_list_add(rewind.get(), tp.first.c_str(), tp.second)->offset = off;
+  if (config_.rewind_for_testing) return config_.rewind_for_testing(*rewind);
+  if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), rewind.get(), 5000)) {
+    absl::Status s = kafka::KafkaStatus(rd_kafka_error_code(e), common::Cat("seek: ", rd_kafka_error_string(e)));
+    rd_kafka_error_destroy(e);
+    return s;
+  }
+  // A partition can fail on its own (e.g. no longer assigned): only the list says so.
+  for (int i = 0; i < rewind->cnt; ++i)
+    if (rewind->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return kafka::KafkaStatus(rewind->elems[i].err, common::Cat("seek ", rewind->elems[i].topic, "[",
+                                                                  rewind->elems[i].partition, "]"));
+  return absl::OkStatus();
 }
 
 absl::Status Consumer::Run(const BatchHandler& handler) {

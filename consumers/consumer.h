@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,9 @@ struct ConsumerConfig {
   // Raw librdkafka settings, applied after Sluice's own (enable.auto.commit and
   // enable.auto.offset.store stay false: offsets are committed only after a batch).
   std::map<std::string, std::string> librdkafka;
+  // Test seam: when set, replaces rd_kafka_seek_partitions for the rewind after a failed
+  // batch (which partitions and offsets it gets; non-OK = the rewind failed).
+  std::function<absl::Status(const rd_kafka_topic_partition_list_t& rewind)> rewind_for_testing;
 };
 
 struct ConsumerStats {
@@ -62,11 +66,15 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Polls, handles and commits until Stop(); a failed batch is retried after
-  // retry_backoff. Returns OK after a stop, or a fatal Kafka error.
+  // retry_backoff. Returns OK after a stop, or a fatal error: a fatal Kafka error, or a
+  // failed batch that could not be rewound (the caller should exit; a restarted member
+  // resumes from the last committed offset, before that batch).
   absl::Status Run(const BatchHandler& handler);
 
   // One cycle: poll up to max_batch records, handle them, commit. Returns how many
-  // records the handler accepted, or the handler's error (the batch will be redelivered).
+  // records the handler accepted, or the handler's error (the batch is rewound and will
+  // be redelivered). When the rewind fails the consumer is unusable: this and every later
+  // call return the fatal error, and nothing more is handled or committed.
   absl::StatusOr<size_t> PollOnce(const BatchHandler& handler);
 
   // Asks Run to return after the current batch. Thread-safe.
@@ -83,6 +91,8 @@ class Consumer {
   explicit Consumer(ConsumerConfig config) : config_(std::move(config)) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                           void* opaque);
+  // Seeks each partition back to `first`, the batch's first offset there.
+  absl::Status Rewind(const std::map<TopicPartition, int64_t>& first);
   // Commits pending_ offsets (all, or only those in `only`); synchronous.
   absl::Status CommitPending(const rd_kafka_topic_partition_list_t* only = nullptr);
 
@@ -90,7 +100,7 @@ class Consumer {
   kafka::KafkaHandle rk_;
   std::atomic<bool> stop_{false};
   bool closed_ = false;
-  absl::Status fatal_;  // a fatal librdkafka error ends Run
+  absl::Status fatal_;  // a fatal librdkafka error or a failed rewind ends Run
   // Next offset to commit per partition, for records handled but not yet committed.
   std::map<TopicPartition, int64_t> pending_;
   mutable std::mutex stats_mu_;

@@ -47,7 +47,8 @@ build/gateway/sluice-gateway --listen "$GATEWAY" --tokens "$RUN/tokens.textproto
 PIDS+=($!)
 build/producers/sluice-relay --poll-ms 200 --metrics-listen "" >"$RUN/relay.log" 2>&1 &
 PIDS+=($!)
-build/consumers/profiler/sluice-profiler --metrics-listen "" >"$RUN/profiler.log" 2>&1 &
+# The story's tenant may have its demo tables (schema demo) profiled; nothing else.
+build/consumers/profiler/sluice-profiler --allow-binding 'acme=demo.*' --metrics-listen "" >"$RUN/profiler.log" 2>&1 &
 PIDS+=($!)
 
 for _ in $(seq 1 100); do

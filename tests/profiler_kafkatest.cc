@@ -1,6 +1,8 @@
 // sluice-profiler and sluice-scheduler against the real local PostgreSQL and Kafka:
 // the policy, job-table dedup, lease takeover after SIGKILL, scores on a seeded table,
-// failures that execute nothing, degradation, and the scheduler's exactly-once emission.
+// failures that execute nothing, degradation, the scheduler's exactly-once emission, and
+// the confinement: bindings outside the allow-list and events from sources the catalog
+// does not list are refused before anything is queued or read.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
@@ -36,23 +38,31 @@ class ProfilerTest : public testing::KafkaTest {
     KafkaTest::SetUp();
     if (HasFatalFailure()) return;
     schema_ = Cat("it_prof_", std::random_device{}());
+    src_ = Cat(schema_, "_src");
     auto c = Connect();
     ASSERT_TRUE(c.ok()) << c.status();
     conn_.emplace(*std::move(c));
+    // The governance tables go to schema_; tables the tests create unqualified go to src_
+    // (first in the search_path), the schema the profiler is allowed to read.
+    ASSERT_TRUE(conn_->ExecScript(Cat("SET search_path TO ", schema_)).ok());
     auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
     ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_TRUE(conn_->ExecScript(Cat("SET search_path TO ", src_, ", ", schema_)).ok());
   }
   void TearDown() override {
     profilers_.clear();
     if (conn_) {
-      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+      EXPECT_TRUE(
+          conn_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, ", ", src_, ", ", schema_, "_other CASCADE")).ok());
     }
     KafkaTest::TearDown();
   }
   absl::StatusOr<PgConnection> Connect() {
     auto c = PgConnection::Connect(common::DefaultPgDsn());
     if (!c.ok()) return c.status();
-    if (auto s = c->ExecScript(Cat("CREATE SCHEMA IF NOT EXISTS ", schema_, "; SET search_path TO ", schema_)); !s.ok())
+    if (auto s = c->ExecScript(Cat("CREATE SCHEMA IF NOT EXISTS ", schema_, "; CREATE SCHEMA IF NOT EXISTS ", src_,
+                                   "; SET search_path TO ", src_, ", ", schema_));
+        !s.ok())
       return s;
     return c;
   }
@@ -63,6 +73,7 @@ class ProfilerTest : public testing::KafkaTest {
     pc.lease = absl::Seconds(3);
     pc.heartbeat = absl::Milliseconds(500);
     pc.retry_backoff = absl::Milliseconds(100);
+    pc.allow_bindings = {Cat(kTenant, "=", src_, ".*")};
     return pc;
   }
   profiler::Profiler& NewProfiler(profiler::ProfilerConfig pc) {
@@ -81,13 +92,17 @@ class ProfilerTest : public testing::KafkaTest {
   }
   void Exec(const std::string& sql) { ASSERT_TRUE(conn_->ExecScript(sql).ok()) << sql; }
 
-  // A metadata entity bound to `table` of this test's schema; returns its id.
+  // A metadata entity bound to `table` of this test's source schema; returns its id.
   std::string Entity(const std::string& key, const std::string& tier, std::optional<std::string> table,
                      const std::string& rules = "[]") {
+    return BoundTo(key, tier, table ? std::optional(src_) : std::nullopt, table, rules);
+  }
+  std::string BoundTo(const std::string& key, const std::string& tier, std::optional<std::string> schema,
+                      std::optional<std::string> table, const std::string& rules = "[]") {
     return Scalar(
         "INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, tier, binding_schema, binding_table, column_rules)"
         " VALUES ($1, $2, $2, $3, $4, $5, $6::jsonb) RETURNING id::text",
-        {kTenant, key, tier, table ? std::optional(schema_) : std::nullopt, table, rules});
+        {kTenant, key, tier, schema, table, rules});
   }
   v1::Envelope Due(const std::string& entity_id, v1::ProfileReason reason = v1::PROFILE_REASON_SCHEDULE) {
     v1::Envelope e;
@@ -112,7 +127,7 @@ class ProfilerTest : public testing::KafkaTest {
     e.set_source("etl.pipeline");
     auto* d = e.mutable_data_refreshed();
     d->set_entity_urn(key);
-    d->mutable_service()->set_schema(schema_);
+    d->mutable_service()->set_schema(src_);
     d->mutable_service()->set_table("ignored");
     d->set_rows_affected(rows);
     d->set_refresh_type(v1::REFRESH_TYPE_INCREMENTAL);
@@ -176,7 +191,8 @@ class ProfilerTest : public testing::KafkaTest {
     return std::stoi(Scalar("SELECT count(*) FROM mdm_profile WHERE entity_id = $1::uuid", {entity_id}));
   }
 
-  std::string schema_;
+  std::string schema_;  // the governance tables
+  std::string src_;     // the tables profiled
   std::optional<PgConnection> conn_;
   prometheus::Registry registry_;
   std::vector<std::unique_ptr<profiler::Profiler>> profilers_;
@@ -458,7 +474,7 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
 
   const std::vector<std::string> args{"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("profiler"),
                                       "--lease-s", "2", "--heartbeat-s", "0.5", "--metrics-listen", "", "--log-level",
-                                      "info"};
+                                      "info", "--allow-binding", Cat(kTenant, "=", src_, ".*")};
   auto with_id = [&](const std::string& w) {
     auto a = args;
     a.insert(a.end(), {"--worker-id", w});
@@ -576,6 +592,154 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   auto due = Outbox("metadata.profile.due");
   EXPECT_TRUE(Handle(due[0]).queued);
   EXPECT_EQ(Profiles(due[0].profile_due().entity_id()), 1);
+}
+
+TEST_F(ProfilerTest, BindingsOutsideTheAllowListAreRefusedBeforeAnyQuery) {
+  // Another tenant's data, in a schema acme's entries may not bind; seven rows hold the
+  // secret a column regex would count.
+  const std::string other = Cat(schema_, "_other");
+  Exec(Cat("CREATE SCHEMA ", other, "; CREATE TABLE ", other, ".secrets (id int, secret text);", "INSERT INTO ", other,
+           ".secrets SELECT g, CASE WHEN g <= 7 THEN 'hunter2' ELSE 'x' END FROM generate_series(1, 100) g"));
+  Exec("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)");
+  const std::string approvals = BoundTo("steal_approvals", "tier1", schema_, "mdm_approval");
+  const std::string log = BoundTo("steal_log", "tier1", schema_, "event_log");
+  const std::string foreign =
+      BoundTo("steal_secrets", "tier1", other, "secrets", R"([{"column":"secret","regex":"^hunter2$"}])");
+  const std::string roles = BoundTo("steal_roles", "tier1", "pg_catalog", "pg_authid");
+  const std::string allowed = Entity("orders", "tier1", "orders");
+
+  auto pc = Config();
+  pc.profile.statement_timeout = absl::Seconds(1);
+  auto& p = NewProfiler(pc);
+  // While these tables are locked, any statement touching them would wait and time out:
+  // the outcomes below (not STATEMENT_TIMEOUT, no job at all) show that nothing ran.
+  auto locker = Connect();
+  ASSERT_TRUE(locker.ok());
+  ASSERT_TRUE(locker->ExecScript(Cat("BEGIN; LOCK TABLE ", other, ".secrets, ", schema_, ".mdm_approval, ", schema_,
+                                     ".event_log IN ACCESS EXCLUSIVE MODE"))
+                  .ok());
+  // Every trigger type, tier1 and MANUAL (no cooldown or tier rule would skip them).
+  EXPECT_EQ(Handle(Approved(approvals, v1::TIER_1), &p).skip_reason, "binding_not_allowed");
+  EXPECT_EQ(Handle(Due(log, v1::PROFILE_REASON_MANUAL), &p).skip_reason, "binding_not_allowed");
+  EXPECT_EQ(Handle(Due(foreign, v1::PROFILE_REASON_MANUAL), &p).skip_reason, "binding_not_allowed");
+  EXPECT_EQ(Handle(Refreshed("steal_secrets", 1000), &p).skip_reason, "binding_not_allowed");
+  EXPECT_EQ(Handle(Due(roles, v1::PROFILE_REASON_MANUAL), &p).skip_reason, "binding_not_allowed");
+  // A binding inside the allow-list still profiles.
+  EXPECT_TRUE(Handle(Approved(allowed, v1::TIER_1), &p).queued);
+  ASSERT_TRUE(locker->ExecScript("COMMIT").ok());
+
+  EXPECT_EQ(Profiles(allowed), 1);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "1");  // none queued for the refused ones
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE skip_reason = 'binding_not_allowed'"), "5");
+  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "binding_not_allowed"), 5);
+  EXPECT_EQ(Scalar("SELECT detail FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {foreign}),
+            Cat("binding: \"", other, "\".\"secrets\" is not in the profiler's allow-list for tenant ", kTenant));
+  EXPECT_THAT(Scalar("SELECT detail FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {approvals}),
+              HasSubstr("never profiled"));
+  // Nothing reaches the tenant about those tables: one completed event, for the allowed one.
+  auto completed = Outbox("metadata.profile.completed");
+  ASSERT_EQ(completed.size(), 1u);
+  EXPECT_EQ(completed[0].profile_completed().entity_id(), allowed);
+  EXPECT_TRUE(Outbox("metadata.profile.failed").empty());
+
+  // A configuration asking for the governance schema is refused at start.
+  auto bad = Config();
+  bad.allow_bindings.push_back(Cat("*=", schema_, ".mdm_approval"));
+  auto refused = profiler::Profiler::Create(bad, registry_, *catalog_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr(schema_));
+}
+
+TEST_F(ProfilerTest, AJobWhoseBindingLeftTheAllowListFailsBeforeTheScan) {
+  Exec("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)");
+  const std::string id = Entity("orders", "tier1", "orders");
+  auto pc = Config();
+  pc.profile.statement_timeout = absl::Seconds(1);
+  auto& p = NewProfiler(pc);
+  auto out = p.HandleEvent(Due(id));
+  ASSERT_TRUE(out.ok() && out->queued) << out.status();
+  // The binding changes after the job was queued (or the allow-list did between restarts).
+  Exec(Cat("UPDATE mdm_global_metadata SET binding_schema = '", schema_, "', binding_table = 'mdm_approval'"));
+  auto locker = Connect();
+  ASSERT_TRUE(locker.ok());
+  ASSERT_TRUE(locker->ExecScript(Cat("BEGIN; LOCK TABLE ", schema_, ".mdm_approval IN ACCESS EXCLUSIVE MODE")).ok());
+  auto ran = p.RunReadyJob(out->job_id);
+  ASSERT_TRUE(locker->ExecScript("COMMIT").ok());
+  ASSERT_TRUE(ran.ok() && *ran) << ran.status();
+  EXPECT_EQ((*ran)->status, "failed");  // for good: retrying cannot help
+  EXPECT_EQ(Scalar("SELECT status || ' ' || attempts || ' ' || last_error_code FROM mdm_profile_job"),
+            "failed 1 BINDING_NOT_ALLOWED");
+  EXPECT_EQ(Profiles(id), 0);
+  EXPECT_TRUE(Outbox("metadata.profile.completed").empty());
+  auto failed = Outbox("metadata.profile.failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].profile_failed().error_code(), "BINDING_NOT_ALLOWED");
+  EXPECT_FALSE(failed[0].profile_failed().retryable());
+  EXPECT_THAT(failed[0].profile_failed().error_message(), HasSubstr("never profiled"));
+}
+
+TEST_F(ProfilerTest, EventsFromSourcesTheCatalogDoesNotListAreSkippedNotActedOn) {
+  Exec("CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)");
+  const std::string id = Entity("orders", "tier1", "orders");
+  auto& p = Default();
+  // metadata.approved only from the approval workflow; profile.due not from an ETL job;
+  // data.refreshed not from the studio; and a type whose source may emit it carrying
+  // another type's payload.
+  auto forged = Approved(id, v1::TIER_1);
+  forged.set_source("etl.pipeline");
+  auto due = Due(id, v1::PROFILE_REASON_MANUAL);
+  due.set_source("etl.pipeline");
+  auto refresh = Refreshed("orders", 1000);
+  refresh.set_source("metadata-studio.api");
+  auto disguised = Approved(id, v1::TIER_1);
+  disguised.set_type("data.refreshed");
+  disguised.set_source("etl.pipeline");
+  std::vector<consumer::Record> batch;
+  for (const auto* e : {&forged, &due, &refresh, &disguised}) {
+    auto out = p.HandleEvent(*e);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_FALSE(out->queued) << e->type();
+    EXPECT_FALSE(out->duplicate) << e->type();
+    EXPECT_EQ(out->skip_reason, "source_not_allowed") << e->type();
+    batch.push_back({.envelope = *e});
+  }
+  EXPECT_THAT(p.HandleEvent(forged)->detail, HasSubstr("\"etl.pipeline\" is not a producer of metadata.approved"));
+  // As the consumer's handler: OK, so the batch is committed (a skip is not retryable).
+  EXPECT_TRUE(p.HandleBatch(batch).ok());
+  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "source_not_allowed"), 9);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "0");
+  // Not even recorded: a forged event cannot claim the id of a genuine one.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger"), "0");
+  auto genuine = forged;
+  genuine.set_source("metadata-studio.approval");
+  EXPECT_TRUE(Handle(genuine).queued);
+  EXPECT_EQ(Profiles(id), 1);
+
+  // Written straight to the topic, around the approval workflow: read, skipped, committed.
+  auto producer = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  ASSERT_TRUE(producer.ok());
+  auto on_topic = Approved(id, v1::TIER_1);
+  on_topic.set_source("etl.pipeline");
+  ASSERT_TRUE((*producer)->SendSync(on_topic).ok());
+  auto consumer = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+                                              .group_id = Group("profiler"),
+                                              .topics = {catalog_->Find("metadata.approved")->topic},
+                                              .types = {"metadata.approved"}});
+  ASSERT_TRUE(consumer.ok());
+  size_t handled = 0;
+  for (int i = 0; i < 100 && handled == 0; ++i) {
+    auto n = (*consumer)->PollOnce([&](const std::vector<consumer::Record>& b) { return p.HandleBatch(b); });
+    ASSERT_TRUE(n.ok()) << n.status();
+    handled += *n;
+  }
+  ASSERT_EQ(handled, 1u);
+  EXPECT_EQ((*consumer)->stats().delivered, 1u);  // handled and its offset committed
+  EXPECT_EQ((*consumer)->stats().commit_failures, 0u);
+  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "source_not_allowed"), 10);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "1");  // the genuine one's only
+  EXPECT_EQ(Profiles(id), 1);
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ PIDS+=($!)
 "$SLUICE_RELAY_BIN" --dsn "$DSN" --schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
 SLUICE_LOG_FORMAT=json "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
-  --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
+  --allow-binding 'acme=demo.*' --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
 PIDS+=($!)
 
 PORT=""

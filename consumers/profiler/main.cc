@@ -37,8 +37,14 @@ int main(int argc, char** argv) {
   app.add_option("--pg-dsn", pc.pg_dsn, "PostgreSQL with the governance tables")->envname("SLUICE_PG_DSN")->capture_default_str();
   app.add_option("--pg-schema", pc.pg_schema, "Schema of the governance tables (default: the search_path)")
       ->envname("SLUICE_PG_SCHEMA");
-  app.add_option("--source-dsn", pc.source_dsn, "PostgreSQL holding the bound tables (default: --pg-dsn)")
+  app.add_option("--source-dsn", pc.source_dsn,
+                 "PostgreSQL holding the bound tables, as a read-only role of its own (default: --pg-dsn)")
       ->envname("SLUICE_PROFILER_SOURCE_DSN");
+  app.add_option("--allow-binding", pc.allow_bindings,
+                 "TENANT=SCHEMA.TABLE or TENANT=SCHEMA.* (TENANT * = every tenant) a binding may name; repeatable or "
+                 "comma-separated; none allowed by default, the governance and system schemas never")
+      ->envname("SLUICE_PROFILER_ALLOW_BINDINGS")
+      ->delimiter(',');
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->envname("SLUICE_KAFKA_BOOTSTRAP")->capture_default_str();
   app.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
   app.add_option("--group", group, "Kafka consumer group")->envname("SLUICE_PROFILER_GROUP")->capture_default_str();
@@ -110,6 +116,10 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnSignal);
 
   spdlog::info("profiler: worker {} started (group {}, lease {}s)", (*profiler)->config().worker_id, group, lease_s);
+  if ((*profiler)->bindings().empty())
+    spdlog::warn("profiler: no --allow-binding: every binding is refused (binding_not_allowed)");
+  else
+    spdlog::info("profiler: bindings allowed: {}", fmt::join((*profiler)->bindings().Describe(), ", "));
   std::thread sweeper([&] { (*profiler)->SweepLoop(g_stop); });
   auto s = (*consumer)->Run([&](const std::vector<sluice::consumer::Record>& batch) { return (*profiler)->HandleBatch(batch); });
   g_stop.store(true);

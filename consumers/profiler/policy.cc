@@ -17,6 +17,7 @@ Decision Decide(const PolicyConfig& config, TriggerKind kind, v1::ProfileReason 
   using common::Cat;
   if (!entity.found) return Skip("entity_not_found", "no such entity for this tenant");
   if (!entity.bound) return Skip("no_binding", "the entity has no physical binding (schema and table)");
+  if (!entity.binding_refused.empty()) return Skip("binding_not_allowed", entity.binding_refused);
   if (kind == TriggerKind::kMetadataApproved && entity.tier != v1::TIER_1 && entity.tier != v1::TIER_2)
     return Skip("tier_not_eligible", Cat("approvals trigger profiles for tier1 and tier2 only, not ", v1::Tier_Name(entity.tier)));
   if (kind == TriggerKind::kDataRefreshed) {

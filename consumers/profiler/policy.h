@@ -27,6 +27,9 @@ enum class TriggerKind { kProfileDue, kDataRefreshed, kMetadataApproved };
 struct EntityFacts {
   bool found = false;
   bool bound = false;  // has a physical binding (schema and table)
+  // Why the binding is outside the profiler's allow-list (BindingAllowList::Check); empty
+  // when it is allowed.
+  std::string binding_refused;
   v1::Tier tier = v1::TIER_UNSPECIFIED;
 };
 
@@ -37,14 +40,16 @@ struct LastProfile {
 
 struct Decision {
   bool profile = false;
-  // When skipped: entity_not_found | no_binding | tier_not_eligible | cooldown |
-  // refresh_below_threshold (job_in_flight is decided by the job table).
+  // When skipped: entity_not_found | no_binding | binding_not_allowed | tier_not_eligible |
+  // cooldown | refresh_below_threshold (job_in_flight is decided by the job table;
+  // source_not_allowed and not_a_trigger before the policy is asked).
   std::string skip_reason;
   std::string detail;  // a sentence for the log and mdm_profile_trigger.detail
 };
 
 // The policy, as a pure function:
-// - any trigger: skip when the entity is unknown or has no physical binding;
+// - any trigger: skip when the entity is unknown, has no physical binding, or its binding
+//   is outside the allow-list (so no job is queued for a table the tenant may not read);
 // - metadata.approved: tier1 and tier2 only, then the cooldown;
 // - metadata.profile.due: the cooldown, waived for QUALITY_DROP and MANUAL;
 // - data.refreshed (no cooldown: fresh data is the point): profile when never profiled,

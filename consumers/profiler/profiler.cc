@@ -130,8 +130,9 @@ Profiler::Metrics::Metrics(prometheus::Registry& r)
                            .Help("Share of active, bound tier1 entries profiled within the last 7 days")
                            .Register(r)) {}
 
-Profiler::Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog)
-    : config_(std::move(config)), catalog_(catalog), metrics_(registry) {}
+Profiler::Profiler(ProfilerConfig config, BindingAllowList bindings, prometheus::Registry& registry,
+                   const contracts::Catalog& catalog)
+    : config_(std::move(config)), catalog_(catalog), authz_(catalog_), bindings_(std::move(bindings)), metrics_(registry) {}
 
 Profiler::~Profiler() = default;
 
@@ -148,10 +149,39 @@ absl::StatusOr<std::unique_ptr<Profiler>> Profiler::Create(ProfilerConfig config
       config.profile.weights.validity < 0 ||
       config.profile.weights.completeness + config.profile.weights.uniqueness + config.profile.weights.validity <= 0)
     return absl::InvalidArgumentError("weights: must be non-negative with a positive sum");
-  std::unique_ptr<Profiler> p(new Profiler(std::move(config), registry, catalog));
+  auto bindings = BindingAllowList::Parse(config.allow_bindings);
+  if (!bindings.ok()) return bindings.status();
+  std::unique_ptr<Profiler> p(new Profiler(std::move(config), *std::move(bindings), registry, catalog));
   std::lock_guard lock(p->mu_);
   if (auto s = p->EnsureConnected(); !s.ok()) return s;
+  auto governance = p->GovernanceSchemas();
+  if (!governance.ok()) return governance.status();
+  for (const auto& schema : *governance)
+    if (auto s = p->bindings_.Protect(schema); !s.ok()) return s;
   return p;
+}
+
+absl::StatusOr<std::set<std::string>> Profiler::GovernanceSchemas() {
+  std::set<std::string> out;
+  // With none configured the tables live in the search_path's first schema: public unless
+  // the role or the database sets another (resolved below); both are protected.
+  out.insert(config_.pg_schema.empty() ? std::string("public") : config_.pg_schema);
+  // Where the governance connection actually finds its tables and would create new ones.
+  auto r = meta_->Exec(
+      "SELECT current_schema() UNION SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.oid IN (to_regclass('mdm_global_metadata'), to_regclass('mdm_profile_job'),"
+      "   to_regclass('event_outbox'), to_regclass('event_log'), to_regclass('mdm_approval'))");
+  if (!r.ok()) return r.status();
+  for (int i = 0; i < r->rows(); ++i)
+    if (!r->IsNull(i, 0)) out.insert(std::string(r->Get(i, 0)));
+  return out;
+}
+
+absl::Status Profiler::SourceAuthorized(const v1::Envelope& event) const {
+  const contracts::Route* carried = catalog_.FindByPayloadField(contracts::PayloadField(event));
+  if (carried != nullptr && carried->type != event.type())
+    return absl::PermissionDeniedError(Cat("type: ", event.type(), " carries a ", carried->type, " payload"));
+  return authz_.SourceMayEmit(event);
 }
 
 absl::Status Profiler::EnsureConnected() {
@@ -161,6 +191,10 @@ absl::Status Profiler::EnsureConnected() {
     auto conn = PgConnection::Connect(dsn);
     if (!conn.ok()) return conn.status();
     if (auto s = conn->SetSearchPath(governance ? config_.pg_schema : ""); !s.ok()) return s;
+    // The source connection only ever reads (each profile is also a READ ONLY
+    // transaction); a read-only session keeps it so whatever runs on it.
+    if (!governance)
+      if (auto s = conn->ExecScript("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"); !s.ok()) return s;
     c.emplace(*std::move(conn));
     return absl::OkStatus();
   };
@@ -194,7 +228,9 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) 
   if (auto s = EnsureConnected(); !s.ok()) return s;
   auto out = HandleEventLocked(event);
   if (!out.ok()) return Rollback(out.status());
-  const std::string& type = event.type();
+  // A label from a closed set: the envelope's type is whatever the writer put there.
+  const std::string type =
+      event.type() == kDue || event.type() == kRefreshed || event.type() == kApproved ? event.type() : "other";
   if (out->duplicate) {
     metrics_.events.Add({{"type", type}, {"outcome", "duplicate"}}).Increment();
     spdlog::info("profiler: {} {} already handled; nothing to do", type, event.id());
@@ -202,6 +238,11 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) 
     metrics_.events.Add({{"type", type}, {"outcome", "queued"}}).Increment();
     spdlog::info("profiler: {} {} tenant={} queued job {} ({})", type, event.id(), event.tenant_id(), out->job_id,
                  out->detail);
+  } else if (out->skip_reason == "source_not_allowed" || out->skip_reason == "binding_not_allowed") {
+    metrics_.events.Add({{"type", type}, {"outcome", "skipped"}}).Increment();
+    metrics_.skips.Add({{"reason", out->skip_reason}}).Increment();
+    spdlog::warn("profiler: {} {} tenant={} source={} refused: {} ({})", event.type(), event.id(), event.tenant_id(),
+                 event.source(), out->skip_reason, out->detail);
   } else {
     metrics_.events.Add({{"type", type}, {"outcome", "skipped"}}).Increment();
     metrics_.skips.Add({{"reason", out->skip_reason}}).Increment();
@@ -214,6 +255,14 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) 
 absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& event) {
   PgConnection& c = *meta_;
   TriggerOutcome out;
+  // Decided before anything touches the database: a forged event must not even claim its
+  // id in mdm_profile_trigger (the genuine event with that id would then be a duplicate).
+  // Not retryable, so the offset is committed like any other skip.
+  if (auto s = SourceAuthorized(event); !s.ok()) {
+    out.skip_reason = "source_not_allowed";
+    out.detail = std::string(s.message());
+    return out;
+  }
   auto seen = c.Exec("SELECT 1 FROM mdm_profile_trigger WHERE event_id = $1", {event.id()});
   if (!seen.ok()) return seen.status();
   if (seen->rows() > 0) {
@@ -267,7 +316,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
   std::string canonical_key;
   if (entity_type == v1::ENTITY_TYPE_METADATA) {
     absl::StatusOr<PgResult> e = absl::NotFoundError("");
-    const char* cols = "SELECT id::text, canonical_key, tier, binding_table IS NOT NULL FROM mdm_global_metadata ";
+    const char* cols = "SELECT id::text, canonical_key, tier, binding_schema, binding_table FROM mdm_global_metadata ";
     if (kind == TriggerKind::kDataRefreshed) {
       e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2)"
                            " ORDER BY (entity_urn = $2) IS TRUE DESC LIMIT 1"),
@@ -285,14 +334,18 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       entity_id = std::string(e->Get(0, 0));
       canonical_key = std::string(e->Get(0, 1));
       facts.tier = TierFromDb(e->Get(0, 2));
-      facts.bound = e->Get(0, 3) == "t";
+      facts.bound = !e->IsNull(0, 3) && !e->IsNull(0, 4);
+      // Names only: nothing about the table is looked up, so a refusal tells nothing.
+      if (facts.bound)
+        if (auto s = bindings_.Check(event.tenant_id(), e->Get(0, 3), e->Get(0, 4)); !s.ok())
+          facts.binding_refused = std::string(s.message());
     }
   } else {
     facts.found = true;  // other entity types are never bound; the policy says why it skips
   }
 
   std::optional<LastProfile> last;
-  if (facts.found && facts.bound) {
+  if (facts.found && facts.bound && facts.binding_refused.empty()) {
     // Serializes decisions and outcomes of one entity, so "last profile" and "job in
     // flight" are read consistently with a job finishing concurrently.
     if (auto s = c.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
@@ -419,6 +472,10 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   if (binding->IsNull(0, 0) || binding->IsNull(0, 1))
     return Fail(job, {"NO_BINDING", "the entity has no physical binding", false});
   const std::string schema(binding->Get(0, 0)), table(binding->Get(0, 1)), rules(binding->Get(0, 2));
+  // Again right before the scan: the binding or the allow-list may have changed since the
+  // job was queued. Fails before any statement on the source connection.
+  if (auto s = bindings_.Check(job.tenant_id, schema, table); !s.ok())
+    return Fail(job, {"BINDING_NOT_ALLOWED", std::string(s.message()), false});
 
   // The heartbeat renews the lease while the scan runs; if the lease is lost (a stall
   // longer than the lease let another worker take over) it cancels the scan.

@@ -11,13 +11,16 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/pg.h"
+#include "consumers/profiler/bindings.h"
 #include "consumers/profiler/policy.h"
 #include "consumers/profiler/profile.h"
 #include "consumers/record.h"
+#include "contracts/authz.h"
 #include "contracts/catalog.h"
 
 namespace sluice::profiler {
@@ -27,8 +30,13 @@ struct ProfilerConfig {
   std::string pg_dsn;
   // Their schema (search_path); empty = the connection's default.
   std::string pg_schema;
-  // PostgreSQL holding the bound tables that are profiled; empty = pg_dsn.
+  // PostgreSQL holding the bound tables that are profiled; empty = pg_dsn. Should be a
+  // read-only role of its own that cannot read the governance tables; the profiler also
+  // makes the session read-only.
   std::string source_dsn;
+  // The bindings each tenant may have profiled, "TENANT=SCHEMA.TABLE" or "TENANT=SCHEMA.*"
+  // (BindingAllowList); empty allows none. The governance schema is never allowed.
+  std::vector<std::string> allow_bindings;
   // Names this worker in job rows (default: host-pid).
   std::string worker_id;
   PolicyConfig policy;
@@ -72,7 +80,9 @@ struct JobOutcome {
 
 // sluice-profiler's engine. Trigger events (metadata.profile.due, data.refreshed,
 // metadata.approved) go through the policy; those that should profile become rows of
-// mdm_profile_job, at most one pending or running per entity. A job is claimed with a
+// mdm_profile_job, at most one pending or running per entity. Only events whose source the
+// catalog lists as a producer of their type are acted on, and only bindings inside the
+// allow-list are read (checked when deciding and again right before the scan). A job is claimed with a
 // lease that a heartbeat thread renews; the profile runs on the source database in one
 // read-only scan; the outcome (mdm_profile row, job status, and the events written to
 // event_outbox for sluice-relay) commits in one transaction fenced by the lease token,
@@ -108,6 +118,7 @@ class Profiler {
   void SweepLoop(const std::atomic<bool>& stop);
 
   const ProfilerConfig& config() const { return config_; }
+  const BindingAllowList& bindings() const { return bindings_; }
 
  public:
   struct Job;  // a claimed mdm_profile_job row (defined in profiler.cc)
@@ -127,8 +138,14 @@ class Profiler {
     prometheus::Family<prometheus::Gauge>& tier1_compliance;   // {tenant}
   };
 
-  Profiler(ProfilerConfig config, prometheus::Registry& registry, const contracts::Catalog& catalog);
+  Profiler(ProfilerConfig config, BindingAllowList bindings, prometheus::Registry& registry,
+           const contracts::Catalog& catalog);
   absl::Status EnsureConnected();
+  // Schemas holding the governance tables, as the governance connection resolves them.
+  absl::StatusOr<std::set<std::string>> GovernanceSchemas();
+  // OK when `event` may be acted on: its source produces its type (Authorizer), and its
+  // payload is of that type (the payload is what gets acted on).
+  absl::Status SourceAuthorized(const v1::Envelope& event) const;
   absl::StatusOr<TriggerOutcome> HandleEventLocked(const v1::Envelope& event);
   absl::StatusOr<std::optional<JobOutcome>> RunReadyJobLocked(const std::string& job_id);
   absl::StatusOr<JobOutcome> Succeed(const Job& job, const ProfileResult& result, const std::string& schema,
@@ -140,6 +157,8 @@ class Profiler {
 
   ProfilerConfig config_;
   contracts::Catalog catalog_;
+  contracts::Authorizer authz_;  // refers to catalog_ (declared above, so built first)
+  BindingAllowList bindings_;    // immutable after Create
   Metrics metrics_;
   std::mutex mu_;
   std::optional<common::PgConnection> meta_;    // governance tables; guarded by mu_
