@@ -25,12 +25,16 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
   return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
 }
 
-absl::Status CheckTenant(const v1::Principal& who, const std::string& tenant) {
+absl::Status CheckTenant(const contracts::Authorizer& authz, const v1::Principal& who, const std::string& tenant) {
   if (tenant.empty()) return Invalid("tenant_id", "required");
   if (!contracts::IsValidTenantId(tenant)) return Invalid("tenant_id", "not a valid tenant id");
-  if (!TenantAllowed(who, tenant))
-    return absl::PermissionDeniedError(Cat("tenant_id: ", who.name(), " may not act for tenant \"", tenant, "\""));
-  return absl::OkStatus();
+  return authz.MayActFor(who, tenant);
+}
+
+// The decider holds the tenant and the role the policy names for the approval's entity
+// type and tier today (not the role stored at creation), and is not the requester.
+absl::Status MayDecide(const contracts::Authorizer& authz, const v1::Principal& who, const v1::Approval& a) {
+  return authz.MayDecide(who, a.tenant_id(), a.requested_by(), authz.RequiredRole(a.entity_type(), a.tier()));
 }
 
 absl::Status CheckId(const std::string& id) {
@@ -187,7 +191,7 @@ const char* UpsertSql(v1::EntityType type) {
              "   entity_urn, tier, standard_pack_id, data_type, format, owner_id, steward_id, status, binding_schema,"
              "   binding_table, column_rules)"
              " SELECT $1, $2, p->>'label', p->>'description', p->>'domain', p->>'module', p->>'entityUrn',"
-             "   coalesce(p->>'tier', $4), p->>'standardPackId', p->>'dataType', p->>'format', p->>'ownerId',"
+             "   $4, p->>'standardPackId', p->>'dataType', p->>'format', p->>'ownerId',"
              "   p->>'stewardId', coalesce(p->>'status', 'active'), p->'binding'->>'schema', p->'binding'->>'table',"
              "   coalesce(p->'columnRules', '[]'::jsonb) FROM (SELECT $3::jsonb AS p) x"
              " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET label = EXCLUDED.label, description = EXCLUDED.description,"
@@ -202,7 +206,7 @@ const char* UpsertSql(v1::EntityType type) {
       return "WITH prior AS (SELECT to_jsonb(k) AS j FROM mdm_kpi_definition k WHERE tenant_id = $1 AND canonical_key = $2),"
              " up AS (INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, description, formula, unit, tier,"
              "   owner_id, status)"
-             " SELECT $1, $2, p->>'name', p->>'description', p->>'formula', p->>'unit', coalesce(p->>'tier', $4),"
+             " SELECT $1, $2, p->>'name', p->>'description', p->>'formula', p->>'unit', $4,"
              "   p->>'ownerId', coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p) x"
              " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
              "   formula = EXCLUDED.formula, unit = EXCLUDED.unit, tier = EXCLUDED.tier, owner_id = EXCLUDED.owner_id,"
@@ -275,12 +279,6 @@ absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, cons
   return row;
 }
 
-absl::Status RequireRole(const v1::Principal& who, const v1::Approval& a) {
-  for (const auto& r : who.roles())
-    if (r == a.required_role()) return absl::OkStatus();
-  return absl::PermissionDeniedError(Cat(who.name(), " lacks the role \"", a.required_role(), "\" this approval needs"));
-}
-
 absl::StatusOr<Row> Decide(PgConnection& c, const std::string& id, const char* status, const v1::Principal& who,
                            const std::string& reason, const std::string& prior, const std::string& entity_id) {
   auto r = c.Exec(Cat("UPDATE mdm_approval SET status = $2, decided_by = $3, decided_at = now(),"
@@ -306,39 +304,27 @@ const char* EntityTable(v1::EntityType type) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Acquire() {
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return c;
-    }
-  }
-  auto c = PgConnection::Connect(dsn_);
-  if (!c.ok()) return c.status();
-  if (auto s = c->SetSearchPath(schema_); !s.ok()) return s;
-  return std::make_unique<PgConnection>(*std::move(c));
-}
-
-void PgPool::Release(std::unique_ptr<PgConnection> conn, const absl::Status& last) {
-  if (last.code() == absl::StatusCode::kUnavailable || PQstatus(conn->raw()) != CONNECTION_OK) return;
-  std::lock_guard lock(mu_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
-}
-
 absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v1::CreateApprovalRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   const char* type = EntityTypeDb(req.entity_type());
   if (type == nullptr) return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
   if (req.tier() == v1::TIER_UNSPECIFIED) return Invalid("tier", "required");
   if (LaneDb(req.lane()) == nullptr) return Invalid("lane", "required");
-  if (req.required_role().empty()) return Invalid("required_role", "required");
+  const std::string role = authz_.RequiredRole(req.entity_type(), req.tier());
+  if (role.empty()) return Invalid("entity_type", "no role decides approvals of this entity type");
+  if (!req.required_role().empty() && req.required_role() != role)
+    return Invalid("required_role", Cat("set by policy: \"", role, "\" decides ", v1::EntityType_Name(req.entity_type()),
+                                        " at ", v1::Tier_Name(req.tier()), "; leave it empty"));
   if (!req.has_payload()) return Invalid("payload", "required");
   if (!req.entity_id().empty() && !contracts::IsUuid(req.entity_id())) return Invalid("entity_id", "must be a UUID");
   std::string key = req.entity_key().empty() ? StringField(req.payload(), "canonicalKey") : req.entity_key();
   if (key.empty()) return Invalid("entity_key", "required (or payload.canonicalKey)");
   if (auto s = ValidatePayload(req.entity_type(), req.payload()); !s.ok()) return s;
+  // The approval's tier decides who approves; the payload cannot carry another one.
+  if (auto t = req.payload().fields().find("tier"); t != req.payload().fields().end()) {
+    if (!t->second.has_string_value() || TierOf(t->second.string_value()) != req.tier())
+      return Invalid("payload.tier", Cat("must be absent or \"", TierDb(req.tier()), "\" (the approval's tier)"));
+  }
   auto payload = contracts::ToJson(req.payload());
   if (!payload.ok()) return payload.status();
 
@@ -348,7 +334,7 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
                         " RETURNING ",
                         kCols),
                     {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
-                     who.name(), req.required_role()});
+                     who.name(), role});
     if (!r.ok()) return r.status();
     v1::Approval a = ToRow(*r, 0).approval;
     v1::Envelope e = Event(a, "");
@@ -372,7 +358,7 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
 }
 
 absl::StatusOr<v1::Approval> Approvals::Get(const v1::Principal& who, const v1::GetApprovalRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
     auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2"), {req.id(), req.tenant_id()});
@@ -383,7 +369,7 @@ absl::StatusOr<v1::Approval> Approvals::Get(const v1::Principal& who, const v1::
 }
 
 absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& who, const v1::ListApprovalsRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   int limit = req.page_size() == 0 ? 50 : req.page_size();
   if (limit < 1 || limit > 200) return Invalid("page_size", "must be 1 to 200");
   std::string after_micros, after_id;
@@ -418,12 +404,12 @@ absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& w
 }
 
 absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who, const v1::ApproveRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   return InTransaction<v1::ApproveResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ApproveResponse> {
     auto row = LockPending(c, req.tenant_id(), req.id());  // row lock: concurrent decisions wait here
     if (!row.ok()) return row.status();
-    if (auto s = RequireRole(who, row->approval); !s.ok()) return s;
+    if (auto s = MayDecide(authz_, who, row->approval); !s.ok()) return s;
     const v1::Approval& pending = row->approval;
     auto payload = contracts::ToJson(pending.payload());
     if (!payload.ok()) return payload.status();
@@ -526,13 +512,13 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
 }
 
 absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, const v1::RejectRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   if (req.reason().empty()) return Invalid("reason", "required");
   return InTransaction<v1::RejectResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::RejectResponse> {
     auto row = LockPending(c, req.tenant_id(), req.id());
     if (!row.ok()) return row.status();
-    if (auto s = RequireRole(who, row->approval); !s.ok()) return s;
+    if (auto s = MayDecide(authz_, who, row->approval); !s.ok()) return s;
     auto decided = Decide(c, req.id(), "rejected", who, req.reason(), "", "");
     if (!decided.ok()) return decided.status();
     const v1::Approval& a = decided->approval;
@@ -556,28 +542,22 @@ absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, c
 }
 
 absl::StatusOr<v1::Approval> Approvals::Cancel(const v1::Principal& who, const v1::CancelRequest& req) {
-  if (auto s = CheckTenant(who, req.tenant_id()); !s.ok()) return s;
+  if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
     auto row = LockPending(c, req.tenant_id(), req.id());
     if (!row.ok()) return row.status();
-    if (row->approval.requested_by() != who.name())
-      return absl::PermissionDeniedError(Cat("only the requester (", row->approval.requested_by(), ") may cancel"));
+    if (auto s = authz_.MayCancel(who, row->approval.requested_by()); !s.ok()) return s;
     auto decided = Decide(c, req.id(), "cancelled", who, "", "", "");
     if (!decided.ok()) return decided.status();
     return decided->approval;
   });
 }
 
-absl::StatusOr<const v1::Principal*> ApprovalServiceImpl::Who(grpc::ServerContext* ctx) const {
-  auto [b, e] = ctx->client_metadata().equal_range("authorization");
-  return tokens_.Authenticate(b == e ? std::string_view() : std::string_view(b->second.data(), b->second.size()));
-}
-
 #define SLUICE_APPROVAL_RPC(Method, Call, Assign)                                                  \
   grpc::Status ApprovalServiceImpl::Method(grpc::ServerContext* ctx, const v1::Method##Request* req, \
                                            v1::Method##Response* resp) {                           \
-    auto who = Who(ctx);                                                                           \
+    auto who = tokens_.Authenticate(*ctx);                                                         \
     if (!who.ok()) return ToGrpcStatus(who.status());                                              \
     auto r = approvals_.Call(**who, *req);                                                         \
     if (!r.ok()) return ToGrpcStatus(r.status());                                                  \

@@ -9,53 +9,17 @@
 #include <vector>
 
 #include "common/pg.h"
+#include "common/pg_pool.h"
+#include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "gateway/auth.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 
 namespace sluice::gateway {
 
-// A few PostgreSQL connections shared by request threads. Thread-safe.
-class PgPool {
- public:
-  PgPool(std::string dsn, std::string schema, size_t max_idle = 8)
-      : dsn_(std::move(dsn)), schema_(std::move(schema)), max_idle_(max_idle) {}
-  // A connection for the caller's exclusive use, returned to the pool by Release.
-  absl::StatusOr<std::unique_ptr<common::PgConnection>> Acquire();
-  // Back to the pool; a connection that failed with kUnavailable is closed instead.
-  void Release(std::unique_ptr<common::PgConnection> conn, const absl::Status& last);
-
- private:
-  const std::string dsn_, schema_;
-  const size_t max_idle_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<common::PgConnection>> idle_;
-};
-
-// Runs `body` in a transaction on a pooled connection; rolls back on any error.
-// A pooled connection whose server went away (restart, failover) fails at BEGIN, before
-// anything was done: it is dropped and the transaction starts once more on a new one.
-template <class T, class F>
-absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
-  auto conn = pool.Acquire();
-  if (!conn.ok()) return conn.status();
-  absl::Status s = (*conn)->ExecScript("BEGIN");
-  if (s.code() == absl::StatusCode::kUnavailable) {
-    pool.Release(*std::move(conn), s);  // closes it
-    conn = pool.Acquire();
-    if (!conn.ok()) return conn.status();
-    s = (*conn)->ExecScript("BEGIN");
-  }
-  absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
-  if (result.ok()) {
-    s = (*conn)->ExecScript("COMMIT");
-    if (!s.ok()) result = s;
-  } else {
-    (void)(*conn)->ExecScript("ROLLBACK");
-  }
-  pool.Release(*std::move(conn), result.status());
-  return result;
-}
+// The bounded PostgreSQL pool and InTransaction live in common/pg_pool.h.
+using common::InTransaction;
+using common::PgPool;
 
 // The entity tables behind approvals, shared with `sluicectl audit verify`.
 // "GLOBAL_METADATA", "KPI", "GLOSSARY", "BUSINESS_RULE"; nullptr for other types.
@@ -71,7 +35,10 @@ const char* EntityUpsertSql(v1::EntityType type);
 // transactional outbox. Thread-safe.
 class Approvals {
  public:
-  Approvals(PgPool& pool, const contracts::Catalog& catalog) : pool_(pool), catalog_(catalog) {}
+  // `authz` decides tenants, roles and requester != decider; the role an approval needs
+  // comes from its policy, never from the request.
+  Approvals(PgPool& pool, const contracts::Catalog& catalog, const contracts::Authorizer& authz)
+      : pool_(pool), catalog_(catalog), authz_(authz) {}
 
   absl::StatusOr<v1::Approval> Create(const v1::Principal& who, const v1::CreateApprovalRequest& req);
   absl::StatusOr<v1::Approval> Get(const v1::Principal& who, const v1::GetApprovalRequest& req);
@@ -83,6 +50,7 @@ class Approvals {
  private:
   PgPool& pool_;
   const contracts::Catalog& catalog_;
+  const contracts::Authorizer& authz_;
 };
 
 // The gRPC face of Approvals (synchronous API; each call runs one transaction).
@@ -97,7 +65,6 @@ class ApprovalServiceImpl final : public v1::ApprovalService::Service {
   grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*, v1::CancelResponse*) override;
 
  private:
-  absl::StatusOr<const v1::Principal*> Who(grpc::ServerContext* ctx) const;
   const TokenStore& tokens_;
   Approvals& approvals_;
 };

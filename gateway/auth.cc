@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <set>
 
 #include "common/strings.h"
 #include "contracts/vectors.h"
@@ -28,6 +29,7 @@ absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
   if (!google::protobuf::TextFormat::ParseFromString(std::string(textproto), &file))
     return absl::InvalidArgumentError("token file: not a valid sluice.v1.TokenFile text proto");
   TokenStore store;
+  std::set<std::string> names;
   for (int i = 0; i < file.principals_size(); ++i) {
     const auto& p = file.principals(i);
     std::string at = common::Cat("token file principals[", i, "] (", p.name(), ")");
@@ -38,6 +40,9 @@ absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
       return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: must be 64 lower-case hex characters"));
     if (p.name().empty()) return absl::InvalidArgumentError(common::Cat(at, ".name: required"));
     if (p.tenants().empty()) return absl::InvalidArgumentError(common::Cat(at, ".tenants: at least one is required"));
+    if (p.name().size() > 128) return absl::InvalidArgumentError(common::Cat(at, ".name: at most 128 characters"));
+    if (!names.insert(p.name()).second)
+      return absl::InvalidArgumentError(common::Cat(at, ".name: used by another principal (names must be unique)"));
     if (!store.by_hash_.emplace(h, p).second)
       return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: used by another principal"));
   }
@@ -62,23 +67,10 @@ absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(std::string_view a
   return &it->second;
 }
 
-bool TenantAllowed(const v1::Principal& who, std::string_view tenant) {
-  for (const auto& t : who.tenants())
-    if (t == "*" || t == tenant) return true;
-  return false;
-}
-
-absl::Status Authorize(const v1::Principal& who, const v1::Envelope& envelope) {
-  const auto& tenants = who.tenants();
-  if (std::find(tenants.begin(), tenants.end(), "*") == tenants.end() &&
-      std::find(tenants.begin(), tenants.end(), envelope.tenant_id()) == tenants.end())
-    return absl::PermissionDeniedError(
-        common::Cat("tenant_id: ", who.name(), " may not publish for tenant \"", envelope.tenant_id(), "\""));
-  const auto& sources = who.sources();
-  if (!sources.empty() && std::find(sources.begin(), sources.end(), envelope.source()) == sources.end())
-    return absl::PermissionDeniedError(
-        common::Cat("source: ", who.name(), " may not publish as \"", envelope.source(), "\""));
-  return absl::OkStatus();
+absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(const grpc::ServerContextBase& ctx) const {
+  auto [b, e] = ctx.client_metadata().equal_range("authorization");
+  if (b == e) return Authenticate(std::string_view());
+  return Authenticate(std::string_view(b->second.data(), b->second.size()));
 }
 
 }  // namespace sluice::gateway

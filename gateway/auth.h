@@ -1,6 +1,7 @@
 #pragma once
 
 #include <absl/status/statusor.h>
+#include <grpcpp/server_context.h>
 
 #include <map>
 #include <string>
@@ -19,13 +20,15 @@ std::string Sha256Hex(std::string_view data);
 class TokenStore {
  public:
   // InvalidArgument naming the principal when an entry is malformed (bad hash, no
-  // tenants, duplicate hash).
+  // tenants, duplicate hash, a name used twice: names identify requesters of approvals).
   static absl::StatusOr<TokenStore> Parse(std::string_view textproto);
   static absl::StatusOr<TokenStore> FromFile(const std::string& path);
 
   // The principal of an "authorization" metadata value ("Bearer <token>");
   // Unauthenticated when missing, malformed or unknown.
   absl::StatusOr<const v1::Principal*> Authenticate(std::string_view authorization) const;
+  // The principal of a gRPC call, from its "authorization" metadata. Every RPC starts here.
+  absl::StatusOr<const v1::Principal*> Authenticate(const grpc::ServerContextBase& ctx) const;
 
   size_t size() const { return by_hash_.size(); }
 
@@ -33,12 +36,6 @@ class TokenStore {
   std::map<std::string, v1::Principal, std::less<>> by_hash_;
 };
 
-// True when `who` may act for `tenant` (one of its tenants, or "*").
-bool TenantAllowed(const v1::Principal& who, std::string_view tenant);
-
-// PermissionDenied unless `who` may publish `envelope`: its tenant must be one of the
-// principal's tenants (or "*"), and its source one of the principal's sources (when any
-// are listed).
-absl::Status Authorize(const v1::Principal& who, const v1::Envelope& envelope);
+// What a principal may do is decided in one place: contracts::Authorizer (contracts/authz.h).
 
 }  // namespace sluice::gateway

@@ -17,13 +17,6 @@ TokenStore Store() {
   return *std::move(s);
 }
 
-v1::Envelope Env(std::string tenant, std::string source) {
-  v1::Envelope e;
-  e.set_tenant_id(std::move(tenant));
-  e.set_source(std::move(source));
-  return e;
-}
-
 TEST(Sha256Hex, KnownValue) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
@@ -47,16 +40,13 @@ TEST(TokenStore, RejectsMalformedFilesNamingThePrincipal) {
   EXPECT_FALSE(TokenStore::Parse("principals {").ok());
 }
 
-TEST(Authorize, TenantAndSourceMustBeAllowed) {
-  TokenStore s = Store();
-  const v1::Principal& etl = **s.Authenticate("Bearer etl-secret");
-  const v1::Principal& admin = **s.Authenticate("Bearer admin-secret");
-  EXPECT_TRUE(Authorize(etl, Env("tenant-a", "etl.pipeline")).ok());
-  auto other = Authorize(etl, Env("tenant-b", "etl.pipeline"));
-  EXPECT_EQ(other.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(std::string(other.message()), HasSubstr("tenant \"tenant-b\""));
-  EXPECT_EQ(Authorize(etl, Env("tenant-a", "kernel.scheduler")).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(Authorize(admin, Env("anyone", "kernel.scheduler")).ok());
+TEST(TokenStore, PrincipalNamesAreUnique) {
+  // Names identify requesters: two tokens under one name could decide each other's approvals.
+  std::string a = "principals { name: \"ops\" token_sha256: \"" + Sha256Hex("k1") + "\" tenants: \"t\" }";
+  std::string b = "principals { name: \"ops\" token_sha256: \"" + Sha256Hex("k2") + "\" tenants: \"t\" roles: \"metadata_steward\" }";
+  auto s = TokenStore::Parse(a + b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("principals[1] (ops).name: used by another principal"));
 }
 
 }  // namespace

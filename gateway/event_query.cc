@@ -1,11 +1,6 @@
 #include "gateway/event_query.h"
 
-#include <absl/strings/escaping.h>
-#include <absl/strings/numbers.h>
 #include <absl/strings/str_join.h>
-#include <absl/strings/str_split.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/time_util.h>
 #include <prometheus/gauge.h>
@@ -20,6 +15,7 @@
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
+#include "gateway/list_request.h"
 
 namespace sluice::gateway {
 namespace {
@@ -32,25 +28,12 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
   return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
 }
 
-std::string_view Meta(const grpc::ServerContextBase& ctx, std::string_view key) {
-  auto [b, e] = ctx.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
-  if (b == e) return {};
-  return {b->second.data(), b->second.size()};
-}
-
-// A PostgreSQL text[] literal.
-std::string TextArray(const std::set<std::string>& values) {
-  std::string out = "{";
-  for (const auto& v : values) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
+// A stream slot, or none to hold when the service runs without caps.
+absl::StatusOr<std::optional<StreamSlot>> OpenStreamSlot(StreamSlots* slots, const std::string& principal) {
+  if (slots == nullptr) return std::optional<StreamSlot>();
+  auto slot = slots->Acquire(principal);
+  if (!slot.ok()) return slot.status();
+  return std::optional<StreamSlot>(*std::move(slot));
 }
 
 // A column value known to be an integer.
@@ -59,53 +42,6 @@ T Int(std::string_view v) {
   T out = 0;
   std::from_chars(v.data(), v.data() + v.size(), out);
   return out;
-}
-
-std::string MicrosText(int64_t micros) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
-}
-
-absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::EventFilter& f) {
-  for (int i = 0; i < f.types_size(); ++i)
-    if (catalog.Find(f.types(i)) == nullptr)
-      return Invalid(Cat("filter.types[", i, "]"), Cat("unknown event type \"", f.types(i), "\""));
-  for (int i = 0; i < f.sources_size(); ++i)
-    if (!catalog.IsKnownSource(f.sources(i)))
-      return Invalid(Cat("filter.sources[", i, "]"), Cat("unknown source \"", f.sources(i), "\""));
-  return absl::OkStatus();
-}
-
-// The cursor: "<occurred_at micros>:<id>:<filter digest>", base64url. The digest ties a
-// cursor to the filter it was issued for.
-std::string FilterDigest(const v1::EventFilter& f) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream out(&bytes);
-  google::protobuf::io::CodedOutputStream coded(&out);
-  coded.SetSerializationDeterministic(true);
-  f.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return Sha256Hex(bytes).substr(0, 16);
-}
-
-struct Cursor {
-  int64_t micros = 0;
-  std::string id;
-};
-
-absl::StatusOr<Cursor> DecodeCursor(const std::string& text, const v1::EventFilter& f) {
-  std::string raw;
-  const absl::Status bad = Invalid("cursor", "not a cursor from ListEvents");
-  if (!absl::WebSafeBase64Unescape(text, &raw)) return bad;
-  std::vector<std::string> parts = absl::StrSplit(raw, ':');
-  Cursor c;
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &c.micros) || !contracts::IsUuid(parts[1])) return bad;
-  if (parts[2] != FilterDigest(f)) return Invalid("cursor", "was issued for a different filter");
-  c.id = parts[1];
-  return c;
-}
-
-std::string EncodeCursor(int64_t micros, const std::string& id, const v1::EventFilter& f) {
-  return absl::WebSafeBase64Escape(Cat(micros, ":", id, ":", FilterDigest(f)));
 }
 
 constexpr char kEventCols[] =
@@ -151,65 +87,13 @@ absl::StatusOr<v1::StoredEvent> ToStoredEvent(const common::PgResult& r, int i, 
 
 }  // namespace
 
-absl::StatusOr<std::set<std::string>> ReadableTenants(const v1::Principal& who,
-                                                      const google::protobuf::RepeatedPtrField<std::string>& requested,
-                                                      std::string_view field) {
-  std::set<std::string> out;
-  for (int i = 0; i < requested.size(); ++i) {
-    const std::string& t = requested.Get(i);
-    if (!contracts::IsValidTenantId(t)) return Invalid(Cat(field, "[", i, "]"), "not a valid tenant id");
-    if (!TenantAllowed(who, t))
-      return absl::PermissionDeniedError(Cat(field, "[", i, "]: ", who.name(), " may not read tenant \"", t, "\""));
-    out.insert(t);
-  }
-  if (!out.empty()) return out;
-  for (const auto& t : who.tenants()) {
-    if (t == "*") return std::set<std::string>();
-    out.insert(t);
-  }
-  return out;
-}
-
 absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, const v1::ListEventsRequest& req) {
   const v1::EventFilter& f = req.filter();
-  const int limit = req.limit() == 0 ? 100 : req.limit();
-  if (limit < 1 || limit > 200) return Invalid("limit", "must be 1 to 200");
-  auto tenants = ReadableTenants(who, f.tenant_ids(), "filter.tenant_ids");
-  if (!tenants.ok()) return tenants.status();
-  if (auto s = CheckTypesAndSources(catalog_, f); !s.ok()) return s;
-  if (f.has_from_time() && f.has_to_time() && TimeUtil::TimestampToMicroseconds(f.to_time()) <
-                                                  TimeUtil::TimestampToMicroseconds(f.from_time()))
-    return Invalid("filter.to_time", "before filter.from_time");
-  std::optional<Cursor> cursor;
-  if (!req.cursor().empty()) {
-    auto c = DecodeCursor(req.cursor(), f);
-    if (!c.ok()) return c.status();
-    cursor = *c;
-  }
-
-  std::vector<std::optional<std::string>> params;
-  std::string where = "TRUE";
-  auto param = [&](std::string value) {
-    params.emplace_back(std::move(value));
-    return Cat("$", params.size());
-  };
-  if (!tenants->empty()) where += Cat(" AND tenant_id = ANY(", param(TextArray(*tenants)), "::text[])");
-  if (f.types_size() > 0) where += Cat(" AND type = ANY(", param(TextArray({f.types().begin(), f.types().end()})), "::text[])");
-  if (f.sources_size() > 0)
-    where += Cat(" AND source = ANY(", param(TextArray({f.sources().begin(), f.sources().end()})), "::text[])");
-  if (!f.correlation_id().empty()) where += Cat(" AND correlation_id = ", param(f.correlation_id()));
-  if (f.has_from_time())
-    where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))), "::timestamptz");
-  if (f.has_to_time())
-    where += Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");
-  if (!f.json_path().empty())
-    where += Cat(" AND jsonb_path_exists(payload, ", param(f.json_path()), "::jsonpath, '{}', true)");
-  if (cursor) {
-    const std::string at = param(MicrosText(cursor->micros));
-    where += Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(cursor->id), "::uuid)");
-  }
+  auto q = CheckListRequest(catalog_, authz_, who, req);
+  if (!q.ok()) return q.status();
+  const int limit = q->limit;
   const std::string sql =
-      Cat("SELECT ", kEventCols, " FROM event_log WHERE ", where, " ORDER BY occurred_at, id LIMIT ", limit + 1);
+      Cat("SELECT ", kEventCols, " FROM event_log WHERE ", q->where, " ORDER BY occurred_at, id LIMIT ", limit + 1);
 
   auto conn = pool_.Acquire();
   if (!conn.ok()) return conn.status();
@@ -218,10 +102,13 @@ absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, 
       // Checked on its own so a bad path is the caller's error, not a failed query.
       if (auto p = (*conn)->Exec("SELECT $1::jsonpath", {f.json_path()}); !p.ok()) {
         if (p.status().code() == absl::StatusCode::kUnavailable) return p.status();
-        return Invalid("filter.json_path", std::string(p.status().message()));
+        // PostgreSQL's own text is not passed on (it can quote other data); the operator's
+        // log has it.
+        spdlog::info("gateway: ListEvents json_path refused: {}", p.status().message());
+        return Invalid("filter.json_path", "not a valid SQL/JSON path expression");
       }
     }
-    auto r = (*conn)->Exec(sql, params);
+    auto r = (*conn)->Exec(sql, q->params);
     if (!r.ok()) return r.status();
     v1::ListEventsResponse out;
     const int n = std::min(r->rows(), limit);
@@ -238,46 +125,6 @@ absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, 
   }();
   pool_.Release(*std::move(conn), result.status());
   return result;
-}
-
-void SourceActivity::Published(std::string_view source, absl::Time now) {
-  const int64_t sec = absl::ToUnixSeconds(now);
-  std::lock_guard lock(mu_);
-  auto it = states_.find(source);
-  if (it == states_.end()) it = states_.emplace(std::string(source), State{}).first;
-  State& s = it->second;
-  ++s.published;
-  s.last_seen = std::max(s.last_seen, now);
-  const int slot = static_cast<int>(((sec % 60) + 60) % 60);
-  if (s.stamp[slot] != sec) {
-    s.stamp[slot] = sec;
-    s.second[slot] = 0;
-  }
-  ++s.second[slot];
-}
-
-void SourceActivity::RateLimited(std::string_view source) {
-  std::lock_guard lock(mu_);
-  auto it = states_.find(source);
-  if (it == states_.end()) it = states_.emplace(std::string(source), State{}).first;
-  ++it->second.rate_limited;
-}
-
-std::vector<SourceActivity::Snapshot> SourceActivity::Snapshots(absl::Time now) const {
-  const int64_t sec = absl::ToUnixSeconds(now);
-  std::lock_guard lock(mu_);
-  std::vector<Snapshot> out;
-  for (const auto& [source, s] : states_) {
-    int64_t recent = 0;
-    for (int i = 0; i < 60; ++i)
-      if (s.stamp[i] > sec - 60 && s.stamp[i] <= sec) recent += s.second[i];
-    out.push_back({.source = source,
-                   .rate_per_s = static_cast<double>(recent) / 60.0,
-                   .published = s.published,
-                   .rate_limited = s.rate_limited,
-                   .last_seen = s.last_seen});
-  }
-  return out;
 }
 
 absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
@@ -384,33 +231,56 @@ EventHealth::~EventHealth() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get() const {
+absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& scope) const {
   v1::GetEventHealthResponse out;
   const absl::Time now = absl::Now();
   *out.mutable_measured_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
-  auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
-  if (!lags.ok()) return lags.status();
-  for (auto& l : *lags) *out.add_consumer_lag() = std::move(l);
-  std::map<std::string, absl::Time> paused;
-  for (const auto& [source, until] : limits_.Paused(now)) paused[source] = until;
-  std::set<std::string> seen;
+  const auto visible = [&](const std::string& tenant) { return scope.all_tenants || scope.tenants.contains(tenant); };
+  if (scope.all_tenants) {  // partitions mix tenants: their lag is for callers who see every tenant
+    auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
+    if (!lags.ok()) return lags.status();
+    for (auto& l : *lags) *out.add_consumer_lag() = std::move(l);
+  }
+  std::map<std::pair<std::string, std::string>, absl::Time> paused;  // (tenant, source)
+  for (const auto& p : limits_.Paused(now))
+    if (visible(p.tenant)) paused[{p.tenant, p.source}] = p.until;
   for (const auto& s : activity_.Snapshots(now)) {
+    if (!visible(s.tenant)) continue;
     v1::SourceActivity* a = out.add_sources();
+    a->set_tenant_id(s.tenant);
     a->set_source(s.source);
     a->set_publish_rate_per_s(s.rate_per_s);
     a->set_published_total(s.published);
     a->set_rate_limited_total(s.rate_limited);
     if (s.last_seen != absl::InfinitePast())
       *a->mutable_last_seen() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(s.last_seen));
-    if (auto it = paused.find(s.source); it != paused.end())
+    if (auto it = paused.find({s.tenant, s.source}); it != paused.end()) {
       *a->mutable_paused_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(it->second));
-    seen.insert(s.source);
+      paused.erase(it);
+    }
   }
-  for (const auto& [source, until] : paused) {
-    if (seen.contains(source)) continue;
+  for (const auto& [key, until] : paused) {
     v1::SourceActivity* a = out.add_sources();
-    a->set_source(source);
+    a->set_tenant_id(key.first);
+    a->set_source(key.second);
     *a->mutable_paused_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
+  }
+  if (pool_ != nullptr && (scope.all_tenants || !scope.tenants.empty())) {
+    auto conn = pool_->Acquire();
+    if (!conn.ok()) return conn.status();
+    auto r = (*conn)->Exec(
+        "SELECT topic, coalesce(tenant_id, ''), count(*), (extract(epoch FROM max(dead_lettered_at)) * 1000000)::bigint"
+        " FROM event_dead_letter WHERE $1 OR tenant_id = ANY($2::text[]) GROUP BY 1, 2 ORDER BY 1, 2",
+        {scope.all_tenants ? "true" : "false", TextArray(scope.tenants)});
+    pool_->Release(*std::move(conn), r.status());
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      v1::DeadLetterCount* d = out.add_dead_letters();
+      d->set_topic(std::string(r->Get(i, 0)));
+      d->set_tenant_id(std::string(r->Get(i, 1)));
+      d->set_count(Int<int64_t>(r->Get(i, 2)));
+      *d->mutable_newest() = TimeUtil::MicrosecondsToTimestamp(Int<int64_t>(r->Get(i, 3)));
+    }
   }
   return out;
 }
@@ -436,16 +306,29 @@ void EventHealth::Loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     lock.unlock();
-    auto h = Get();
+    auto h = Get(HealthScope{.all_tenants = true});
     if (h.ok()) {
       for (const auto& l : h->consumer_lag())
         lag_.Add({{"group", l.group()}, {"topic", l.topic()}, {"partition", std::to_string(l.partition())}})
             .Set(static_cast<double>(l.lag()));
+      // Gauges are per source (a closed set from the catalog), summed over tenants, so the
+      // series count does not grow with the number of tenants.
+      struct PerSource {
+        double rate = 0;
+        int64_t last_seen = 0;
+        int paused = 0;
+      };
+      std::map<std::string, PerSource> per_source;
       for (const auto& s : h->sources()) {
-        rate_.Add({{"source", s.source()}}).Set(s.publish_rate_per_s());
-        if (s.has_last_seen())
-          last_seen_.Add({{"source", s.source()}}).Set(static_cast<double>(s.last_seen().seconds()));
-        paused_.Add({{"source", s.source()}}).Set(s.has_paused_until() ? 1 : 0);
+        PerSource& p = per_source[s.source()];
+        p.rate += s.publish_rate_per_s();
+        if (s.has_last_seen()) p.last_seen = std::max<int64_t>(p.last_seen, s.last_seen().seconds());
+        if (s.has_paused_until()) p.paused = 1;
+      }
+      for (const auto& [source, p] : per_source) {
+        rate_.Add({{"source", source}}).Set(p.rate);
+        if (p.last_seen > 0) last_seen_.Add({{"source", source}}).Set(static_cast<double>(p.last_seen));
+        paused_.Add({{"source", source}}).Set(p.paused);
       }
     } else {
       spdlog::warn("gateway: event health: {}", h.status().message());
@@ -458,7 +341,7 @@ void EventHealth::Loop() {
 
 grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v1::ListEventsRequest* req,
                                                v1::ListEventsResponse* resp) {
-  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
   if (d_.log == nullptr)
     return ToGrpcStatus(absl::FailedPreconditionError("ListEvents: this gateway has no --pg-dsn (event_log)"));
@@ -470,13 +353,16 @@ grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v
 
 grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,
                                               grpc::ServerWriter<v1::SubscribeResponse>* writer) {
-  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
+  // Held for the whole call: each open feed costs a thread and a Kafka reader's threads.
+  auto slot = OpenStreamSlot(d_.streams, (*who)->name());
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   const v1::EventFilter& f = req->filter();
   if (f.has_from_time() || f.has_to_time())
     return ToGrpcStatus(Invalid("filter.from_time", "a live feed has no time range (use ListEvents or Replay)"));
   if (!f.json_path().empty()) return ToGrpcStatus(Invalid("filter.json_path", "not supported by Subscribe"));
-  auto tenants = ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
+  auto tenants = d_.authz.ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
   if (!tenants.ok()) return ToGrpcStatus(tenants.status());
   if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
   consumer::RecordFilter filter{.tenants = *tenants,
@@ -515,14 +401,17 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
 
 grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::ReplayRequest* req,
                                            grpc::ServerWriter<v1::ReplayResponse>* writer) {
-  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
-  auto tenants = ReadableTenants(**who, req->tenant_ids(), "tenant_ids");
+  auto slot = OpenStreamSlot(d_.streams, (*who)->name());  // like Subscribe's
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
+  auto tenants = d_.authz.ReadableTenants(**who, req->tenant_ids(), "tenant_ids");
   if (!tenants.ok()) return ToGrpcStatus(tenants.status());
-  if (!req->target_topic().empty() &&
-      std::find((*who)->roles().begin(), (*who)->roles().end(), "operator") == (*who)->roles().end())
-    return ToGrpcStatus(absl::PermissionDeniedError(
-        Cat("target_topic: re-publishing needs the \"operator\" role, which ", (*who)->name(), " lacks")));
+  if (!req->target_topic().empty()) {
+    if (auto s = d_.authz.MayRepublish(**who, req->target_topic()); !s.ok()) return ToGrpcStatus(s);
+  }
+  for (int i = 0; i < req->topics_size(); ++i)
+    if (auto s = d_.authz.MayReadTopic(req->topics(i), Cat("topics[", i, "]")); !s.ok()) return ToGrpcStatus(s);
   consumer::ReplaySpec spec;
   auto topics = consumer::ReplayTopics(d_.catalog, {req->topics().begin(), req->topics().end()},
                                        {req->types().begin(), req->types().end()});
@@ -531,6 +420,19 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
     return ToGrpcStatus(contracts::WithFieldPath(topics.status(), no_topic ? "topics" : "types"));
   }
   spec.topics = *topics;
+  if (req->has_from_offset() && req->from_offset() < 0)
+    return ToGrpcStatus(Invalid("from_offset", "must not be negative"));
+  if (req->has_to_offset() && req->to_offset() < 0) return ToGrpcStatus(Invalid("to_offset", "must not be negative"));
+  if (req->has_from_offset() && req->has_to_offset() && req->to_offset() < req->from_offset())
+    return ToGrpcStatus(Invalid("to_offset", "before from_offset"));
+  if (req->has_partition() && req->partition() < 0) return ToGrpcStatus(Invalid("partition", "must not be negative"));
+  if (req->has_from_time())
+    if (auto s = CheckTime(req->from_time(), "from_time"); !s.ok()) return ToGrpcStatus(s);
+  if (req->has_to_time())
+    if (auto s = CheckTime(req->to_time(), "to_time"); !s.ok()) return ToGrpcStatus(s);
+  if (req->has_from_time() && req->has_to_time() &&
+      TimeUtil::TimestampToMicroseconds(req->to_time()) < TimeUtil::TimestampToMicroseconds(req->from_time()))
+    return ToGrpcStatus(Invalid("to_time", "before from_time"));
   if (req->has_from_offset()) spec.range.from_offset = req->from_offset();
   if (req->has_to_offset()) spec.range.to_offset = req->to_offset();
   if (req->has_partition()) spec.range.partition = req->partition();
@@ -585,9 +487,16 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
 
 grpc::Status EventQueryServiceImpl::GetEventHealth(grpc::ServerContext* ctx, const v1::GetEventHealthRequest*,
                                                    v1::GetEventHealthResponse* resp) {
-  auto who = d_.tokens.Authenticate(Meta(*ctx, "authorization"));
+  auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
-  auto h = d_.health.Get();
+  // Each caller sees its own tenants' sources; consumer lag only with every tenant.
+  HealthScope scope{.all_tenants = contracts::Authorizer::SeesAllTenants(**who)};
+  if (!scope.all_tenants) {
+    auto tenants = d_.authz.ReadableTenants(**who, {}, "tenant_ids");
+    if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+    scope.tenants = *std::move(tenants);
+  }
+  auto h = d_.health.Get(scope);
   if (!h.ok()) return ToGrpcStatus(h.status());
   *resp = *std::move(h);
   return grpc::Status::OK;

@@ -14,57 +14,29 @@
 #include <thread>
 #include <vector>
 
+#include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "gateway/approvals.h"
 #include "gateway/auth.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/source_activity.h"
+#include "gateway/stream_slots.h"
 #include "producers/producer.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 
 namespace sluice::gateway {
 
-// The tenants `who` may read among `requested` (field `field`): all of `requested`, each
-// checked (PermissionDenied naming the tenant); when none are requested, the principal's
-// own tenants, or an empty set meaning every tenant for a "*" principal.
-absl::StatusOr<std::set<std::string>> ReadableTenants(const v1::Principal& who,
-                                                      const google::protobuf::RepeatedPtrField<std::string>& requested,
-                                                      std::string_view field);
-
 // ListEvents over event_log. Thread-safe.
 class EventLog {
  public:
-  EventLog(PgPool& pool, const contracts::Catalog& catalog) : pool_(pool), catalog_(catalog) {}
+  EventLog(PgPool& pool, const contracts::Catalog& catalog, const contracts::Authorizer& authz)
+      : pool_(pool), catalog_(catalog), authz_(authz) {}
   absl::StatusOr<v1::ListEventsResponse> List(const v1::Principal& who, const v1::ListEventsRequest& req);
 
  private:
   PgPool& pool_;
   const contracts::Catalog& catalog_;
-};
-
-// What the gateway accepted per source: totals, a one-minute rate and the last event.
-// Thread-safe.
-class SourceActivity {
- public:
-  struct Snapshot {
-    std::string source;
-    double rate_per_s = 0;  // accepted in the last 60 s / 60
-    int64_t published = 0;
-    int64_t rate_limited = 0;
-    absl::Time last_seen = absl::InfinitePast();
-  };
-  void Published(std::string_view source, absl::Time now = absl::Now());
-  void RateLimited(std::string_view source);
-  std::vector<Snapshot> Snapshots(absl::Time now = absl::Now()) const;
-
- private:
-  struct State {
-    int64_t published = 0, rate_limited = 0;
-    absl::Time last_seen = absl::InfinitePast();
-    int64_t second[60] = {};  // accepted per second, indexed by unix second % 60
-    int64_t stamp[60] = {};   // the unix second each slot counts
-  };
-  mutable std::mutex mu_;
-  std::map<std::string, State, std::less<>> states_;
+  const contracts::Authorizer& authz_;
 };
 
 // Committed offset against the end of each partition, for every partition of `topics`
@@ -72,6 +44,12 @@ class SourceActivity {
 absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
                                                           const std::vector<std::string>& groups,
                                                           const std::vector<std::string>& topics);
+
+// What one caller of GetEventHealth may see.
+struct HealthScope {
+  bool all_tenants = false;          // consumer lag, every tenant's sources
+  std::set<std::string> tenants;     // otherwise: these tenants' sources only
+};
 
 struct EventHealthConfig {
   std::string bootstrap_servers;
@@ -92,7 +70,7 @@ class EventHealth {
   // Sets metadata_approvals_pending from mdm_approval (no-op without a pool).
   absl::Status UpdateApprovalsPending();
   ~EventHealth();
-  absl::StatusOr<v1::GetEventHealthResponse> Get() const;
+  absl::StatusOr<v1::GetEventHealthResponse> Get(const HealthScope& scope) const;
 
  private:
   void Loop();
@@ -118,11 +96,13 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
   struct Deps {
     const TokenStore& tokens;
     const contracts::Catalog& catalog;
+    const contracts::Authorizer& authz;
     std::string bootstrap_servers;
     EventLog* log;                  // null: ListEvents is FAILED_PRECONDITION
     producer::Producer& producer;   // re-publishing replays
     const EventHealth& health;
     const std::atomic<bool>& stopping;  // set at shutdown: live streams end
+    StreamSlots* streams = nullptr;     // caps Subscribe and Replay per principal and in total; null: no cap
   };
   explicit EventQueryServiceImpl(Deps deps) : d_(std::move(deps)) {}
 

@@ -1,5 +1,9 @@
 #include "gateway/grpc_status.h"
 
+#include <spdlog/spdlog.h>
+
+#include "common/pg.h"
+#include "common/strings.h"
 #include "contracts/validate.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -10,6 +14,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
   std::string message(status.message());
+  // PostgreSQL's own message can quote row contents, other tenants' included: callers get
+  // the SQLSTATE only, the operator's log the whole text.
+  if (const std::string state = common::SqlState(status); !state.empty()) {
+    spdlog::warn("gateway: database error answered as {}: {}", absl::StatusCodeToString(status.code()), message);
+    message = common::Cat("database error (SQLSTATE ", state, ")");
+    return grpc::Status(code, message);
+  }
   auto field = contracts::FieldPathOf(status);
   if (!field.has_value()) return grpc::Status(code, message);
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/pg.h"
 #include "contracts/validate.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -16,6 +17,16 @@ TEST(ToGrpcStatus, CodesMapOneToOne) {
   EXPECT_EQ(ToGrpcStatus(absl::ResourceExhaustedError("x")).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(ToGrpcStatus(absl::UnavailableError("x")).error_details().empty());
+}
+
+TEST(ToGrpcStatus, DatabaseTextNeverReachesTheCaller) {
+  // What PgStatus builds for a failed statement: PostgreSQL's text, which can quote rows.
+  absl::Status s = common::MapSqlState("23505", "duplicate key value violates unique constraint: Key (x)=(secret)", false);
+  s.SetPayload(common::kSqlStatePayload, absl::Cord("23505"));
+  grpc::Status g = ToGrpcStatus(s);
+  EXPECT_EQ(g.error_code(), static_cast<grpc::StatusCode>(static_cast<int>(s.code())));
+  EXPECT_EQ(g.error_message(), "database error (SQLSTATE 23505)");
+  EXPECT_EQ(g.error_message().find("secret"), std::string::npos);
 }
 
 TEST(ToGrpcStatus, FieldErrorsCarryBadRequestDetails) {

@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
   GatewayConfig c;
   c.bootstrap_servers = sluice::common::DefaultKafkaBootstrap();
   std::string metrics_listen = "127.0.0.1:9464";
-  std::string tokens_file, rate_limits, topic_prefix, log_level = "info";
+  std::string tokens_file, rate_limits, approval_roles, topic_prefix, log_level = "info";
   int64_t delivery_timeout_ms = 10000, dedup_window_s = 600, grace_s = 25, health_interval_s = 15;
+  int64_t pg_acquire_timeout_ms = 2000, pg_statement_timeout_ms = 5000;
   std::vector<std::string> librdkafka;
 
   CLI::App app{"sluice-gateway: Sluice over gRPC (EventGateway, DataRefreshService, EventQueryService, ApprovalService with --pg-dsn, health, reflection)"};
@@ -47,6 +48,19 @@ int main(int argc, char** argv) {
       ->envname("SLUICE_GATEWAY_RATE_LIMITS");
   app.add_option("--pg-dsn", c.pg_dsn, "PostgreSQL for ApprovalService and ListEvents (empty: neither is served)")->envname("SLUICE_PG_DSN");
   app.add_option("--pg-schema", c.pg_schema, "Schema of the governance tables")->envname("SLUICE_PG_SCHEMA");
+  app.add_option("--pg-max-connections", c.pg_max_connections, "PostgreSQL connections open at once")
+      ->envname("SLUICE_GATEWAY_PG_MAX_CONNECTIONS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--pg-acquire-timeout-ms", pg_acquire_timeout_ms,
+                 "How long a call waits for a free PostgreSQL connection; then RESOURCE_EXHAUSTED")
+      ->envname("SLUICE_GATEWAY_PG_ACQUIRE_TIMEOUT_MS")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--pg-statement-timeout-ms", pg_statement_timeout_ms,
+                 "statement_timeout of the gateway's PostgreSQL connections; 0 = the server's")
+      ->envname("SLUICE_GATEWAY_PG_STATEMENT_TIMEOUT_MS")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--approval-roles", approval_roles,
+                 "Role that decides approvals, by entity type and optionally tier, as JSON or @FILE: "
+                 "{\"METADATA\":\"metadata_steward\",\"METADATA/TIER_1\":\"kernel_architect\"} "
+                 "(default: KPI kpi_owner, others metadata_steward)")
+      ->envname("SLUICE_GATEWAY_APPROVAL_ROLES");
   app.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
   app.add_option("--delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")
       ->envname("SLUICE_GATEWAY_DELIVERY_TIMEOUT_MS")->capture_default_str()->check(CLI::PositiveNumber);
@@ -57,6 +71,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-in-flight-per-stream", c.max_in_flight_per_stream,
                  "Events of one stream awaiting the broker before reading pauses")
       ->envname("SLUICE_GATEWAY_MAX_IN_FLIGHT_PER_STREAM")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-streams-per-principal", c.max_streams_per_principal,
+                 "PublishStream, Subscribe and Replay calls one principal may hold open at once")
+      ->envname("SLUICE_GATEWAY_MAX_STREAMS_PER_PRINCIPAL")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-streams", c.max_streams, "PublishStream, Subscribe and Replay calls open at once in total")
+      ->envname("SLUICE_GATEWAY_MAX_STREAMS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-rpc-threads", c.max_rpc_threads,
+                 "Threads gRPC may serve synchronous calls on (must exceed --max-streams)")
+      ->envname("SLUICE_GATEWAY_MAX_RPC_THREADS")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message accepted")
       ->envname("SLUICE_GATEWAY_MAX_MESSAGE_BYTES")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--tls-cert", c.tls_cert, "Server certificate (PEM); with --tls-key enables TLS")->envname("SLUICE_GATEWAY_TLS_CERT");
@@ -77,6 +99,8 @@ int main(int argc, char** argv) {
   c.delivery_timeout = absl::Milliseconds(delivery_timeout_ms);
   c.dedup_window = absl::Seconds(dedup_window_s);
   c.health_interval = absl::Seconds(health_interval_s);
+  c.pg_acquire_timeout = absl::Milliseconds(pg_acquire_timeout_ms);
+  c.pg_statement_timeout = absl::Milliseconds(pg_statement_timeout_ms);
   for (const auto& kv : librdkafka) {
     auto eq = kv.find('=');
     if (eq == std::string::npos) return Fail("--librdkafka", absl::InvalidArgumentError(kv + ": want KEY=VALUE"));
@@ -91,6 +115,16 @@ int main(int argc, char** argv) {
   }
   auto limits = sluice::gateway::RateLimiter::FromJson(rate_limits);
   if (!limits.ok()) return Fail("--rate-limits", limits.status());
+  if (!approval_roles.empty()) {
+    if (approval_roles[0] == '@') {
+      auto text = sluice::contracts::ReadFile(approval_roles.substr(1));
+      if (!text.ok()) return Fail("--approval-roles", text.status());
+      approval_roles = *text;
+    }
+    auto policy = sluice::contracts::ApprovalPolicy::FromJson(approval_roles);
+    if (!policy.ok()) return Fail("--approval-roles", policy.status());
+    c.approval_policy = *std::move(policy);
+  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   auto exposer = sluice::common::StartMetricsExposer(metrics_listen, registry);

@@ -6,7 +6,6 @@
 
 #include "common/strings.h"
 #include "contracts/validate.h"
-#include "gateway/event_query.h"
 
 namespace sluice::gateway {
 namespace {
@@ -18,6 +17,10 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
+// The type and source label of events the catalog does not know.
+constexpr char kUnknownLabel[] = "unknown";
+
+// One of the fixed set of status-code names.
 std::string StatusLabel(const absl::Status& s) {
   return s.ok() ? "ok" : absl::AsciiStrToLower(absl::StatusCodeToString(s.code()));
 }
@@ -87,25 +90,34 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   const absl::Time start = absl::Now();
   if (!ApplyWorkflowContext(ctx, envelope)) metrics_.workflow_dropped.Increment();
   auto record = producer_.Encode(envelope);  // defaults, validation, routing, encoding
-  absl::Status refused = record.ok() ? Authorize(who, envelope) : record.status();
-  if (refused.ok()) refused = limiter_.Admit(envelope.source());
-  const std::string type = envelope.type(), source = envelope.source();
+  absl::Status refused = record.ok() ? authz_.MayPublish(who, envelope) : record.status();
+  if (refused.ok()) refused = limiter_.Admit(envelope.tenant_id(), envelope.source());
+  const std::string source = envelope.source();
+  // Metric labels come from closed sets: a refused event's type and source are whatever
+  // the caller sent, and each new label value would be a new series kept for the life of
+  // the process (and in every /metrics scrape).
+  const contracts::Catalog& catalog = producer_.catalog();
+  const std::string type_label = catalog.Find(envelope.type()) != nullptr ? envelope.type() : kUnknownLabel;
+  const std::string source_label = catalog.IsKnownSource(source) ? source : kUnknownLabel;
   if (!refused.ok()) {
     if (refused.code() == absl::StatusCode::kResourceExhausted) {
-      metrics_.rate_limited.Add({{"source", source}}).Increment();
-      if (activity_ != nullptr) activity_->RateLimited(source);
+      metrics_.rate_limited.Add({{"source", source_label}}).Increment();
+      if (activity_ != nullptr) activity_->RateLimited(envelope.tenant_id(), source);
     }
-    metrics_.Events(type, source, StatusLabel(refused)).Increment();
+    metrics_.Events(type_label, source_label, StatusLabel(refused)).Increment();
     return done(refused);
   }
-  auto finish = [this, type, source, start, done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
-    metrics_.Events(type, source, StatusLabel(r.status())).Increment();
+  auto finish = [this, type_label, source_label, source, tenant = envelope.tenant_id(), start,
+                 done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
+    metrics_.Events(type_label, source_label, StatusLabel(r.status())).Increment();
     metrics_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
-    if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(source);
+    if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(tenant, source);
     done(std::move(r));
   };
+  // Keyed by tenant: another tenant's event with the same id is its own event, not a
+  // duplicate. Ids are canonical (lower-case) after Encode.
   dedup_.Publish(
-      envelope.id(),
+      common::Cat(envelope.tenant_id(), "/", envelope.id()),
       [this, rec = *std::move(record)](DedupWindow::Done sent) mutable {
         metrics_.in_flight.Increment();
         producer_.SendRecord(std::move(rec), [this, sent = std::move(sent)](absl::StatusOr<producer::DeliveryReport> r) {

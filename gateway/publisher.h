@@ -13,9 +13,11 @@
 #include <memory>
 #include <string>
 
+#include "contracts/authz.h"
 #include "gateway/auth.h"
 #include "gateway/dedup.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/source_activity.h"
 #include "producers/producer.h"
 #include "sluice/v1/gateway.pb.h"
 
@@ -34,7 +36,6 @@ struct WorkflowContext {
 // dropped (returns false) when they, with the envelope's metadata, would pass 2 KiB.
 bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
 
-class SourceActivity;
 
 struct PublisherMetrics {
   explicit PublisherMetrics(prometheus::Registry& registry);
@@ -42,6 +43,8 @@ struct PublisherMetrics {
   // (prometheus-cpp's Family::Add builds and hashes a label map on every call).
   prometheus::Counter& Events(const std::string& type, const std::string& source, const std::string& status);
 
+  // Labels from closed sets only: type and source as the catalog names them, else
+  // "unknown"; status a status-code name.
   prometheus::Family<prometheus::Counter>& events;        // {type, source, status}
   prometheus::Family<prometheus::Counter>& rate_limited;  // {source}
   prometheus::Histogram& latency;
@@ -54,22 +57,25 @@ struct PublisherMetrics {
 };
 
 // The gateway's publishing path, shared by every RPC: fill defaults and validate
-// (InvalidArgument naming the field), authorize (PermissionDenied), rate-limit the source
-// (ResourceExhausted), deduplicate by id, produce, and report the broker's acknowledgement.
+// (InvalidArgument naming the field), authorize (PermissionDenied), rate-limit the
+// tenant's source (ResourceExhausted), deduplicate by (tenant, id), produce, and report
+// the broker's acknowledgement.
 // Thread-safe.
 class Publisher {
  public:
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
-  // `activity` (optional) learns every accepted and every rate-limited event per source.
-  Publisher(producer::Producer& producer, RateLimiter& limiter, DedupWindow& dedup, PublisherMetrics& metrics,
-            SourceActivity* activity = nullptr)
-      : producer_(producer), limiter_(limiter), dedup_(dedup), metrics_(metrics), activity_(activity) {}
+  // `activity` (optional) learns every accepted and every rate-limited event per tenant
+  // and source. `authz` decides who may publish what (contracts/authz.h).
+  Publisher(producer::Producer& producer, const contracts::Authorizer& authz, RateLimiter& limiter, DedupWindow& dedup,
+            PublisherMetrics& metrics, SourceActivity* activity = nullptr)
+      : producer_(producer), authz_(authz), limiter_(limiter), dedup_(dedup), metrics_(metrics), activity_(activity) {}
 
   // `done` runs exactly once, possibly on this thread.
   void Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done);
 
  private:
   producer::Producer& producer_;
+  const contracts::Authorizer& authz_;
   RateLimiter& limiter_;
   DedupWindow& dedup_;
   PublisherMetrics& metrics_;

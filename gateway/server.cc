@@ -3,8 +3,10 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -19,6 +21,7 @@
 #include "gateway/event_query.h"
 #include "gateway/grpc_status.h"
 #include "gateway/publisher.h"
+#include "gateway/stream_slots.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::gateway {
@@ -45,6 +48,17 @@ WorkflowContext ContextOf(const grpc::ServerContextBase& ctx) {
   return w;
 }
 
+// A per-event error message for PublishStream, at most 1 KiB: some echo the caller's
+// input ("unknown event type \"<type>\""), and acks waiting for a slow client are held
+// in memory. Cut at a UTF-8 character boundary (a proto3 string must stay valid UTF-8).
+std::string ShortMessage(absl::string_view m) {
+  constexpr size_t kMax = 1024;
+  if (m.size() <= kMax) return std::string(m);
+  size_t n = kMax;
+  while (n > 0 && (static_cast<unsigned char>(m[n]) & 0xC0) == 0x80) --n;
+  return common::Cat(m.substr(0, n), "...");
+}
+
 absl::StatusOr<v1::Delivery> Wait(Publisher& publisher, const v1::Principal& who, v1::Envelope env,
                                   const WorkflowContext& ctx) {
   std::promise<absl::StatusOr<v1::Delivery>> p;
@@ -57,13 +71,13 @@ absl::StatusOr<v1::Delivery> Wait(Publisher& publisher, const v1::Principal& who
 // from the delivery callback. PublishStream stays on the synchronous API.
 class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Publish<v1::EventGateway::Service> {
  public:
-  EventGatewayService(const TokenStore& tokens, Publisher& publisher, size_t max_in_flight)
-      : tokens_(tokens), publisher_(publisher), max_in_flight_(max_in_flight) {}
+  EventGatewayService(const TokenStore& tokens, Publisher& publisher, size_t max_in_flight, StreamSlots& slots)
+      : tokens_(tokens), publisher_(publisher), max_in_flight_(std::max<size_t>(1, max_in_flight)), slots_(slots) {}
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
                                     v1::PublishResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto who = tokens_.Authenticate(Meta(*ctx, "authorization"));
+    auto who = tokens_.Authenticate(*ctx);
     if (!who.ok()) {
       reactor->Finish(ToGrpcStatus(who.status()));
       return reactor;
@@ -77,19 +91,23 @@ class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Pu
   }
 
   // One thread reads (this one), one writes acknowledgements as they complete. Reading
-  // pauses while max_in_flight events wait for the broker: gRPC's flow control then
-  // pushes back on the client instead of the gateway buffering without bound.
+  // pauses while max_in_flight events are unanswered, counting both those waiting for the
+  // broker and those whose acknowledgement is not yet written: a client that never reads
+  // its acks (so Write blocks) stops the reading too, and gRPC's flow control then
+  // pushes back on it. A stream so holds at most max_in_flight events and acks.
   grpc::Status PublishStream(grpc::ServerContext* ctx,
                              grpc::ServerReaderWriter<v1::PublishStreamResponse, v1::PublishStreamRequest>* stream) override {
-    auto who = tokens_.Authenticate(Meta(*ctx, "authorization"));
+    auto who = tokens_.Authenticate(*ctx);
     if (!who.ok()) return ToGrpcStatus(who.status());
+    auto slot = slots_.Acquire((*who)->name());
+    if (!slot.ok()) return ToGrpcStatus(slot.status());
     const WorkflowContext wctx = ContextOf(*ctx);
 
     struct Shared {
       std::mutex mu;
       std::condition_variable cv;
       std::deque<v1::PublishStreamResponse> ready;
-      size_t in_flight = 0;
+      size_t unanswered = 0;  // read, and the ack not yet written (or dropped: client gone)
       bool reading_done = false;
       bool write_failed = false;
     };
@@ -97,27 +115,35 @@ class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Pu
     std::thread writer([sh, stream] {
       std::unique_lock lock(sh->mu);
       for (;;) {
-        sh->cv.wait(lock, [&] { return !sh->ready.empty() || (sh->reading_done && sh->in_flight == 0); });
+        sh->cv.wait(lock, [&] { return !sh->ready.empty() || (sh->reading_done && sh->unanswered == 0); });
         if (sh->ready.empty()) return;  // all answered
         v1::PublishStreamResponse r = std::move(sh->ready.front());
         sh->ready.pop_front();
+        const bool write = !sh->write_failed;
         lock.unlock();
         // No buffer_hint: a synchronous Write with it does not complete until a later
         // write flushes it, and this loop waits for each Write before the next.
-        bool ok = stream->Write(r);
+        const bool ok = write && stream->Write(r);
         lock.lock();
         if (!ok) sh->write_failed = true;  // client gone; keep draining completions
+        --sh->unanswered;
         sh->cv.notify_all();
       }
     });
 
     v1::PublishStreamRequest req;
-    while (stream->Read(&req)) {
+    for (;;) {
       {
+        // Waits before reading, so nothing more is taken from the client while full.
         std::unique_lock lock(sh->mu);
-        sh->cv.wait(lock, [&] { return sh->in_flight < max_in_flight_ || ctx->IsCancelled(); });
-        if (ctx->IsCancelled()) break;
-        ++sh->in_flight;
+        while (sh->unanswered >= max_in_flight_ && !sh->write_failed && !ctx->IsCancelled())
+          sh->cv.wait_for(lock, std::chrono::milliseconds(200));  // also notices cancellation
+        if (sh->write_failed || ctx->IsCancelled()) break;
+      }
+      if (!stream->Read(&req)) break;
+      {
+        std::lock_guard lock(sh->mu);
+        ++sh->unanswered;
       }
       const uint64_t seq = req.sequence();
       publisher_.Publish(**who, std::move(*req.mutable_envelope()), wctx,
@@ -129,11 +155,10 @@ class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Pu
                            } else {
                              auto* e = resp.mutable_error();
                              e->set_code(static_cast<int>(r.status().code()));
-                             e->set_message(std::string(r.status().message()));
+                             e->set_message(ShortMessage(r.status().message()));
                              if (auto f = contracts::FieldPathOf(r.status())) e->set_field(*f);
                            }
                            std::lock_guard lock(sh->mu);
-                           --sh->in_flight;
                            sh->ready.push_back(std::move(resp));
                            sh->cv.notify_all();
                          });
@@ -152,6 +177,7 @@ class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Pu
   const TokenStore& tokens_;
   Publisher& publisher_;
   const size_t max_in_flight_;
+  StreamSlots& slots_;
 };
 
 // Request field names for errors in the data.refreshed payload it builds.
@@ -168,7 +194,7 @@ class DataRefreshServiceImpl final : public v1::DataRefreshService::Service {
 
   grpc::Status NotifyDataRefreshed(grpc::ServerContext* ctx, const v1::NotifyDataRefreshedRequest* req,
                                    v1::NotifyDataRefreshedResponse* resp) override {
-    auto who = tokens_.Authenticate(Meta(*ctx, "authorization"));
+    auto who = tokens_.Authenticate(*ctx);
     if (!who.ok()) return ToGrpcStatus(who.status());
     v1::Envelope e;
     e.set_id(req->event_id());
@@ -235,20 +261,28 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Gatew
 }  // namespace
 
 struct Gateway::Impl {
-  Impl(GatewayConfig c, TokenStore t, RateLimiter l) : config(std::move(c)), tokens(std::move(t)), limits(std::move(l)) {}
+  Impl(GatewayConfig c, TokenStore t, RateLimiter l, const contracts::Catalog& cat)
+      : config(std::move(c)), tokens(std::move(t)), limits(std::move(l)), catalog(cat), authz(catalog, config.approval_policy) {}
+  // Declaration order is destruction order reversed, and it matters: the server goes
+  // first (no new calls), then the services, then the producer, whose destructor still
+  // runs delivery callbacks into the publisher, dedup window, metrics and activity; so
+  // those are declared before it and outlive it.
   GatewayConfig config;
   TokenStore tokens;
   RateLimiter limits;
-  std::unique_ptr<producer::Producer> producer;
+  const contracts::Catalog catalog;  // with the topic prefix; what everything routes by
+  const contracts::Authorizer authz;
+  SourceActivity activity;
   std::unique_ptr<DedupWindow> dedup;
   std::unique_ptr<PublisherMetrics> metrics;
   std::unique_ptr<Publisher> publisher;
+  std::unique_ptr<producer::Producer> producer;
+  std::unique_ptr<StreamSlots> streams;  // caps PublishStream, Subscribe and Replay
   std::unique_ptr<EventGatewayService> events;
   std::unique_ptr<DataRefreshServiceImpl> refresh;
   std::unique_ptr<PgPool> pg;
   std::unique_ptr<Approvals> approvals;
   std::unique_ptr<ApprovalServiceImpl> approval_service;
-  SourceActivity activity;
   std::unique_ptr<EventLog> event_log;
   std::unique_ptr<EventHealth> health;
   std::unique_ptr<EventQueryServiceImpl> query_service;
@@ -265,7 +299,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                         prometheus::Registry& registry) {
   auto creds = Credentials(config);
   if (!creds.ok()) return creds.status();
-  auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits));
+  if (config.max_streams == 0 || config.max_streams_per_principal == 0)
+    return absl::InvalidArgumentError("max_streams and max_streams_per_principal must be at least 1");
+  if (config.max_rpc_threads <= static_cast<int>(std::min<size_t>(config.max_streams, 1 << 20)))
+    return absl::InvalidArgumentError(common::Cat("max_rpc_threads (", config.max_rpc_threads,
+                                                  ") must exceed max_streams (", config.max_streams,
+                                                  "): each open stream holds a gRPC thread"));
   auto producer = producer::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
                                               .client_id = "sluice-gateway",
                                               .delivery_timeout = config.delivery_timeout,
@@ -273,21 +312,28 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                               .librdkafka = config.librdkafka},
                                              catalog);
   if (!producer.ok()) return producer.status();
+  auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits), (*producer)->catalog());
   impl->producer = *std::move(producer);
   impl->dedup = std::make_unique<DedupWindow>(config.dedup_window, config.dedup_capacity);
   impl->metrics = std::make_unique<PublisherMetrics>(registry);
   impl->publisher =
-      std::make_unique<Publisher>(*impl->producer, impl->limits, *impl->dedup, *impl->metrics, &impl->activity);
-  impl->events = std::make_unique<EventGatewayService>(impl->tokens, *impl->publisher, config.max_in_flight_per_stream);
+      std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup, *impl->metrics,
+                                  &impl->activity);
+  impl->streams = std::make_unique<StreamSlots>(config.max_streams_per_principal, config.max_streams);
+  impl->events = std::make_unique<EventGatewayService>(impl->tokens, *impl->publisher, config.max_in_flight_per_stream,
+                                                       *impl->streams);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
   if (!config.pg_dsn.empty()) {
-    impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema);
-    impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->producer->catalog());
+    impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema,
+                                        common::PgPoolOptions{.max_connections = config.pg_max_connections,
+                                                              .acquire_timeout = config.pg_acquire_timeout,
+                                                              .statement_timeout = config.pg_statement_timeout});
+    impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->catalog, impl->authz);
     impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals);
-    impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->producer->catalog());
+    impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->catalog, impl->authz);
   }
   std::vector<std::string> topics;
-  for (const auto& t : impl->producer->catalog().topics()) topics.push_back(t.name());
+  for (const auto& t : impl->catalog.topics()) topics.push_back(t.name());
   impl->health = std::make_unique<EventHealth>(EventHealthConfig{.bootstrap_servers = config.bootstrap_servers,
                                                                  .groups = config.health_groups,
                                                                  .topics = topics,
@@ -295,18 +341,26 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                impl->activity, impl->limits, registry, impl->pg.get());
   impl->query_service = std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{
       .tokens = impl->tokens,
-      .catalog = impl->producer->catalog(),
+      .catalog = impl->catalog,
+      .authz = impl->authz,
       .bootstrap_servers = config.bootstrap_servers,
       .log = impl->event_log.get(),
       .producer = *impl->producer,
       .health = *impl->health,
-      .stopping = impl->stopping});
+      .stopping = impl->stopping,
+      .streams = impl->streams.get()});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, *creds, &impl->port);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
+  // gRPC's synchronous server starts a thread per call being served and, without a
+  // quota, has no upper bound on them: the quota caps them (past it a call is answered
+  // RESOURCE_EXHAUSTED instead). The callback-API Publish does not use these threads.
+  grpc::ResourceQuota quota("sluice-gateway");
+  quota.SetMaxThreads(std::max(config.max_rpc_threads, 4));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(impl->events.get());
   builder.RegisterService(impl->refresh.get());
   builder.RegisterService(impl->query_service.get());

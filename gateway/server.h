@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "gateway/auth.h"
 #include "gateway/rate_limiter.h"
@@ -23,8 +24,18 @@ struct GatewayConfig {
   absl::Duration delivery_timeout = absl::Seconds(10);
   absl::Duration dedup_window = absl::Minutes(10);
   size_t dedup_capacity = 100000;
-  // Events of one PublishStream waiting for the broker before the gateway stops reading.
+  // Events of one PublishStream read and not yet answered (waiting for the broker, or
+  // their acknowledgement not yet written to the client) before the gateway stops
+  // reading: a stream holds at most this many events and acks in memory.
   size_t max_in_flight_per_stream = 1000;
+  // Long-lived calls (PublishStream, Subscribe, Replay; one count for all three) open at
+  // once per principal and in total; past either: RESOURCE_EXHAUSTED naming the cap.
+  size_t max_streams_per_principal = 8;
+  size_t max_streams = 128;
+  // Threads gRPC may run synchronous calls on (a ResourceQuota). Each open stream holds
+  // one, so keep it above max_streams for the unary calls; past it gRPC answers
+  // RESOURCE_EXHAUSTED instead of starting threads.
+  int max_rpc_threads = 192;
   // Largest gRPC message accepted; larger ones are refused by the transport unread.
   int max_message_bytes = 1 << 20;
   // TLS: both set enables TLS; with client_ca also set, clients must present a
@@ -36,6 +47,15 @@ struct GatewayConfig {
   std::string pg_dsn;
   // Schema of the governance tables (search_path); empty = the connection's default.
   std::string pg_schema;
+  // PostgreSQL connections open at once; a call that finds all of them busy for
+  // pg_acquire_timeout gets RESOURCE_EXHAUSTED.
+  size_t pg_max_connections = 16;
+  absl::Duration pg_acquire_timeout = absl::Seconds(2);
+  // statement_timeout of every gateway connection; a statement past it is cancelled
+  // (DEADLINE_EXCEEDED). Zero: the server's setting.
+  absl::Duration pg_statement_timeout = absl::Seconds(5);
+  // Which role decides approvals of each entity type and tier (--approval-roles).
+  contracts::ApprovalPolicy approval_policy = contracts::ApprovalPolicy::Default();
   // Consumer groups whose lag GetEventHealth and the sluice_consumer_lag gauge report.
   std::vector<std::string> health_groups = {"sluice-audit", "sluice-profiler"};
   // How often the event-health gauges are refreshed; zero: only on GetEventHealth.

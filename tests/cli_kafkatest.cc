@@ -54,7 +54,7 @@ TEST_F(Cli, PublishThroughTheGatewayAndTailFromKafka) {
 
   CliRun denied = Sluicectl(common::Cat("publish ", gw, " --token ", testing::kTokenB, " ", file));
   EXPECT_EQ(denied.exit_code, 1);
-  EXPECT_THAT(denied.out, ::testing::HasSubstr("may not publish for tenant \"tenant-acme\""));
+  EXPECT_THAT(denied.out, ::testing::HasSubstr("tenant_id: b may not act for tenant \"tenant-acme\""));
 
   CliRun tail = Sluicectl(common::Cat("--bootstrap ", bootstrap_, " --topic-prefix ", prefix_,
                                    " tail --type data.refreshed --from-beginning --max 3"));

@@ -481,7 +481,8 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
     ASSERT_EQ(got, 4u);
     ASSERT_TRUE((*c)->Close().ok());
   }
-  // Two events through the gateway from one source; finance.service is paused at its 4th.
+  // Two events through the gateway from one source; finance.service is paused at its 4th
+  // (for tenant-acme only: limits count per tenant and source).
   for (int i = 0; i < 2; ++i) {
     v1::PublishRequest req;
     *req.mutable_envelope() = Make("data.refreshed", kAcme);
@@ -491,16 +492,39 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   int refused = 0;
   for (int i = 0; i < 4; ++i) {
     v1::PublishRequest req;
-    *req.mutable_envelope() = Make("kpi.changed", kAcme);
+    *req.mutable_envelope() = Make("data.refreshed", kAcme);
     req.mutable_envelope()->set_source("finance.service");
     v1::PublishResponse resp;
     if (events_->Publish(Ctx(testing::kTokenA).get(), req, &resp).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
       ++refused;
   }
   ASSERT_EQ(refused, 1);
+  {  // Tenant B's finance.service is not paused by tenant-acme's burst.
+    v1::PublishRequest req;
+    *req.mutable_envelope() = Make("data.refreshed", kB);
+    req.mutable_envelope()->set_source("finance.service");
+    v1::PublishResponse resp;
+    EXPECT_TRUE(events_->Publish(Ctx(testing::kTokenB).get(), req, &resp).ok());
+  }
+
+  // A tenant's token sees its own tenant's sources, and no consumer lag (partitions mix
+  // tenants); tenant B's token sees nothing of tenant-acme's.
+  {
+    v1::GetEventHealthResponse mine;
+    ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenA).get(), {}, &mine).ok());
+    EXPECT_EQ(mine.consumer_lag_size(), 0);
+    ASSERT_GT(mine.sources_size(), 0);
+    for (const auto& s : mine.sources()) EXPECT_EQ(s.tenant_id(), kAcme) << s.source();
+    v1::GetEventHealthResponse theirs;
+    ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenB).get(), {}, &theirs).ok());
+    ASSERT_EQ(theirs.sources_size(), 1);
+    EXPECT_EQ(theirs.sources(0).tenant_id(), kB);
+    EXPECT_EQ(theirs.sources(0).published_total(), 1);
+    EXPECT_FALSE(theirs.sources(0).has_paused_until());
+  }
 
   v1::GetEventHealthResponse h;
-  ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenA).get(), {}, &h).ok());
+  ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenOps).get(), {}, &h).ok());
   const int32_t partition = kafka::PartitionForKey(kAcme, catalog_->Find("data.refreshed")->partitions);
   bool found = false;
   for (const auto& l : h.consumer_lag()) {
@@ -509,15 +533,19 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
     if (l.partition() == partition) {
       found = true;
       EXPECT_EQ(l.committed_offset(), 4);
-      EXPECT_EQ(l.end_offset(), 12) << "10 published directly, 2 through the gateway";
-      EXPECT_EQ(l.lag(), 8);
-    } else {
-      EXPECT_EQ(l.lag(), 0);
+      // 10 published directly, 2 + 3 through the gateway, and tenant B's one if it hashes here.
+      const int64_t b_here = kafka::PartitionForKey(kB, catalog_->Find("data.refreshed")->partitions) == partition;
+      EXPECT_EQ(l.end_offset(), 15 + b_here);
+      EXPECT_EQ(l.lag(), 11 + b_here);
+    } else {  // tenant B's event, where the group never committed
+      const int32_t b_partition = kafka::PartitionForKey(kB, catalog_->Find("data.refreshed")->partitions);
+      EXPECT_EQ(l.lag(), l.partition() == b_partition ? 1 : 0);
     }
   }
   EXPECT_TRUE(found);
-  std::map<std::string, v1::SourceActivity> sources;
-  for (const auto& s : h.sources()) sources[s.source()] = s;
+  std::map<std::string, v1::SourceActivity> sources;  // tenant-acme's, by source
+  for (const auto& s : h.sources())
+    if (s.tenant_id() == kAcme) sources[s.source()] = s;
   const std::string refresh_source = Make("data.refreshed", kAcme).source();
   ASSERT_TRUE(sources.contains(refresh_source));
   EXPECT_EQ(sources[refresh_source].published_total(), 2);
@@ -542,8 +570,9 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
       break;
     absl::SleepFor(absl::Milliseconds(200));
   }
+  const int64_t b_here = kafka::PartitionForKey(kB, catalog_->Find("data.refreshed")->partitions) == partition;
   EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"", partition,
-                                              "\",topic=\"", topic, "\"} 8")));
+                                              "\",topic=\"", topic, "\"} ", 11 + b_here)));
   EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
   EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 1"));
 }

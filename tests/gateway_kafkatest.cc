@@ -63,12 +63,14 @@ TEST_F(GatewayKafka, PublishAnswersAfterTheBrokerWithTheGoldenBytesInKafka) {
 
 TEST_F(GatewayKafka, AssignsMissingIdsAndAnswersRepeatsFromTheDedupWindow) {
   v1::Envelope e = Golden("kpi.changed");
+  e.set_source("metadata-studio.api");  // the vector's own source is the approval workflow's
   e.clear_id();
   v1::PublishResponse first;
   ASSERT_TRUE(Publish(e, testing::kTokenA, &first).ok());
   EXPECT_TRUE(contracts::IsUuid(first.delivery().event_id())) << first.delivery().event_id();
 
-  v1::Envelope again = Golden("kpi.approved");
+  v1::Envelope again = Golden("kpi.changed");
+  again.set_source("metadata-studio.api");
   v1::PublishResponse a, b;
   ASSERT_TRUE(Publish(again, testing::kTokenA, &a).ok());
   ASSERT_TRUE(Publish(again, testing::kTokenA, &b).ok());
@@ -76,7 +78,7 @@ TEST_F(GatewayKafka, AssignsMissingIdsAndAnswersRepeatsFromTheDedupWindow) {
   EXPECT_TRUE(b.delivery().duplicate());
   EXPECT_EQ(a.delivery().offset(), b.delivery().offset());
   auto records = ReadTopic(catalog_->Find("kpi.approved")->topic, 2);
-  EXPECT_EQ(records.size(), 2u);  // kpi.changed once, kpi.approved once
+  EXPECT_EQ(records.size(), 2u);  // the first kpi.changed once, the repeated one once
 }
 
 TEST_F(GatewayKafka, EveryErrorCaseHasItsCode) {
@@ -116,7 +118,7 @@ TEST_F(GatewayKafka, EveryErrorCaseHasItsCode) {
 }
 
 TEST_F(GatewayKafka, TenantATokenCannotPublishForTenantBOnEitherRpc) {
-  v1::Envelope e = Golden("approval.created");
+  v1::Envelope e = Golden("metadata.deprecated");
   e.set_tenant_id("tenant-b");
   EXPECT_EQ(Publish(e, testing::kTokenA).error_code(), grpc::PERMISSION_DENIED);
   EXPECT_TRUE(Publish(e, testing::kTokenB).ok());  // B may
@@ -125,7 +127,7 @@ TEST_F(GatewayKafka, TenantATokenCannotPublishForTenantBOnEitherRpc) {
   auto stream = events_->PublishStream(ctx.get());
   v1::PublishStreamRequest req;
   req.set_sequence(7);
-  *req.mutable_envelope() = Golden("approval.rejected");
+  *req.mutable_envelope() = Golden("data.refreshed");
   req.mutable_envelope()->set_tenant_id("tenant-b");
   ASSERT_TRUE(stream->Write(req));
   stream->WritesDone();
@@ -134,9 +136,10 @@ TEST_F(GatewayKafka, TenantATokenCannotPublishForTenantBOnEitherRpc) {
   EXPECT_EQ(resp.sequence(), 7u);
   EXPECT_EQ(resp.error().code(), grpc::PERMISSION_DENIED);
   EXPECT_TRUE(stream->Finish().ok());
-  auto records = ReadTopic(catalog_->Find("approval.created")->topic, 1);
+  auto records = ReadTopic(catalog_->Find("metadata.deprecated")->topic, 1);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].key, "tenant-b");
+  EXPECT_TRUE(ReadTopic(catalog_->Find("data.refreshed")->topic, 1, absl::Seconds(2)).empty());
 }
 
 TEST_F(GatewayKafka, RateLimitPausesTheSource) {
@@ -158,6 +161,7 @@ TEST_F(GatewayKafka, RateLimitPausesTheSource) {
 
 TEST_F(GatewayKafka, WorkflowMetadataIsCopiedIntoTheEnvelope) {
   v1::Envelope e = Golden("metadata.changed");
+  e.set_source("metadata-studio.api");
   e.clear_id();
   e.clear_traceparent();
   v1::PublishRequest req;

@@ -1,0 +1,74 @@
+#pragma once
+
+// The checks of a ListEvents request and the WHERE clause they lead to: everything
+// EventLog::List decides before it talks to PostgreSQL. Kept apart from the database
+// code so unit tests and the fuzz targets (tests/fuzz/) reach every branch without a
+// server. Pure functions; thread-safe.
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <google/protobuf/timestamp.pb.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "contracts/authz.h"
+#include "contracts/catalog.h"
+#include "sluice/v1/config.pb.h"
+#include "sluice/v1/event_query.pb.h"
+
+namespace sluice::gateway {
+
+// Where the previous page ended: the (occurred_at, id) of its last event.
+struct Cursor {
+  int64_t micros = 0;  // occurred_at, Unix microseconds
+  std::string id;      // event id, a UUID as stored
+  bool operator==(const Cursor&) const = default;
+};
+
+// The first 16 hex digits of SHA-256 over the filter's deterministic encoding. Ties a
+// cursor to the filter it was issued for, so a page cannot continue another query.
+std::string FilterDigest(const v1::EventFilter& f);
+
+// "<micros>:<id>:<FilterDigest(f)>", base64url. Opaque to callers.
+std::string EncodeCursor(int64_t micros, const std::string& id, const v1::EventFilter& f);
+
+// InvalidArgument with field path "cursor" for text that is not one of EncodeCursor's,
+// or one issued for a different filter.
+absl::StatusOr<Cursor> DecodeCursor(const std::string& text, const v1::EventFilter& f);
+
+// Every type and source of `f` is in the catalog; InvalidArgument naming
+// "filter.types[i]" / "filter.sources[i]" otherwise. Also used by Subscribe.
+absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::EventFilter& f);
+
+// A request timestamp within 1970..9999 (so microseconds cannot overflow);
+// InvalidArgument naming `field` otherwise. Also used by Replay.
+absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view field);
+
+// A PostgreSQL text[] literal of `values` (quoted and escaped, passed as a parameter).
+std::string TextArray(const std::set<std::string>& values);
+
+// A checked ListEvents request, ready to run.
+struct ListQuery {
+  int limit = 0;                  // 1..200 (0 in the request means 100)
+  std::set<std::string> tenants;  // tenants read; empty only for a "*" principal: every tenant
+  std::optional<Cursor> cursor;   // absent on the first page
+  // A WHERE condition over event_log whose only variable parts are $1..$n, with
+  // params[i] the value of $(i+1). Caller data never enters `where` itself.
+  std::string where;
+  std::vector<std::optional<std::string>> params;
+};
+
+// Checks `req` for `who` in the order ListEvents reports them: limit, tenants (through
+// authz.ReadableTenants, field "filter.tenant_ids"), types and sources, time range,
+// cursor. The first failure is returned as is (InvalidArgument or PermissionDenied with
+// its field path). filter.json_path is only passed on as a parameter: whether it parses
+// is PostgreSQL's to say, and EventLog::List asks it.
+absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, const contracts::Authorizer& authz,
+                                           const v1::Principal& who, const v1::ListEventsRequest& req);
+
+}  // namespace sluice::gateway
