@@ -24,6 +24,7 @@ APT_PACKAGES=(
   postgresql-15 postgresql-client-15
   openjdk-17-jdk-headless maven
   prometheus python3-yaml
+  clang-14 libclang-rt-14-dev  # tests/fuzz (libFuzzer targets)
 )
 
 usage() {

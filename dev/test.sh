@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian 12 machine: installs what is missing, builds
-# (normal and ASan/UBSan, and the Python/Go/Java/Node clients), starts the local stack,
-# runs buf lint, the golden-vector check and every test through ctest (unit tests under
-# the sanitizers too), then stops the stack it started. Exits non-zero on any failure.
+# (normal and ASan/UBSan, and the Python/Go/Java/Node clients), runs each fuzz target for
+# a bounded time, starts the local stack, runs buf lint, the golden-vector check and every
+# test through ctest (unit tests under the sanitizers too), then stops the stack it
+# started. Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 case "${1:-}" in
-  -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "test: takes no arguments" >&2; exit 2 ;;
 esac
@@ -27,6 +28,9 @@ section "build (build/)"
 bash dev/build.sh
 section "build with ASan + UBSan (build-asan/)"
 bash dev/build.sh asan
+
+section "fuzz targets (libFuzzer with ASan + UBSan, 10 s each; build-fuzz/)"
+bash tests/fuzz/run.sh 10
 
 section "buf lint"
 buf lint
