@@ -237,9 +237,18 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
   *out.mutable_measured_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
   const auto visible = [&](const std::string& tenant) { return scope.all_tenants || scope.tenants.contains(tenant); };
   if (scope.all_tenants) {  // partitions mix tenants: their lag is for callers who see every tenant
-    auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
-    if (!lags.ok()) return lags.status();
-    for (auto& l : *lags) *out.add_consumer_lag() = std::move(l);
+    // One measurement at a time: each opens Kafka clients (and their threads), so
+    // concurrent callers must not multiply them. A caller that waited for another's
+    // measurement, begun after it asked, takes that one; nothing older is reused.
+    std::lock_guard lock(lag_mu_);
+    if (lag_measured_at_ < now) {
+      const absl::Time started = absl::Now();
+      auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
+      if (!lags.ok()) return lags.status();
+      lag_cache_ = *std::move(lags);
+      lag_measured_at_ = started;
+    }
+    for (const auto& l : lag_cache_) *out.add_consumer_lag() = l;
   }
   std::map<std::pair<std::string, std::string>, absl::Time> paused;  // (tenant, source)
   for (const auto& p : limits_.Paused(now))

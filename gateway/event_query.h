@@ -83,6 +83,9 @@ class EventHealth {
   prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Family<prometheus::Gauge>& approvals_pending_;
   PgPool* pool_;
+  mutable std::mutex lag_mu_;  // one ConsumerLags at a time; guards the two below
+  mutable absl::Time lag_measured_at_ = absl::InfinitePast();  // when the cached one began
+  mutable std::vector<v1::ConsumerLag> lag_cache_;
   std::set<std::string> pending_tenants_;  // tenants ever reported, so they can drop to 0
   std::mutex mu_;
   std::condition_variable cv_;
