@@ -157,6 +157,18 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
     Record r;
     if (!DecodeRecord(m.get(), r)) {
       ++undecodable;
+      if (config_.keep_undecodable) {
+        r = Record{};
+        r.decoded = false;
+        r.topic = tp.first;
+        r.partition = tp.second;
+        r.offset = m->offset;
+        if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+        if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+        r.timestamp_ms = rd_kafka_message_timestamp(m.get(), nullptr);
+        batch.push_back(std::move(r));
+        continue;
+      }
       spdlog::error("consumer {}: {}[{}]@{} is not a sluice.v1.Envelope; skipped", config_.group_id, tp.first,
                     tp.second, m->offset);
       continue;

@@ -37,6 +37,10 @@ struct ConsumerConfig {
   // Raw librdkafka settings, applied after Sluice's own (enable.auto.commit and
   // enable.auto.offset.store stay false: offsets are committed only after a batch).
   std::map<std::string, std::string> librdkafka;
+  // Records that are not a sluice.v1.Envelope go to the handler too (Record::decoded
+  // false) instead of being logged and skipped: for consumers that must account for every
+  // record (the audit sink dead-letters them).
+  bool keep_undecodable = false;
   // Test seam: when set, replaces rd_kafka_seek_partitions for the rewind after a failed
   // batch (which partitions and offsets it gets; non-OK = the rewind failed).
   std::function<absl::Status(const rd_kafka_topic_partition_list_t& rewind)> rewind_for_testing;

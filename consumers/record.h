@@ -15,6 +15,10 @@ namespace sluice::consumer {
 // One decoded event and where it was read from.
 struct Record {
   v1::Envelope envelope;
+  // False only for a record whose value is not a sluice.v1.Envelope, handed over (with an
+  // empty envelope and its raw key and value) to consumers that keep every record
+  // (ConsumerConfig::keep_undecodable, the audit sink).
+  bool decoded = true;
   std::string topic;
   int32_t partition = -1;
   int64_t offset = -1;

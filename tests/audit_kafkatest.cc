@@ -361,6 +361,10 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   v1::Envelope poison = KpiChanged("tenant-a");
   poison.set_correlation_id(Incompressible(4000));
   produce(poison);
+  // And a record that is not an envelope at all: kept too, not skipped without trace.
+  const std::string garbage = "\xff\xff\xff not protobuf";
+  (*p)->SendRecord({.topic = topic, .key = "tenant-a", .value = garbage, .event_id = "garbage"},
+                   [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
   for (int i = 0; i < 50; ++i) produce(KpiChanged(Cat("tenant-", "abcde"[i % 5])));
   ASSERT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
 
@@ -392,7 +396,7 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   ASSERT_TRUE(sink.ok());
   auto c = consumer::Consumer::Create(
       {.bootstrap_servers = bootstrap_, .group_id = Group("audit-poison"), .topics = {topic}, .max_batch = 20,
-       .retry_backoff = absl::Milliseconds(50)});
+       .retry_backoff = absl::Milliseconds(50), .keep_undecodable = true});
   ASSERT_TRUE(c.ok()) << c.status();
   int failures = 0;
   // Bounded: a stalled sink ends the loop with the assertions below failing, not a hang.
@@ -407,7 +411,13 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "50");
   EXPECT_EQ(Scalar("SELECT count(DISTINCT tenant_id) FROM event_log"), "5");
-  EXPECT_EQ(Scalar("SELECT event_id || ' ' || category FROM event_dead_letter"), Cat(poison.id(), " invalid"));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_dead_letter"), "2");
+  EXPECT_EQ(Scalar(Cat("SELECT category FROM event_dead_letter WHERE event_id = '", poison.id(), "'")), "invalid");
+  EXPECT_EQ(Scalar("SELECT reason FROM event_dead_letter WHERE event_id = ''"),
+            Cat("value: not a sluice.v1.Envelope (", garbage.size(), " bytes)"));
+  EXPECT_EQ(Scalar("SELECT length(record_value) || ' ' || get_byte(record_value, 0) FROM event_dead_letter"
+                   " WHERE event_id = ''"),
+            Cat(garbage.size(), " 255"));
   EXPECT_TRUE(committed_to_end());
 }
 

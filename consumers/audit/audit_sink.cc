@@ -155,6 +155,11 @@ absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnect
   for (const consumer::Record* r : records) {
     // The bounds (sizes, characters, known type and source) are what keep a row storable
     // and indexable; an event outside them is kept aside with the reason, never retried.
+    if (!r->decoded) {
+      part.dead.push_back({r, DeadLetterCategory::kInvalid, "",
+                           common::Cat("value: not a sluice.v1.Envelope (", r->value.size(), " bytes)")});
+      continue;
+    }
     if (absl::Status s = contracts::Validate(r->envelope, catalog_, received_at); !s.ok()) {
       part.dead.push_back({r, DeadLetterCategory::kInvalid, "", std::string(s.message())});
       continue;

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
   auto consumer = sluice::consumer::Consumer::Create(
-      {.bootstrap_servers = bootstrap, .group_id = group, .client_id = "sluice-audit", .topics = topics, .max_batch = max_batch});
+      {.bootstrap_servers = bootstrap, .group_id = group, .client_id = "sluice-audit", .topics = topics, .max_batch = max_batch,
+       .keep_undecodable = true});
   if (!consumer.ok()) return Fail("consumer", consumer.status());
   g_consumer = consumer->get();
   std::signal(SIGTERM, OnSignal);
