@@ -26,7 +26,9 @@ class PgPoolTest : public ::testing::Test {
     ASSERT_TRUE(admin_->ExecScript(Cat("CREATE SCHEMA ", schema_)).ok());
   }
   void TearDown() override {
-    if (admin_) EXPECT_TRUE(admin_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    if (admin_) {
+      EXPECT_TRUE(admin_->ExecScript(Cat("DROP SCHEMA IF EXISTS ", schema_, " CASCADE")).ok());
+    }
   }
   std::unique_ptr<PgPool> Pool(PgPoolOptions o) { return std::make_unique<PgPool>(DefaultPgDsn(), schema_, o); }
 

@@ -85,7 +85,9 @@ class Authz : public testing::KafkaTest {
     approvals_.reset();
     query_.reset();
     gateway_.reset();
-    if (conn_) EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA ", schema_, " CASCADE")).ok());
+    if (conn_) {
+      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA ", schema_, " CASCADE")).ok());
+    }
     KafkaTest::TearDown();
   }
 

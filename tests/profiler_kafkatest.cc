@@ -234,11 +234,18 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   auto again = Handle(first);
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(Profiles(bound), 5);
+  // Another tenant's event with the same id is its own event, not a redelivery (and the
+  // entity of this tenant is not its to profile).
+  v1::Envelope foreign = first;
+  foreign.set_tenant_id("tenant-other");
+  auto theirs = Handle(foreign);
+  EXPECT_FALSE(theirs.duplicate);
+  EXPECT_EQ(theirs.skip_reason, "entity_not_found");
 
   EXPECT_EQ(Scalar("SELECT skip_reason FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {unbound}), "no_binding");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "7");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "8");
   for (const char* reason : {"no_binding", "entity_not_found", "tier_not_eligible", "refresh_below_threshold"})
-    EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason), reason == std::string("entity_not_found") ? 2 : 1)
+    EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason), reason == std::string("entity_not_found") ? 3 : 1)
         << reason;
   EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "cooldown"), 2);
   EXPECT_EQ(Counter("sluice_profiler_events_total", "outcome", "duplicate"), 1);

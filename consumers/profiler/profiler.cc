@@ -263,7 +263,8 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     out.detail = std::string(s.message());
     return out;
   }
-  auto seen = c.Exec("SELECT 1 FROM mdm_profile_trigger WHERE event_id = $1", {event.id()});
+  auto seen = c.Exec("SELECT 1 FROM mdm_profile_trigger WHERE tenant_id = $1 AND event_id = $2",
+                     {event.tenant_id(), event.id()});
   if (!seen.ok()) return seen.status();
   if (seen->rows() > 0) {
     out.duplicate = true;
@@ -390,7 +391,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       "INSERT INTO mdm_profile_trigger (event_id, tenant_id, event_type, entity_type, entity_id, decision, skip_reason,"
       "  detail, job_id)"
       " VALUES ($1, $2, $3, $4, CASE WHEN $5 = '' THEN NULL ELSE $5::uuid END, $6, $7, $8, $9::uuid)"
-      " ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+      " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING 1",
       {event.id(), event.tenant_id(), event.type(), EntityTypeDb(entity_type),
        facts.found && IsUuidText(entity_id) ? entity_id : "", out.queued ? "queued" : "skipped",
        out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason), out.detail, job_id});
