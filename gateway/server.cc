@@ -20,6 +20,7 @@
 #include "gateway/dedup.h"
 #include "gateway/event_query.h"
 #include "gateway/grpc_status.h"
+#include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
 #include "gateway/stream_slots.h"
 #include "sluice/v1/gateway.grpc.pb.h"
@@ -355,6 +356,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, *creds, &impl->port);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // gRPC's synchronous server starts a thread per call being served and, without a
   // quota, has no upper bound on them: the quota caps them (past it a call is answered
   // RESOURCE_EXHAUSTED instead). The callback-API Publish does not use these threads.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <absl/strings/ascii.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
@@ -471,6 +472,36 @@ TEST_F(Authz, DatabaseTextNeverReachesTheCaller) {
   EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("filter.json_path"));
   EXPECT_THAT(s.error_message(), Not(HasSubstr("syntax error")));
+}
+
+TEST_F(Authz, MalformedRequestsAreInvalidArgument) {
+  auto channel = grpc::CreateChannel(Cat("127.0.0.1:", gateway_->port()), grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::CompletionQueue cq;
+  auto call = [&](const std::string& method, const std::string& body) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", Cat("Bearer ", kOwn));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice slice(body);
+    grpc::ByteBuffer req(&slice, 1), resp;
+    grpc::Status status;
+    auto c = generic.PrepareUnaryCall(&ctx, method, req, &cq);
+    c->StartCall();
+    c->Finish(&resp, &status, reinterpret_cast<void*>(1));
+    void* tag;
+    bool ok;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    return status;
+  };
+  const std::string garbage("\xff\xff\xff\xff", 4);  // no protobuf message: field 0 with wire type 7
+  for (const char* method :
+       {"/sluice.v1.EventGateway/Publish", "/sluice.v1.DataRefreshService/NotifyDataRefreshed",
+        "/sluice.v1.ApprovalService/CreateApproval", "/sluice.v1.ApprovalService/Approve",
+        "/sluice.v1.EventQueryService/ListEvents", "/sluice.v1.EventQueryService/GetEventHealth"}) {
+    grpc::Status s = call(method, garbage);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << method << ": " << s.error_message();
+  }
+  cq.Shutdown();
 }
 
 }  // namespace
