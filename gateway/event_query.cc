@@ -298,15 +298,33 @@ absl::Status EventHealth::UpdateApprovalsPending() {
   if (pool_ == nullptr) return absl::OkStatus();
   auto conn = pool_->Acquire();
   if (!conn.ok()) return conn.status();
-  auto r = (*conn)->Exec("SELECT tenant_id, count(*) FROM mdm_approval WHERE status = 'pending' GROUP BY tenant_id");
+  // The tenants with the most pending approvals, at most kMaxPendingTenants of them: one
+  // series per tenant, and a "*" caller can create approvals for any number of tenants.
+  auto r = (*conn)->Exec(common::Cat("SELECT tenant_id, count(*) FROM mdm_approval WHERE status = 'pending'"
+                                     " GROUP BY tenant_id ORDER BY count(*) DESC, tenant_id LIMIT ",
+                                     kMaxPendingTenants));
   pool_->Release(*std::move(conn), r.status());
   if (!r.ok()) return r.status();
   std::map<std::string, double> now;
   for (int i = 0; i < r->rows(); ++i) now[std::string(r->Get(i, 0))] = std::stod(std::string(r->Get(i, 1)));
-  for (const auto& t : pending_tenants_) now.try_emplace(t, 0.0);
+  // A tenant reported before and absent now has nothing pending (or fell out of the top):
+  // 0 for one refresh, then its series is removed, so the count stays bounded.
+  for (auto it = pending_series_.begin(); it != pending_series_.end();) {
+    if (now.contains(it->first)) {
+      ++it;
+    } else if (it->second.second) {  // already reported as 0
+      approvals_pending_.Remove(it->second.first);
+      it = pending_series_.erase(it);
+    } else {
+      it->second.first->Set(0);
+      it->second.second = true;
+      ++it;
+    }
+  }
   for (const auto& [tenant, n] : now) {
-    approvals_pending_.Add({{"tenant", tenant}}).Set(n);
-    pending_tenants_.insert(tenant);
+    prometheus::Gauge& g = approvals_pending_.Add({{"tenant", tenant}});
+    g.Set(n);
+    pending_series_[tenant] = {&g, false};
   }
   return absl::OkStatus();
 }

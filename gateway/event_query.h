@@ -67,7 +67,9 @@ class EventHealth {
  public:
   EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
               prometheus::Registry& registry, PgPool* pool = nullptr);
-  // Sets metadata_approvals_pending from mdm_approval (no-op without a pool).
+  static constexpr int kMaxPendingTenants = 1000;
+  // Sets metadata_approvals_pending from mdm_approval (no-op without a pool): the
+  // kMaxPendingTenants tenants with the most pending approvals.
   absl::Status UpdateApprovalsPending();
   ~EventHealth();
   absl::StatusOr<v1::GetEventHealthResponse> Get(const HealthScope& scope) const;
@@ -86,7 +88,8 @@ class EventHealth {
   mutable std::mutex lag_mu_;  // one ConsumerLags at a time; guards the two below
   mutable absl::Time lag_measured_at_ = absl::InfinitePast();  // when the cached one began
   mutable std::vector<v1::ConsumerLag> lag_cache_;
-  std::set<std::string> pending_tenants_;  // tenants ever reported, so they can drop to 0
+  // Series of metadata_approvals_pending by tenant, and whether it was last set to 0.
+  std::map<std::string, std::pair<prometheus::Gauge*, bool>> pending_series_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -575,6 +575,29 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
                                               "\",topic=\"", topic, "\"} ", 11 + b_here)));
   EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
   EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 1"));
+
+  // A caller inventing tenants cannot grow the gauge without bound: the 1,000 tenants with
+  // the most pending approvals are reported (tenant-acme, with two, among them).
+  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                                " requested_by, required_role) SELECT 't' || g, 'KPI', 'k', 'tier2', 'governed', '{}',"
+                                " 'a', 'kpi_owner' FROM generate_series(1, 1500) g;"
+                                " INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                                " requested_by, required_role) VALUES ('tenant-acme', 'KPI', 'k2', 'tier2', 'governed',"
+                                " '{}', 'a', 'kpi_owner')")
+                  .ok());
+  auto series = [&] {
+    size_t n = 0;
+    for (const auto& f : registry_.Collect())
+      if (f.name == "metadata_approvals_pending") n = f.metric.size();
+    return n;
+  };
+  for (int i = 0; i < 50; ++i) {
+    text = prometheus::TextSerializer().Serialize(registry_.Collect());
+    if (text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 2") != std::string::npos && series() >= 1000) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 2"));
+  EXPECT_EQ(series(), 1000u);
 }
 
 }  // namespace
