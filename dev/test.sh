@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian 12 machine: installs what is missing, builds
 # (normal and ASan/UBSan, and the Python/Go/Java/Node clients), runs each fuzz target for
-# a bounded time, starts the local stack, runs buf lint, the golden-vector check and every
-# test through ctest (unit tests under the sanitizers too), then stops the stack it
-# started. Exits non-zero on any failure.
+# a bounded time, starts the local stack, runs buf lint, the golden-vector check, a small
+# chaos run and every test through ctest (unit tests under the sanitizers too), then stops
+# the stack it started. Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +49,9 @@ bash dev/stack.sh up
 
 section "unit tests under ASan + UBSan"
 ctest --test-dir build-asan -L unit --output-on-failure
+
+section "chaos run (three brokers, SIGKILLed services and a broker; 3,000 events)"
+bash tests/chaos/run.sh --events 3000
 
 section "all tests"
 mkdir -p .run
