@@ -19,7 +19,9 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
       malformed_ = true;
     if (malformed_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status sent = methods->GetSendStatus();
-      if (!sent.ok() && sent.error_code() != grpc::StatusCode::INVALID_ARGUMENT)
+      // Only gRPC's own answers to an unparsable request: a call refused for another
+      // reason before its request was read (the thread quota: RESOURCE_EXHAUSTED) keeps it.
+      if (sent.error_code() == grpc::StatusCode::INTERNAL || sent.error_code() == grpc::StatusCode::UNIMPLEMENTED)
         methods->ModifySendStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                                std::string("request: not a valid ") + info_->method() + " request"));
     }
