@@ -30,7 +30,10 @@ namespace {
 
 using namespace sluice;
 using Clock = std::chrono::steady_clock;
-constexpr char kToken[] = "bench-steward";
+// Requests are raised by one principal and decided by another: the gateway refuses a
+// decision by the approval's own requester.
+constexpr char kRequesterToken[] = "bench-requester";
+constexpr char kStewardToken[] = "bench-steward";
 
 double RawEventsPerSecond(const std::string& bootstrap, const contracts::Catalog& catalog, int events, size_t bytes) {
   auto p = producer::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
@@ -71,9 +74,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "postgres set-up failed\n");
     return 1;
   }
-  auto tokens = gateway::TokenStore::Parse(common::Cat("principals { name: \"bench\" token_sha256: \"",
-                                                       gateway::Sha256Hex(kToken),
-                                                       "\" tenants: \"*\" roles: \"metadata_steward\" }"));
+  auto tokens = gateway::TokenStore::Parse(
+      common::Cat("principals { name: \"bench-requester\" token_sha256: \"", gateway::Sha256Hex(kRequesterToken),
+                  "\" tenants: \"*\" } principals { name: \"bench-steward\" token_sha256: \"",
+                  gateway::Sha256Hex(kStewardToken), "\" tenants: \"*\" roles: \"metadata_steward\" }"));
   prometheus::Registry registry;
   auto gw = gateway::Gateway::Start(
       {.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap, .pg_dsn = dsn, .pg_schema = schema}, *std::move(tokens),
@@ -83,9 +87,9 @@ int main(int argc, char** argv) {
   std::thread relay_thread([&] { (*relay)->Run(); });
   auto stub = v1::ApprovalService::NewStub(
       grpc::CreateChannel(common::Cat("127.0.0.1:", (*gw)->port()), grpc::InsecureChannelCredentials()));
-  auto ctx = [] {
+  auto ctx = [](const char* token) {
     auto c = std::make_unique<grpc::ClientContext>();
-    c->AddMetadata("authorization", common::Cat("Bearer ", kToken));
+    c->AddMetadata("authorization", common::Cat("Bearer ", token));
     return c;
   };
 
@@ -101,8 +105,11 @@ int main(int argc, char** argv) {
     req.set_required_role("metadata_steward");
     (void)contracts::FromJson(R"({"label":"Metric","binding":{"schema":"public","table":"t"}})", *req.mutable_payload());
     v1::CreateApprovalResponse resp;
-    auto c = ctx();
-    if (!stub->CreateApproval(c.get(), req, &resp).ok()) return 1;
+    auto c = ctx(kRequesterToken);
+    if (auto st = stub->CreateApproval(c.get(), req, &resp); !st.ok()) {
+      std::fprintf(stderr, "CreateApproval: %s\n", st.error_message().c_str());
+      return 1;
+    }
     ids.push_back(resp.approval().id());
   }
   for (int i = 0; i < 300; ++i) {  // let the relay publish the approval.created events
@@ -140,7 +147,7 @@ int main(int argc, char** argv) {
         req.set_tenant_id(common::Cat("tenant-", i % 16));
         req.set_id(ids[i]);
         v1::ApproveResponse resp;
-        auto c = ctx();
+        auto c = ctx(kStewardToken);
         if (!stub->Approve(c.get(), req, &resp).ok()) ++failed;
       }
     });
@@ -161,6 +168,10 @@ int main(int argc, char** argv) {
       "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000,"
       " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) * 1000,"
       " count(*), avg(length(envelope)) FROM event_outbox WHERE sent_at IS NOT NULL");
+  if (!lag.ok() || lag->Get(0, 2) == "0") {
+    std::fprintf(stderr, "no approval reached Kafka (%d of %d Approve calls failed)\n", failed.load(), approvals);
+    return 1;
+  }
   const int events = std::stoi(std::string(lag->Get(0, 2)));
   const size_t bytes = static_cast<size_t>(std::stod(std::string(lag->Get(0, 3))));
   const double raw = RawEventsPerSecond(bootstrap, catalog, std::max(events, 100000), bytes);  // long enough to be stable
