@@ -25,6 +25,7 @@ APT_PACKAGES=(
   openjdk-17-jdk-headless maven
   prometheus python3-yaml
   clang-14 libclang-rt-14-dev  # tests/fuzz (libFuzzer targets)
+  clang-format-14 clang-tidy-14  # dev/format.sh, .clang-tidy
 )
 
 usage() {
