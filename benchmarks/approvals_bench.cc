@@ -18,12 +18,12 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/strings.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "gateway/server.h"
-#include "producers/relay.h"
-#include "producers/topic_admin.h"
+#include "producers/relay/relay.h"
+#include "kafka/topic_admin.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 
 namespace {
@@ -36,10 +36,10 @@ constexpr char kRequesterToken[] = "bench-requester";
 constexpr char kStewardToken[] = "bench-steward";
 
 double RawEventsPerSecond(const std::string& bootstrap, const contracts::Catalog& catalog, int events, size_t bytes) {
-  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
+  auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
   std::string value(bytes, 'x');
   const std::string topic = catalog.Find("approval.approved")->topic;
-  producer::Record warm{.topic = topic, .key = "tenant-bench", .value = value, .event_id = "warm"};
+  kafka::EncodedRecord warm{.topic = topic, .key = "tenant-bench", .value = value, .event_id = "warm"};
   (void)(*p)->Flush(absl::Seconds(1));
   (*p)->SendRecord(warm, [](auto) {});
   (void)(*p)->Flush(absl::Seconds(30));
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   const std::string tag = common::Cat(std::random_device{}());
   const std::string prefix = common::Cat("bench-", tag, "."), schema = common::Cat("bench_", tag);
   auto catalog = contracts::Catalog::Default().WithTopicPrefix(prefix);
-  if (auto r = producer::EnsureTopics(bootstrap, catalog); !r.ok()) {
+  if (auto r = kafka::EnsureTopics(bootstrap, catalog); !r.ok()) {
     std::fprintf(stderr, "topics: %s (is the stack up?)\n", std::string(r.status().message()).c_str());
     return 1;
   }
@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   auto gw = gateway::Gateway::Start(
       {.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap, .pg_dsn = dsn, .pg_schema = schema}, *std::move(tokens),
       gateway::RateLimiter(), catalog, registry);
-  auto relay_producer = producer::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
-  auto relay = producer::Relay::Create({.dsn = dsn, .poll_interval = absl::Milliseconds(100), .schema = schema}, **relay_producer);
+  auto relay_producer = kafka::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
+  auto relay = relay::Relay::Create({.dsn = dsn, .poll_interval = absl::Milliseconds(100), .schema = schema}, **relay_producer);
   std::thread relay_thread([&] { (*relay)->Run(); });
   auto stub = v1::ApprovalService::NewStub(
       grpc::CreateChannel(common::Cat("127.0.0.1:", (*gw)->port()), grpc::InsecureChannelCredentials()));
@@ -122,14 +122,14 @@ int main(int argc, char** argv) {
   // A consumer over every topic, started before the clock, counting approval.approved.
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
-  auto consumer = consumer::Consumer::Create({.bootstrap_servers = bootstrap, .group_id = prefix + "reader",
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap, .group_id = prefix + "reader",
                                               .topics = topics, .types = {"approval.approved"},
                                               .auto_offset_reset = "latest"});
   std::atomic<int> seen{0};
   std::atomic<bool> reading{true};
   std::thread reader([&] {
     while (reading.load())
-      (void)(*consumer)->PollOnce([&](const std::vector<consumer::Record>& b) {
+      (void)(*consumer)->PollOnce([&](const std::vector<kafka::Record>& b) {
         seen += static_cast<int>(b.size());
         return absl::OkStatus();
       });
@@ -190,6 +190,6 @@ int main(int argc, char** argv) {
   relay_thread.join();
   (*gw)->Shutdown(absl::Seconds(5));
   (void)conn->ExecScript(common::Cat("DROP SCHEMA ", schema, " CASCADE"));
-  (void)producer::DeleteTopics(bootstrap, topics);
+  (void)kafka::DeleteTopics(bootstrap, topics);
   return 0;
 }

@@ -12,11 +12,11 @@
 #include "common/pg.h"
 #include "common/strings.h"
 #include "consumers/audit/audit_sink.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
-#include "producers/producer.h"
-#include "producers/topic_admin.h"
+#include "kafka/producer.h"
+#include "kafka/topic_admin.h"
 
 namespace {
 
@@ -26,15 +26,15 @@ using namespace sluice;
 // returns events per second from the first batch to the last.
 absl::StatusOr<double> Drain(const std::string& bootstrap, const std::vector<std::string>& topics, const std::string& group,
                              int64_t want, size_t max_batch,
-                             const std::function<absl::Status(const std::vector<consumer::Record>&)>& handle) {
-  auto c = consumer::Consumer::Create(
+                             const std::function<absl::Status(const std::vector<kafka::Record>&)>& handle) {
+  auto c = kafka::Consumer::Create(
       {.bootstrap_servers = bootstrap, .group_id = group, .topics = topics, .max_batch = max_batch});
   if (!c.ok()) return c.status();
   int64_t got = 0;
   std::optional<absl::Time> start;
   absl::Time end = absl::Now() + absl::Minutes(10);
   while (got < want && absl::Now() < end) {
-    auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    auto n = (*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
       if (!start) start = absl::Now();
       return handle(batch);
     });
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
 
   const std::string id = std::to_string(std::random_device{}());
   auto catalog = contracts::Catalog::Default().WithTopicPrefix("bench-audit-" + id + ".");
-  if (auto r = producer::EnsureTopics(bootstrap, catalog); !r.ok()) {
+  if (auto r = kafka::EnsureTopics(bootstrap, catalog); !r.ok()) {
     std::fprintf(stderr, "topics: %s\n", std::string(r.status().message()).c_str());
     return 1;
   }
@@ -78,13 +78,13 @@ int main(int argc, char** argv) {
   }
   auto cleanup = [&] {
     (void)conn->ExecScript("DROP SCHEMA " + schema + " CASCADE");
-    (void)producer::DeleteTopics(bootstrap, topics);
+    (void)kafka::DeleteTopics(bootstrap, topics);
   };
 
   // The 13 golden events, round robin, made to look like live traffic: fresh ids, stamped
   // when sent, spread over `tenants` tenants, a correlation id per chain of four events.
   auto goldens = contracts::LoadVectors(std::string(SLUICE_SOURCE_DIR) + "/contracts/vectors");
-  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap}, catalog);
+  auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap}, catalog);
   if (!goldens.ok() || !p.ok()) {
     cleanup();
     return 1;
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     e.set_tenant_id(common::Cat("tenant-", i % tenants));
     if (i % 4 == 0) chain = contracts::NewUuidV7();
     e.set_correlation_id(chain);
-    (*p)->Send(std::move(e), [](absl::StatusOr<producer::DeliveryReport>) {});
+    (*p)->Send(std::move(e), [](absl::StatusOr<kafka::DeliveryReport>) {});
   }
   if (auto s = (*p)->Flush(absl::Minutes(2)); !s.ok()) {
     cleanup();
@@ -110,11 +110,11 @@ int main(int argc, char** argv) {
   }
 
   auto consume_only = Drain(bootstrap, topics, "bench-consume-" + id, events, max_batch,
-                            [](const std::vector<consumer::Record>&) { return absl::OkStatus(); });
+                            [](const std::vector<kafka::Record>&) { return absl::OkStatus(); });
   auto sink = audit::AuditSink::Create({.pg_dsn = dsn, .pg_schema = schema});
   absl::Duration encode, copy, merge;
   absl::StatusOr<double> stored = sink.ok() ? Drain(bootstrap, topics, "bench-audit-" + id, events, max_batch,
-                                                    [&](const std::vector<consumer::Record>& b) {
+                                                    [&](const std::vector<kafka::Record>& b) {
                                                       auto r = (*sink)->Write(b);
                                                       if (r.ok()) {
                                                         encode += r->encode;

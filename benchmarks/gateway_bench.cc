@@ -26,8 +26,8 @@
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
-#include "producers/kafka_util.h"
-#include "producers/topic_admin.h"
+#include "kafka/util.h"
+#include "kafka/topic_admin.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::bench {
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
 
   const std::string prefix = common::Cat("bench-", std::random_device{}(), ".");
   auto catalog = contracts::Catalog::Default().WithTopicPrefix(prefix);
-  if (auto r = producer::EnsureTopics(bootstrap, catalog); !r.ok()) {
+  if (auto r = kafka::EnsureTopics(bootstrap, catalog); !r.ok()) {
     std::fprintf(stderr, "topics: %s (is the stack up?)\n", std::string(r.status().message()).c_str());
     return 1;
   }
@@ -280,6 +280,6 @@ int main(int argc, char** argv) {
   (*gw)->Shutdown(absl::Seconds(5));
   std::vector<std::string> names;
   for (const auto& t : catalog.topics()) names.push_back(t.name());
-  (void)producer::DeleteTopics(bootstrap, names);
+  (void)kafka::DeleteTopics(bootstrap, names);
   return 0;
 }

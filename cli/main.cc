@@ -23,14 +23,13 @@
 #include "common/pg.h"
 #include "gateway/auth.h"
 #include "common/strings.h"
-#include "consumers/bus.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "contracts/vectors.h"
-#include "producers/producer.h"
-#include "producers/topic_admin.h"
+#include "kafka/producer.h"
+#include "kafka/topic_admin.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::cli {
@@ -49,7 +48,7 @@ int Fail(const absl::Status& s) {
 }
 
 int TopicsEnsure(const Globals& g, int replication_factor) {
-  auto report = producer::EnsureTopics(g.bootstrap, g.Catalog(), {.replication_factor = replication_factor});
+  auto report = kafka::EnsureTopics(g.bootstrap, g.Catalog(), {.replication_factor = replication_factor});
   if (!report.ok()) return Fail(report.status());
   for (const auto& t : report->created) std::printf("created  %s\n", t.c_str());
   for (const auto& t : report->existing) std::printf("exists   %s\n", t.c_str());
@@ -62,13 +61,13 @@ int TopicsDelete(const Globals& g, bool yes) {
   std::vector<std::string> names;
   const contracts::Catalog catalog = g.Catalog();
   for (const auto& t : catalog.topics()) names.push_back(t.name());
-  if (auto s = producer::DeleteTopics(g.bootstrap, names); !s.ok()) return Fail(s);
+  if (auto s = kafka::DeleteTopics(g.bootstrap, names); !s.ok()) return Fail(s);
   for (const auto& n : names) std::printf("deleted  %s\n", n.c_str());
   return 0;
 }
 
 int TopicsList(const Globals& g) {
-  auto topics = producer::ListTopics(g.bootstrap);
+  auto topics = kafka::ListTopics(g.bootstrap);
   if (!topics.ok()) return Fail(topics.status());
   auto catalog = g.Catalog();
   for (const auto& t : catalog.topics()) {
@@ -226,11 +225,11 @@ int Tail(const Globals& g, const TailOptions& o) {
   std::set<std::string> types(o.types.begin(), o.types.end());
   std::vector<std::string> topics = o.topics;
   if (topics.empty()) {
-    auto t = bus::TopicsFor(catalog, types);
+    auto t = catalog.TopicsFor(types);
     if (!t.ok()) return Fail(t.status());
     topics = *t;
   }
-  auto consumer = consumer::Consumer::Create({.bootstrap_servers = g.bootstrap,
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = g.bootstrap,
                                               .group_id = "sluicectl-tail-" + contracts::NewUuidV7(),
                                               .client_id = "sluicectl-tail",
                                               .topics = topics,
@@ -241,7 +240,7 @@ int Tail(const Globals& g, const TailOptions& o) {
   std::signal(SIGTERM, [](int) { g_stop_tail.store(true); });
   int64_t printed = 0;
   while (!g_stop_tail.load() && (o.max == 0 || printed < o.max)) {
-    auto n = (*consumer)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    auto n = (*consumer)->PollOnce([&](const std::vector<kafka::Record>& batch) {
       for (const auto& r : batch) {
         if (!o.tenant.empty() && r.envelope.tenant_id() != o.tenant) continue;
         if (o.max != 0 && printed >= o.max) break;
@@ -294,10 +293,10 @@ int Migrate(const std::string& dsn, const std::string& dir) {
 // one correlation id) and reads them back through a fresh consumer group.
 int Demo(const Globals& g, const std::string& vectors_dir, const std::string& tenant, int timeout_s) {
   auto catalog = g.Catalog();
-  if (auto r = producer::EnsureTopics(g.bootstrap, catalog); !r.ok()) return Fail(r.status());
+  if (auto r = kafka::EnsureTopics(g.bootstrap, catalog); !r.ok()) return Fail(r.status());
   auto vectors = contracts::LoadVectors(vectors_dir);
   if (!vectors.ok()) return Fail(vectors.status());
-  auto producer = producer::Producer::Create({.bootstrap_servers = g.bootstrap, .client_id = "sluicectl-demo"}, catalog);
+  auto producer = kafka::Producer::Create({.bootstrap_servers = g.bootstrap, .client_id = "sluicectl-demo"}, catalog);
   if (!producer.ok()) return Fail(producer.status());
 
   const std::string correlation = contracts::NewUuidV7();
@@ -320,7 +319,7 @@ int Demo(const Globals& g, const std::string& vectors_dir, const std::string& te
 
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
-  auto consumer = consumer::Consumer::Create({.bootstrap_servers = g.bootstrap,
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = g.bootstrap,
                                               .group_id = "sluicectl-demo-" + correlation,
                                               .client_id = "sluicectl-demo",
                                               .topics = topics});
@@ -329,7 +328,7 @@ int Demo(const Globals& g, const std::string& vectors_dir, const std::string& te
   const absl::Time deadline = absl::Now() + absl::Seconds(timeout_s);
   absl::Status failed;
   while (!want.empty() && absl::Now() < deadline) {
-    auto n = (*consumer)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    auto n = (*consumer)->PollOnce([&](const std::vector<kafka::Record>& batch) {
       for (const auto& r : batch) {
         if (!want.erase(r.envelope.id())) continue;  // older events on the same topics
         auto json = contracts::ToJson(r.envelope);

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "common/strings.h"
-#include "consumers/replay.h"
+#include "kafka/replay.h"
 
 namespace sluice::cli {
 namespace {
@@ -31,8 +31,8 @@ absl::StatusOr<std::optional<absl::Time>> ParseTimeFlag(std::string_view flag, c
 
 int RunReplay(const ReplayOptions& o) {
   const contracts::Catalog catalog = contracts::Catalog::Default().WithTopicPrefix(o.topic_prefix);
-  consumer::ReplaySpec spec;
-  auto topics = consumer::ReplayTopics(catalog, o.topics, o.types);
+  kafka::ReplaySpec spec;
+  auto topics = kafka::ReplayTopics(catalog, o.topics, o.types);
   if (!topics.ok()) return Fail(topics.status());
   spec.topics = *topics;
   spec.range.from_offset = o.from_offset;
@@ -58,17 +58,17 @@ int RunReplay(const ReplayOptions& o) {
     if (!file) return Fail(absl::InvalidArgumentError(common::Cat("--output: cannot write ", o.output)));
     out = &file;
   }
-  std::unique_ptr<producer::Producer> producer;
+  std::unique_ptr<kafka::Producer> producer;
   if (!o.target_topic.empty()) {
-    auto p = producer::Producer::Create({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, catalog);
+    auto p = kafka::Producer::Create({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, catalog);
     if (!p.ok()) return Fail(p.status());
     producer = *std::move(p);
   }
-  auto stats = consumer::Replay(
+  auto stats = kafka::Replay(
       {.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, spec, producer.get(),
-      [&](const consumer::Record& r, const producer::DeliveryReport*) -> absl::Status {
+      [&](const kafka::Record& r, const kafka::DeliveryReport*) -> absl::Status {
         if (!write_lines) return absl::OkStatus();
-        auto line = consumer::RecordToJsonLine(r);
+        auto line = kafka::RecordToJsonLine(r);
         if (!line.ok()) return line.status();
         *out << *line << '\n';
         if (!*out) return absl::DataLossError(common::Cat("--output: write failed"));

@@ -12,7 +12,7 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "sluice/v1/gateway.grpc.pb.h"
@@ -39,15 +39,15 @@ std::string GrpcError(const grpc::Status& s) { return Cat(static_cast<int>(s.err
 // Events of one correlation id, as they arrive from Kafka.
 class Watcher {
  public:
-  Watcher(consumer::ConsumerConfig config) : config_(std::move(config)) {}
+  Watcher(kafka::ConsumerConfig config) : config_(std::move(config)) {}
   ~Watcher() { Stop(); }
 
   absl::Status Start() {
-    auto c = consumer::Consumer::Create(config_);
+    auto c = kafka::Consumer::Create(config_);
     if (!c.ok()) return c.status();
     consumer_ = *std::move(c);
     thread_ = std::thread([this] {
-      (void)consumer_->Run([this](const std::vector<consumer::Record>& batch) {
+      (void)consumer_->Run([this](const std::vector<kafka::Record>& batch) {
         std::lock_guard l(mu_);
         for (const auto& r : batch)
           if (!correlation_.empty() && r.envelope.correlation_id() == correlation_) events_.push_back(r.envelope);
@@ -82,8 +82,8 @@ class Watcher {
   }
 
  private:
-  consumer::ConsumerConfig config_;
-  std::unique_ptr<consumer::Consumer> consumer_;
+  kafka::ConsumerConfig config_;
+  std::unique_ptr<kafka::Consumer> consumer_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -11,7 +11,7 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "consumers/reader.h"
+#include "kafka/reader.h"
 #include "contracts/catalog.h"
 #include "contracts/json.h"
 #include "gateway/approvals.h"
@@ -106,7 +106,7 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   const contracts::Catalog catalog = contracts::Catalog::Default().WithTopicPrefix(o.topic_prefix);
   const contracts::Route* route = catalog.Find("approval.created");
   if (route == nullptr) return absl::InternalError("catalog has no approval.created");
-  auto reader = consumer::TopicReader::OpenRange({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-verify"},
+  auto reader = kafka::TopicReader::OpenRange({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-verify"},
                                                  {route->topic}, {});
   if (!reader.ok()) return reader.status();
   std::map<std::string, TopicApproval> approvals;

@@ -170,6 +170,19 @@ absl::StatusOr<const Route*> Catalog::Lookup(std::string_view type) const {
   return absl::NotFoundError(common::Cat("unknown event type \"", type, "\""));
 }
 
+absl::StatusOr<std::vector<std::string>> Catalog::TopicsFor(const std::set<std::string>& types) const {
+  std::set<std::string> out;
+  if (types.empty()) {
+    for (const auto& t : topics_) out.insert(t.name());
+  }
+  for (const auto& type : types) {
+    const Route* r = Find(type);
+    if (r == nullptr) return absl::InvalidArgumentError(common::Cat("types: unknown event type \"", type, "\""));
+    out.insert(r->topic);
+  }
+  return std::vector<std::string>(out.begin(), out.end());
+}
+
 const Route* Catalog::FindByPayloadField(std::string_view field) const {
   auto it = by_field_.find(field);
   return it == by_field_.end() ? nullptr : &routes_[it->second];

@@ -50,6 +50,9 @@ class Catalog {
 
   // Route of an event type; nullptr when unknown.
   const Route* Find(std::string_view type) const;
+  // The topics that carry `types`, sorted and without repeats; every topic when `types`
+  // is empty. InvalidArgument naming the first unknown type.
+  absl::StatusOr<std::vector<std::string>> TopicsFor(const std::set<std::string>& types) const;
   // Route of an event type; NotFound naming the type when unknown.
   absl::StatusOr<const Route*> Lookup(std::string_view type) const;
   // Route of the type carried by an Envelope payload field ("profile_due").

@@ -80,6 +80,20 @@ void Replace(std::string& s, std::string_view from, std::string_view to) {
   s.replace(pos, from.size(), to);
 }
 
+TEST(Catalog, TopicsForTypesIsSortedDistinctAndNamesAnUnknownType) {
+  const Catalog& c = Catalog::Default();
+  auto some = c.TopicsFor({"metadata.changed", "metadata.approved", "approval.created"});
+  ASSERT_TRUE(some.ok()) << some.status();
+  EXPECT_THAT(*some, ElementsAre("sluice.approval", "sluice.metadata"));
+  auto all = c.TopicsFor({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_THAT(*all, ElementsAre("sluice.approval", "sluice.data", "sluice.kpi", "sluice.metadata", "sluice.profile"));
+  auto bad = c.TopicsFor({"metadata.changed", "no.such"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("types: unknown event type \"no.such\""));
+}
+
 TEST(Catalog, RejectsUnknownTopic) {
   std::string t = Text();
   Replace(t, "topic: \"sluice.kpi\"", "topic: \"sluice.nope\"");

@@ -12,7 +12,7 @@
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
-#include "producers/outbox.h"
+#include "outbox/outbox.h"
 
 namespace sluice::gateway {
 namespace {
@@ -350,7 +350,7 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
     *p->mutable_requested_at() = a.requested_at();
     *p->mutable_payload() = a.payload();
     std::vector<v1::Envelope> events{e};
-    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
     auto u = c.Exec("UPDATE mdm_approval SET created_event_id = $2::uuid WHERE id = $1::uuid", {a.id(), events[0].id()});
     if (!u.ok()) return u.status();
     return a;
@@ -503,7 +503,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
     *p->mutable_payload() = a.payload();
     events.push_back(std::move(done));
 
-    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
     v1::ApproveResponse out;
     *out.mutable_approval() = a;
     for (const auto& e : events) out.add_event_ids(e.id());
@@ -533,7 +533,7 @@ absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, c
     *p->mutable_rejected_at() = a.decided_at();
     p->set_reason(req.reason());
     std::vector<v1::Envelope> events{e};
-    if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
     v1::RejectResponse out;
     *out.mutable_approval() = a;
     out.add_event_ids(events[0].id());

@@ -10,7 +10,7 @@
 #include <charconv>
 
 #include "common/strings.h"
-#include "consumers/replay.h"
+#include "kafka/replay.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
@@ -392,16 +392,16 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
   auto tenants = d_.authz.ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
   if (!tenants.ok()) return ToGrpcStatus(tenants.status());
   if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
-  consumer::RecordFilter filter{.tenants = *tenants,
+  kafka::RecordFilter filter{.tenants = *tenants,
                                 .types = {f.types().begin(), f.types().end()},
                                 .sources = {f.sources().begin(), f.sources().end()},
                                 .correlation_id = f.correlation_id()};
   std::vector<std::string> topic_names;
   for (const auto& t : d_.catalog.topics()) topic_names.push_back(t.name());
-  auto topics = f.types_size() > 0 ? consumer::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
+  auto topics = f.types_size() > 0 ? kafka::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
                                    : absl::StatusOr<std::vector<std::string>>(topic_names);
   if (!topics.ok()) return ToGrpcStatus(topics.status());
-  auto reader = consumer::TopicReader::OpenLive(
+  auto reader = kafka::TopicReader::OpenLive(
       {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-subscribe"}, *topics);
   if (!reader.ok()) return ToGrpcStatus(reader.status());
   // Headers go out once the reader holds its start offsets: a client that waits for them
@@ -439,8 +439,8 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
   }
   for (int i = 0; i < req->topics_size(); ++i)
     if (auto s = d_.authz.MayReadTopic(req->topics(i), Cat("topics[", i, "]")); !s.ok()) return ToGrpcStatus(s);
-  consumer::ReplaySpec spec;
-  auto topics = consumer::ReplayTopics(d_.catalog, {req->topics().begin(), req->topics().end()},
+  kafka::ReplaySpec spec;
+  auto topics = kafka::ReplayTopics(d_.catalog, {req->topics().begin(), req->topics().end()},
                                        {req->types().begin(), req->types().end()});
   if (!topics.ok()) {
     const bool no_topic = req->topics_size() == 0 && req->types_size() == 0;
@@ -469,9 +469,9 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
                  .types = {req->types().begin(), req->types().end()},
                  .sources = {req->sources().begin(), req->sources().end()}};
   spec.target_topic = req->target_topic();
-  auto stats = consumer::Replay(
+  auto stats = kafka::Replay(
       {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-replay"}, spec, &d_.producer,
-      [&](const consumer::Record& r, const producer::DeliveryReport* sent) -> absl::Status {
+      [&](const kafka::Record& r, const kafka::DeliveryReport* sent) -> absl::Status {
         if (ctx->IsCancelled() || d_.stopping.load()) return absl::CancelledError("replay cancelled");
         v1::ReplayResponse out;
         v1::StoredEvent* e = out.mutable_event();

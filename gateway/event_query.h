@@ -21,7 +21,7 @@
 #include "gateway/rate_limiter.h"
 #include "gateway/source_activity.h"
 #include "gateway/stream_slots.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 
 namespace sluice::gateway {
@@ -105,7 +105,7 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
     const contracts::Authorizer& authz;
     std::string bootstrap_servers;
     EventLog* log;                  // null: ListEvents is FAILED_PRECONDITION
-    producer::Producer& producer;   // re-publishing replays
+    kafka::Producer& producer;   // re-publishing replays
     const EventHealth& health;
     const std::atomic<bool>& stopping;  // set at shutdown: live streams end
     StreamSlots* streams = nullptr;     // caps Subscribe and Replay per principal and in total; null: no cap

@@ -120,7 +120,7 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
       common::Cat(envelope.tenant_id(), "/", envelope.id()),
       [this, rec = *std::move(record)](DedupWindow::Done sent) mutable {
         metrics_.in_flight.Increment();
-        producer_.SendRecord(std::move(rec), [this, sent = std::move(sent)](absl::StatusOr<producer::DeliveryReport> r) {
+        producer_.SendRecord(std::move(rec), [this, sent = std::move(sent)](absl::StatusOr<kafka::DeliveryReport> r) {
           metrics_.in_flight.Decrement();
           if (!r.ok()) return sent(r.status());
           v1::Delivery d;

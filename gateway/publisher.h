@@ -18,7 +18,7 @@
 #include "gateway/dedup.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/source_activity.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 #include "sluice/v1/gateway.pb.h"
 
 namespace sluice::gateway {
@@ -66,7 +66,7 @@ class Publisher {
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
   // `activity` (optional) learns every accepted and every rate-limited event per tenant
   // and source. `authz` decides who may publish what (contracts/authz.h).
-  Publisher(producer::Producer& producer, const contracts::Authorizer& authz, RateLimiter& limiter, DedupWindow& dedup,
+  Publisher(kafka::Producer& producer, const contracts::Authorizer& authz, RateLimiter& limiter, DedupWindow& dedup,
             PublisherMetrics& metrics, SourceActivity* activity = nullptr)
       : producer_(producer), authz_(authz), limiter_(limiter), dedup_(dedup), metrics_(metrics), activity_(activity) {}
 
@@ -74,7 +74,7 @@ class Publisher {
   void Publish(const v1::Principal& who, v1::Envelope envelope, const WorkflowContext& ctx, Done done);
 
  private:
-  producer::Producer& producer_;
+  kafka::Producer& producer_;
   const contracts::Authorizer& authz_;
   RateLimiter& limiter_;
   DedupWindow& dedup_;

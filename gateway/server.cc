@@ -277,7 +277,7 @@ struct Gateway::Impl {
   std::unique_ptr<DedupWindow> dedup;
   std::unique_ptr<PublisherMetrics> metrics;
   std::unique_ptr<Publisher> publisher;
-  std::unique_ptr<producer::Producer> producer;
+  std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<StreamSlots> streams;  // caps PublishStream, Subscribe and Replay
   std::unique_ptr<EventGatewayService> events;
   std::unique_ptr<DataRefreshServiceImpl> refresh;
@@ -306,7 +306,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
     return absl::InvalidArgumentError(common::Cat("max_rpc_threads (", config.max_rpc_threads,
                                                   ") must exceed max_streams (", config.max_streams,
                                                   "): each open stream holds a gRPC thread"));
-  auto producer = producer::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
+  auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
                                               .client_id = "sluice-gateway",
                                               .delivery_timeout = config.delivery_timeout,
                                               .linger = absl::Milliseconds(1),

@@ -1,4 +1,4 @@
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "common/strings.h"
-#include "consumers/reader.h"
+#include "kafka/reader.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 namespace {
 
 using MessageHandle = common::Handle<rd_kafka_message_t, rd_kafka_message_destroy>;
@@ -258,4 +258,4 @@ ConsumerStats Consumer::stats() const {
   return stats_;
 }
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "consumers/record.h"
-#include "producers/kafka_util.h"
+#include "kafka/record.h"
+#include "kafka/util.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 
 struct ConsumerConfig {
   std::string bootstrap_servers;
@@ -111,4 +111,4 @@ class Consumer {
   ConsumerStats stats_;
 };
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

@@ -1,4 +1,4 @@
-#include "producers/producer.h"
+#include "kafka/producer.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 
-namespace sluice::producer {
+namespace sluice::kafka {
 namespace {
 
 // Owned by librdkafka between produce and the delivery report.
@@ -85,11 +85,11 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaq
   self->in_flight_.fetch_sub(1);
 }
 
-absl::StatusOr<Record> Producer::Encode(v1::Envelope& envelope) const {
+absl::StatusOr<EncodedRecord> Producer::Encode(v1::Envelope& envelope) const {
   contracts::FillDefaults(envelope, catalog_);
   if (auto s = contracts::Validate(envelope, catalog_); !s.ok()) return s;
   const contracts::Route* route = catalog_.Find(envelope.type());  // Validate checked it exists
-  Record r;
+  EncodedRecord r;
   r.topic = route->topic;
   r.key = envelope.tenant_id();
   r.headers = contracts::ToKafkaHeaders(envelope);
@@ -104,7 +104,7 @@ void Producer::Send(v1::Envelope envelope, DeliveryCallback done) {
   SendRecord(*std::move(record), std::move(done));
 }
 
-void Producer::SendRecord(Record record, DeliveryCallback done) {
+void Producer::SendRecord(EncodedRecord record, DeliveryCallback done) {
   rd_kafka_headers_t* headers = rd_kafka_headers_new(record.headers.size());
   for (const auto& h : record.headers)
     rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
@@ -151,4 +151,4 @@ absl::Status Producer::Flush(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-}  // namespace sluice::producer
+}  // namespace sluice::kafka

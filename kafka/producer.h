@@ -13,10 +13,10 @@
 
 #include "contracts/catalog.h"
 #include "contracts/cloudevents.h"
-#include "producers/kafka_util.h"
+#include "kafka/util.h"
 #include "sluice/v1/envelope.pb.h"
 
-namespace sluice::producer {
+namespace sluice::kafka {
 
 struct ProducerConfig {
   std::string bootstrap_servers;
@@ -45,7 +45,7 @@ struct DeliveryReport {
 using DeliveryCallback = std::function<void(absl::StatusOr<DeliveryReport>)>;
 
 // An already encoded record (for relays and replays that must keep exact bytes).
-struct Record {
+struct EncodedRecord {
   std::string topic;
   std::string key;
   std::string value;
@@ -75,14 +75,14 @@ class Producer {
 
   // What Send does before sending: fill defaults, validate, route, encode. For callers
   // that check more (e.g. authorization) between encoding and SendRecord.
-  absl::StatusOr<Record> Encode(v1::Envelope& envelope) const;
+  absl::StatusOr<EncodedRecord> Encode(v1::Envelope& envelope) const;
 
   // Send and wait for the broker's acknowledgement.
   absl::StatusOr<DeliveryReport> SendSync(v1::Envelope envelope);
 
   // Enqueues an encoded record as is. When the local queue is full it waits, up to
   // delivery_timeout, for room (back-pressure on the caller).
-  void SendRecord(Record record, DeliveryCallback done);
+  void SendRecord(EncodedRecord record, DeliveryCallback done);
 
   // Waits until every record sent so far is acknowledged or failed; DeadlineExceeded
   // with the number left when `timeout` passes first.
@@ -106,4 +106,4 @@ class Producer {
   std::thread poller_;
 };
 
-}  // namespace sluice::producer
+}  // namespace sluice::kafka

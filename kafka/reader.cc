@@ -1,4 +1,4 @@
-#include "consumers/reader.h"
+#include "kafka/reader.h"
 
 #include <spdlog/spdlog.h>
 
@@ -7,7 +7,7 @@
 #include "common/strings.h"
 #include "contracts/envelope.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 namespace {
 
 using common::Cat;
@@ -237,4 +237,4 @@ absl::StatusOr<std::vector<Record>> TopicReader::Next(size_t max, absl::Duration
   return out;
 }
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "consumers/record.h"
-#include "producers/kafka_util.h"
+#include "kafka/record.h"
+#include "kafka/util.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 
 // Decodes one consumed Kafka message into `out` (topic, partition, offset, key, value,
 // headers, timestamp, envelope). False when the value is not a sluice.v1.Envelope.
@@ -100,4 +100,4 @@ class TopicReader {
   Stats stats_;
 };
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

@@ -10,7 +10,7 @@
 #include "contracts/cloudevents.h"
 #include "sluice/v1/envelope.pb.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 
 // One decoded event and where it was read from.
 struct Record {
@@ -33,4 +33,4 @@ struct Record {
 // Effects must be idempotent (key them by envelope.id()).
 using BatchHandler = std::function<absl::Status(const std::vector<Record>& batch)>;
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

@@ -1,17 +1,18 @@
-#include "consumers/replay.h"
+#include "kafka/replay.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 
 #include "common/strings.h"
 #include "contracts/json.h"
-#include "producers/topic_admin.h"
+#include "kafka/topic_admin.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 namespace {
 
 using common::Cat;
@@ -19,7 +20,7 @@ constexpr size_t kBatch = 500;
 
 // Sends `batch` to the target and waits for every acknowledgement; the reports in batch
 // order, or the first failure.
-absl::StatusOr<std::vector<producer::DeliveryReport>> Republish(producer::Producer& producer, const std::string& target,
+absl::StatusOr<std::vector<kafka::DeliveryReport>> Republish(kafka::Producer& producer, const std::string& target,
                                                                 const std::vector<const Record*>& batch) {
   struct Wait {
     std::mutex mu;
@@ -27,13 +28,13 @@ absl::StatusOr<std::vector<producer::DeliveryReport>> Republish(producer::Produc
     size_t left = 0;
     absl::Status first_error;
   } w;
-  std::vector<producer::DeliveryReport> reports(batch.size());
+  std::vector<kafka::DeliveryReport> reports(batch.size());
   w.left = batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     const Record& r = *batch[i];
-    producer::Record out{.topic = target, .key = r.key, .value = r.value, .headers = r.headers, .event_id = r.envelope.id()};
+    kafka::EncodedRecord out{.topic = target, .key = r.key, .value = r.value, .headers = r.headers, .event_id = r.envelope.id()};
     out.headers.push_back({std::string(kReplayHeader), Cat(r.topic, "/", r.partition, "/", r.offset)});
-    producer.SendRecord(std::move(out), [&w, &reports, i](absl::StatusOr<producer::DeliveryReport> d) {
+    producer.SendRecord(std::move(out), [&w, &reports, i](absl::StatusOr<kafka::DeliveryReport> d) {
       std::lock_guard lock(w.mu);
       if (d.ok()) {
         reports[i] = *std::move(d);
@@ -56,24 +57,24 @@ absl::StatusOr<std::vector<std::string>> ReplayTopics(const contracts::Catalog& 
                                                       const std::vector<std::string>& types) {
   if (topics.empty() && types.empty()) return absl::InvalidArgumentError("topics: name a topic or an event type");
   std::vector<std::string> out = topics;
-  for (const auto& t : types) {
-    const contracts::Route* route = catalog.Find(t);
-    if (route == nullptr) return absl::InvalidArgumentError(Cat("types: unknown event type \"", t, "\""));
-    out.push_back(route->topic);
+  if (!types.empty()) {
+    auto typed = catalog.TopicsFor(std::set<std::string>(types.begin(), types.end()));
+    if (!typed.ok()) return typed.status();
+    out.insert(out.end(), typed->begin(), typed->end());
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
-absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec& spec, producer::Producer* producer,
+absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec& spec, kafka::Producer* producer,
                                    const ReplayEmit& emit, const std::atomic<bool>* cancel) {
   if (!spec.target_topic.empty()) {
     if (producer == nullptr) return absl::InvalidArgumentError("target_topic: replaying into a topic needs a producer");
     if (std::find(spec.topics.begin(), spec.topics.end(), spec.target_topic) != spec.topics.end())
       return absl::InvalidArgumentError(
           Cat("target_topic: ", spec.target_topic, " is read by this replay; re-publishing into it would duplicate its events"));
-    auto existing = producer::ListTopics(config.bootstrap_servers);
+    auto existing = kafka::ListTopics(config.bootstrap_servers);
     if (!existing.ok()) return existing.status();
     if (!existing->contains(spec.target_topic))
       return absl::NotFoundError(Cat("target_topic: ", spec.target_topic, " does not exist; create it first"));
@@ -94,7 +95,7 @@ absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec&
       }
     }
     stats.matched += matched.size();
-    std::vector<producer::DeliveryReport> reports;
+    std::vector<kafka::DeliveryReport> reports;
     if (!spec.target_topic.empty() && !matched.empty()) {
       auto sent = Republish(*producer, spec.target_topic, matched);
       if (!sent.ok()) return sent.status();
@@ -124,4 +125,4 @@ absl::StatusOr<std::string> RecordToJsonLine(const Record& r) {
              ",\"envelope\":", *env, "}");
 }
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

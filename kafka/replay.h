@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
-#include "consumers/reader.h"
+#include "kafka/reader.h"
 #include "contracts/catalog.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 
-namespace sluice::consumer {
+namespace sluice::kafka {
 
 // Header added to every re-published record: "<source topic>/<partition>/<offset>".
 inline constexpr std::string_view kReplayHeader = "sluice-replay";
@@ -36,7 +36,7 @@ struct ReplayStats {
 
 // Called for each matching record in read order; `republished` is where it landed in
 // the target topic (null without a target). An error stops the replay.
-using ReplayEmit = std::function<absl::Status(const Record& record, const producer::DeliveryReport* republished)>;
+using ReplayEmit = std::function<absl::Status(const Record& record, const kafka::DeliveryReport* republished)>;
 
 // The topics a replay reads: `topics` as given, plus the topics that carry `types`.
 // InvalidArgument naming an unknown type; at least one of the two must be non-empty.
@@ -47,11 +47,11 @@ absl::StatusOr<std::vector<std::string>> ReplayTopics(const contracts::Catalog& 
 // Reads spec.range of spec.topics, filters, optionally re-publishes through `producer`
 // (required when target_topic is set; each batch is acknowledged before it is emitted),
 // until the range is done or `cancel` becomes true (then Cancelled).
-absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec& spec, producer::Producer* producer,
+absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec& spec, kafka::Producer* producer,
                                    const ReplayEmit& emit, const std::atomic<bool>* cancel = nullptr);
 
 // One record as a JSON line: {"topic","partition","offset","timestamp","key","headers":{..},
 // "envelope":{...protobuf JSON...}} (no trailing newline).
 absl::StatusOr<std::string> RecordToJsonLine(const Record& record);
 
-}  // namespace sluice::consumer
+}  // namespace sluice::kafka

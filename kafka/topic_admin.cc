@@ -1,4 +1,4 @@
-#include "producers/topic_admin.h"
+#include "kafka/topic_admin.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,9 +6,9 @@
 #include <set>
 
 #include "common/strings.h"
-#include "producers/kafka_util.h"
+#include "kafka/util.h"
 
-namespace sluice::producer {
+namespace sluice::kafka {
 namespace {
 
 using QueueHandle = common::Handle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
@@ -176,4 +176,4 @@ absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::s
   return absl::OkStatus();
 }
 
-}  // namespace sluice::producer
+}  // namespace sluice::kafka

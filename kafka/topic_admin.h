@@ -8,7 +8,7 @@
 
 #include "contracts/catalog.h"
 
-namespace sluice::producer {
+namespace sluice::kafka {
 
 struct TopicReport {
   std::vector<std::string> created;
@@ -42,4 +42,4 @@ absl::Status DeleteTopics(const std::string& bootstrap_servers, const std::vecto
 absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap_servers,
                                                       absl::Duration timeout = absl::Seconds(10));
 
-}  // namespace sluice::producer
+}  // namespace sluice::kafka

@@ -1,4 +1,4 @@
-#include "producers/kafka_util.h"
+#include "kafka/util.h"
 
 #include <absl/time/clock.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "producers/kafka_util.h"
+#include "kafka/util.h"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
-#include "producers/outbox.h"
+#include "outbox/outbox.h"
 
 #include "common/strings.h"
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 
-namespace sluice::producer {
+namespace sluice::outbox {
 namespace {
 
 std::string HexBytea(const std::string& bytes) {
@@ -43,4 +43,4 @@ absl::Status AppendToOutbox(common::PgConnection& conn, std::vector<v1::Envelope
   return absl::OkStatus();
 }
 
-}  // namespace sluice::producer
+}  // namespace sluice::outbox

@@ -9,7 +9,7 @@
 #include "contracts/catalog.h"
 #include "sluice/v1/envelope.pb.h"
 
-namespace sluice::producer {
+namespace sluice::outbox {
 
 // Appends `events` to event_outbox inside the caller's open transaction, so they commit
 // or roll back with the state change they describe. Defaults are filled in (the ids are
@@ -19,4 +19,4 @@ namespace sluice::producer {
 absl::Status AppendToOutbox(common::PgConnection& conn, std::vector<v1::Envelope>& events,
                             const contracts::Catalog& catalog = contracts::Catalog::Default());
 
-}  // namespace sluice::producer
+}  // namespace sluice::outbox

@@ -14,7 +14,7 @@
 
 #include "common/pg.h"
 #include "contracts/json.h"
-#include "producers/relay.h"
+#include "producers/relay/relay.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
 #include "tests/subprocess.h"
@@ -42,10 +42,10 @@ class Approvals : public testing::GatewayTest {
     ASSERT_TRUE(conn_->ExecScript(common::Cat("CREATE SCHEMA ", schema_, "; SET search_path TO ", schema_)).ok());
     ASSERT_TRUE(common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations").ok());
     stub_ = v1::ApprovalService::NewStub(channel_);
-    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
     ASSERT_TRUE(p.ok());
     relay_producer_ = *std::move(p);
-    auto r = producer::Relay::Create({.dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200),
+    auto r = relay::Relay::Create({.dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200),
                                       .schema = schema_},
                                      *relay_producer_);
     ASSERT_TRUE(r.ok());
@@ -113,7 +113,7 @@ class Approvals : public testing::GatewayTest {
     std::set<std::string> want(ids.begin(), ids.end());
     std::vector<std::string> topics;
     for (const auto& t : catalog_->topics()) topics.push_back(t.name());
-    auto c = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                          .group_id = Group(common::Cat("approvals-", readers_++)),
                                          .topics = topics,
                                          .max_batch = 5000});
@@ -122,7 +122,7 @@ class Approvals : public testing::GatewayTest {
     if (!c.ok()) return got;
     absl::Time deadline = absl::Now() + absl::Seconds(60), quiet = absl::InfiniteFuture();
     while (absl::Now() < deadline && absl::Now() < quiet) {
-      (void)(*c)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+      (void)(*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
         for (const auto& r : batch)
           if (want.contains(r.envelope.id())) {
             got[r.envelope.id()] = r.envelope;
@@ -147,8 +147,8 @@ class Approvals : public testing::GatewayTest {
   std::string schema_;
   std::optional<common::PgConnection> conn_;
   std::unique_ptr<v1::ApprovalService::Stub> stub_;
-  std::unique_ptr<producer::Producer> relay_producer_;
-  std::unique_ptr<producer::Relay> relay_;
+  std::unique_ptr<kafka::Producer> relay_producer_;
+  std::unique_ptr<relay::Relay> relay_;
   std::thread relay_thread_;
 };
 

@@ -11,12 +11,12 @@
 
 #include "common/pg.h"
 #include "consumers/audit/audit_sink.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "contracts/validate.h"
-#include "producers/kafka_util.h"
-#include "producers/producer.h"
+#include "kafka/util.h"
+#include "kafka/producer.h"
 #include "tests/kafka_fixture.h"
 #include "tests/pg_schema.h"
 #include "tests/subprocess.h"
@@ -43,14 +43,14 @@ class AuditTest : public testing::KafkaTest {
   }
   // Publishes `rounds` copies of the 13 golden events with fresh ids; returns the ids.
   std::vector<std::string> Publish(int rounds) {
-    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
     EXPECT_TRUE(p.ok());
     std::vector<std::string> ids;
     for (int i = 0; i < rounds; ++i)
       for (auto e : contracts::testing::Goldens()) {
         e.set_id(contracts::NewUuidV7());
         ids.push_back(e.id());
-        (*p)->Send(e, [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+        (*p)->Send(e, [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
       }
     EXPECT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
     return ids;
@@ -62,12 +62,12 @@ class AuditTest : public testing::KafkaTest {
   }
   // Reads every topic with a fresh group into the sink until `want` records went through.
   audit::WriteReport Drain(audit::AuditSink& sink, const std::string& group, int64_t want,
-                           std::vector<consumer::Record>* seen = nullptr) {
-    auto c = consumer::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group(group), .topics = AllTopics()});
+                           std::vector<kafka::Record>* seen = nullptr) {
+    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group(group), .topics = AllTopics()});
     EXPECT_TRUE(c.ok());
     audit::WriteReport total;
     for (absl::Time end = absl::Now() + absl::Seconds(60); total.received < want && absl::Now() < end;)
-      (void)(*c)->PollOnce([&](const std::vector<consumer::Record>& batch) -> absl::Status {
+      (void)(*c)->PollOnce([&](const std::vector<kafka::Record>& batch) -> absl::Status {
         auto r = sink.Write(batch);
         if (!r.ok()) return r.status();
         total.received += r->received;
@@ -93,7 +93,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
   auto ids = Publish(20);  // 260 events over 5 topics
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok()) << sink.status();
-  std::vector<consumer::Record> seen;
+  std::vector<kafka::Record> seen;
   auto first = Drain(**sink, "audit-1", 260, &seen);
   EXPECT_EQ(first.received, 260);
   EXPECT_EQ(first.stored, 260);
@@ -113,7 +113,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
   EXPECT_EQ(Scalar("SELECT count(DISTINCT id) FROM event_log"), "260");
 
   // Each row carries its record's coordinates and the envelope's fields.
-  const consumer::Record& r = seen.front();
+  const kafka::Record& r = seen.front();
   auto row = conn_->Exec(
       "SELECT type, source, tenant_id, topic, \"partition\", \"offset\", correlation_id,"
       " extract(epoch FROM occurred_at)::bigint FROM event_log WHERE id = $1::uuid",
@@ -136,7 +136,7 @@ TEST_F(AuditTest, StoresEveryEventOnceWhateverIsRedelivered) {
 TEST_F(AuditTest, UnstorableRecordsAreDeadLetteredAndTheRestOfTheBatchStored) {
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
-  std::vector<consumer::Record> batch(3);
+  std::vector<kafka::Record> batch(3);
   for (int i = 0; i < 3; ++i) {
     batch[i].envelope = contracts::testing::Golden("kpi.changed");
     batch[i].envelope.set_id(contracts::NewUuidV7());
@@ -155,8 +155,8 @@ TEST_F(AuditTest, UnstorableRecordsAreDeadLetteredAndTheRestOfTheBatchStored) {
 }
 
 // A record as the consumer hands it over, with the bytes it was read as.
-consumer::Record AsRead(v1::Envelope e, int64_t offset) {
-  consumer::Record r;
+kafka::Record AsRead(v1::Envelope e, int64_t offset) {
+  kafka::Record r;
   r.topic = "sluice.kpi";
   r.partition = 0;
   r.offset = offset;
@@ -192,7 +192,7 @@ TEST_F(AuditTest, OnePoisonEventNeverFailsTheBatchAndNothingIsSkipped) {
   const std::string text = R"(see \u0000 in the docs)";
   literal.mutable_kpi_changed()->set_changed_fields(0, text);
   (*literal.mutable_metadata())["note"] = text;
-  const std::vector<consumer::Record> batch = {AsRead(a, 10), AsRead(long_corr, 11), AsRead(nul, 12),
+  const std::vector<kafka::Record> batch = {AsRead(a, 10), AsRead(long_corr, 11), AsRead(nul, 12),
                                                AsRead(literal, 13), AsRead(b, 14)};
 
   auto r = (*sink)->Write(batch);
@@ -291,7 +291,7 @@ TEST_F(AuditTest, RowsPostgresRefusesAreFoundAndDeadLetteredTheRestStored) {
                   .ok());
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
-  std::vector<consumer::Record> batch;
+  std::vector<kafka::Record> batch;
   for (int i = 0; i < 20; ++i) batch.push_back(AsRead(KpiChanged(Cat("tenant-", i % 3)), 100 + i));
   // One already stored, so its part goes through the merge, which must isolate too.
   ASSERT_TRUE((*sink)->Write({batch[5]}).ok());
@@ -350,13 +350,13 @@ TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
 
 TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   // Produced raw (as any Kafka client could), so nothing validates it on the way in.
-  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(p.ok()) << p.status();
   const std::string topic = catalog_->Find("kpi.changed")->topic;
   auto produce = [&](const v1::Envelope& e) {
     (*p)->SendRecord({.topic = topic, .key = e.tenant_id(), .value = e.SerializeAsString(),
                       .headers = contracts::ToKafkaHeaders(e), .event_id = e.id()},
-                     [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+                     [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
   };
   v1::Envelope poison = KpiChanged("tenant-a");
   poison.set_correlation_id(Incompressible(4000));
@@ -364,7 +364,7 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   // And a record that is not an envelope at all: kept too, not skipped without trace.
   const std::string garbage = "\xff\xff\xff not protobuf";
   (*p)->SendRecord({.topic = topic, .key = "tenant-a", .value = garbage, .event_id = "garbage"},
-                   [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+                   [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
   for (int i = 0; i < 50; ++i) produce(KpiChanged(Cat("tenant-", "abcde"[i % 5])));
   ASSERT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
 
@@ -394,14 +394,14 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
 
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
-  auto c = consumer::Consumer::Create(
+  auto c = kafka::Consumer::Create(
       {.bootstrap_servers = bootstrap_, .group_id = Group("audit-poison"), .topics = {topic}, .max_batch = 20,
        .retry_backoff = absl::Milliseconds(50), .keep_undecodable = true});
   ASSERT_TRUE(c.ok()) << c.status();
   int failures = 0;
   // Bounded: a stalled sink ends the loop with the assertions below failing, not a hang.
   for (absl::Time end = absl::Now() + absl::Seconds(60); absl::Now() < end;) {
-    auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) -> absl::Status {
+    auto n = (*c)->PollOnce([&](const std::vector<kafka::Record>& batch) -> absl::Status {
       auto r = (*sink)->Write(batch);
       return r.ok() ? absl::OkStatus() : r.status();
     });

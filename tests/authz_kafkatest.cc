@@ -13,8 +13,8 @@
 #include <random>
 
 #include "common/pg.h"
-#include "consumers/consumer.h"
-#include "producers/kafka_util.h"
+#include "kafka/consumer.h"
+#include "kafka/util.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/test_util.h"
@@ -357,18 +357,18 @@ TEST_F(Authz, GovernanceEventsCannotBeForgedThroughTheGateway) {
   for (const auto& t : catalog_->topics()) topics.push_back(t.name());
   v1::Envelope ok = Event("data.refreshed", kAcme);
   ASSERT_TRUE(Publish(kEtl, ok).ok());
-  auto c = consumer::Consumer::Create(
+  auto c = kafka::Consumer::Create(
       {.bootstrap_servers = bootstrap_, .group_id = Group("forged"), .topics = topics, .max_batch = 1000});
   ASSERT_TRUE(c.ok());
   std::vector<std::string> seen;
   for (absl::Time end = absl::Now() + absl::Seconds(20); absl::Now() < end && seen.empty();) {
-    ASSERT_TRUE((*c)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    ASSERT_TRUE((*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
                       for (const auto& r : batch) seen.push_back(r.envelope.type());
                       return absl::OkStatus();
                     }).ok());
   }
   absl::SleepFor(absl::Seconds(1));
-  ASSERT_TRUE((*c)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+  ASSERT_TRUE((*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
                     for (const auto& r : batch) seen.push_back(r.envelope.type());
                     return absl::OkStatus();
                   }).ok());

@@ -6,9 +6,9 @@
 
 #include <set>
 
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/test_util.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 #include "tests/kafka_fixture.h"
 
 namespace sluice {
@@ -20,7 +20,7 @@ using ::testing::HasSubstr;
 class ConsumerRewind : public testing::KafkaTest {};
 
 TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIsCommitted) {
-  auto producer = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  auto producer = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(producer.ok()) << producer.status();
   constexpr int kEvents = 30;
   std::set<std::string> all;
@@ -37,7 +37,7 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
   std::set<std::string> failed_batch;
   int rewinds = 0, calls = 0;
   {
-    auto a = consumer::Consumer::Create(
+    auto a = kafka::Consumer::Create(
         {.bootstrap_servers = bootstrap_,
          .group_id = Group("rewind"),
          .topics = {topic},
@@ -51,7 +51,7 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
            return absl::UnavailableError("injected seek failure");
          }});
     ASSERT_TRUE(a.ok()) << a.status();
-    absl::Status run = (*a)->Run([&](const std::vector<consumer::Record>& batch) {
+    absl::Status run = (*a)->Run([&](const std::vector<kafka::Record>& batch) {
       if (++calls == 1) {
         for (const auto& r : batch) failed_batch.insert(r.envelope.id());
         return absl::UnavailableError("database down");
@@ -66,7 +66,7 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
     EXPECT_EQ(calls, 1) << "no batch after the failed one was handled";
     EXPECT_EQ(rewinds, 1);
     // The consumer stays stopped: a later poll hands nothing over.
-    auto again = (*a)->PollOnce([&](const std::vector<consumer::Record>&) {
+    auto again = (*a)->PollOnce([&](const std::vector<kafka::Record>&) {
       ++calls;
       return absl::OkStatus();
     });
@@ -79,11 +79,11 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
   // A restarted member of the group starts from the last committed offset: every record,
   // the failed batch included.
   auto b =
-      consumer::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group("rewind"), .topics = {topic}});
+      kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group("rewind"), .topics = {topic}});
   ASSERT_TRUE(b.ok()) << b.status();
   std::set<std::string> got;
   for (int i = 0; i < 300 && got.size() < all.size(); ++i) {
-    auto n = (*b)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    auto n = (*b)->PollOnce([&](const std::vector<kafka::Record>& batch) {
       for (const auto& r : batch) got.insert(r.envelope.id());
       return absl::OkStatus();
     });

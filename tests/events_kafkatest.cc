@@ -16,11 +16,11 @@
 
 #include "common/pg.h"
 #include "consumers/audit/audit_sink.h"
-#include "consumers/replay.h"
+#include "kafka/replay.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/test_util.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 #include "tests/gateway_fixture.h"
 #include "tests/pg_schema.h"
@@ -56,7 +56,7 @@ class EventsTest : public testing::GatewayTest {
     GatewayTest::SetUp();
     if (HasFatalFailure()) return;
     query_ = v1::EventQueryService::NewStub(channel_);
-    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
     ASSERT_TRUE(p.ok()) << p.status();
     producer_ = *std::move(p);
   }
@@ -85,7 +85,7 @@ class EventsTest : public testing::GatewayTest {
 
   void PublishAll(const std::vector<v1::Envelope>& events) {
     for (const auto& e : events)
-      producer_->Send(e, [](absl::StatusOr<producer::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+      producer_->Send(e, [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
     ASSERT_TRUE(producer_->Flush(absl::Seconds(60)).ok());
   }
 
@@ -93,13 +93,13 @@ class EventsTest : public testing::GatewayTest {
   void StoreAll(size_t want) {
     auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
     ASSERT_TRUE(sink.ok()) << sink.status();
-    auto c = consumer::Consumer::Create(
+    auto c = kafka::Consumer::Create(
         {.bootstrap_servers = bootstrap_, .group_id = Group("audit"), .topics = TopicNames(), .max_batch = 2000});
     ASSERT_TRUE(c.ok()) << c.status();
     size_t stored = 0;
     const absl::Time deadline = absl::Now() + absl::Seconds(120);
     while (stored < want && absl::Now() < deadline) {
-      auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) -> absl::Status {
+      auto n = (*c)->PollOnce([&](const std::vector<kafka::Record>& batch) -> absl::Status {
         auto r = (*sink)->Write(batch);
         if (!r.ok()) return r.status();
         stored += static_cast<size_t>(r->stored);
@@ -145,10 +145,10 @@ class EventsTest : public testing::GatewayTest {
   }
 
   // Every record now in `topic`, read by position.
-  std::vector<consumer::Record> ReadAll(const std::string& topic) {
-    auto r = consumer::TopicReader::OpenRange({.bootstrap_servers = bootstrap_}, {topic}, {});
+  std::vector<kafka::Record> ReadAll(const std::string& topic) {
+    auto r = kafka::TopicReader::OpenRange({.bootstrap_servers = bootstrap_}, {topic}, {});
     EXPECT_TRUE(r.ok()) << r.status();
-    std::vector<consumer::Record> out;
+    std::vector<kafka::Record> out;
     while (r.ok() && !(*r)->done()) {
       auto batch = (*r)->Next(1000, absl::Seconds(1));
       EXPECT_TRUE(batch.ok()) << batch.status();
@@ -161,7 +161,7 @@ class EventsTest : public testing::GatewayTest {
   std::string schema_;
   std::optional<common::PgConnection> conn_;
   std::unique_ptr<v1::EventQueryService::Stub> query_;
-  std::unique_ptr<producer::Producer> producer_;
+  std::unique_ptr<kafka::Producer> producer_;
 };
 
 // An event as ListEvents orders them: occurred_at, then id.
@@ -425,7 +425,7 @@ TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
   v1::TopicSpec spec;
   spec.set_name(target);
   spec.set_partitions(3);
-  ASSERT_TRUE(producer::EnsureTopics(bootstrap_, std::vector<v1::TopicSpec>{spec}).ok());
+  ASSERT_TRUE(kafka::EnsureTopics(bootstrap_, std::vector<v1::TopicSpec>{spec}).ok());
   req.set_target_topic(target);
   {
     auto ctx = Ctx(testing::kTokenA);
@@ -453,13 +453,13 @@ TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
   std::vector<std::string> copy_ids;
   for (const auto& c : copies) {
     copy_ids.push_back(c.envelope.id());
-    auto h = contracts::FindHeader(c.headers, consumer::kReplayHeader);
+    auto h = contracts::FindHeader(c.headers, kafka::kReplayHeader);
     ASSERT_TRUE(h.has_value());
     EXPECT_THAT(std::string(*h), ::testing::StartsWith(prefix_));
     EXPECT_EQ(c.key, c.envelope.tenant_id());
   }
   EXPECT_THAT(copy_ids, UnorderedElementsAreArray(all_mid));
-  EXPECT_TRUE(producer::DeleteTopics(bootstrap_, {target}).ok());
+  EXPECT_TRUE(kafka::DeleteTopics(bootstrap_, {target}).ok());
 }
 
 TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
@@ -469,12 +469,12 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   PublishAll(tenfold);
   const std::string topic = catalog_->Find("data.refreshed")->topic;
   {
-    auto c = consumer::Consumer::Create(
+    auto c = kafka::Consumer::Create(
         {.bootstrap_servers = bootstrap_, .group_id = Group("lagger"), .topics = {topic}, .max_batch = 4});
     ASSERT_TRUE(c.ok());
     size_t got = 0;
     for (int i = 0; i < 100 && got == 0; ++i) {
-      auto n = (*c)->PollOnce([](const std::vector<consumer::Record>&) { return absl::OkStatus(); });
+      auto n = (*c)->PollOnce([](const std::vector<kafka::Record>&) { return absl::OkStatus(); });
       ASSERT_TRUE(n.ok());
       got = *n;
     }

@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "gateway/server.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
@@ -70,19 +70,19 @@ class GatewayTest : public KafkaTest {
 
   // Every record on `topic`, read by a fresh consumer group until `want` arrived
   // (then a short quiet period to catch extras) or the timeout.
-  std::vector<consumer::Record> ReadTopic(const std::string& topic, size_t want,
+  std::vector<kafka::Record> ReadTopic(const std::string& topic, size_t want,
                                           absl::Duration timeout = absl::Seconds(60)) {
-    auto c = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                          .group_id = Group(common::Cat("reader-", readers_++)),
                                          .topics = {topic},
                                          .max_batch = 5000});
     EXPECT_TRUE(c.ok()) << c.status();
-    std::vector<consumer::Record> got;
+    std::vector<kafka::Record> got;
     if (!c.ok()) return got;
     absl::Time deadline = absl::Now() + timeout;
     absl::Time quiet_until = absl::InfiniteFuture();
     while (absl::Now() < deadline && absl::Now() < quiet_until) {
-      auto n = (*c)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+      auto n = (*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
         got.insert(got.end(), batch.begin(), batch.end());
         return absl::OkStatus();
       });

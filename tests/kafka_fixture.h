@@ -8,7 +8,7 @@
 #include "common/env.h"
 #include "common/strings.h"
 #include "contracts/catalog.h"
-#include "producers/topic_admin.h"
+#include "kafka/topic_admin.h"
 
 namespace sluice::testing {
 
@@ -21,14 +21,14 @@ class KafkaTest : public ::testing::Test {
     std::random_device rd;
     prefix_ = common::Cat("it-", std::to_string(rd()), ".");
     catalog_ = std::make_unique<contracts::Catalog>(contracts::Catalog::Default().WithTopicPrefix(prefix_));
-    auto report = producer::EnsureTopics(bootstrap_, *catalog_);
+    auto report = kafka::EnsureTopics(bootstrap_, *catalog_);
     ASSERT_TRUE(report.ok()) << "is the local stack up (dev/stack.sh up)? " << report.status();
     ASSERT_EQ(report->created.size(), catalog_->topics().size());
   }
   void TearDown() override {
     std::vector<std::string> names;
     for (const auto& t : catalog_->topics()) names.push_back(t.name());
-    EXPECT_TRUE(producer::DeleteTopics(bootstrap_, names).ok());
+    EXPECT_TRUE(kafka::DeleteTopics(bootstrap_, names).ok());
   }
   std::string Group(std::string_view name) const { return common::Cat(prefix_, name); }
 

@@ -8,11 +8,10 @@
 #include <map>
 #include <set>
 
-#include "consumers/consumer.h"
-#include "consumers/kafka_bus.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 #include "tests/kafka_fixture.h"
 
 namespace sluice {
@@ -24,15 +23,15 @@ using google::protobuf::util::MessageDifferencer;
 
 class KafkaRoundTrip : public testing::KafkaTest {
  protected:
-  std::unique_ptr<producer::Producer> MakeProducer(absl::Duration delivery_timeout = absl::Seconds(30)) {
-    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = delivery_timeout},
+  std::unique_ptr<kafka::Producer> MakeProducer(absl::Duration delivery_timeout = absl::Seconds(30)) {
+    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = delivery_timeout},
                                         *catalog_);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
   }
-  std::unique_ptr<consumer::Consumer> MakeConsumer(std::string group, std::vector<std::string> topics,
+  std::unique_ptr<kafka::Consumer> MakeConsumer(std::string group, std::vector<std::string> topics,
                                                    std::set<std::string> types = {}, size_t max_batch = 500) {
-    auto c = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                          .group_id = Group(group),
                                          .topics = std::move(topics),
                                          .types = std::move(types),
@@ -46,11 +45,11 @@ class KafkaRoundTrip : public testing::KafkaTest {
     return t;
   }
   // Polls until `want` records arrived or `timeout` passed.
-  std::vector<consumer::Record> Collect(consumer::Consumer& c, size_t want, absl::Duration timeout = absl::Seconds(30)) {
-    std::vector<consumer::Record> got;
+  std::vector<kafka::Record> Collect(kafka::Consumer& c, size_t want, absl::Duration timeout = absl::Seconds(30)) {
+    std::vector<kafka::Record> got;
     const absl::Time deadline = absl::Now() + timeout;
     while (got.size() < want && absl::Now() < deadline) {
-      auto n = c.PollOnce([&](const std::vector<consumer::Record>& batch) {
+      auto n = c.PollOnce([&](const std::vector<kafka::Record>& batch) {
         got.insert(got.end(), batch.begin(), batch.end());
         return absl::OkStatus();
       });
@@ -63,7 +62,7 @@ class KafkaRoundTrip : public testing::KafkaTest {
 TEST_F(KafkaRoundTrip, AllThirteenTypesArriveWithPayloadKeyHeadersAndMurmur2Partition) {
   auto producer = MakeProducer();
   ASSERT_NE(producer, nullptr);
-  std::map<std::string, std::pair<v1::Envelope, producer::DeliveryReport>> sent;
+  std::map<std::string, std::pair<v1::Envelope, kafka::DeliveryReport>> sent;
   int i = 0;
   for (v1::Envelope e : Goldens()) {
     e.set_tenant_id(common::Cat("tenant-", i++));  // spread over partitions
@@ -142,7 +141,7 @@ TEST_F(KafkaRoundTrip, ConsumerStoppedMidBatchRereadsExactlyTheUncommittedRecord
   {
     auto a = MakeConsumer("resume", {topic}, {}, /*max_batch=*/10);
     int calls = 0;
-    absl::Status run = a->Run([&](const std::vector<consumer::Record>& batch) {
+    absl::Status run = a->Run([&](const std::vector<kafka::Record>& batch) {
       if (++calls == 1) {
         for (const auto& r : batch) committed.insert(r.envelope.id());
         return absl::OkStatus();
@@ -174,7 +173,7 @@ TEST_F(KafkaRoundTrip, ConsumerStoppedMidBatchRereadsExactlyTheUncommittedRecord
 TEST_F(KafkaRoundTrip, DeliveryFailureSurfacesAsStatus) {
   // A catalog whose topics were never created: the broker refuses every record.
   auto missing = contracts::Catalog::Default().WithTopicPrefix(prefix_ + "missing.");
-  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(3)}, missing);
+  auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(3)}, missing);
   ASSERT_TRUE(p.ok());
   auto r = (*p)->SendSync(Goldens().at(0));
   ASSERT_FALSE(r.ok());
@@ -192,42 +191,13 @@ TEST_F(KafkaRoundTrip, DeliveryFailureSurfacesAsStatus) {
   EXPECT_THAT(std::string(v.status().message()), ::testing::StartsWith("source: "));
 }
 
-TEST_F(KafkaRoundTrip, BusPublishesAndSubscribesThroughKafka) {
-  auto bus = bus::KafkaBus::Create({.bootstrap_servers = bootstrap_}, *catalog_);
-  ASSERT_TRUE(bus.ok()) << bus.status();
-  std::mutex mu;
-  std::vector<std::string> got;
-  auto sub = (*bus)->Subscribe({.group = Group("bus"), .types = {"approval.approved"}},
-                               [&](const std::vector<consumer::Record>& batch) {
-                                 std::lock_guard lock(mu);
-                                 for (const auto& r : batch) got.push_back(r.envelope.type());
-                                 return absl::OkStatus();
-                               });
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  for (const auto& e : Goldens()) {
-    if (e.type().starts_with("approval.")) {
-      ASSERT_TRUE((*bus)->PublishSync(e).ok());
-    }
-  }
-  for (int i = 0; i < 300; ++i) {
-    {
-      std::lock_guard lock(mu);
-      if (!got.empty()) break;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  sub->reset();
-  std::lock_guard lock(mu);
-  EXPECT_EQ(got, std::vector<std::string>{"approval.approved"});
-}
-
 TEST_F(KafkaRoundTrip, EnsureTopicsIsIdempotentAndUsesCatalogPartitions) {
-  auto again = producer::EnsureTopics(bootstrap_, *catalog_);
+  auto again = kafka::EnsureTopics(bootstrap_, *catalog_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->created.empty());
   EXPECT_EQ(again->existing.size(), 5u);
   EXPECT_TRUE(again->mismatched.empty());
-  auto topics = producer::ListTopics(bootstrap_);
+  auto topics = kafka::ListTopics(bootstrap_);
   ASSERT_TRUE(topics.ok());
   for (const auto& t : catalog_->topics()) {
     ASSERT_TRUE(topics->contains(t.name())) << t.name();

@@ -14,11 +14,11 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "consumers/profiler/profiler.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
-#include "producers/relay.h"
+#include "producers/relay/relay.h"
 #include "producers/scheduler/scheduler.h"
 #include "tests/kafka_fixture.h"
 #include "tests/subprocess.h"
@@ -273,7 +273,7 @@ TEST_F(ProfilerTest, FiftyConcurrentDueEventsForOneEntityRunOneProfile) {
   std::atomic<int> failures{0};
   for (int w = 0; w < 5; ++w)
     threads.emplace_back([&, w] {
-      std::vector<consumer::Record> batch;
+      std::vector<kafka::Record> batch;
       for (int i = w; i < 50; i += 5) batch.push_back({.envelope = events[i]});
       if (!profilers_[w]->HandleBatch(batch).ok()) failures++;
     });
@@ -474,7 +474,7 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
   ASSERT_TRUE(locker.ok());
   ASSERT_TRUE(locker->ExecScript("BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE").ok());
 
-  auto producer = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  auto producer = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(producer.ok());
   auto due = Due(id);
   ASSERT_TRUE((*producer)->SendSync(due).ok());
@@ -515,17 +515,17 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
   EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger"), "1");
 
   // sluice-relay's engine publishes the outcome; it reaches Kafka with the trigger's ids.
-  auto relay = producer::Relay::Create({.dsn = common::DefaultPgDsn(), .schema = schema_}, **producer);
+  auto relay = relay::Relay::Create({.dsn = common::DefaultPgDsn(), .schema = schema_}, **producer);
   ASSERT_TRUE(relay.ok());
   ASSERT_EQ(*(*relay)->RunOnce(), 1);
-  auto consumer = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                               .group_id = Group("reader"),
                                               .topics = {catalog_->Find("metadata.profile.completed")->topic},
                                               .types = {"metadata.profile.completed"}});
   ASSERT_TRUE(consumer.ok());
-  std::vector<consumer::Record> got;
+  std::vector<kafka::Record> got;
   for (int i = 0; i < 100 && got.empty(); ++i)
-    (void)(*consumer)->PollOnce([&](const std::vector<consumer::Record>& batch) {
+    (void)(*consumer)->PollOnce([&](const std::vector<kafka::Record>& batch) {
       got.insert(got.end(), batch.begin(), batch.end());
       return absl::OkStatus();
     });
@@ -703,7 +703,7 @@ TEST_F(ProfilerTest, EventsFromSourcesTheCatalogDoesNotListAreSkippedNotActedOn)
   auto disguised = Approved(id, v1::TIER_1);
   disguised.set_type("data.refreshed");
   disguised.set_source("etl.pipeline");
-  std::vector<consumer::Record> batch;
+  std::vector<kafka::Record> batch;
   for (const auto* e : {&forged, &due, &refresh, &disguised}) {
     auto out = p.HandleEvent(*e);
     ASSERT_TRUE(out.ok()) << out.status();
@@ -725,19 +725,19 @@ TEST_F(ProfilerTest, EventsFromSourcesTheCatalogDoesNotListAreSkippedNotActedOn)
   EXPECT_EQ(Profiles(id), 1);
 
   // Written straight to the topic, around the approval workflow: read, skipped, committed.
-  auto producer = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  auto producer = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(producer.ok());
   auto on_topic = Approved(id, v1::TIER_1);
   on_topic.set_source("etl.pipeline");
   ASSERT_TRUE((*producer)->SendSync(on_topic).ok());
-  auto consumer = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                               .group_id = Group("profiler"),
                                               .topics = {catalog_->Find("metadata.approved")->topic},
                                               .types = {"metadata.approved"}});
   ASSERT_TRUE(consumer.ok());
   size_t handled = 0;
   for (int i = 0; i < 100 && handled == 0; ++i) {
-    auto n = (*consumer)->PollOnce([&](const std::vector<consumer::Record>& b) { return p.HandleBatch(b); });
+    auto n = (*consumer)->PollOnce([&](const std::vector<kafka::Record>& b) { return p.HandleBatch(b); });
     ASSERT_TRUE(n.ok()) << n.status();
     handled += *n;
   }

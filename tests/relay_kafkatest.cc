@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
-#include "producers/outbox.h"
-#include "producers/relay.h"
+#include "outbox/outbox.h"
+#include "producers/relay/relay.h"
 #include "tests/kafka_fixture.h"
 #include "tests/subprocess.h"
 
@@ -34,7 +34,7 @@ class RelayTest : public testing::KafkaTest {
     conn_.emplace(*std::move(c));
     auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
     ASSERT_TRUE(m.ok()) << m.status();
-    auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(10)},
+    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(10)},
                                         *catalog_);
     ASSERT_TRUE(p.ok());
     producer_ = *std::move(p);
@@ -54,7 +54,7 @@ class RelayTest : public testing::KafkaTest {
       return s;
     return c;
   }
-  producer::RelayConfig Config() {
+  relay::RelayConfig Config() {
     return {.dsn = common::DefaultPgDsn(), .batch_size = 50, .poll_interval = absl::Milliseconds(200),
             .backoff = absl::Milliseconds(200), .schema = schema_};
   }
@@ -68,7 +68,7 @@ class RelayTest : public testing::KafkaTest {
       events.push_back(e);
     }
     EXPECT_TRUE(conn_->ExecScript("BEGIN").ok());
-    EXPECT_TRUE(producer::AppendToOutbox(*conn_, events, *catalog_).ok());
+    EXPECT_TRUE(outbox::AppendToOutbox(*conn_, events, *catalog_).ok());
     EXPECT_TRUE(conn_->ExecScript(commit ? "COMMIT" : "ROLLBACK").ok());
     std::vector<std::string> ids;
     for (const auto& e : events) ids.push_back(e.id());
@@ -76,15 +76,15 @@ class RelayTest : public testing::KafkaTest {
   }
   int64_t Unsent() { return std::stoll(std::string(conn_->Exec("SELECT count(*) FROM event_outbox WHERE sent_at IS NULL")->Get(0, 0))); }
   // Records on the data topic, by a fresh group, until `want` arrived (+ a quiet second).
-  std::vector<consumer::Record> Read(size_t want) {
-    auto c = consumer::Consumer::Create({.bootstrap_servers = bootstrap_,
+  std::vector<kafka::Record> Read(size_t want) {
+    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
                                          .group_id = Group(common::Cat("r", readers_++)),
                                          .topics = {catalog_->Find("data.refreshed")->topic},
                                          .max_batch = 5000});
-    std::vector<consumer::Record> got;
+    std::vector<kafka::Record> got;
     absl::Time deadline = absl::Now() + absl::Seconds(60), quiet = absl::InfiniteFuture();
     while (absl::Now() < deadline && absl::Now() < quiet) {
-      (void)(*c)->PollOnce([&](const std::vector<consumer::Record>& b) {
+      (void)(*c)->PollOnce([&](const std::vector<kafka::Record>& b) {
         got.insert(got.end(), b.begin(), b.end());
         return absl::OkStatus();
       });
@@ -93,9 +93,9 @@ class RelayTest : public testing::KafkaTest {
     return got;
   }
   // Every id exactly once, and within each tenant in the order they were appended.
-  void ExpectOnceInOrder(const std::vector<consumer::Record>& got, const std::map<std::string, std::vector<std::string>>& want) {
+  void ExpectOnceInOrder(const std::vector<kafka::Record>& got, const std::map<std::string, std::vector<std::string>>& want) {
     std::map<std::string, std::vector<std::string>> seen;  // tenant -> ids in offset order
-    std::vector<consumer::Record> sorted = got;
+    std::vector<kafka::Record> sorted = got;
     std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
     for (const auto& r : sorted) seen[r.envelope.tenant_id()].push_back(r.envelope.id());
     EXPECT_EQ(seen, want);
@@ -103,7 +103,7 @@ class RelayTest : public testing::KafkaTest {
 
   std::string schema_;
   std::optional<PgConnection> conn_;
-  std::unique_ptr<producer::Producer> producer_;
+  std::unique_ptr<kafka::Producer> producer_;
   int readers_ = 0;
 };
 
@@ -116,7 +116,7 @@ TEST_F(RelayTest, PublishesCommittedRowsOnceInCommitOrderWithTheirIds) {
     }
   auto rolled_back = Append("tenant-a", 5, /*commit=*/false);
 
-  auto relay = producer::Relay::Create(Config(), *producer_);
+  auto relay = relay::Relay::Create(Config(), *producer_);
   ASSERT_TRUE(relay.ok());
   int64_t sent = 0;
   for (int i = 0; i < 10 && sent < 63; ++i) sent += (*relay)->RunOnce().value_or(0);
@@ -138,7 +138,7 @@ TEST_F(RelayTest, PublishesCommittedRowsOnceInCommitOrderWithTheirIds) {
 
 TEST_F(RelayTest, BacklogAndPublishedCountsAreExported) {
   prometheus::Registry registry;
-  auto relay = producer::Relay::Create(Config(), *producer_, &registry);
+  auto relay = relay::Relay::Create(Config(), *producer_, &registry);
   ASSERT_TRUE(relay.ok());
   auto value = [&](const std::string& name) -> double {
     for (const auto& f : registry.Collect())
@@ -172,8 +172,8 @@ TEST_F(RelayTest, ConcurrentRelaysNeitherDuplicateNorReorderATenant) {
   std::atomic<int64_t> total{0};
   for (int r = 0; r < 3; ++r) {
     relays.emplace_back([&] {
-      auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
-      auto relay = producer::Relay::Create(Config(), **p);
+      auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+      auto relay = relay::Relay::Create(Config(), **p);
       for (int i = 0; i < 200 && total.load() < 400; ++i) {
         auto n = (*relay)->RunOnce();
         ASSERT_TRUE(n.ok()) << n.status();
@@ -190,8 +190,8 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
   Append("tenant-a", 3);
   // A producer whose topics do not exist: the broker refuses the first row.
   auto missing = contracts::Catalog::Default().WithTopicPrefix(prefix_ + "missing.");
-  auto bad = producer::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(2)}, missing);
-  auto relay = producer::Relay::Create(Config(), **bad);
+  auto bad = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(2)}, missing);
+  auto relay = relay::Relay::Create(Config(), **bad);
   EXPECT_EQ(*(*relay)->RunOnce(), 0);
   auto rows = conn_->Exec("SELECT attempts, last_error IS NOT NULL, next_attempt_at > clock_timestamp() FROM event_outbox ORDER BY id");
   ASSERT_EQ(rows->rows(), 3);
@@ -201,7 +201,7 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
   EXPECT_EQ(Unsent(), 3);
   // Once the back-off passed, a working relay publishes all three, in order.
   absl::SleepFor(absl::Milliseconds(300));
-  auto good = producer::Relay::Create(Config(), *producer_);
+  auto good = relay::Relay::Create(Config(), *producer_);
   EXPECT_EQ(*(*good)->RunOnce(), 3);
 }
 
@@ -239,7 +239,7 @@ TEST_F(RelayTest, SigkilledRelayDeliversEveryEventOnceAfterRestartWithTheSameIds
 }
 
 TEST_F(RelayTest, ReconnectsAfterPostgresRestarts) {
-  auto relay = producer::Relay::Create(Config(), *producer_);
+  auto relay = relay::Relay::Create(Config(), *producer_);
   ASSERT_TRUE(relay.ok());
   std::thread runner([&] { (*relay)->Run(); });
   auto first = Append("tenant-a", 5);

@@ -18,12 +18,12 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "consumers/reader.h"
+#include "kafka/reader.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "gateway/auth.h"
-#include "producers/outbox.h"
-#include "producers/producer.h"
+#include "outbox/outbox.h"
+#include "kafka/producer.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
 #include "tests/pg_schema.h"
@@ -79,7 +79,7 @@ class ShutdownTest : public testing::KafkaTest {
   // How many records each event id has in `topics`.
   std::map<std::string, int> InKafka(const std::vector<std::string>& topics) {
     std::map<std::string, int> out;
-    auto r = consumer::TopicReader::OpenRange({.bootstrap_servers = bootstrap_}, topics, {});
+    auto r = kafka::TopicReader::OpenRange({.bootstrap_servers = bootstrap_}, topics, {});
     EXPECT_TRUE(r.ok()) << r.status();
     while (r.ok() && !(*r)->done()) {
       auto batch = (*r)->Next(5000, absl::Seconds(1));
@@ -193,7 +193,7 @@ TEST_F(ShutdownTest, GatewayAnswersEveryCallItTookAndPublishesNothingElse) {
 
 TEST_F(ShutdownTest, AuditStopsWithExactlyWhatItStoredCommitted) {
   // 30,000 events across the topics.
-  auto p = producer::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
+  auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(p.ok());
   const auto goldens = contracts::testing::Goldens();
   constexpr int kEvents = 30000;
@@ -201,7 +201,7 @@ TEST_F(ShutdownTest, AuditStopsWithExactlyWhatItStoredCommitted) {
     v1::Envelope e = goldens[i % goldens.size()];
     e.set_id(contracts::NewUuidV7());
     e.set_tenant_id(Cat("tenant-", i % 7));
-    (*p)->Send(e, [](absl::StatusOr<producer::DeliveryReport> r) { ASSERT_TRUE(r.ok()) << r.status(); });
+    (*p)->Send(e, [](absl::StatusOr<kafka::DeliveryReport> r) { ASSERT_TRUE(r.ok()) << r.status(); });
   }
   ASSERT_TRUE((*p)->Flush(absl::Seconds(60)).ok());
   const std::string group = Group("audit");
@@ -249,7 +249,7 @@ TEST_F(ShutdownTest, RelayMarksSentExactlyWhatItPublished) {
     events.push_back(e);
   }
   ASSERT_TRUE(conn_->ExecScript("BEGIN").ok());
-  ASSERT_TRUE(producer::AppendToOutbox(*conn_, events, *catalog_).ok());
+  ASSERT_TRUE(outbox::AppendToOutbox(*conn_, events, *catalog_).ok());
   ASSERT_TRUE(conn_->ExecScript("COMMIT").ok());
   const std::vector<std::string> args{"--dsn", common::DefaultPgDsn(), "--schema", schema_, "--bootstrap", bootstrap_,
                                       "--topic-prefix", prefix_, "--batch-size", "100", "--metrics-listen", ""};

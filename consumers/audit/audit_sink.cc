@@ -33,7 +33,7 @@ std::optional<std::string_view> NullIfEmpty(const std::string& s) {
 
 }  // namespace
 
-absl::Status AppendRow(std::string& out, const consumer::Record& r, absl::Time received_at) {
+absl::Status AppendRow(std::string& out, const kafka::Record& r, absl::Time received_at) {
   const v1::Envelope& e = r.envelope;
   const auto* oneof = e.GetDescriptor()->FindOneofByName("payload");
   const auto* field = e.GetReflection()->GetOneofFieldDescriptor(e, oneof);
@@ -95,14 +95,14 @@ absl::Status AuditSink::EnsureConnected(std::optional<common::PgConnection>& con
   return absl::OkStatus();
 }
 
-absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>& batch) {
+absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<kafka::Record>& batch) {
   WriteReport report{.received = static_cast<int64_t>(batch.size())};
   if (batch.empty()) return report;
   const absl::Time now = absl::Now();
   // Records go to the parts by a hash of their id, not by partition: a batch usually comes
   // almost whole from one partition (the consumer drains one fetched partition at a time),
   // and both copies of an id delivered twice land in the same part.
-  std::vector<std::vector<const consumer::Record*>> shares(conns_.size());
+  std::vector<std::vector<const kafka::Record*>> shares(conns_.size());
   for (const auto& r : batch) shares[std::hash<std::string_view>{}(r.envelope.id()) % shares.size()].push_back(&r);
   // The parts in parallel, the first on this thread, each encoded by the thread storing it.
   // Each commits on its own; the batch is stored when all have.
@@ -130,11 +130,11 @@ absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<consumer::Record>
 // `data`, and the records that go to event_dead_letter instead.
 struct AuditSink::Part {
   struct Row {
-    const consumer::Record* record;
+    const kafka::Record* record;
     size_t begin, end;  // its bytes in `data`
   };
   struct DeadLetter {
-    const consumer::Record* record;
+    const kafka::Record* record;
     DeadLetterCategory category;
     std::string sqlstate;
     std::string reason;
@@ -146,13 +146,13 @@ struct AuditSink::Part {
 };
 
 absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnection>& conn,
-                                                 const std::vector<const consumer::Record*>& records,
+                                                 const std::vector<const kafka::Record*>& records,
                                                  absl::Time received_at) {
   Part part;
   const absl::Time start = absl::Now();
   part.data.reserve(records.size() * 768);
   part.rows.reserve(records.size());
-  for (const consumer::Record* r : records) {
+  for (const kafka::Record* r : records) {
     // The bounds (sizes, characters, known type and source) are what keep a row storable
     // and indexable; an event outside them is kept aside with the reason, never retried.
     if (!r->decoded) {

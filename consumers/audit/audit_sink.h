@@ -11,7 +11,7 @@
 
 #include "common/pg.h"
 #include "consumers/audit/dead_letter.h"
-#include "consumers/record.h"
+#include "kafka/record.h"
 #include "contracts/catalog.h"
 
 namespace sluice::audit {
@@ -49,7 +49,7 @@ struct WriteReport {
 // causation_id, ttl_ms, metadata, topic, partition, offset, version, traceparent. The payload is the typed
 // message in protobuf's JSON mapping; empty correlation/causation ids are NULL; a missing
 // occurred_at falls back to the record's timestamp.
-absl::Status AppendRow(std::string& out, const consumer::Record& record, absl::Time received_at);
+absl::Status AppendRow(std::string& out, const kafka::Record& record, absl::Time received_at);
 
 // sluice-audit's engine: stores batches of events in event_log, once per tenant and event
 // id. A batch is split by a hash of the event id into pg_writers parts (so an id twice in a
@@ -73,7 +73,7 @@ absl::Status AppendRow(std::string& out, const consumer::Record& record, absl::T
 class AuditSink {
  public:
   static absl::StatusOr<std::unique_ptr<AuditSink>> Create(AuditConfig config);
-  absl::StatusOr<WriteReport> Write(const std::vector<consumer::Record>& batch);
+  absl::StatusOr<WriteReport> Write(const std::vector<kafka::Record>& batch);
 
  private:
   explicit AuditSink(AuditConfig config);
@@ -81,7 +81,7 @@ class AuditSink {
   struct Part;
   // Validates and encodes one part of a batch and stores it in one transaction on `conn`.
   absl::StatusOr<WriteReport> WritePart(std::optional<common::PgConnection>& conn,
-                                        const std::vector<const consumer::Record*>& records, absl::Time received_at);
+                                        const std::vector<const kafka::Record*>& records, absl::Time received_at);
   // Stores rows [begin, end) of the part inside its open transaction; rows PostgreSQL
   // refuses with a data error are added to the part's dead letters.
   absl::Status StoreRows(common::PgConnection& conn, Part& part, size_t begin, size_t end);

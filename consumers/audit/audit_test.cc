@@ -23,7 +23,7 @@ std::vector<std::string> Fields(const std::string& row) {
 }
 
 TEST(AuditRowTest, SixteenEscapedFieldsWithJsonPayloadAndNulls) {
-  consumer::Record r;
+  kafka::Record r;
   r.envelope = contracts::testing::Golden("metadata.profile.completed");
   r.envelope.clear_causation_id();
   r.envelope.set_ttl_ms(0);
@@ -56,7 +56,7 @@ TEST(AuditRowTest, SixteenEscapedFieldsWithJsonPayloadAndNulls) {
 }
 
 TEST(AuditRowTest, EnvelopeWithoutPayloadIsRefused) {
-  consumer::Record r;
+  kafka::Record r;
   r.envelope.set_id("0190a0c2-0000-7000-8000-000000000001");
   std::string row;
   EXPECT_FALSE(AppendRow(row, r, absl::Now()).ok());

@@ -65,7 +65,7 @@ std::string PgErrorReason(std::string_view sqlstate, std::string_view message) {
   return StorableText(Cat("sqlstate ", sqlstate.empty() ? "?" : sqlstate, ": ", first));
 }
 
-absl::StatusOr<bool> InsertDeadLetter(common::PgConnection& conn, const consumer::Record& record,
+absl::StatusOr<bool> InsertDeadLetter(common::PgConnection& conn, const kafka::Record& record,
                                       DeadLetterCategory category, std::string_view sqlstate, std::string_view reason) {
   const v1::Envelope& e = record.envelope;
   auto r = conn.Exec(

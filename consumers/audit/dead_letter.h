@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/pg.h"
-#include "consumers/record.h"
+#include "kafka/record.h"
 
 namespace sluice::audit {
 
@@ -52,7 +52,7 @@ std::string PgErrorReason(std::string_view sqlstate, std::string_view message);
 // Stores one record in event_dead_letter within the connection's current transaction
 // (or on its own). Returns true when it is new, false when that record (topic,
 // partition, offset) was dead-lettered before: a redelivery changes nothing.
-absl::StatusOr<bool> InsertDeadLetter(common::PgConnection& conn, const consumer::Record& record,
+absl::StatusOr<bool> InsertDeadLetter(common::PgConnection& conn, const kafka::Record& record,
                                       DeadLetterCategory category, std::string_view sqlstate, std::string_view reason);
 
 struct DeadLetterCount {

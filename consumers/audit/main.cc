@@ -14,11 +14,11 @@
 #include "common/log.h"
 #include "common/metrics_exposer.h"
 #include "consumers/audit/audit_sink.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "contracts/catalog.h"
 
 namespace {
-sluice::consumer::Consumer* g_consumer = nullptr;
+sluice::kafka::Consumer* g_consumer = nullptr;
 void OnSignal(int) {
   if (g_consumer != nullptr) g_consumer->Stop();  // an atomic store: async-signal-safe
 }
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
-  auto consumer = sluice::consumer::Consumer::Create(
+  auto consumer = sluice::kafka::Consumer::Create(
       {.bootstrap_servers = bootstrap, .group_id = group, .client_id = "sluice-audit", .topics = topics, .max_batch = max_batch,
        .keep_undecodable = true});
   if (!consumer.ok()) return Fail("consumer", consumer.status());
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   spdlog::info("audit: started (group {}, {} topics)", group, topics.size());
-  auto s = (*consumer)->Run([&](const std::vector<sluice::consumer::Record>& batch) -> absl::Status {
+  auto s = (*consumer)->Run([&](const std::vector<sluice::kafka::Record>& batch) -> absl::Status {
     absl::Time t = absl::Now();
     auto r = (*sink)->Write(batch);
     if (!r.ok()) {

@@ -10,12 +10,12 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/metrics_exposer.h"
-#include "consumers/consumer.h"
+#include "kafka/consumer.h"
 #include "consumers/profiler/profiler.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
-sluice::consumer::Consumer* g_consumer = nullptr;
+sluice::kafka::Consumer* g_consumer = nullptr;
 void OnSignal(int) {
   g_stop.store(true);
   if (g_consumer != nullptr) g_consumer->Stop();  // atomic stores only: async-signal-safe
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   std::set<std::string> topics;
   const std::set<std::string> types = {"metadata.profile.due", "data.refreshed", "metadata.approved"};
   for (const auto& t : types) topics.insert(catalog.Find(t)->topic);
-  auto consumer = sluice::consumer::Consumer::Create({.bootstrap_servers = bootstrap,
+  auto consumer = sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
                                                       .group_id = group,
                                                       .client_id = "sluice-profiler",
                                                       .topics = {topics.begin(), topics.end()},
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   else
     spdlog::info("profiler: bindings allowed: {}", fmt::join((*profiler)->bindings().Describe(), ", "));
   std::thread sweeper([&] { (*profiler)->SweepLoop(g_stop); });
-  auto s = (*consumer)->Run([&](const std::vector<sluice::consumer::Record>& batch) { return (*profiler)->HandleBatch(batch); });
+  auto s = (*consumer)->Run([&](const std::vector<sluice::kafka::Record>& batch) { return (*profiler)->HandleBatch(batch); });
   g_stop.store(true);
   sweeper.join();
   if (auto c = (*consumer)->Close(); !c.ok()) spdlog::warn("profiler: close: {}", std::string(c.message()));

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
-#include "producers/outbox.h"
+#include "outbox/outbox.h"
 
 namespace sluice::profiler {
 namespace {
@@ -208,7 +208,7 @@ absl::Status Profiler::Rollback(absl::Status cause) {
   return cause;
 }
 
-absl::Status Profiler::HandleBatch(const std::vector<consumer::Record>& batch) {
+absl::Status Profiler::HandleBatch(const std::vector<kafka::Record>& batch) {
   std::vector<std::string> queued;
   for (const auto& r : batch) {
     auto out = HandleEvent(r.envelope);
@@ -606,7 +606,7 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
                    before, r.quality_score);
     }
   }
-  if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+  if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
   metrics_.quality_score.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}, {"entity", job.canonical_key}})
       .Set(r.quality_score);
@@ -646,7 +646,7 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
   f->set_attempt(job.attempt);
   *f->mutable_triggered_by() = job.actor;
   std::vector<v1::Envelope> events{e};
-  if (auto s = producer::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+  if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
   metrics_.runs.Add({{"status", retry ? "retry" : "failed"}}).Increment();
   if (retry)

@@ -19,7 +19,7 @@
 #include "consumers/profiler/bindings.h"
 #include "consumers/profiler/policy.h"
 #include "consumers/profiler/profile.h"
-#include "consumers/record.h"
+#include "kafka/record.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
 
@@ -102,7 +102,7 @@ class Profiler {
   // The consumer's batch handler: decides every event of the batch (queuing jobs), then
   // runs the jobs it queued. Returns OK once each outcome is durable: a finished job, a
   // failure recorded for retry, or a skip. An error leaves the batch to be redelivered.
-  absl::Status HandleBatch(const std::vector<consumer::Record>& batch);
+  absl::Status HandleBatch(const std::vector<kafka::Record>& batch);
 
   // Records one trigger event and the policy's decision; queues a job when it says so.
   absl::StatusOr<TriggerOutcome> HandleEvent(const v1::Envelope& event);

@@ -8,17 +8,17 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/metrics_exposer.h"
-#include "producers/relay.h"
+#include "producers/relay/relay.h"
 
 namespace {
-sluice::producer::Relay* g_relay = nullptr;
+sluice::relay::Relay* g_relay = nullptr;
 void OnSignal(int) {
   if (g_relay != nullptr) g_relay->Stop();  // an atomic store: async-signal-safe
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  sluice::producer::RelayConfig rc;
+  sluice::relay::RelayConfig rc;
   rc.dsn = sluice::common::DefaultPgDsn();
   std::string bootstrap = sluice::common::DefaultKafkaBootstrap(), topic_prefix, log_level = "info";
   std::string metrics_listen = "127.0.0.1:9467";
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   rc.retention = absl::Hours(retention_h);
 
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
-  auto producer = sluice::producer::Producer::Create(
+  auto producer = sluice::kafka::Producer::Create(
       {.bootstrap_servers = bootstrap, .client_id = "sluice-relay", .delivery_timeout = absl::Milliseconds(delivery_timeout_ms)},
       catalog);
   if (!producer.ok()) {
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     spdlog::critical("--metrics-listen: {}", std::string(exposer.status().message()));
     return 1;
   }
-  auto relay = sluice::producer::Relay::Create(rc, **producer, registry.get());
+  auto relay = sluice::relay::Relay::Create(rc, **producer, registry.get());
   if (!relay.ok()) {
     spdlog::critical("relay: {}", std::string(relay.status().message()));
     return 1;

@@ -1,4 +1,4 @@
-#include "producers/relay.h"
+#include "producers/relay/relay.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/select.h>
@@ -11,7 +11,7 @@
 #include "common/strings.h"
 #include "contracts/cloudevents.h"
 
-namespace sluice::producer {
+namespace sluice::relay {
 namespace {
 
 // bytea in text form ("\x0a24...") to bytes.
@@ -53,7 +53,7 @@ Relay::Metrics::Metrics(prometheus::Registry& r)
                  .Register(r)
                  .Add({})) {}
 
-absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, Producer& producer,
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, kafka::Producer& producer,
                                                      prometheus::Registry* registry) {
   if (config.dsn.empty()) return absl::InvalidArgumentError("relay: dsn is required");
   if (config.batch_size <= 0) return absl::InvalidArgumentError("relay: batch_size must be positive");
@@ -112,7 +112,7 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
   struct Pending {
     Row row;
     std::string tenant;
-    std::future<absl::StatusOr<DeliveryReport>> ack;
+    std::future<absl::StatusOr<kafka::DeliveryReport>> ack;
   };
   std::vector<std::vector<Pending>> per_tenant;
   for (int t = 0; t < tenants.rows(); ++t) {
@@ -132,7 +132,7 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
                  FromHexBytea(rows->Get(i, 3))},
                 tenant,
                 {}};
-      auto promise = std::make_shared<std::promise<absl::StatusOr<DeliveryReport>>>();
+      auto promise = std::make_shared<std::promise<absl::StatusOr<kafka::DeliveryReport>>>();
       p.ack = promise->get_future();
       v1::Envelope env;
       const contracts::Route* route = nullptr;
@@ -145,7 +145,7 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
                               .value = p.row.bytes,
                               .headers = contracts::ToKafkaHeaders(env),
                               .event_id = env.id()},
-                             [promise](absl::StatusOr<DeliveryReport> r) { promise->set_value(std::move(r)); });
+                             [promise](absl::StatusOr<kafka::DeliveryReport> r) { promise->set_value(std::move(r)); });
       }
       batch.push_back(std::move(p));
     }
@@ -258,4 +258,4 @@ void Relay::Run() {
   }
 }
 
-}  // namespace sluice::producer
+}  // namespace sluice::relay

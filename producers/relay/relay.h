@@ -13,9 +13,9 @@
 #include <string>
 
 #include "common/pg.h"
-#include "producers/producer.h"
+#include "kafka/producer.h"
 
-namespace sluice::producer {
+namespace sluice::relay {
 
 struct RelayConfig {
   std::string dsn;
@@ -53,7 +53,7 @@ class Relay {
  public:
   // With `registry`: sluice_relay_published_total, sluice_relay_errors_total,
   // sluice_outbox_backlog (unsent rows) and sluice_outbox_oldest_unsent_seconds.
-  static absl::StatusOr<std::unique_ptr<Relay>> Create(RelayConfig config, Producer& producer,
+  static absl::StatusOr<std::unique_ptr<Relay>> Create(RelayConfig config, kafka::Producer& producer,
                                                        prometheus::Registry* registry = nullptr);
 
   // Publishes what is ready now; returns how many rows were marked sent.
@@ -69,7 +69,7 @@ class Relay {
   absl::Status UpdateBacklogMetrics();
 
  private:
-  Relay(RelayConfig config, Producer& producer) : config_(std::move(config)), producer_(producer) {}
+  Relay(RelayConfig config, kafka::Producer& producer) : config_(std::move(config)), producer_(producer) {}
   struct Metrics {
     explicit Metrics(prometheus::Registry& r);
     prometheus::Counter& published;
@@ -83,11 +83,11 @@ class Relay {
   void WaitForWork();
 
   RelayConfig config_;
-  Producer& producer_;
+  kafka::Producer& producer_;
   std::optional<common::PgConnection> conn_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> published_{0}, failed_{0}, pruned_{0};
   std::unique_ptr<Metrics> metrics_;
 };
 
-}  // namespace sluice::producer
+}  // namespace sluice::relay

@@ -4,7 +4,7 @@
 #include <openssl/sha.h>
 
 #include "common/strings.h"
-#include "producers/outbox.h"
+#include "outbox/outbox.h"
 
 namespace sluice::scheduler {
 namespace {
@@ -144,7 +144,7 @@ absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
       continue;
     }
     std::vector<v1::Envelope> events{d.event};
-    if (auto s = producer::AppendToOutbox(conn_, events, catalog_); !s.ok()) {
+    if (auto s = outbox::AppendToOutbox(conn_, events, catalog_); !s.ok()) {
       (void)conn_.ExecScript("ROLLBACK");
       return s;
     }
