@@ -45,7 +45,7 @@ trap stop_services EXIT
 build/gateway/sluice-gateway --listen "$GATEWAY" --tokens "$RUN/tokens.textproto" --pg-dsn "$SLUICE_PG_DSN" \
   --metrics-listen "" >"$RUN/gateway.log" 2>&1 &
 PIDS+=($!)
-build/producers/sluice-relay --poll-ms 200 --metrics-listen "" >"$RUN/relay.log" 2>&1 &
+build/producers/relay/sluice-relay --poll-ms 200 --metrics-listen "" >"$RUN/relay.log" 2>&1 &
 PIDS+=($!)
 # The story's tenant may have its demo tables (schema demo) profiled; nothing else.
 build/consumers/profiler/sluice-profiler --allow-binding 'acme=demo.*' --metrics-listen "" >"$RUN/profiler.log" 2>&1 &

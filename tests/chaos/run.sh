@@ -34,7 +34,7 @@ WORK="$ROOT/.run/chaos/r$(date +%s)$RANDOM"
 mkdir -p "$WORK/pids" "$WORK/bin"
 # A copy of the binaries, taken under the build lock (shared: waits for a build in
 # progress), so a rebuild during the run neither breaks a restart nor mixes versions.
-BINS=(build/cli/sluicectl build/gateway/sluice-gateway build/producers/sluice-relay
+BINS=(build/cli/sluicectl build/gateway/sluice-gateway build/producers/relay/sluice-relay
       build/consumers/audit/sluice-audit build/consumers/profiler/sluice-profiler)
 flock -s -w 900 /tmp/sluice-build.lock bash -c '
   for b in "${@:3}"; do [[ -x "$1/$b" ]] || { echo "chaos: $b missing (build it first)" >&2; exit 2; }; done
