@@ -503,7 +503,7 @@ def main():
         p = os.path.join(bin_dir, name)
         return p if os.path.exists(p) else os.path.join(ROOT, "build", *build_path, name)
     SLUICECTL = find("sluicectl", "cli")
-    BINS.update(gateway=find("sluice-gateway", "gateway"), relay=find("sluice-relay", "producers"),
+    BINS.update(gateway=find("sluice-gateway", "gateway"), relay=find("sluice-relay", "producers", "relay"),
                 audit=find("sluice-audit", "consumers", "audit"),
                 profiler=find("sluice-profiler", "consumers", "profiler"))
     rng = random.Random(args.seed)
