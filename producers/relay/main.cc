@@ -1,4 +1,4 @@
-// sluice-relay: publishes committed event_outbox rows to Kafka (see producers/README.md).
+// sluice-relay: publishes committed event_outbox rows to Kafka (see producers/relay/README.md).
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
