@@ -60,6 +60,7 @@ std::unique_ptr<spdlog::formatter> MakeJsonFormatter(std::string service) {
 }
 
 void InitLogging(std::string_view service, std::string_view level) {
+  spdlog::drop(std::string(service));  // a second call (tests) replaces the logger
   auto logger = spdlog::stderr_logger_mt(std::string(service));
   const std::string format = EnvOr("SLUICE_LOG_FORMAT", "text");
   if (format == "json") {

@@ -82,6 +82,42 @@ absl::StatusOr<PgConnection> PgConnection::Connect(const std::string& dsn, absl:
   return PgConnection(std::move(conn));
 }
 
+absl::StatusOr<PgConnection> Connect(const std::string& dsn, std::string_view schema, absl::Duration timeout) {
+  auto conn = PgConnection::Connect(dsn, timeout);
+  if (!conn.ok()) return conn.status();
+  if (auto s = conn->SetSearchPath(schema); !s.ok()) return s;
+  return conn;
+}
+
+absl::StatusOr<PgTransaction> PgTransaction::Begin(PgConnection& conn, std::string_view begin_sql) {
+  if (auto s = conn.ExecScript(begin_sql); !s.ok()) {
+    // A multi-statement begin (BEGIN; SET LOCAL ...) may have opened the transaction
+    // before a later statement failed.
+    if (PQtransactionStatus(conn.raw()) != PQTRANS_IDLE) (void)conn.ExecScript("ROLLBACK");
+    return s;
+  }
+  return PgTransaction(conn);
+}
+
+absl::Status PgTransaction::Commit() {
+  if (conn_ == nullptr) return absl::FailedPreconditionError("transaction already closed");
+  PgConnection* c = std::exchange(conn_, nullptr);
+  // COMMIT of a failed transaction "succeeds" as a ROLLBACK: say so instead.
+  if (PQtransactionStatus(c->raw()) == PQTRANS_INERROR) {
+    (void)c->ExecScript("ROLLBACK");
+    return absl::AbortedError("transaction rolled back: a statement in it failed");
+  }
+  return c->ExecScript("COMMIT");
+}
+
+absl::Status PgTransaction::Rollback() {
+  if (conn_ == nullptr) return absl::OkStatus();
+  PgConnection* c = std::exchange(conn_, nullptr);
+  // A broken connection has no transaction left to end; PQexec on it just fails.
+  if (PQstatus(c->raw()) != CONNECTION_OK) return absl::OkStatus();
+  return c->ExecScript("ROLLBACK");
+}
+
 absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -207,14 +243,16 @@ absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& d
       report.existing.push_back(name);
       continue;
     }
-    absl::Status s = conn.ExecScript(Cat("BEGIN;\n", sql, "\n;"));
-    if (s.ok()) {
+    // The migration and its record commit together or not at all.
+    absl::Status s;
+    if (auto tx = PgTransaction::Begin(conn, Cat("BEGIN;\n", sql, "\n;")); !tx.ok()) {
+      s = tx.status();
+    } else {
       auto rec = conn.Exec("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                            {std::to_string(version), name, sum});
-      s = rec.ok() ? conn.ExecScript("COMMIT") : rec.status();
+      s = rec.ok() ? tx->Commit() : rec.status();
     }
     if (!s.ok()) {
-      (void)conn.ExecScript("ROLLBACK");
       unlock();
       return absl::Status(s.code(), Cat("migration ", name, ": ", s.message()));
     }

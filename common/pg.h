@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/handle.h"
@@ -72,6 +73,44 @@ class PgConnection {
  private:
   explicit PgConnection(PgConnHandle c) : conn_(std::move(c)) {}
   PgConnHandle conn_;
+};
+
+// Connects and sets the search_path to `schema` (nothing when empty): how every service
+// reaches its tables.
+absl::StatusOr<PgConnection> Connect(const std::string& dsn, std::string_view schema,
+                                     absl::Duration timeout = absl::Seconds(10));
+
+// One transaction on one connection that rolls back unless Commit() succeeded, so no
+// early return or error path can leave a connection inside a transaction.
+//   auto tx = PgTransaction::Begin(conn);
+//   if (!tx.ok()) return tx.status();
+//   ... tx->conn().Exec(...) ...
+//   return tx->Commit();
+class PgTransaction {
+ public:
+  // `begin_sql` may carry an isolation level or SET LOCAL statements after the BEGIN.
+  static absl::StatusOr<PgTransaction> Begin(PgConnection& conn, std::string_view begin_sql = "BEGIN");
+  PgTransaction(PgTransaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  PgTransaction& operator=(PgTransaction&& other) noexcept {
+    if (this != &other) {
+      (void)Rollback();
+      conn_ = std::exchange(other.conn_, nullptr);
+    }
+    return *this;
+  }
+  PgTransaction(const PgTransaction&) = delete;
+  ~PgTransaction() { (void)Rollback(); }
+
+  PgConnection& conn() const { return *conn_; }
+  // COMMIT; afterwards the transaction is closed whatever the outcome (a failed COMMIT
+  // has rolled back on the server).
+  absl::Status Commit();
+  // ROLLBACK if still open; a no-op after Commit or Rollback.
+  absl::Status Rollback();
+
+ private:
+  explicit PgTransaction(PgConnection& conn) : conn_(&conn) {}
+  PgConnection* conn_;  // nullptr once closed
 };
 
 // Appends one field in COPY text format: backslash, tab, newline and carriage return

@@ -156,5 +156,55 @@ TEST_F(PgTest, CopyInStoresEscapedFieldsAndNullsExactly) {
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM copied")->Get(0, 0), "5");
 }
 
+
+// PgTransaction rolls back unless committed: an early return cannot leave work half-done
+// or the connection inside a transaction.
+TEST_F(PgTest, TransactionRollsBackUnlessCommitted) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE tx (id int PRIMARY KEY)").ok());
+  {
+    auto tx = PgTransaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    ASSERT_TRUE(tx->conn().Exec("INSERT INTO tx VALUES (1)").ok());
+    EXPECT_EQ(PQtransactionStatus(conn_->raw()), PQTRANS_INTRANS);
+  }  // dropped without Commit
+  EXPECT_EQ(PQtransactionStatus(conn_->raw()), PQTRANS_IDLE);
+  EXPECT_EQ(conn_->Exec("SELECT 1 FROM tx")->rows(), 0);
+
+  {
+    auto tx = PgTransaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(tx->conn().Exec("INSERT INTO tx VALUES (2)").ok());
+    ASSERT_TRUE(tx->Commit().ok());
+    EXPECT_EQ(tx->Commit().code(), absl::StatusCode::kFailedPrecondition);  // closed
+  }
+  EXPECT_EQ(conn_->Exec("SELECT 1 FROM tx WHERE id = 2")->rows(), 1);
+
+  // A failed statement aborts the transaction; Commit reports it instead of a silent ROLLBACK.
+  {
+    auto tx = PgTransaction::Begin(*conn_);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(tx->conn().Exec("INSERT INTO tx VALUES (3)").ok());
+    EXPECT_FALSE(tx->conn().Exec("INSERT INTO tx VALUES (2)").ok());  // duplicate key
+    EXPECT_EQ(tx->Commit().code(), absl::StatusCode::kAborted);
+  }
+  EXPECT_EQ(PQtransactionStatus(conn_->raw()), PQTRANS_IDLE);
+  EXPECT_EQ(conn_->Exec("SELECT 1 FROM tx WHERE id = 3")->rows(), 0);
+
+  // A begin with SET LOCAL that fails half-way leaves no transaction open.
+  auto bad = PgTransaction::Begin(*conn_, "BEGIN; SET LOCAL no_such_setting_x = 1");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(PQtransactionStatus(conn_->raw()), PQTRANS_IDLE);
+}
+
+TEST_F(PgTest, ConnectSetsTheSchema) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE only_here (id int)").ok());
+  auto c = common::Connect(DefaultPgDsn(), schema_);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->Exec("SELECT count(*) FROM only_here").ok());
+  auto other = common::Connect(DefaultPgDsn(), "");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->Exec("SELECT count(*) FROM only_here").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace sluice::common

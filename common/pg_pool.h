@@ -99,19 +99,20 @@ template <class T, class F>
 absl::StatusOr<T> InTransaction(PgPool& pool, F&& body) {
   auto conn = pool.Acquire();
   if (!conn.ok()) return conn.status();
-  absl::Status s = (*conn)->ExecScript("BEGIN");
-  if (s.code() == absl::StatusCode::kUnavailable) {
-    pool.Release(*std::move(conn), s);  // closes it
+  auto tx = PgTransaction::Begin(**conn);
+  if (tx.status().code() == absl::StatusCode::kUnavailable) {
+    pool.Release(*std::move(conn), tx.status());  // closes it
     conn = pool.Acquire();
     if (!conn.ok()) return conn.status();
-    s = (*conn)->ExecScript("BEGIN");
+    tx = PgTransaction::Begin(**conn);
   }
-  absl::StatusOr<T> result = s.ok() ? body(**conn) : absl::StatusOr<T>(s);
-  if (result.ok()) {
-    s = (*conn)->ExecScript("COMMIT");
-    if (!s.ok()) result = s;
-  } else {
-    (void)(*conn)->ExecScript("ROLLBACK");
+  absl::StatusOr<T> result = tx.ok() ? body(**conn) : absl::StatusOr<T>(tx.status());
+  if (tx.ok()) {
+    if (result.ok()) {
+      if (auto s = tx->Commit(); !s.ok()) result = s;
+    } else {
+      (void)tx->Rollback();
+    }
   }
   pool.Release(*std::move(conn), result.status());
   return result;
