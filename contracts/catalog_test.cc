@@ -1,3 +1,4 @@
+#include "common/file.h"
 #include "contracts/catalog.h"
 
 #include <gmock/gmock.h>
@@ -69,7 +70,7 @@ TEST(Catalog, TopicPrefixRenamesEveryTopicAndRoute) {
 }
 
 std::string Text() {
-  auto t = ReadFile(std::string(SLUICE_SOURCE_DIR) + "/contracts/catalog.textproto");
+  auto t = common::ReadFile(std::string(SLUICE_SOURCE_DIR) + "/contracts/catalog.textproto");
   EXPECT_TRUE(t.ok());
   return t.ok() ? *t : "";
 }

@@ -1,3 +1,4 @@
+#include "common/file.h"
 #include "contracts/validate.h"
 
 #include <gmock/gmock.h>
@@ -389,7 +390,7 @@ TEST(Validate, AcceptsEscapedNulAsText) {
 // A catalog whose data.refreshed type and etl.pipeline source are renamed, to show the
 // length bounds hold even for names a catalog knows.
 Catalog CatalogWithNames(const std::string& type, const std::string& source) {
-  auto text = ReadFile(std::string(SLUICE_SOURCE_DIR) + "/contracts/catalog.textproto");
+  auto text = common::ReadFile(std::string(SLUICE_SOURCE_DIR) + "/contracts/catalog.textproto");
   EXPECT_TRUE(text.ok()) << text.status();
   std::string t = text.value_or("");
   auto replace = [&t](const std::string& from, const std::string& to) {

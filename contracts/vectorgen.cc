@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/file.h"
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 #include "contracts/vectors.h"
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
     }
     std::string bytes = sluice::contracts::SerializeDeterministic(v.envelope);
     if (check) {
-      auto have = sluice::contracts::ReadFile(v.binary_path);
+      auto have = sluice::common::ReadFile(v.binary_path);
       if (!have.ok() || *have != bytes) {
         std::fprintf(stderr, "%s: missing or stale\n", v.binary_path.c_str());
         ++bad;

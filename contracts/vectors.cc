@@ -1,5 +1,6 @@
 #include "contracts/vectors.h"
 
+#include "common/file.h"
 #include "common/strings.h"
 #include <google/protobuf/text_format.h>
 
@@ -9,14 +10,6 @@
 #include <sstream>
 
 namespace sluice::contracts {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(common::Cat(path, ": cannot be read"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 absl::StatusOr<std::vector<Vector>> LoadVectors(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -33,7 +26,7 @@ absl::StatusOr<std::vector<Vector>> LoadVectors(const std::string& dir) {
     v.type = f.stem().string();
     v.text_path = f.string();
     v.binary_path = fs::path(f).replace_extension(".binpb").string();
-    auto text = ReadFile(v.text_path);
+    auto text = common::ReadFile(v.text_path);
     if (!text.ok()) return text.status();
     if (!google::protobuf::TextFormat::ParseFromString(*text, &v.envelope))
       return absl::InvalidArgumentError(common::Cat(v.text_path, ": not a sluice.v1.Envelope text proto"));

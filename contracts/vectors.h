@@ -21,7 +21,5 @@ struct Vector {
 // when one does not parse as a sluice.v1.Envelope.
 absl::StatusOr<std::vector<Vector>> LoadVectors(const std::string& dir);
 
-// The whole content of a file; NotFound when it cannot be read.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace sluice::contracts

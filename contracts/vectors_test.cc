@@ -1,3 +1,4 @@
+#include "common/file.h"
 #include "contracts/vectors.h"
 
 #include <gtest/gtest.h>
@@ -35,7 +36,7 @@ TEST(Vectors, BinaryIsByteIdenticalToTextAndReencodesIdentically) {
   auto vectors = LoadVectors(testing::VectorsDir());
   ASSERT_TRUE(vectors.ok());
   for (const auto& v : *vectors) {
-    auto bin = ReadFile(v.binary_path);
+    auto bin = common::ReadFile(v.binary_path);
     ASSERT_TRUE(bin.ok()) << v.binary_path << " missing: run sluice_vectorgen contracts/vectors";
     EXPECT_EQ(SerializeDeterministic(v.envelope), *bin) << v.type;
     v1::Envelope decoded;
