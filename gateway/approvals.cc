@@ -1,6 +1,5 @@
 #include "gateway/approvals.h"
 
-#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
@@ -9,9 +8,10 @@
 
 #include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/governance.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
-#include "gateway/grpc_status.h"
+#include "gateway/approval_payload.h"
 #include "outbox/outbox.h"
 
 namespace sluice::gateway {
@@ -19,6 +19,14 @@ namespace {
 
 using common::Cat;
 using common::PgConnection;
+using contracts::ApprovalStatusDb;
+using contracts::ApprovalStatusFromDb;
+using contracts::EntityTypeDb;
+using contracts::EntityTypeFromDb;
+using contracts::LaneDb;
+using contracts::LaneFromDb;
+using contracts::TierDb;
+using contracts::TierFromDb;
 using google::protobuf::Struct;
 
 absl::Status Invalid(std::string_view field, std::string_view what) {
@@ -42,61 +50,6 @@ absl::Status CheckId(const std::string& id) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-const char* EntityTypeDb(v1::EntityType t) {
-  switch (t) {
-    case v1::ENTITY_TYPE_METADATA: return "GLOBAL_METADATA";
-    case v1::ENTITY_TYPE_KPI: return "KPI";
-    case v1::ENTITY_TYPE_GLOSSARY: return "GLOSSARY";
-    case v1::ENTITY_TYPE_BUSINESS_RULE: return "BUSINESS_RULE";
-    default: return nullptr;
-  }
-}
-v1::EntityType EntityTypeOf(std::string_view db) {
-  if (db == "GLOBAL_METADATA") return v1::ENTITY_TYPE_METADATA;
-  if (db == "KPI") return v1::ENTITY_TYPE_KPI;
-  if (db == "GLOSSARY") return v1::ENTITY_TYPE_GLOSSARY;
-  if (db == "BUSINESS_RULE") return v1::ENTITY_TYPE_BUSINESS_RULE;
-  return v1::ENTITY_TYPE_UNSPECIFIED;
-}
-
-namespace {
-std::string TierDb(v1::Tier t) { return Cat("tier", static_cast<int>(t)); }
-v1::Tier TierOf(std::string_view db) {
-  return db.size() == 5 && db[4] >= '1' && db[4] <= '5' ? static_cast<v1::Tier>(db[4] - '0') : v1::TIER_UNSPECIFIED;
-}
-const char* LaneDb(v1::Lane l) {
-  switch (l) {
-    case v1::LANE_KERNEL: return "kernel";
-    case v1::LANE_GOVERNED: return "governed";
-    case v1::LANE_DRAFT: return "draft";
-    default: return nullptr;
-  }
-}
-v1::Lane LaneOf(std::string_view db) {
-  if (db == "kernel") return v1::LANE_KERNEL;
-  if (db == "governed") return v1::LANE_GOVERNED;
-  if (db == "draft") return v1::LANE_DRAFT;
-  return v1::LANE_UNSPECIFIED;
-}
-v1::ApprovalStatus StatusOf(std::string_view db) {
-  if (db == "pending") return v1::APPROVAL_STATUS_PENDING;
-  if (db == "approved") return v1::APPROVAL_STATUS_APPROVED;
-  if (db == "rejected") return v1::APPROVAL_STATUS_REJECTED;
-  if (db == "cancelled") return v1::APPROVAL_STATUS_CANCELLED;
-  return v1::APPROVAL_STATUS_UNSPECIFIED;
-}
-const char* StatusDb(v1::ApprovalStatus s) {
-  switch (s) {
-    case v1::APPROVAL_STATUS_PENDING: return "pending";
-    case v1::APPROVAL_STATUS_APPROVED: return "approved";
-    case v1::APPROVAL_STATUS_REJECTED: return "rejected";
-    case v1::APPROVAL_STATUS_CANCELLED: return "cancelled";
-    default: return "";
-  }
-}
-
 google::protobuf::Timestamp Micros(std::string_view v) {
   return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(std::stoll(std::string(v)));
 }
@@ -118,14 +71,14 @@ Row ToRow(const common::PgResult& r, int i) {
   v1::Approval& a = row.approval;
   a.set_id(std::string(r.Get(i, 0)));
   a.set_tenant_id(std::string(r.Get(i, 1)));
-  a.set_entity_type(EntityTypeOf(r.Get(i, 2)));
+  a.set_entity_type(EntityTypeFromDb(r.Get(i, 2)));
   a.set_entity_id(std::string(r.Get(i, 3)));
   a.set_entity_key(std::string(r.Get(i, 4)));
-  a.set_tier(TierOf(r.Get(i, 5)));
-  a.set_lane(LaneOf(r.Get(i, 6)));
+  a.set_tier(TierFromDb(r.Get(i, 5)));
+  a.set_lane(LaneFromDb(r.Get(i, 6)));
   (void)contracts::FromJson(r.Get(i, 7), *a.mutable_payload());
   if (!r.Get(i, 8).empty() && r.Get(i, 8) != "null") (void)contracts::FromJson(r.Get(i, 8), *a.mutable_current_state());
-  a.set_status(StatusOf(r.Get(i, 9)));
+  a.set_status(ApprovalStatusFromDb(r.Get(i, 9)));
   a.set_decision_reason(std::string(r.Get(i, 10)));
   a.set_requested_by(std::string(r.Get(i, 11)));
   a.set_decided_by(std::string(r.Get(i, 12)));
@@ -134,11 +87,6 @@ Row ToRow(const common::PgResult& r, int i) {
   a.set_required_role(std::string(r.Get(i, 15)));
   row.created_event_id = std::string(r.Get(i, 16));
   return row;
-}
-
-std::string StringField(const Struct& s, const std::string& key) {
-  auto it = s.fields().find(key);
-  return it != s.fields().end() && it->second.has_string_value() ? it->second.string_value() : "";
 }
 
 v1::Actor Human(const v1::Principal& who) {
@@ -158,116 +106,6 @@ v1::Envelope Event(const v1::Approval& a, const std::string& cause) {
   return e;
 }
 
-// Fields the entity's table requires, by payload key.
-absl::Status ValidatePayload(v1::EntityType type, const Struct& p) {
-  std::vector<const char*> required;
-  switch (type) {
-    case v1::ENTITY_TYPE_METADATA: required = {"label"}; break;
-    case v1::ENTITY_TYPE_KPI: required = {"name"}; break;
-    case v1::ENTITY_TYPE_GLOSSARY: required = {"term", "definition"}; break;
-    case v1::ENTITY_TYPE_BUSINESS_RULE: required = {"name", "expression"}; break;
-    default: return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
-  }
-  for (const char* k : required)
-    if (StringField(p, k).empty()) return Invalid(Cat("payload.", k), "required (a non-empty string)");
-  auto status = StringField(p, "status");
-  if (!status.empty() && status != "active" && status != "draft" && status != "deprecated")
-    return Invalid("payload.status", "must be active, draft or deprecated");
-  if (auto b = p.fields().find("binding"); b != p.fields().end()) {
-    const auto& bs = b->second.struct_value();
-    if (StringField(bs, "schema").empty() || StringField(bs, "table").empty())
-      return Invalid("payload.binding", "needs schema and table");
-  }
-  return absl::OkStatus();
-}
-
-// Upsert statements per entity type: $1 tenant, $2 canonical key, $3 payload, $4 tier.
-// Each returns the entity id and its state before the change (NULL when new).
-const char* UpsertSql(v1::EntityType type) {
-  switch (type) {
-    case v1::ENTITY_TYPE_METADATA:
-      return "WITH prior AS (SELECT to_jsonb(m) AS j FROM mdm_global_metadata m WHERE tenant_id = $1 AND canonical_key = $2),"
-             " up AS (INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, description, domain, module,"
-             "   entity_urn, tier, standard_pack_id, data_type, format, owner_id, steward_id, status, binding_schema,"
-             "   binding_table, column_rules)"
-             " SELECT $1, $2, p->>'label', p->>'description', p->>'domain', p->>'module', p->>'entityUrn',"
-             "   $4, p->>'standardPackId', p->>'dataType', p->>'format', p->>'ownerId',"
-             "   p->>'stewardId', coalesce(p->>'status', 'active'), p->'binding'->>'schema', p->'binding'->>'table',"
-             "   coalesce(p->'columnRules', '[]'::jsonb) FROM (SELECT $3::jsonb AS p) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET label = EXCLUDED.label, description = EXCLUDED.description,"
-             "   domain = EXCLUDED.domain, module = EXCLUDED.module, entity_urn = EXCLUDED.entity_urn, tier = EXCLUDED.tier,"
-             "   standard_pack_id = EXCLUDED.standard_pack_id, data_type = EXCLUDED.data_type, format = EXCLUDED.format,"
-             "   owner_id = EXCLUDED.owner_id, steward_id = EXCLUDED.steward_id, status = EXCLUDED.status,"
-             "   binding_schema = EXCLUDED.binding_schema, binding_table = EXCLUDED.binding_table,"
-             "   column_rules = EXCLUDED.column_rules, version = mdm_global_metadata.version + 1, updated_at = now()"
-             " RETURNING id)"
-             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
-    case v1::ENTITY_TYPE_KPI:
-      return "WITH prior AS (SELECT to_jsonb(k) AS j FROM mdm_kpi_definition k WHERE tenant_id = $1 AND canonical_key = $2),"
-             " up AS (INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, description, formula, unit, tier,"
-             "   owner_id, status)"
-             " SELECT $1, $2, p->>'name', p->>'description', p->>'formula', p->>'unit', $4,"
-             "   p->>'ownerId', coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
-             "   formula = EXCLUDED.formula, unit = EXCLUDED.unit, tier = EXCLUDED.tier, owner_id = EXCLUDED.owner_id,"
-             "   status = EXCLUDED.status, version = mdm_kpi_definition.version + 1, updated_at = now()"
-             " RETURNING id)"
-             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
-    case v1::ENTITY_TYPE_GLOSSARY:
-      return "WITH prior AS (SELECT to_jsonb(g) AS j FROM mdm_glossary_term g WHERE tenant_id = $1 AND canonical_key = $2),"
-             " up AS (INSERT INTO mdm_glossary_term (tenant_id, canonical_key, term, definition, synonyms, status)"
-             " SELECT $1, $2, p->>'term', p->>'definition',"
-             "   ARRAY(SELECT jsonb_array_elements_text(coalesce(p->'synonyms', '[]'::jsonb))),"
-             "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET term = EXCLUDED.term, definition = EXCLUDED.definition,"
-             "   synonyms = EXCLUDED.synonyms, status = EXCLUDED.status, version = mdm_glossary_term.version + 1,"
-             "   updated_at = now()"
-             " RETURNING id)"
-             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
-    case v1::ENTITY_TYPE_BUSINESS_RULE:
-      return "WITH prior AS (SELECT to_jsonb(b) AS j FROM mdm_business_rule b WHERE tenant_id = $1 AND canonical_key = $2),"
-             " up AS (INSERT INTO mdm_business_rule (tenant_id, canonical_key, name, description, expression, severity,"
-             "   status)"
-             " SELECT $1, $2, p->>'name', p->>'description', p->>'expression', coalesce(p->>'severity', 'error'),"
-             "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
-             "   expression = EXCLUDED.expression, severity = EXCLUDED.severity, status = EXCLUDED.status,"
-             "   version = mdm_business_rule.version + 1, updated_at = now()"
-             " RETURNING id)"
-             " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
-    default:
-      return nullptr;
-  }
-}
-
-std::string SnakeCase(const std::string& camel) {
-  std::string out;
-  for (char c : camel) {
-    if (std::isupper(static_cast<unsigned char>(c))) {
-      out.push_back('_');
-      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// Payload keys whose value differs from the prior row (all of them for a new entity).
-std::vector<std::string> ChangedFields(const Struct& payload, const std::string& prior_json) {
-  Struct prior;
-  bool have_prior = !prior_json.empty() && contracts::FromJson(prior_json, prior).ok();
-  std::vector<std::string> out;
-  for (const auto& [k, v] : payload.fields()) {
-    if (k == "canonicalKey" || k == "tenantId") continue;
-    auto it = have_prior ? prior.fields().find(SnakeCase(k)) : prior.fields().end();
-    if (it == prior.fields().end() || !google::protobuf::util::MessageDifferencer::Equals(it->second, v))
-      out.push_back(k);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, const std::string& id) {
   auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE"), {id, tenant});
   if (!r.ok()) return r.status();
@@ -275,7 +113,7 @@ absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, cons
   Row row = ToRow(*r, 0);
   if (row.approval.status() != v1::APPROVAL_STATUS_PENDING)
     return absl::FailedPreconditionError(
-        Cat("approval ", id, " is ", StatusDb(row.approval.status()), ", not pending"));
+        Cat("approval ", id, " is ", ApprovalStatusDb(row.approval.status()), ", not pending"));
   return row;
 }
 
@@ -293,23 +131,13 @@ absl::StatusOr<Row> Decide(PgConnection& c, const std::string& id, const char* s
 
 }  // namespace
 
-const char* EntityUpsertSql(v1::EntityType type) { return UpsertSql(type); }
-const char* EntityTable(v1::EntityType type) {
-  switch (type) {
-    case v1::ENTITY_TYPE_METADATA: return "mdm_global_metadata";
-    case v1::ENTITY_TYPE_KPI: return "mdm_kpi_definition";
-    case v1::ENTITY_TYPE_GLOSSARY: return "mdm_glossary_term";
-    case v1::ENTITY_TYPE_BUSINESS_RULE: return "mdm_business_rule";
-    default: return nullptr;
-  }
-}
-
 absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v1::CreateApprovalRequest& req) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
-  const char* type = EntityTypeDb(req.entity_type());
-  if (type == nullptr) return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
+  if (contracts::EntityTable(req.entity_type()) == nullptr)
+    return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
+  const std::string type = EntityTypeDb(req.entity_type());
   if (req.tier() == v1::TIER_UNSPECIFIED) return Invalid("tier", "required");
-  if (LaneDb(req.lane()) == nullptr) return Invalid("lane", "required");
+  if (LaneDb(req.lane()).empty()) return Invalid("lane", "required");
   const std::string role = authz_.RequiredRole(req.entity_type(), req.tier());
   if (role.empty()) return Invalid("entity_type", "no role decides approvals of this entity type");
   if (!req.required_role().empty() && req.required_role() != role)
@@ -322,7 +150,7 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
   if (auto s = ValidatePayload(req.entity_type(), req.payload()); !s.ok()) return s;
   // The approval's tier decides who approves; the payload cannot carry another one.
   if (auto t = req.payload().fields().find("tier"); t != req.payload().fields().end()) {
-    if (!t->second.has_string_value() || TierOf(t->second.string_value()) != req.tier())
+    if (!t->second.has_string_value() || TierFromDb(t->second.string_value()) != req.tier())
       return Invalid("payload.tier", Cat("must be absent or \"", TierDb(req.tier()), "\" (the approval's tier)"));
   }
   auto payload = contracts::ToJson(req.payload());
@@ -382,16 +210,17 @@ absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& w
     if (after_micros.empty() || !std::all_of(after_micros.begin(), after_micros.end(), ::isdigit))
       return Invalid("cursor", "not a cursor from this service");
   }
-  const char* type = req.entity_type() == v1::ENTITY_TYPE_UNSPECIFIED ? "" : EntityTypeDb(req.entity_type());
-  if (type == nullptr) return Invalid("entity_type", "not an approvable entity type");
+  if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED && contracts::EntityTable(req.entity_type()) == nullptr)
+    return Invalid("entity_type", "not an approvable entity type");
+  const std::string type = EntityTypeDb(req.entity_type());  // "" when unspecified: any
   return InTransaction<v1::ListApprovalsResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ListApprovalsResponse> {
     auto r = c.Exec(
         Cat("SELECT ", kCols, " FROM mdm_approval WHERE tenant_id = $1 AND ($2 = '' OR status = $2)"
             " AND ($3 = '' OR entity_type = $3) AND ($4 = '' OR tier = $4)"
             " AND ($5 = '' OR (requested_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', nullif($6, '')::uuid))"
             " ORDER BY requested_at DESC, id DESC LIMIT $7"),
-        {req.tenant_id(), StatusDb(req.status()), type,
-         req.tier() == v1::TIER_UNSPECIFIED ? "" : TierDb(req.tier()), after_micros, after_id, std::to_string(limit + 1)});
+        {req.tenant_id(), ApprovalStatusDb(req.status()), type,
+         TierDb(req.tier()), after_micros, after_id, std::to_string(limit + 1)});
     if (!r.ok()) return r.status();
     v1::ListApprovalsResponse out;
     for (int i = 0; i < std::min(r->rows(), limit); ++i) *out.add_approvals() = ToRow(*r, i).approval;
@@ -413,7 +242,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
     const v1::Approval& pending = row->approval;
     auto payload = contracts::ToJson(pending.payload());
     if (!payload.ok()) return payload.status();
-    auto up = c.Exec(UpsertSql(pending.entity_type()),
+    auto up = c.Exec(contracts::EntityUpsertSql(pending.entity_type()),
                      {pending.tenant_id(), pending.entity_key(), *payload, TierDb(pending.tier())});
     if (!up.ok()) return up.status();
     const std::string entity_id(up->Get(0, 0));
@@ -553,24 +382,5 @@ absl::StatusOr<v1::Approval> Approvals::Cancel(const v1::Principal& who, const v
     return decided->approval;
   });
 }
-
-#define SLUICE_APPROVAL_RPC(Method, Call, Assign)                                                  \
-  grpc::Status ApprovalServiceImpl::Method(grpc::ServerContext* ctx, const v1::Method##Request* req, \
-                                           v1::Method##Response* resp) {                           \
-    auto who = tokens_.Authenticate(*ctx);                                                         \
-    if (!who.ok()) return ToGrpcStatus(who.status());                                              \
-    auto r = approvals_.Call(**who, *req);                                                         \
-    if (!r.ok()) return ToGrpcStatus(r.status());                                                  \
-    Assign;                                                                                        \
-    return grpc::Status::OK;                                                                       \
-  }
-
-SLUICE_APPROVAL_RPC(CreateApproval, Create, *resp->mutable_approval() = *std::move(r))
-SLUICE_APPROVAL_RPC(GetApproval, Get, *resp->mutable_approval() = *std::move(r))
-SLUICE_APPROVAL_RPC(ListApprovals, List, *resp = *std::move(r))
-SLUICE_APPROVAL_RPC(Approve, Approve, *resp = *std::move(r))
-SLUICE_APPROVAL_RPC(Reject, Reject, *resp = *std::move(r))
-SLUICE_APPROVAL_RPC(Cancel, Cancel, *resp->mutable_approval() = *std::move(r))
-#undef SLUICE_APPROVAL_RPC
 
 }  // namespace sluice::gateway

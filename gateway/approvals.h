@@ -12,8 +12,7 @@
 #include "common/pg_pool.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
-#include "gateway/auth.h"
-#include "sluice/v1/approval_service.grpc.pb.h"
+#include "sluice/v1/approval_service.pb.h"
 
 namespace sluice::gateway {
 
@@ -21,15 +20,8 @@ namespace sluice::gateway {
 using common::InTransaction;
 using common::PgPool;
 
-// The entity tables behind approvals, shared with `sluicectl audit verify`.
-// "GLOBAL_METADATA", "KPI", "GLOSSARY", "BUSINESS_RULE"; nullptr for other types.
-const char* EntityTypeDb(v1::EntityType type);
-v1::EntityType EntityTypeOf(std::string_view db);
-// "mdm_global_metadata", ...; unique on (tenant_id, canonical_key). nullptr for other types.
-const char* EntityTable(v1::EntityType type);
-// What approving does to the entity table: $1 tenant, $2 canonical key, $3 payload JSON,
-// $4 tier ("tier1"). Returns the entity id and its state before the change (NULL: new).
-const char* EntityUpsertSql(v1::EntityType type);
+// Entity types, tiers, lanes and statuses and their database spellings, the entity
+// tables and their upserts: contracts/governance.h.
 
 // The approval workflow (the ApprovalService RPCs without gRPC), on PostgreSQL with the
 // transactional outbox. Thread-safe.
@@ -51,22 +43,6 @@ class Approvals {
   PgPool& pool_;
   const contracts::Catalog& catalog_;
   const contracts::Authorizer& authz_;
-};
-
-// The gRPC face of Approvals (synchronous API; each call runs one transaction).
-class ApprovalServiceImpl final : public v1::ApprovalService::Service {
- public:
-  ApprovalServiceImpl(const TokenStore& tokens, Approvals& approvals) : tokens_(tokens), approvals_(approvals) {}
-  grpc::Status CreateApproval(grpc::ServerContext*, const v1::CreateApprovalRequest*, v1::CreateApprovalResponse*) override;
-  grpc::Status GetApproval(grpc::ServerContext*, const v1::GetApprovalRequest*, v1::GetApprovalResponse*) override;
-  grpc::Status ListApprovals(grpc::ServerContext*, const v1::ListApprovalsRequest*, v1::ListApprovalsResponse*) override;
-  grpc::Status Approve(grpc::ServerContext*, const v1::ApproveRequest*, v1::ApproveResponse*) override;
-  grpc::Status Reject(grpc::ServerContext*, const v1::RejectRequest*, v1::RejectResponse*) override;
-  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*, v1::CancelResponse*) override;
-
- private:
-  const TokenStore& tokens_;
-  Approvals& approvals_;
 };
 
 }  // namespace sluice::gateway

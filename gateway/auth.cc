@@ -1,28 +1,15 @@
 #include "gateway/auth.h"
 
 #include <google/protobuf/text_format.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <set>
 
+#include "common/sha256.h"
 #include "common/strings.h"
-#include "contracts/vectors.h"
+#include "common/file.h"
 
 namespace sluice::gateway {
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char c : digest) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0x0F]);
-  }
-  return out;
-}
 
 absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
   v1::TokenFile file;
@@ -50,7 +37,7 @@ absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
 }
 
 absl::StatusOr<TokenStore> TokenStore::FromFile(const std::string& path) {
-  auto text = contracts::ReadFile(path);
+  auto text = common::ReadFile(path);
   if (!text.ok()) return text.status();
   auto store = Parse(*text);
   if (!store.ok()) return absl::Status(store.status().code(), common::Cat(path, ": ", store.status().message()));
@@ -62,7 +49,7 @@ absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(std::string_view a
   if (authorization.empty()) return absl::UnauthenticatedError("missing authorization metadata (Bearer token)");
   if (authorization.substr(0, kBearer.size()) != kBearer || authorization.size() == kBearer.size())
     return absl::UnauthenticatedError("authorization metadata must be \"Bearer <token>\"");
-  auto it = by_hash_.find(Sha256Hex(authorization.substr(kBearer.size())));
+  auto it = by_hash_.find(common::Sha256Hex(authorization.substr(kBearer.size())));
   if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown token");
   return &it->second;
 }

@@ -7,13 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "common/sha256.h"
 #include "sluice/v1/config.pb.h"
 #include "sluice/v1/envelope.pb.h"
 
 namespace sluice::gateway {
 
-// SHA-256 of `data` as lower-case hex.
-std::string Sha256Hex(std::string_view data);
+// Moved to common/sha256.h; the alias keeps existing gateway::Sha256Hex callers building.
+using common::Sha256Hex;
 
 // Bearer tokens of the gateway, from a sluice.v1.TokenFile (text format). Only token
 // hashes are held. Immutable after loading; thread-safe.

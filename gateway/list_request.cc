@@ -8,10 +8,10 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "common/sha256.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
-#include "gateway/auth.h"
 
 namespace sluice::gateway {
 namespace {
@@ -67,7 +67,7 @@ std::string FilterDigest(const v1::EventFilter& f) {
   coded.SetSerializationDeterministic(true);
   f.SerializeToCodedStream(&coded);
   coded.Trim();
-  return Sha256Hex(bytes).substr(0, 16);
+  return common::Sha256Hex(bytes).substr(0, 16);
 }
 
 absl::StatusOr<Cursor> DecodeCursor(const std::string& text, const v1::EventFilter& f) {

@@ -25,7 +25,28 @@ std::string StatusLabel(const absl::Status& s) {
   return s.ok() ? "ok" : absl::AsciiStrToLower(absl::StatusCodeToString(s.code()));
 }
 
+std::string_view Meta(const grpc::ServerContextBase& ctx, std::string_view key) {
+  auto [b, e] = ctx.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
+  if (b == e) return {};
+  return {b->second.data(), b->second.size()};
+}
+
 }  // namespace
+
+WorkflowContext WorkflowContextOf(const grpc::ServerContextBase& ctx) {
+  WorkflowContext w;
+  w.traceparent = std::string(Meta(ctx, "traceparent"));
+  constexpr std::string_view kPrefix = "sluice-workflow-";
+  for (const auto& [k, v] : ctx.client_metadata()) {
+    std::string_view key(k.data(), k.size());
+    if (key.substr(0, kPrefix.size()) != kPrefix || key.ends_with("-bin")) continue;
+    std::string name(key.substr(kPrefix.size()));
+    for (char& c : name)
+      if (c == '-') c = '_';
+    w.workflow[name] = std::string(v.data(), v.size());
+  }
+  return w;
+}
 
 bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope) {
   std::string tp = Trim(ctx.traceparent);

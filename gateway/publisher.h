@@ -1,6 +1,7 @@
 #pragma once
 
 #include <absl/status/statusor.h>
+#include <grpcpp/server_context.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -29,6 +30,10 @@ struct WorkflowContext {
   // "sluice-workflow-run-id: r1" arrives here as {"run_id", "r1"}.
   std::map<std::string, std::string> workflow;
 };
+
+// The workflow context of a gRPC call: its "traceparent" metadata, and each
+// "sluice-workflow-<name>" entry (not "-bin" ones) as <name> with '-' turned into '_'.
+WorkflowContext WorkflowContextOf(const grpc::ServerContextBase& ctx);
 
 // Copies `ctx` into the envelope: traceparent when the envelope has none (and the value
 // is valid), and the workflow entries as metadata "sluice.workflow.<name>" when the

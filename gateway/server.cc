@@ -7,236 +7,25 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <future>
+#include <atomic>
 #include <mutex>
-#include <thread>
 
 #include "common/strings.h"
-#include "contracts/validate.h"
-#include "contracts/vectors.h"
+#include "common/file.h"
+#include "gateway/approval_service.h"
 #include "gateway/approvals.h"
+#include "gateway/data_refresh_service.h"
 #include "gateway/dedup.h"
-#include "gateway/event_query.h"
-#include "gateway/grpc_status.h"
+#include "gateway/event_gateway_service.h"
+#include "gateway/event_health.h"
+#include "gateway/event_log.h"
+#include "gateway/event_query_service.h"
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
 #include "gateway/stream_slots.h"
-#include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::gateway {
 namespace {
-
-std::string_view Meta(const grpc::ServerContextBase& ctx, std::string_view key) {
-  auto [b, e] = ctx.client_metadata().equal_range(grpc::string_ref(key.data(), key.size()));
-  if (b == e) return {};
-  return {b->second.data(), b->second.size()};
-}
-
-WorkflowContext ContextOf(const grpc::ServerContextBase& ctx) {
-  WorkflowContext w;
-  w.traceparent = std::string(Meta(ctx, "traceparent"));
-  constexpr std::string_view kPrefix = "sluice-workflow-";
-  for (const auto& [k, v] : ctx.client_metadata()) {
-    std::string_view key(k.data(), k.size());
-    if (key.substr(0, kPrefix.size()) != kPrefix || key.ends_with("-bin")) continue;
-    std::string name(key.substr(kPrefix.size()));
-    for (char& c : name)
-      if (c == '-') c = '_';
-    w.workflow[name] = std::string(v.data(), v.size());
-  }
-  return w;
-}
-
-// A per-event error message for PublishStream, at most 1 KiB: some echo the caller's
-// input ("unknown event type \"<type>\""), and acks waiting for a slow client are held
-// in memory. Cut at a UTF-8 character boundary (a proto3 string must stay valid UTF-8).
-std::string ShortMessage(absl::string_view m) {
-  constexpr size_t kMax = 1024;
-  if (m.size() <= kMax) return std::string(m);
-  size_t n = kMax;
-  while (n > 0 && (static_cast<unsigned char>(m[n]) & 0xC0) == 0x80) --n;
-  return common::Cat(m.substr(0, n), "...");
-}
-
-absl::StatusOr<v1::Delivery> Wait(Publisher& publisher, const v1::Principal& who, v1::Envelope env,
-                                  const WorkflowContext& ctx) {
-  std::promise<absl::StatusOr<v1::Delivery>> p;
-  auto f = p.get_future();
-  publisher.Publish(who, std::move(env), ctx, [&p](absl::StatusOr<v1::Delivery> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
-
-// Publish uses gRPC's callback API: no thread waits for the broker; the call finishes
-// from the delivery callback. PublishStream stays on the synchronous API.
-class EventGatewayService final : public v1::EventGateway::WithCallbackMethod_Publish<v1::EventGateway::Service> {
- public:
-  EventGatewayService(const TokenStore& tokens, Publisher& publisher, size_t max_in_flight, StreamSlots& slots)
-      : tokens_(tokens), publisher_(publisher), max_in_flight_(std::max<size_t>(1, max_in_flight)), slots_(slots) {}
-
-  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
-                                    v1::PublishResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto who = tokens_.Authenticate(*ctx);
-    if (!who.ok()) {
-      reactor->Finish(ToGrpcStatus(who.status()));
-      return reactor;
-    }
-    publisher_.Publish(**who, req->envelope(), ContextOf(*ctx), [reactor, resp](absl::StatusOr<v1::Delivery> d) {
-      if (!d.ok()) return reactor->Finish(ToGrpcStatus(d.status()));
-      *resp->mutable_delivery() = *std::move(d);
-      reactor->Finish(grpc::Status::OK);
-    });
-    return reactor;
-  }
-
-  // One thread reads (this one), one writes acknowledgements as they complete. Reading
-  // pauses while max_in_flight events are unanswered, counting both those waiting for the
-  // broker and those whose acknowledgement is not yet written: a client that never reads
-  // its acks (so Write blocks) stops the reading too, and gRPC's flow control then
-  // pushes back on it. A stream so holds at most max_in_flight events and acks.
-  grpc::Status PublishStream(grpc::ServerContext* ctx,
-                             grpc::ServerReaderWriter<v1::PublishStreamResponse, v1::PublishStreamRequest>* stream) override {
-    auto who = tokens_.Authenticate(*ctx);
-    if (!who.ok()) return ToGrpcStatus(who.status());
-    auto slot = slots_.Acquire((*who)->name());
-    if (!slot.ok()) return ToGrpcStatus(slot.status());
-    const WorkflowContext wctx = ContextOf(*ctx);
-
-    struct Shared {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::deque<v1::PublishStreamResponse> ready;
-      size_t unanswered = 0;  // read, and the ack not yet written (or dropped: client gone)
-      bool reading_done = false;
-      bool write_failed = false;
-    };
-    auto sh = std::make_shared<Shared>();
-    std::thread writer([sh, stream] {
-      std::unique_lock lock(sh->mu);
-      for (;;) {
-        sh->cv.wait(lock, [&] { return !sh->ready.empty() || (sh->reading_done && sh->unanswered == 0); });
-        if (sh->ready.empty()) return;  // all answered
-        v1::PublishStreamResponse r = std::move(sh->ready.front());
-        sh->ready.pop_front();
-        const bool write = !sh->write_failed;
-        lock.unlock();
-        // No buffer_hint: a synchronous Write with it does not complete until a later
-        // write flushes it, and this loop waits for each Write before the next.
-        const bool ok = write && stream->Write(r);
-        lock.lock();
-        if (!ok) sh->write_failed = true;  // client gone; keep draining completions
-        --sh->unanswered;
-        sh->cv.notify_all();
-      }
-    });
-
-    v1::PublishStreamRequest req;
-    for (;;) {
-      {
-        // Waits before reading, so nothing more is taken from the client while full.
-        std::unique_lock lock(sh->mu);
-        while (sh->unanswered >= max_in_flight_ && !sh->write_failed && !ctx->IsCancelled())
-          sh->cv.wait_for(lock, std::chrono::milliseconds(200));  // also notices cancellation
-        if (sh->write_failed || ctx->IsCancelled()) break;
-      }
-      if (!stream->Read(&req)) break;
-      {
-        std::lock_guard lock(sh->mu);
-        ++sh->unanswered;
-      }
-      const uint64_t seq = req.sequence();
-      publisher_.Publish(**who, std::move(*req.mutable_envelope()), wctx,
-                         [sh, seq](absl::StatusOr<v1::Delivery> r) {
-                           v1::PublishStreamResponse resp;
-                           resp.set_sequence(seq);
-                           if (r.ok()) {
-                             *resp.mutable_ack() = *std::move(r);
-                           } else {
-                             auto* e = resp.mutable_error();
-                             e->set_code(static_cast<int>(r.status().code()));
-                             e->set_message(ShortMessage(r.status().message()));
-                             if (auto f = contracts::FieldPathOf(r.status())) e->set_field(*f);
-                           }
-                           std::lock_guard lock(sh->mu);
-                           sh->ready.push_back(std::move(resp));
-                           sh->cv.notify_all();
-                         });
-    }
-    {
-      std::lock_guard lock(sh->mu);
-      sh->reading_done = true;
-      sh->cv.notify_all();
-    }
-    writer.join();
-    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled by the client");
-    return grpc::Status::OK;
-  }
-
- private:
-  const TokenStore& tokens_;
-  Publisher& publisher_;
-  const size_t max_in_flight_;
-  StreamSlots& slots_;
-};
-
-// Request field names for errors in the data.refreshed payload it builds.
-std::string RequestField(std::string_view path) {
-  if (path == "data_refreshed.service") return "schema";
-  for (std::string_view prefix : {"data_refreshed.service.", "data_refreshed."})
-    if (path.substr(0, prefix.size()) == prefix) return std::string(path.substr(prefix.size()));
-  return std::string(path);
-}
-
-class DataRefreshServiceImpl final : public v1::DataRefreshService::Service {
- public:
-  DataRefreshServiceImpl(const TokenStore& tokens, Publisher& publisher) : tokens_(tokens), publisher_(publisher) {}
-
-  grpc::Status NotifyDataRefreshed(grpc::ServerContext* ctx, const v1::NotifyDataRefreshedRequest* req,
-                                   v1::NotifyDataRefreshedResponse* resp) override {
-    auto who = tokens_.Authenticate(*ctx);
-    if (!who.ok()) return ToGrpcStatus(who.status());
-    v1::Envelope e;
-    e.set_id(req->event_id());
-    e.set_tenant_id(req->tenant_id());
-    e.set_source(req->source().empty() ? "etl.pipeline" : req->source());
-    e.set_correlation_id(req->correlation_id());
-    auto* p = e.mutable_data_refreshed();
-    p->set_entity_urn(req->entity_urn());
-    if (!req->schema().empty() || !req->table().empty()) {
-      p->mutable_service()->set_schema(req->schema());
-      p->mutable_service()->set_table(req->table());
-    }
-    p->set_rows_affected(req->rows_affected());
-    p->set_refresh_type(req->refresh_type());
-    if (req->has_completed_at()) {
-      *p->mutable_completed_at() = req->completed_at();
-    } else {
-      const absl::Time now = absl::Now();
-      p->mutable_completed_at()->set_seconds(absl::ToUnixSeconds(now));
-    }
-    if (req->has_triggered_by()) *p->mutable_triggered_by() = req->triggered_by();
-    if (req->rows_affected() < 0)
-      return ToGrpcStatus(absl::InvalidArgumentError("rows_affected: must not be negative"));
-    auto d = Wait(publisher_, **who, std::move(e), ContextOf(*ctx));
-    if (!d.ok()) {
-      auto field = contracts::FieldPathOf(d.status());
-      if (!field) return ToGrpcStatus(d.status());
-      // Name the request's own field rather than the event's.
-      std::string f = RequestField(*field);
-      std::string msg(d.status().message());
-      if (msg.rfind(*field, 0) == 0) msg = f + msg.substr(field->size());
-      return ToGrpcStatus(contracts::WithFieldPath(absl::InvalidArgumentError(msg), f));
-    }
-    *resp->mutable_delivery() = *std::move(d);
-    return grpc::Status::OK;
-  }
-
- private:
-  const TokenStore& tokens_;
-  Publisher& publisher_;
-};
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const GatewayConfig& c) {
   if (c.tls_cert.empty() && c.tls_key.empty()) {
@@ -244,14 +33,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Gatew
     return grpc::InsecureServerCredentials();
   }
   if (c.tls_cert.empty() || c.tls_key.empty()) return absl::InvalidArgumentError("tls_cert and tls_key go together");
-  auto cert = contracts::ReadFile(c.tls_cert);
+  auto cert = common::ReadFile(c.tls_cert);
   if (!cert.ok()) return cert.status();
-  auto key = contracts::ReadFile(c.tls_key);
+  auto key = common::ReadFile(c.tls_key);
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions opts;
   opts.pem_key_cert_pairs.push_back({*key, *cert});
   if (!c.tls_client_ca.empty()) {
-    auto ca = contracts::ReadFile(c.tls_client_ca);
+    auto ca = common::ReadFile(c.tls_client_ca);
     if (!ca.ok()) return ca.status();
     opts.pem_root_certs = *ca;
     opts.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
@@ -279,7 +68,7 @@ struct Gateway::Impl {
   std::unique_ptr<Publisher> publisher;
   std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<StreamSlots> streams;  // caps PublishStream, Subscribe and Replay
-  std::unique_ptr<EventGatewayService> events;
+  std::unique_ptr<EventGatewayServiceImpl> events;
   std::unique_ptr<DataRefreshServiceImpl> refresh;
   std::unique_ptr<PgPool> pg;
   std::unique_ptr<Approvals> approvals;
@@ -321,8 +110,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
       std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup, *impl->metrics,
                                   &impl->activity);
   impl->streams = std::make_unique<StreamSlots>(config.max_streams_per_principal, config.max_streams);
-  impl->events = std::make_unique<EventGatewayService>(impl->tokens, *impl->publisher, config.max_in_flight_per_stream,
-                                                       *impl->streams);
+  impl->events = std::make_unique<EventGatewayServiceImpl>(impl->tokens, *impl->publisher,
+                                                           config.max_in_flight_per_stream, *impl->streams);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
   if (!config.pg_dsn.empty()) {
     impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema,

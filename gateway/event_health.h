@@ -4,40 +4,21 @@
 #include <absl/time/time.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include "contracts/authz.h"
-#include "contracts/catalog.h"
-#include "gateway/approvals.h"
-#include "gateway/auth.h"
+#include "common/pg_pool.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/source_activity.h"
-#include "gateway/stream_slots.h"
-#include "kafka/producer.h"
-#include "sluice/v1/event_query.grpc.pb.h"
+#include "sluice/v1/event_query.pb.h"
 
 namespace sluice::gateway {
-
-// ListEvents over event_log. Thread-safe.
-class EventLog {
- public:
-  EventLog(PgPool& pool, const contracts::Catalog& catalog, const contracts::Authorizer& authz)
-      : pool_(pool), catalog_(catalog), authz_(authz) {}
-  absl::StatusOr<v1::ListEventsResponse> List(const v1::Principal& who, const v1::ListEventsRequest& req);
-
- private:
-  PgPool& pool_;
-  const contracts::Catalog& catalog_;
-  const contracts::Authorizer& authz_;
-};
 
 // Committed offset against the end of each partition, for every partition of `topics`
 // of a topic `group` has committed offsets on (topics it never read are left out).
@@ -47,8 +28,8 @@ absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& boo
 
 // What one caller of GetEventHealth may see.
 struct HealthScope {
-  bool all_tenants = false;          // consumer lag, every tenant's sources
-  std::set<std::string> tenants;     // otherwise: these tenants' sources only
+  bool all_tenants = false;       // consumer lag, every tenant's sources
+  std::set<std::string> tenants;  // otherwise: these tenants' sources only
 };
 
 struct EventHealthConfig {
@@ -66,7 +47,7 @@ struct EventHealthConfig {
 class EventHealth {
  public:
   EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
-              prometheus::Registry& registry, PgPool* pool = nullptr);
+              prometheus::Registry& registry, common::PgPool* pool = nullptr);
   static constexpr int kMaxPendingTenants = 1000;
   // Sets metadata_approvals_pending from mdm_approval (no-op without a pool): the
   // kMaxPendingTenants tenants with the most pending approvals.
@@ -84,8 +65,8 @@ class EventHealth {
   prometheus::Family<prometheus::Gauge>& last_seen_;
   prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Family<prometheus::Gauge>& approvals_pending_;
-  PgPool* pool_;
-  mutable std::mutex lag_mu_;  // one ConsumerLags at a time; guards the two below
+  common::PgPool* pool_;
+  mutable std::mutex lag_mu_;                                  // one ConsumerLags at a time; guards the two below
   mutable absl::Time lag_measured_at_ = absl::InfinitePast();  // when the cached one began
   mutable std::vector<v1::ConsumerLag> lag_cache_;
   // Series of metadata_approvals_pending by tenant, and whether it was last set to 0.
@@ -94,33 +75,6 @@ class EventHealth {
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread thread_;
-};
-
-// The gRPC face: ListEvents (needs `log`), Subscribe, Replay and GetEventHealth.
-class EventQueryServiceImpl final : public v1::EventQueryService::Service {
- public:
-  struct Deps {
-    const TokenStore& tokens;
-    const contracts::Catalog& catalog;
-    const contracts::Authorizer& authz;
-    std::string bootstrap_servers;
-    EventLog* log;                  // null: ListEvents is FAILED_PRECONDITION
-    kafka::Producer& producer;   // re-publishing replays
-    const EventHealth& health;
-    const std::atomic<bool>& stopping;  // set at shutdown: live streams end
-    StreamSlots* streams = nullptr;     // caps Subscribe and Replay per principal and in total; null: no cap
-  };
-  explicit EventQueryServiceImpl(Deps deps) : d_(std::move(deps)) {}
-
-  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest*, v1::ListEventsResponse*) override;
-  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*,
-                         grpc::ServerWriter<v1::SubscribeResponse>*) override;
-  grpc::Status Replay(grpc::ServerContext*, const v1::ReplayRequest*, grpc::ServerWriter<v1::ReplayResponse>*) override;
-  grpc::Status GetEventHealth(grpc::ServerContext*, const v1::GetEventHealthRequest*,
-                              v1::GetEventHealthResponse*) override;
-
- private:
-  Deps d_;
 };
 
 }  // namespace sluice::gateway

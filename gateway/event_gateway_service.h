@@ -1,0 +1,33 @@
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "gateway/auth.h"
+#include "gateway/publisher.h"
+#include "gateway/stream_slots.h"
+#include "sluice/v1/gateway.grpc.pb.h"
+
+namespace sluice::gateway {
+
+// Publish uses gRPC's callback API: no thread waits for the broker; the call finishes
+// from the delivery callback. PublishStream stays on the synchronous API.
+class EventGatewayServiceImpl final : public v1::EventGateway::WithCallbackMethod_Publish<v1::EventGateway::Service> {
+ public:
+  EventGatewayServiceImpl(const TokenStore& tokens, Publisher& publisher, size_t max_in_flight, StreamSlots& slots)
+      : tokens_(tokens), publisher_(publisher), max_in_flight_(std::max<size_t>(1, max_in_flight)), slots_(slots) {}
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
+                                    v1::PublishResponse* resp) override;
+  grpc::Status PublishStream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::PublishStreamResponse, v1::PublishStreamRequest>* stream) override;
+
+ private:
+  const TokenStore& tokens_;
+  Publisher& publisher_;
+  const size_t max_in_flight_;
+  StreamSlots& slots_;
+};
+
+}  // namespace sluice::gateway

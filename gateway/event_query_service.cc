@@ -1,0 +1,199 @@
+#include "gateway/event_query_service.h"
+
+#include <absl/strings/str_join.h>
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "common/strings.h"
+#include "contracts/validate.h"
+#include "gateway/grpc_status.h"
+#include "gateway/list_request.h"
+#include "kafka/replay.h"
+
+namespace sluice::gateway {
+namespace {
+
+using common::Cat;
+using google::protobuf::util::TimeUtil;
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
+}
+
+// A stream slot, or none to hold when the service runs without caps.
+absl::StatusOr<std::optional<StreamSlot>> OpenStreamSlot(StreamSlots* slots, const std::string& principal) {
+  if (slots == nullptr) return std::optional<StreamSlot>();
+  auto slot = slots->Acquire(principal);
+  if (!slot.ok()) return slot.status();
+  return std::optional<StreamSlot>(*std::move(slot));
+}
+
+}  // namespace
+
+grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v1::ListEventsRequest* req,
+                                               v1::ListEventsResponse* resp) {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  if (d_.log == nullptr)
+    return ToGrpcStatus(absl::FailedPreconditionError("ListEvents: this gateway has no --pg-dsn (event_log)"));
+  auto r = d_.log->List(**who, *req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,
+                                              grpc::ServerWriter<v1::SubscribeResponse>* writer) {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  // Held for the whole call: each open feed costs a thread and a Kafka reader's threads.
+  auto slot = OpenStreamSlot(d_.streams, (*who)->name());
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
+  const v1::EventFilter& f = req->filter();
+  if (f.has_from_time() || f.has_to_time())
+    return ToGrpcStatus(Invalid("filter.from_time", "a live feed has no time range (use ListEvents or Replay)"));
+  if (!f.json_path().empty()) return ToGrpcStatus(Invalid("filter.json_path", "not supported by Subscribe"));
+  auto tenants = d_.authz.ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
+  if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+  if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
+  kafka::RecordFilter filter{.tenants = *tenants,
+                             .types = {f.types().begin(), f.types().end()},
+                             .sources = {f.sources().begin(), f.sources().end()},
+                             .correlation_id = f.correlation_id()};
+  std::vector<std::string> topic_names;
+  for (const auto& t : d_.catalog.topics()) topic_names.push_back(t.name());
+  auto topics = f.types_size() > 0 ? kafka::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
+                                   : absl::StatusOr<std::vector<std::string>>(topic_names);
+  if (!topics.ok()) return ToGrpcStatus(topics.status());
+  auto reader = kafka::TopicReader::OpenLive(
+      {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-subscribe"}, *topics);
+  if (!reader.ok()) return ToGrpcStatus(reader.status());
+  // Headers go out once the reader holds its start offsets: a client that waits for them
+  // sees every event published afterwards.
+  writer->SendInitialMetadata();
+  spdlog::info("gateway: {} subscribed ({} topics)", (*who)->name(), topics->size());
+  while (!ctx->IsCancelled() && !d_.stopping.load()) {
+    auto batch = (*reader)->Next(200, absl::Milliseconds(200));
+    if (!batch.ok()) return ToGrpcStatus(batch.status());
+    for (const auto& r : *batch) {
+      if (!filter.Matches(r.envelope)) continue;
+      v1::SubscribeResponse out;
+      v1::StoredEvent* e = out.mutable_event();
+      *e->mutable_envelope() = r.envelope;
+      e->set_topic(r.topic);
+      e->set_partition(r.partition);
+      e->set_offset(r.offset);
+      *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+      if (!writer->Write(out)) return grpc::Status::OK;  // the caller went away
+    }
+  }
+  return d_.stopping.load() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway shutting down") : grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::ReplayRequest* req,
+                                           grpc::ServerWriter<v1::ReplayResponse>* writer) {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto slot = OpenStreamSlot(d_.streams, (*who)->name());  // like Subscribe's
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
+  auto tenants = d_.authz.ReadableTenants(**who, req->tenant_ids(), "tenant_ids");
+  if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+  if (!req->target_topic().empty()) {
+    if (auto s = d_.authz.MayRepublish(**who, req->target_topic()); !s.ok()) return ToGrpcStatus(s);
+  }
+  for (int i = 0; i < req->topics_size(); ++i)
+    if (auto s = d_.authz.MayReadTopic(req->topics(i), Cat("topics[", i, "]")); !s.ok()) return ToGrpcStatus(s);
+  kafka::ReplaySpec spec;
+  auto topics = kafka::ReplayTopics(d_.catalog, {req->topics().begin(), req->topics().end()},
+                                    {req->types().begin(), req->types().end()});
+  if (!topics.ok()) {
+    const bool no_topic = req->topics_size() == 0 && req->types_size() == 0;
+    return ToGrpcStatus(contracts::WithFieldPath(topics.status(), no_topic ? "topics" : "types"));
+  }
+  spec.topics = *topics;
+  if (req->has_from_offset() && req->from_offset() < 0)
+    return ToGrpcStatus(Invalid("from_offset", "must not be negative"));
+  if (req->has_to_offset() && req->to_offset() < 0) return ToGrpcStatus(Invalid("to_offset", "must not be negative"));
+  if (req->has_from_offset() && req->has_to_offset() && req->to_offset() < req->from_offset())
+    return ToGrpcStatus(Invalid("to_offset", "before from_offset"));
+  if (req->has_partition() && req->partition() < 0) return ToGrpcStatus(Invalid("partition", "must not be negative"));
+  if (req->has_from_time())
+    if (auto s = CheckTime(req->from_time(), "from_time"); !s.ok()) return ToGrpcStatus(s);
+  if (req->has_to_time())
+    if (auto s = CheckTime(req->to_time(), "to_time"); !s.ok()) return ToGrpcStatus(s);
+  if (req->has_from_time() && req->has_to_time() &&
+      TimeUtil::TimestampToMicroseconds(req->to_time()) < TimeUtil::TimestampToMicroseconds(req->from_time()))
+    return ToGrpcStatus(Invalid("to_time", "before from_time"));
+  if (req->has_from_offset()) spec.range.from_offset = req->from_offset();
+  if (req->has_to_offset()) spec.range.to_offset = req->to_offset();
+  if (req->has_partition()) spec.range.partition = req->partition();
+  if (req->has_from_time())
+    spec.range.from_time = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req->from_time()));
+  if (req->has_to_time()) spec.range.to_time = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req->to_time()));
+  spec.filter = {.tenants = *tenants,
+                 .types = {req->types().begin(), req->types().end()},
+                 .sources = {req->sources().begin(), req->sources().end()}};
+  spec.target_topic = req->target_topic();
+  auto stats =
+      kafka::Replay({.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-replay"}, spec,
+                    &d_.producer, [&](const kafka::Record& r, const kafka::DeliveryReport* sent) -> absl::Status {
+                      if (ctx->IsCancelled() || d_.stopping.load()) return absl::CancelledError("replay cancelled");
+                      v1::ReplayResponse out;
+                      v1::StoredEvent* e = out.mutable_event();
+                      *e->mutable_envelope() = r.envelope;
+                      e->set_topic(r.topic);
+                      e->set_partition(r.partition);
+                      e->set_offset(r.offset);
+                      *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+                      if (sent != nullptr) {
+                        v1::Delivery* d = out.mutable_republished();
+                        d->set_event_id(sent->event_id);
+                        d->set_topic(sent->topic);
+                        d->set_partition(sent->partition);
+                        d->set_offset(sent->offset);
+                      }
+                      if (!writer->Write(out)) return absl::CancelledError("the caller went away");
+                      return absl::OkStatus();
+                    });
+  if (!stats.ok()) {
+    const auto code = stats.status().code();
+    // Range errors come back from the reader without a field path: name the request field.
+    if (code == absl::StatusCode::kInvalidArgument && !contracts::FieldPathOf(stats.status())) {
+      std::string msg(stats.status().message());
+      std::string field = msg.substr(0, msg.find(':'));
+      return ToGrpcStatus(contracts::WithFieldPath(stats.status(), field));
+    }
+    return ToGrpcStatus(stats.status());
+  }
+  spdlog::info("gateway: {} replayed {} events from {}{}", (*who)->name(), stats->matched,
+               absl::StrJoin(spec.topics, ","), spec.target_topic.empty() ? "" : Cat(" into ", spec.target_topic));
+  v1::ReplayResponse last;
+  v1::ReplaySummary* s = last.mutable_summary();
+  s->set_matched(static_cast<int64_t>(stats->matched));
+  s->set_filtered_out(static_cast<int64_t>(stats->filtered_out));
+  s->set_outside_window(static_cast<int64_t>(stats->reader.outside_window));
+  s->set_republished(static_cast<int64_t>(stats->republished));
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::GetEventHealth(grpc::ServerContext* ctx, const v1::GetEventHealthRequest*,
+                                                   v1::GetEventHealthResponse* resp) {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  // Each caller sees its own tenants' sources; consumer lag only with every tenant.
+  HealthScope scope{.all_tenants = contracts::Authorizer::SeesAllTenants(**who)};
+  if (!scope.all_tenants) {
+    auto tenants = d_.authz.ReadableTenants(**who, {}, "tenant_ids");
+    if (!tenants.ok()) return ToGrpcStatus(tenants.status());
+    scope.tenants = *std::move(tenants);
+  }
+  auto h = d_.health.Get(scope);
+  if (!h.ok()) return ToGrpcStatus(h.status());
+  *resp = *std::move(h);
+  return grpc::Status::OK;
+}
+
+}  // namespace sluice::gateway

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <utility>
+
+#include "contracts/authz.h"
+#include "contracts/catalog.h"
+#include "gateway/auth.h"
+#include "gateway/event_health.h"
+#include "gateway/event_log.h"
+#include "gateway/stream_slots.h"
+#include "kafka/producer.h"
+#include "sluice/v1/event_query.grpc.pb.h"
+
+namespace sluice::gateway {
+
+// The gRPC face: ListEvents (needs `log`), Subscribe, Replay and GetEventHealth.
+class EventQueryServiceImpl final : public v1::EventQueryService::Service {
+ public:
+  struct Deps {
+    const TokenStore& tokens;
+    const contracts::Catalog& catalog;
+    const contracts::Authorizer& authz;
+    std::string bootstrap_servers;
+    EventLog* log;              // null: ListEvents is FAILED_PRECONDITION
+    kafka::Producer& producer;  // re-publishing replays
+    const EventHealth& health;
+    const std::atomic<bool>& stopping;  // set at shutdown: live streams end
+    StreamSlots* streams = nullptr;     // caps Subscribe and Replay per principal and in total; null: no cap
+  };
+  explicit EventQueryServiceImpl(Deps deps) : d_(std::move(deps)) {}
+
+  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest*, v1::ListEventsResponse*) override;
+  grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*,
+                         grpc::ServerWriter<v1::SubscribeResponse>*) override;
+  grpc::Status Replay(grpc::ServerContext*, const v1::ReplayRequest*, grpc::ServerWriter<v1::ReplayResponse>*) override;
+  grpc::Status GetEventHealth(grpc::ServerContext*, const v1::GetEventHealthRequest*,
+                              v1::GetEventHealthResponse*) override;
+
+ private:
+  Deps d_;
+};
+
+}  // namespace sluice::gateway
