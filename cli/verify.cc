@@ -13,8 +13,8 @@
 #include "common/strings.h"
 #include "kafka/reader.h"
 #include "contracts/catalog.h"
+#include "contracts/governance.h"
 #include "contracts/json.h"
-#include "gateway/approvals.h"
 
 namespace sluice::cli {
 namespace {
@@ -43,7 +43,7 @@ struct TopicEntity {
 using EntityKey = std::tuple<std::string, v1::EntityType, std::string>;  // tenant, type, canonical key
 
 std::string Describe(const EntityKey& k) {
-  return Cat(gateway::EntityTypeDb(std::get<1>(k)), " ", std::get<0>(k), "/", std::get<2>(k));
+  return Cat(contracts::EntityTypeDb(std::get<1>(k)), " ", std::get<0>(k), "/", std::get<2>(k));
 }
 
 std::string ValueText(const google::protobuf::Value* v) {
@@ -80,10 +80,12 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
 
   // PostgreSQL first: one snapshot for every query below. Events that happened after it
   // are left out of the comparison.
-  auto conn = common::PgConnection::Connect(o.pg_dsn);
+  auto conn = common::Connect(o.pg_dsn, o.pg_schema);
   if (!conn.ok()) return conn.status();
-  if (auto s = conn->SetSearchPath(o.pg_schema); !s.ok()) return s;
-  if (auto s = conn->ExecScript("BEGIN ISOLATION LEVEL REPEATABLE READ"); !s.ok()) return s;
+  // Read-only in effect: every upsert below is undone at its savepoint, and the
+  // transaction is rolled back when `snapshot` goes out of scope.
+  auto snapshot = common::PgTransaction::Begin(*conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+  if (!snapshot.ok()) return snapshot.status();
   auto snap = conn->Exec("SELECT (extract(epoch FROM now()) * 1000000)::bigint");
   if (!snap.ok()) return snap.status();
   const int64_t snapshot_micros = std::stoll(std::string(snap->Get(0, 0)));
@@ -171,9 +173,9 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
       report.mismatches.push_back(
           Cat("approval ", id, " (", tenant, "): PostgreSQL says ", status, ", the events say ", a.status, " (last event ", a.last_event_id, ")"));
     }
-    if (gateway::EntityTypeOf(rows->Get(i, 3)) != a.entity_type || key != a.entity_key)
+    if (contracts::EntityTypeFromDb(rows->Get(i, 3)) != a.entity_type || key != a.entity_key)
       report.mismatches.push_back(Cat("approval ", id, " (", tenant, "): PostgreSQL is about ", rows->Get(i, 3), " ", key,
-                                      ", the events about ", gateway::EntityTypeDb(a.entity_type) ? gateway::EntityTypeDb(a.entity_type) : "?",
+                                      ", the events about ", contracts::EntityTypeDb(a.entity_type).empty() ? "?" : contracts::EntityTypeDb(a.entity_type),
                                       " ", a.entity_key));
   }
   for (const auto& [id, a] : approvals)
@@ -184,8 +186,8 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   for (const auto& [key, ent] : entities) {
     if (in_flight.contains(ent.approval_id)) continue;
     const auto& [tenant, type, ckey] = key;
-    const char* table = gateway::EntityTable(type);
-    const char* upsert = gateway::EntityUpsertSql(type);
+    const char* table = contracts::EntityTable(type);
+    const char* upsert = contracts::EntityUpsertSql(type);
     if (table == nullptr || upsert == nullptr) continue;
     ++report.entities;
     const std::string select = Cat("SELECT to_jsonb(t)::text FROM ", table, " t WHERE tenant_id = $1 AND canonical_key = $2");
@@ -194,7 +196,7 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
     auto payload = contracts::ToJson(ent.payload);
     if (!payload.ok()) return payload.status();
     if (auto s = conn->ExecScript("SAVEPOINT verify"); !s.ok()) return s;
-    auto applied = conn->Exec(upsert, {tenant, ckey, *payload, Cat("tier", static_cast<int>(ent.tier))});
+    auto applied = conn->Exec(upsert, {tenant, ckey, *payload, contracts::TierDb(ent.tier)});
     absl::StatusOr<common::PgResult> after = applied.ok() ? conn->Exec(select, {tenant, ckey}) : applied.status();
     if (auto s = conn->ExecScript("ROLLBACK TO SAVEPOINT verify"); !s.ok()) return s;
     if (!applied.ok()) {
@@ -215,7 +217,7 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   }
   // Entities no approval event accounts for.
   for (auto type : {v1::ENTITY_TYPE_METADATA, v1::ENTITY_TYPE_KPI, v1::ENTITY_TYPE_GLOSSARY, v1::ENTITY_TYPE_BUSINESS_RULE}) {
-    auto r = conn->Exec(Cat("SELECT tenant_id, canonical_key FROM ", gateway::EntityTable(type), " ORDER BY 1, 2"));
+    auto r = conn->Exec(Cat("SELECT tenant_id, canonical_key FROM ", contracts::EntityTable(type), " ORDER BY 1, 2"));
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
       EntityKey key{std::string(r->Get(i, 0)), type, std::string(r->Get(i, 1))};
@@ -223,7 +225,7 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
       report.mismatches.push_back(Cat("entity ", Describe(key), ": in PostgreSQL, but no approval.approved event for it"));
     }
   }
-  (void)conn->ExecScript("ROLLBACK");
+  (void)snapshot->Rollback();
   return report;
 }
 

@@ -1,0 +1,23 @@
+#pragma once
+// One function per sluicectl subcommand: each adds its subcommand, flags and help to
+// `app` and registers its body with OnRun (cli/globals.h). main calls them in the order
+// the subcommands appear in --help.
+
+#include <CLI/CLI.hpp>
+
+#include "cli/globals.h"
+
+namespace sluice::cli {
+
+void AddTopicsCommand(CLI::App& app, Globals& g);    // topics ensure|list|delete (cmd_topics.cc)
+void AddValidateCommand(CLI::App& app, Globals& g);  // validate (cmd_validate.cc)
+void AddDemoCommand(CLI::App& app, Globals& g);      // demo (cmd_demo.cc)
+void AddMigrateCommand(CLI::App& app, Globals& g);   // migrate (cmd_migrate.cc)
+void AddPublishCommand(CLI::App& app, Globals& g);   // publish (cmd_publish.cc)
+void AddTailCommand(CLI::App& app, Globals& g);      // tail (cmd_tail.cc)
+void AddTokenCommand(CLI::App& app, Globals& g);     // token new (cmd_token.cc)
+void AddStoryCommand(CLI::App& app, Globals& g);     // story (cmd_story.cc, body in story.cc)
+void AddReplayCommand(CLI::App& app, Globals& g);    // replay (cmd_replay.cc, body in replay.cc)
+void AddAuditCommand(CLI::App& app, Globals& g);     // audit verify (cmd_audit.cc, body in verify.cc)
+
+}  // namespace sluice::cli
