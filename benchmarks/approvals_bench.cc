@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
       {.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap, .pg_dsn = dsn, .pg_schema = schema}, *std::move(tokens),
       gateway::RateLimiter(), catalog, registry);
   auto relay_producer = kafka::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
-  auto relay = relay::Relay::Create({.dsn = dsn, .poll_interval = absl::Milliseconds(100), .schema = schema}, **relay_producer);
+  auto relay = relay::Relay::Create({.pg_dsn = dsn, .poll_interval = absl::Milliseconds(100), .pg_schema = schema}, **relay_producer);
   std::thread relay_thread([&] { (*relay)->Run(); });
   auto stub = v1::ApprovalService::NewStub(
       grpc::CreateChannel(common::Cat("127.0.0.1:", (*gw)->port()), grpc::InsecureChannelCredentials()));

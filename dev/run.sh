@@ -24,7 +24,7 @@ source dev/env.sh
 bash dev/build.sh
 bash dev/stack.sh up
 build/cli/sluicectl topics ensure
-build/cli/sluicectl migrate --dsn "$SLUICE_PG_DSN"
+build/cli/sluicectl migrate --pg-dsn "$SLUICE_PG_DSN"
 
 RUN="$ROOT/.run/story"
 mkdir -p "$RUN"

@@ -45,8 +45,8 @@ class Approvals : public testing::GatewayTest {
     auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
     ASSERT_TRUE(p.ok());
     relay_producer_ = *std::move(p);
-    auto r = relay::Relay::Create({.dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200),
-                                      .schema = schema_},
+    auto r = relay::Relay::Create({.pg_dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200),
+                                      .pg_schema = schema_},
                                      *relay_producer_);
     ASSERT_TRUE(r.ok());
     relay_ = *std::move(r);
@@ -331,7 +331,7 @@ TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {
   std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
   EXPECT_EQ(code, 1) << out;
   EXPECT_THAT(out, ::testing::HasSubstr(
-                       "MISMATCH entity GLOBAL_METADATA tenant-acme/orders: label: PostgreSQL has \"Tampered\", the events give \"Orders v2\""));
+                       "MISMATCH entity metadata tenant-acme/orders: label: PostgreSQL has \"Tampered\", the events give \"Orders v2\""));
   EXPECT_THAT(out, ::testing::HasSubstr("1 mismatches"));
   ASSERT_TRUE(conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Orders v2' WHERE canonical_key = 'orders'").ok());
 
@@ -343,7 +343,7 @@ TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {
   EXPECT_EQ(code, 1) << out;
   EXPECT_THAT(out, ::testing::HasSubstr(common::Cat("MISMATCH approval ", rejected.id(),
                                                     " (tenant-acme): PostgreSQL says approved, the events say rejected")));
-  EXPECT_THAT(out, ::testing::HasSubstr("MISMATCH entity KPI tenant-acme/smuggled: in PostgreSQL, but no approval.approved event"));
+  EXPECT_THAT(out, ::testing::HasSubstr("MISMATCH entity kpi tenant-acme/smuggled: in PostgreSQL, but no approval.approved event"));
   EXPECT_THAT(out, ::testing::HasSubstr("2 mismatches"));
 
   // Back as it was: consistent again.

@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 
+#include "common/file.h"
 #include "contracts/test_util.h"
 #include "tests/gateway_fixture.h"
 
@@ -73,7 +74,7 @@ TEST_F(Clients, EveryLanguagePublishesEveryVectorByteForByte) {
   ASSERT_TRUE(vectors.ok());
   int refused = 0;
   for (const auto& v : *vectors) {
-    auto bytes = contracts::ReadFile(v.binary_path);
+    auto bytes = common::ReadFile(v.binary_path);
     ASSERT_TRUE(bytes.ok());
     // Decisions and the approval workflow's own events are written only through its outbox:
     // every client gets PERMISSION_DENIED for them, and nothing reaches Kafka.

@@ -559,7 +559,7 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
 
   // The same figures as gauges, refreshed in the background, and the approvals waiting.
   ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) VALUES ('tenant-acme', 'KPI', 'k', 'tier2', 'governed',"
+                                " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k', 'tier2', 'governed',"
                                 " '{}', 'a', 'kpi_owner')").ok());
   std::string text;
   for (int i = 0; i < 50; ++i) {
@@ -579,10 +579,10 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   // A caller inventing tenants cannot grow the gauge without bound: the 1,000 tenants with
   // the most pending approvals are reported (tenant-acme, with two, among them).
   ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) SELECT 't' || g, 'KPI', 'k', 'tier2', 'governed', '{}',"
+                                " requested_by, required_role) SELECT 't' || g, 'kpi', 'k', 'tier2', 'governed', '{}',"
                                 " 'a', 'kpi_owner' FROM generate_series(1, 1500) g;"
                                 " INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) VALUES ('tenant-acme', 'KPI', 'k2', 'tier2', 'governed',"
+                                " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k2', 'tier2', 'governed',"
                                 " '{}', 'a', 'kpi_owner')")
                   .ok());
   auto series = [&] {

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/file.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "contracts/vectors.h"
@@ -56,7 +57,7 @@ TEST_F(GatewayKafka, PublishAnswersAfterTheBrokerWithTheGoldenBytesInKafka) {
   auto records = ReadTopic(resp.delivery().topic(), 1);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].offset, resp.delivery().offset());
-  auto golden = contracts::ReadFile(contracts::testing::VectorsDir() + "/data.refreshed.binpb");
+  auto golden = common::ReadFile(contracts::testing::VectorsDir() + "/data.refreshed.binpb");
   ASSERT_TRUE(golden.ok());
   EXPECT_EQ(records[0].value, *golden);
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/file.h"
 #include "contracts/test_util.h"
 #include "tests/gateway_fixture.h"
 
@@ -36,7 +37,7 @@ class Certs {
   ~Certs() { fs::remove_all(dir_); }
   bool ok() const { return ok_; }
   std::string Path(const char* name) const { return (dir_ / name).string(); }
-  std::string Read(const char* name) const { return *contracts::ReadFile(Path(name)); }
+  std::string Read(const char* name) const { return *common::ReadFile(Path(name)); }
 
  private:
   fs::path dir_;

@@ -515,7 +515,7 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
   EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger"), "1");
 
   // sluice-relay's engine publishes the outcome; it reaches Kafka with the trigger's ids.
-  auto relay = relay::Relay::Create({.dsn = common::DefaultPgDsn(), .schema = schema_}, **producer);
+  auto relay = relay::Relay::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_}, **producer);
   ASSERT_TRUE(relay.ok());
   ASSERT_EQ(*(*relay)->RunOnce(), 1);
   auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,

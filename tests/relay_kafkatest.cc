@@ -55,8 +55,8 @@ class RelayTest : public testing::KafkaTest {
     return c;
   }
   relay::RelayConfig Config() {
-    return {.dsn = common::DefaultPgDsn(), .batch_size = 50, .poll_interval = absl::Milliseconds(200),
-            .backoff = absl::Milliseconds(200), .schema = schema_};
+    return {.pg_dsn = common::DefaultPgDsn(), .batch_size = 50, .poll_interval = absl::Milliseconds(200),
+            .backoff = absl::Milliseconds(200), .pg_schema = schema_};
   }
   // Appends `n` data.refreshed events for `tenant` in one transaction; returns their ids.
   std::vector<std::string> Append(const std::string& tenant, int n, bool commit = true) {
@@ -208,7 +208,7 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
 pid_t StartRelayBinary(const std::vector<std::string>& args) { return testing::Spawn(SLUICE_RELAY, args); }
 
 TEST_F(RelayTest, SigkilledRelayDeliversEveryEventOnceAfterRestartWithTheSameIds) {
-  const std::vector<std::string> args{"--schema", schema_, "--topic-prefix", prefix_, "--poll-ms", "200",
+  const std::vector<std::string> args{"--pg-schema", schema_, "--topic-prefix", prefix_, "--poll-ms", "200",
                                       "--metrics-listen", "", "--log-level", "warn"};
   pid_t first = StartRelayBinary(args);
   ASSERT_GT(first, 0);

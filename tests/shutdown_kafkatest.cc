@@ -251,7 +251,7 @@ TEST_F(ShutdownTest, RelayMarksSentExactlyWhatItPublished) {
   ASSERT_TRUE(conn_->ExecScript("BEGIN").ok());
   ASSERT_TRUE(outbox::AppendToOutbox(*conn_, events, *catalog_).ok());
   ASSERT_TRUE(conn_->ExecScript("COMMIT").ok());
-  const std::vector<std::string> args{"--dsn", common::DefaultPgDsn(), "--schema", schema_, "--bootstrap", bootstrap_,
+  const std::vector<std::string> args{"--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema_, "--bootstrap", bootstrap_,
                                       "--topic-prefix", prefix_, "--batch-size", "100", "--metrics-listen", ""};
   pid_t relay = Start(SLUICE_RELAY_BIN, args, "relay-1.log");
   int64_t sent = 0;

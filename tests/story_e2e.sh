@@ -28,7 +28,7 @@ fail() { echo "story_e2e: $*" >&2; for f in "$WORK"/*.log; do echo "== $f" >&2; 
 psql "$DSN" -qc "CREATE SCHEMA $SCHEMA" >/dev/null
 SDSN="$DSN options='-c search_path=$SCHEMA'"
 "$SLUICECTL" --topic-prefix "$PREFIX" topics ensure >/dev/null
-"$SLUICECTL" migrate --dsn "$SDSN" >/dev/null
+"$SLUICECTL" migrate --pg-dsn "$SDSN" >/dev/null
 
 bash "$(dirname "${BASH_SOURCE[0]}")/../dev/story-tokens.sh" "$WORK"
 # shellcheck source=/dev/null
@@ -37,7 +37,7 @@ source "$WORK/tokens.env"
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
   --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
-"$SLUICE_RELAY_BIN" --dsn "$DSN" --schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
+"$SLUICE_RELAY_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
 SLUICE_LOG_FORMAT=json "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
   --allow-binding 'acme=demo.*' --metrics-listen "" >"$WORK/profiler.log" 2>&1 &

@@ -83,9 +83,8 @@ absl::StatusOr<std::unique_ptr<AuditSink>> AuditSink::Create(AuditConfig config)
 absl::Status AuditSink::EnsureConnected(std::optional<common::PgConnection>& conn) {
   if (conn && PQstatus(conn->raw()) == CONNECTION_OK) return absl::OkStatus();
   conn.reset();
-  auto c = common::PgConnection::Connect(config_.pg_dsn);
+  auto c = common::Connect(config_.pg_dsn, config_.pg_schema);
   if (!c.ok()) return c.status();
-  if (auto s = c->SetSearchPath(config_.pg_schema); !s.ok()) return s;
   // Session-local staging table: each batch is copied here, then merged by id.
   if (auto s = c->ExecScript(Cat("CREATE TEMP TABLE event_log_stage AS SELECT ", kColumns,
                                  " FROM event_log WITH NO DATA"));
@@ -179,16 +178,13 @@ absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnect
   const absl::Time encoded = absl::Now();
   part.report.encode = encoded - start;
   if (auto s = EnsureConnected(conn); !s.ok()) return s;
-  auto fail = [&](absl::Status s) {
-    (void)conn->ExecScript("ROLLBACK");
-    return s;
-  };
-  if (auto s = conn->ExecScript("BEGIN"); !s.ok()) return fail(s);
-  if (auto s = StoreRows(*conn, part, 0, part.rows.size()); !s.ok()) return fail(s);
+  auto tx = common::PgTransaction::Begin(*conn);  // rolled back on any early return
+  if (!tx.ok()) return tx.status();
+  if (auto s = StoreRows(*conn, part, 0, part.rows.size()); !s.ok()) return s;
   const absl::Time stored_at = absl::Now();
   for (const auto& d : part.dead) {
     auto added = InsertDeadLetter(*conn, *d.record, d.category, d.sqlstate, d.reason);
-    if (!added.ok()) return fail(added.status());
+    if (!added.ok()) return added.status();
     if (!*added) continue;  // a redelivery: dead-lettered before
     ++part.report.dead_lettered;
     ++part.report.dead_lettered_by[static_cast<size_t>(d.category)];
@@ -197,7 +193,7 @@ absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnect
                  d.record->offset, StorableText(e.id(), 64), StorableText(e.tenant_id(), 64), CategoryLabel(d.category),
                  StorableText(d.reason));
   }
-  if (auto s = conn->ExecScript("COMMIT"); !s.ok()) return fail(s);
+  if (auto s = tx->Commit(); !s.ok()) return s;
   part.report.merge += absl::Now() - stored_at;
   return part.report;
 }

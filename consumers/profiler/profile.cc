@@ -282,9 +282,8 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
                                            const ProfileOptions& options, ProfileError* error) {
   const absl::Time start = absl::Now();
   auto fail = [&](std::string code, absl::Status s, bool retryable) -> absl::Status {
+    // The transaction, once begun, rolls back as `tx` goes out of scope.
     if (error) *error = {std::move(code), std::string(s.message()), retryable};
-    if (PQtransactionStatus(conn.raw()) != PQTRANS_IDLE && PQtransactionStatus(conn.raw()) != PQTRANS_UNKNOWN)
-      (void)conn.ExecScript("ROLLBACK");
     return s;
   };
   // Errors of the statement itself: what the SQLSTATE says about retrying.
@@ -301,10 +300,10 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
   auto rules = ParseColumnRules(column_rules_json);
   if (!rules.ok()) return fail("INVALID_RULE", rules.status(), false);
 
-  if (auto s = conn.ExecScript(Cat("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ",
-                                   std::max<int64_t>(1, absl::ToInt64Milliseconds(options.statement_timeout))));
-      !s.ok())
-    return fail_pg(s);
+  auto tx = common::PgTransaction::Begin(
+      conn, Cat("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ",
+                std::max<int64_t>(1, absl::ToInt64Milliseconds(options.statement_timeout))));
+  if (!tx.ok()) return fail_pg(tx.status());
   // Names come from the binding; only what the catalog confirms is ever quoted into SQL.
   auto cols = conn.Exec(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory,"
@@ -338,7 +337,7 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
 
   auto row = conn.Exec(plan->sql, plan->params);
   if (!row.ok()) return fail_pg(row.status());
-  if (auto s = conn.ExecScript("COMMIT"); !s.ok()) return fail_pg(s);
+  if (auto s = tx->Commit(); !s.ok()) return fail_pg(s);
   ProfileResult result = ScoreProfile(*plan, *row, options.weights);
   result.duration = absl::Now() - start;
   return result;

@@ -4,12 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <thread>
-
 #include "common/log.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/governance.h"
+#include "consumers/profiler/job_store.h"
+#include "consumers/profiler/lease_heartbeat.h"
 #include "outbox/outbox.h"
 
 namespace sluice::profiler {
@@ -18,36 +18,15 @@ namespace {
 using common::Cat;
 using common::PgConnection;
 using common::PgResult;
+using common::PgTransaction;
+using contracts::EntityTypeDb;
+using contracts::TierDb;
+using contracts::TierFromDb;
 using google::protobuf::util::TimeUtil;
 
 constexpr char kDue[] = "metadata.profile.due";
 constexpr char kRefreshed[] = "data.refreshed";
 constexpr char kApproved[] = "metadata.approved";
-
-std::string EntityTypeDb(v1::EntityType t) {
-  switch (t) {
-    case v1::ENTITY_TYPE_METADATA: return "metadata";
-    case v1::ENTITY_TYPE_KPI: return "kpi";
-    case v1::ENTITY_TYPE_GLOSSARY: return "glossary";
-    case v1::ENTITY_TYPE_BUSINESS_RULE: return "business_rule";
-    case v1::ENTITY_TYPE_TAG: return "tag";
-    case v1::ENTITY_TYPE_LINEAGE: return "lineage";
-    default: return "unspecified";
-  }
-}
-
-v1::EntityType EntityTypeFromDb(std::string_view s) {
-  for (int t = v1::EntityType_MIN; t <= v1::EntityType_MAX; ++t)
-    if (EntityTypeDb(static_cast<v1::EntityType>(t)) == s) return static_cast<v1::EntityType>(t);
-  return v1::ENTITY_TYPE_UNSPECIFIED;
-}
-
-v1::Tier TierFromDb(std::string_view s) {
-  if (s.size() == 5 && s.starts_with("tier") && s[4] >= '1' && s[4] <= '5') return static_cast<v1::Tier>(s[4] - '0');
-  return v1::TIER_UNSPECIFIED;
-}
-
-std::string TierDb(v1::Tier t) { return Cat("tier", static_cast<int>(t)); }
 
 bool IsUuidText(std::string_view s) { return contracts::IsUuid(s); }
 
@@ -57,30 +36,31 @@ std::string DefaultWorkerId() {
   return Cat(host, "-", getpid());
 }
 
-std::string Seconds(absl::Duration d) { return Cat(absl::ToDoubleSeconds(d), " seconds"); }
+// The metadata entry a trigger names, and where its binding points. The catalog table
+// is read here; everything on the job tables goes through JobStore.
+constexpr char kEntityColumnsSql[] =
+    "SELECT id::text, canonical_key, tier, binding_schema, binding_table FROM mdm_global_metadata ";
+constexpr char kEntityByUrnSql[] =
+    "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2) ORDER BY (entity_urn = $2) IS TRUE DESC LIMIT 1";
+constexpr char kEntityByBindingSql[] =
+    "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3 ORDER BY canonical_key LIMIT 1";
+constexpr char kEntityByIdSql[] = "WHERE tenant_id = $1 AND id = $2::uuid";
+constexpr char kBindingSql[] =
+    "SELECT binding_schema, binding_table, column_rules::text FROM mdm_global_metadata"
+    " WHERE tenant_id = $1 AND id = $2::uuid";
 
 }  // namespace
 
-struct Profiler::Job {
-  std::string id, tenant_id, entity_id, canonical_key, trigger_event_id, trigger_type, correlation_id, lease_token;
-  v1::EntityType entity_type = v1::ENTITY_TYPE_UNSPECIFIED;
-  v1::Tier tier = v1::TIER_UNSPECIFIED;
-  v1::Actor actor;
-  int attempt = 0, max_attempts = 1;
-  bool took_over = false;
-  std::string previous_worker;
-};
-
 // The entity fields every outcome payload shares.
 template <class Payload>
-void SetEntity(const Profiler::Job& job, Payload* p) {
+void SetEntity(const ClaimedJob& job, Payload* p) {
   p->set_entity_type(job.entity_type);
   p->set_entity_id(job.entity_id);
   p->set_canonical_key(job.canonical_key);
   p->set_tier(job.tier);
 }
 
-v1::Envelope Profiler::OutcomeEvent(const Job& job, const std::string& cause) const {
+v1::Envelope Profiler::OutcomeEvent(const ClaimedJob& job, const std::string& cause) const {
   v1::Envelope e;
   e.set_id(contracts::NewUuidV7());
   e.set_tenant_id(job.tenant_id);
@@ -188,9 +168,8 @@ absl::Status Profiler::EnsureConnected() {
   auto connect = [&](std::optional<PgConnection>& c, const std::string& dsn, bool governance) -> absl::Status {
     if (c && PQstatus(c->raw()) == CONNECTION_OK) return absl::OkStatus();
     c.reset();
-    auto conn = PgConnection::Connect(dsn);
+    auto conn = common::Connect(dsn, governance ? config_.pg_schema : "");
     if (!conn.ok()) return conn.status();
-    if (auto s = conn->SetSearchPath(governance ? config_.pg_schema : ""); !s.ok()) return s;
     // The source connection only ever reads (each profile is also a READ ONLY
     // transaction); a read-only session keeps it so whatever runs on it.
     if (!governance)
@@ -201,11 +180,6 @@ absl::Status Profiler::EnsureConnected() {
   if (auto s = connect(meta_, config_.pg_dsn, true); !s.ok()) return s;
   if (auto s = connect(beat_, config_.pg_dsn, true); !s.ok()) return s;
   return connect(source_, config_.source_dsn, false);
-}
-
-absl::Status Profiler::Rollback(absl::Status cause) {
-  if (meta_ && PQtransactionStatus(meta_->raw()) != PQTRANS_IDLE) (void)meta_->ExecScript("ROLLBACK");
-  return cause;
 }
 
 absl::Status Profiler::HandleBatch(const std::vector<kafka::Record>& batch) {
@@ -227,7 +201,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) 
   std::lock_guard lock(mu_);
   if (auto s = EnsureConnected(); !s.ok()) return s;
   auto out = HandleEventLocked(event);
-  if (!out.ok()) return Rollback(out.status());
+  if (!out.ok()) return out.status();
   // A label from a closed set: the envelope's type is whatever the writer put there.
   const std::string type =
       event.type() == kDue || event.type() == kRefreshed || event.type() == kApproved ? event.type() : "other";
@@ -254,6 +228,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEvent(const v1::Envelope& event) 
 
 absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& event) {
   PgConnection& c = *meta_;
+  JobStore jobs(c);
   TriggerOutcome out;
   // Decided before anything touches the database: a forged event must not even claim its
   // id in mdm_profile_trigger (the genuine event with that id would then be a duplicate).
@@ -263,10 +238,9 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     out.detail = std::string(s.message());
     return out;
   }
-  auto seen = c.Exec("SELECT 1 FROM mdm_profile_trigger WHERE tenant_id = $1 AND event_id = $2",
-                     {event.tenant_id(), event.id()});
+  auto seen = jobs.TriggerSeen(event.tenant_id(), event.id());
   if (!seen.ok()) return seen.status();
-  if (seen->rows() > 0) {
+  if (*seen) {
     out.duplicate = true;
     return out;
   }
@@ -311,23 +285,19 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       return out;
   }
 
-  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
+  auto tx = PgTransaction::Begin(c);
+  if (!tx.ok()) return tx.status();
   // Only metadata entities carry a physical binding.
   EntityFacts facts;
   std::string canonical_key;
   if (entity_type == v1::ENTITY_TYPE_METADATA) {
     absl::StatusOr<PgResult> e = absl::NotFoundError("");
-    const char* cols = "SELECT id::text, canonical_key, tier, binding_schema, binding_table FROM mdm_global_metadata ";
     if (kind == TriggerKind::kDataRefreshed) {
-      e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2)"
-                           " ORDER BY (entity_urn = $2) IS TRUE DESC LIMIT 1"),
-                 {event.tenant_id(), urn});
+      e = c.Exec(Cat(kEntityColumnsSql, kEntityByUrnSql), {event.tenant_id(), urn});
       if (e.ok() && e->rows() == 0)
-        e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3"
-                           " ORDER BY canonical_key LIMIT 1"),
-                   {event.tenant_id(), schema, table});
+        e = c.Exec(Cat(kEntityColumnsSql, kEntityByBindingSql), {event.tenant_id(), schema, table});
     } else if (IsUuidText(entity_id)) {
-      e = c.Exec(Cat(cols, "WHERE tenant_id = $1 AND id = $2::uuid"), {event.tenant_id(), entity_id});
+      e = c.Exec(Cat(kEntityColumnsSql, kEntityByIdSql), {event.tenant_id(), entity_id});
     }
     if (!e.ok() && !absl::IsNotFound(e.status())) return e.status();
     if (e.ok() && e->rows() > 0) {
@@ -349,37 +319,31 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
   if (facts.found && facts.bound && facts.binding_refused.empty()) {
     // Serializes decisions and outcomes of one entity, so "last profile" and "job in
     // flight" are read consistently with a job finishing concurrently.
-    if (auto s = c.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                        {Cat(event.tenant_id(), "/metadata/", entity_id)});
-        !s.ok())
-      return s.status();
-    auto lp = c.Exec(
-        "SELECT extract(epoch FROM profiled_at)::float8, row_count FROM mdm_profile"
-        " WHERE tenant_id = $1 AND entity_type = 'metadata' AND entity_id = $2::uuid ORDER BY profiled_at DESC LIMIT 1",
-        {event.tenant_id(), entity_id});
+    if (auto s = jobs.LockEntity(event.tenant_id(), entity_id); !s.ok()) return s;
+    auto lp = jobs.LatestProfile(event.tenant_id(), v1::ENTITY_TYPE_METADATA, entity_id);
     if (!lp.ok()) return lp.status();
-    if (lp->rows() > 0)
-      last = LastProfile{absl::FromUnixMicros(static_cast<int64_t>(std::stod(std::string(lp->Get(0, 0))) * 1e6)),
-                         std::stoll(std::string(lp->Get(0, 1)))};
+    if (*lp) last = LastProfile{(*lp)->profiled_at, (*lp)->row_count};
   }
   Decision d = Decide(config_.policy, kind, reason, facts, last, rows_affected, absl::Now());
   out.detail = d.detail;
   std::optional<std::string> job_id;
   if (d.profile) {
-    auto job = c.Exec(
-        "INSERT INTO mdm_profile_job (tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
-        "  trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
-        " VALUES ($1, 'metadata', $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::integer)"
-        " ON CONFLICT (tenant_id, entity_type, entity_id) WHERE status IN ('pending', 'running') DO NOTHING"
-        " RETURNING id::text",
-        {event.tenant_id(), entity_id, canonical_key, TierDb(facts.tier), v1::ProfileReason_Name(reason), priority,
-         event.id(), event.type(), event.correlation_id().empty() ? event.id() : event.correlation_id(),
-         actor.actor_id().empty() ? event.source() : actor.actor_id(), v1::ActorType_Name(actor.actor_type()),
-         Cat(config_.max_attempts)});
+    auto job = jobs.Enqueue({.tenant_id = event.tenant_id(),
+                             .entity_id = entity_id,
+                             .canonical_key = canonical_key,
+                             .tier = facts.tier,
+                             .reason = reason,
+                             .priority = priority,
+                             .trigger_event_id = event.id(),
+                             .trigger_type = event.type(),
+                             .correlation_id = event.correlation_id().empty() ? event.id() : event.correlation_id(),
+                             .actor_id = actor.actor_id().empty() ? event.source() : actor.actor_id(),
+                             .actor_type = actor.actor_type(),
+                             .max_attempts = config_.max_attempts});
     if (!job.ok()) return job.status();
-    if (job->rows() > 0) {
+    if (*job) {
       out.queued = true;
-      out.job_id = std::string(job->Get(0, 0));
+      out.job_id = **job;
       job_id = out.job_id;
     } else {
       d.skip_reason = "job_in_flight";
@@ -387,20 +351,24 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     }
   }
   if (!out.queued) out.skip_reason = d.skip_reason;
-  auto rec = c.Exec(
-      "INSERT INTO mdm_profile_trigger (event_id, tenant_id, event_type, entity_type, entity_id, decision, skip_reason,"
-      "  detail, job_id)"
-      " VALUES ($1, $2, $3, $4, CASE WHEN $5 = '' THEN NULL ELSE $5::uuid END, $6, $7, $8, $9::uuid)"
-      " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING 1",
-      {event.id(), event.tenant_id(), event.type(), EntityTypeDb(entity_type),
-       facts.found && IsUuidText(entity_id) ? entity_id : "", out.queued ? "queued" : "skipped",
-       out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason), out.detail, job_id});
-  if (!rec.ok()) return rec.status();
-  if (rec->rows() == 0) {  // another worker handled the same event meanwhile: its decision stands
-    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+  std::optional<std::string> entity_type_db;
+  if (entity_type != v1::ENTITY_TYPE_UNSPECIFIED) entity_type_db = EntityTypeDb(entity_type);
+  auto recorded = jobs.RecordTrigger(
+      {.event_id = event.id(),
+       .tenant_id = event.tenant_id(),
+       .event_type = event.type(),
+       .entity_type = entity_type_db,
+       .entity_id = facts.found && IsUuidText(entity_id) ? entity_id : "",
+       .queued = out.queued,
+       .skip_reason = out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason),
+       .detail = out.detail,
+       .job_id = job_id});
+  if (!recorded.ok()) return recorded.status();
+  if (!*recorded) {  // another worker handled the same event meanwhile: its decision stands
+    if (auto s = tx->Rollback(); !s.ok()) return s;
     return TriggerOutcome{.duplicate = true};
   }
-  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  if (auto s = tx->Commit(); !s.ok()) return s;
   return out;
 }
 
@@ -408,49 +376,17 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJob(const std::strin
   std::lock_guard lock(mu_);
   if (auto s = EnsureConnected(); !s.ok()) return s;
   auto out = RunReadyJobLocked(job_id);
-  if (!out.ok()) return Rollback(out.status());
+  if (!out.ok()) return out.status();
   if (*out) metrics_.jobs.Add({{"outcome", (*out)->status}}).Increment();
   return out;
 }
 
 absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std::string& job_id) {
   PgConnection& c = *meta_;
-  auto claimed = c.Exec(
-      "WITH ready AS ("
-      "  SELECT id, status AS was, worker_id AS prev_worker FROM mdm_profile_job"
-      "  WHERE ((status = 'pending' AND next_attempt_at <= now()) OR (status = 'running' AND lease_expires_at < now()))"
-      "    AND ($1 = '' OR id = nullif($1, '')::uuid)"
-      "  ORDER BY (status = 'running') DESC,"
-      "    CASE priority WHEN 'PRIORITY_CRITICAL' THEN 0 WHEN 'PRIORITY_HIGH' THEN 1 ELSE 2 END, next_attempt_at"
-      "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
-      " UPDATE mdm_profile_job j SET status = 'running', worker_id = $2, lease_token = gen_random_uuid(),"
-      "   attempts = j.attempts + 1, started_at = now(), heartbeat_at = now(), lease_expires_at = now() + $3::interval"
-      " FROM ready WHERE j.id = ready.id"
-      " RETURNING j.id::text, j.tenant_id, j.entity_type, j.entity_id::text, j.canonical_key, j.tier,"
-      "   j.trigger_event_id, j.trigger_type, j.correlation_id, j.actor_id, j.actor_type, j.attempts, j.max_attempts,"
-      "   j.lease_token::text, ready.was, coalesce(ready.prev_worker, '')",
-      {job_id, config_.worker_id, Seconds(config_.lease)});
+  auto claimed = JobStore(c).Claim(job_id, config_.worker_id, config_.lease);
   if (!claimed.ok()) return claimed.status();
-  if (claimed->rows() == 0) return std::optional<JobOutcome>();
-  Job job;
-  job.id = claimed->Get(0, 0);
-  job.tenant_id = claimed->Get(0, 1);
-  job.entity_type = EntityTypeFromDb(claimed->Get(0, 2));
-  job.entity_id = claimed->Get(0, 3);
-  job.canonical_key = claimed->Get(0, 4);
-  job.tier = TierFromDb(claimed->Get(0, 5));
-  job.trigger_event_id = claimed->Get(0, 6);
-  job.trigger_type = claimed->Get(0, 7);
-  job.correlation_id = claimed->Get(0, 8);
-  job.actor.set_actor_id(std::string(claimed->Get(0, 9)));
-  v1::ActorType at = v1::ACTOR_TYPE_SYSTEM;
-  v1::ActorType_Parse(std::string(claimed->Get(0, 10)), &at);
-  job.actor.set_actor_type(at == v1::ACTOR_TYPE_UNSPECIFIED ? v1::ACTOR_TYPE_SYSTEM : at);
-  job.attempt = std::stoi(std::string(claimed->Get(0, 11)));
-  job.max_attempts = std::stoi(std::string(claimed->Get(0, 12)));
-  job.lease_token = claimed->Get(0, 13);
-  job.took_over = claimed->Get(0, 14) == "running";
-  job.previous_worker = claimed->Get(0, 15);
+  if (!*claimed) return std::optional<JobOutcome>();
+  const ClaimedJob& job = **claimed;
   // The job's log lines carry the event that asked for it.
   common::ScopedLogContext log_ctx(job.trigger_event_id, job.correlation_id);
   if (job.took_over)
@@ -464,10 +400,7 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
                       Cat(job.max_attempts, " attempts made; the last one's worker stopped renewing its lease"),
                       false});
 
-  auto binding = c.Exec(
-      "SELECT binding_schema, binding_table, column_rules::text FROM mdm_global_metadata"
-      " WHERE tenant_id = $1 AND id = $2::uuid",
-      {job.tenant_id, job.entity_id});
+  auto binding = c.Exec(kBindingSql, {job.tenant_id, job.entity_id});
   if (!binding.ok()) return binding.status();
   if (binding->rows() == 0) return Fail(job, {"ENTITY_NOT_FOUND", "the entity was deleted", false});
   if (binding->IsNull(0, 0) || binding->IsNull(0, 1))
@@ -478,49 +411,18 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   if (auto s = bindings_.Check(job.tenant_id, schema, table); !s.ok())
     return Fail(job, {"BINDING_NOT_ALLOWED", std::string(s.message()), false});
 
-  // The heartbeat renews the lease while the scan runs; if the lease is lost (a stall
-  // longer than the lease let another worker take over) it cancels the scan.
-  std::mutex hb_mu;
-  std::condition_variable hb_cv;
-  bool done = false;
-  std::atomic<bool> lost{false};
-  PGcancel* cancel = PQgetCancel(source_->raw());
-  std::thread heartbeat([&] {
-    std::unique_lock l(hb_mu);
-    while (!hb_cv.wait_for(l, absl::ToChronoMilliseconds(config_.heartbeat), [&] { return done; })) {
-      l.unlock();  // the scan's end must not wait for this round trip
-      if (PQstatus(beat_->raw()) != CONNECTION_OK) {  // reconnect, with the schema of the job table
-        PQreset(beat_->raw());
-        (void)beat_->SetSearchPath(config_.pg_schema);
-      }
-      auto r = beat_->Exec(
-          "UPDATE mdm_profile_job SET heartbeat_at = now(), lease_expires_at = now() + $3::interval"
-          " WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running'",
-          {job.id, job.lease_token, Seconds(config_.lease)});
-      l.lock();
-      if (!r.ok()) {
-        spdlog::warn("profiler: heartbeat of job {} failed: {}", job.id, r.status().message());
-        continue;  // the lease may still hold; the outcome is fenced anyway
-      }
-      if (r->affected() == 0) {
-        lost.store(true);
-        spdlog::error("profiler: job {} lost its lease; cancelling the scan", job.id);
-        char err[256];
-        if (cancel) PQcancel(cancel, err, sizeof(err));
-        return;
-      }
-    }
-  });
+  // Renews the lease while the scan runs; if the lease is lost (a stall longer than the
+  // lease let another worker take over) it cancels the scan.
+  LeaseHeartbeat heartbeat(*beat_, *source_,
+                           {.job_id = job.id,
+                            .lease_token = job.lease_token,
+                            .lease = config_.lease,
+                            .interval = config_.heartbeat,
+                            .schema = config_.pg_schema});
   ProfileError error;
   auto result = ProfileTable(*source_, schema, table, rules, config_.profile, &error);
-  {
-    std::lock_guard l(hb_mu);
-    done = true;
-  }
-  hb_cv.notify_all();
-  heartbeat.join();
-  if (cancel) PQfreeCancel(cancel);
-  if (lost.load()) return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
+  heartbeat.Stop();  // before the outcome, so a loss found meanwhile is seen below
+  if (heartbeat.lost()) return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
   if (!result.ok()) {
     spdlog::warn("profiler: job {} failed: {} {}", job.id, error.code, error.message);
     return Fail(job, error);
@@ -531,45 +433,25 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   return out;
 }
 
-absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult& r, const std::string& schema,
+absl::StatusOr<JobOutcome> Profiler::Succeed(const ClaimedJob& job, const ProfileResult& r, const std::string& schema,
                                              const std::string& table) {
   PgConnection& c = *meta_;
-  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
-  if (auto s = c.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                      {Cat(job.tenant_id, "/metadata/", job.entity_id)});
-      !s.ok())
-    return s.status();
-  auto fence = c.Exec(
-      "SELECT 1 FROM mdm_profile_job WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running' FOR UPDATE",
-      {job.id, job.lease_token});
-  if (!fence.ok()) return fence.status();
-  if (fence->rows() == 0) {
+  JobStore jobs(c);
+  auto tx = PgTransaction::Begin(c);
+  if (!tx.ok()) return tx.status();
+  if (auto s = jobs.LockEntity(job.tenant_id, job.entity_id); !s.ok()) return s;
+  auto held = jobs.LockLease(job.id, job.lease_token);
+  if (!held.ok()) return held.status();
+  if (!*held) {
     spdlog::error("profiler: job {} lost its lease before its outcome was stored; discarding it", job.id);
-    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+    if (auto s = tx->Rollback(); !s.ok()) return s;
     return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
   }
-  auto prev = c.Exec(
-      "SELECT id::text, quality_score, quality_grade FROM mdm_profile WHERE tenant_id = $1 AND entity_type = $2"
-      " AND entity_id = $3::uuid ORDER BY profiled_at DESC LIMIT 1",
-      {job.tenant_id, EntityTypeDb(job.entity_type), job.entity_id});
+  auto prev = jobs.LatestProfile(job.tenant_id, job.entity_type, job.entity_id);
   if (!prev.ok()) return prev.status();
-  auto ins = c.Exec(
-      "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema, binding_table,"
-      "  row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms, method, details)"
-      " VALUES ($1, $2, $3::uuid, $4, $5::uuid, $6, $7, $8::bigint, $9::float8, $10::float8, $11::float8, $12::float8,"
-      "  $13, $14::bigint, $15, $16::jsonb)"
-      " RETURNING id::text",
-      {job.tenant_id, EntityTypeDb(job.entity_type), job.entity_id, job.canonical_key, job.id, schema, table,
-       Cat(r.row_count), fmt::format("{:.17g}", r.completeness), fmt::format("{:.17g}", r.uniqueness),
-       fmt::format("{:.17g}", r.validity), fmt::format("{:.17g}", r.quality_score), GradeLetter(r.grade),
-       Cat(absl::ToInt64Milliseconds(r.duration)), r.method, r.DetailsJson(config_.profile.weights)});
-  if (!ins.ok()) return ins.status();
-  const std::string profile_id(ins->Get(0, 0));
-  auto upd = c.Exec(
-      "UPDATE mdm_profile_job SET status = 'succeeded', finished_at = now(), profile_id = $2::uuid, lease_token = NULL,"
-      " lease_expires_at = NULL WHERE id = $1::uuid",
-      {job.id, profile_id});
-  if (!upd.ok()) return upd.status();
+  auto stored = jobs.Complete(job, schema, table, r, r.DetailsJson(config_.profile.weights));
+  if (!stored.ok()) return stored.status();
+  const std::string& profile_id = *stored;
 
   std::vector<v1::Envelope> events;
   v1::Envelope done = OutcomeEvent(job, job.trigger_event_id);
@@ -586,8 +468,8 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
   *p->mutable_triggered_by() = job.actor;
   p->set_method(r.method);
   events.push_back(done);
-  if (prev->rows() > 0) {
-    const double before = std::stod(std::string(prev->Get(0, 1)));
+  if (*prev) {
+    const double before = (*prev)->quality_score;
     const double drop = before > 0 ? (before - r.quality_score) / before * 100 : 0;
     if (drop > config_.degradation_threshold_percent) {
       v1::Envelope deg = OutcomeEvent(job, done.id());
@@ -599,7 +481,7 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
       v1::QualityGrade pg = GradeFor(before);
       d->set_previous_grade(pg);
       d->set_current_grade(r.grade);
-      d->set_previous_profile_id(std::string(prev->Get(0, 0)));
+      d->set_previous_profile_id((*prev)->id);
       d->set_profile_id(profile_id);
       events.push_back(deg);
       spdlog::warn("profiler: {} {} quality fell {:.1f}% ({:.1f} -> {:.1f})", job.tenant_id, job.canonical_key, drop,
@@ -607,7 +489,7 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
     }
   }
   if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
-  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  if (auto s = tx->Commit(); !s.ok()) return s;
   metrics_.quality_score.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}, {"entity", job.canonical_key}})
       .Set(r.quality_score);
   metrics_.runs.Add({{"status", "completed"}}).Increment();
@@ -618,22 +500,18 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const Job& job, const ProfileResult
   return JobOutcome{.job_id = job.id, .status = "succeeded", .profile_id = profile_id, .attempt = job.attempt};
 }
 
-absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& error) {
+absl::StatusOr<JobOutcome> Profiler::Fail(const ClaimedJob& job, const ProfileError& error) {
   PgConnection& c = *meta_;
   const bool retry = error.retryable && job.attempt < job.max_attempts;
   absl::Duration backoff = config_.retry_backoff;
   for (int i = 1; i < job.attempt && backoff < config_.max_retry_backoff; ++i) backoff *= 2;
   backoff = std::min(backoff, config_.max_retry_backoff);
-  if (auto s = c.ExecScript("BEGIN"); !s.ok()) return s;
-  auto upd = c.Exec(
-      "UPDATE mdm_profile_job SET status = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,"
-      "  last_error_code = $4, last_error = $5, next_attempt_at = now() + $6::interval,"
-      "  finished_at = CASE WHEN $3 = 'failed' THEN now() END"
-      " WHERE id = $1::uuid AND lease_token = $2::uuid AND status = 'running'",
-      {job.id, job.lease_token, retry ? "pending" : "failed", error.code, error.message, Seconds(backoff)});
-  if (!upd.ok()) return upd.status();
-  if (upd->affected() == 0) {
-    if (auto s = c.ExecScript("ROLLBACK"); !s.ok()) return s;
+  auto tx = PgTransaction::Begin(c);
+  if (!tx.ok()) return tx.status();
+  auto held = JobStore(c).Fail(job, error, retry, backoff);
+  if (!held.ok()) return held.status();
+  if (!*held) {
+    if (auto s = tx->Rollback(); !s.ok()) return s;
     return JobOutcome{.job_id = job.id, .status = "lease_lost", .attempt = job.attempt};
   }
   v1::Envelope e = OutcomeEvent(job, job.trigger_event_id);
@@ -647,7 +525,7 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
   *f->mutable_triggered_by() = job.actor;
   std::vector<v1::Envelope> events{e};
   if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
-  if (auto s = c.ExecScript("COMMIT"); !s.ok()) return s;
+  if (auto s = tx->Commit(); !s.ok()) return s;
   metrics_.runs.Add({{"status", retry ? "retry" : "failed"}}).Increment();
   if (retry)
     spdlog::warn("profiler: job {} attempt {} failed ({}); retry in {}", job.id, job.attempt, error.code,
@@ -661,18 +539,11 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const Job& job, const ProfileError& er
 absl::Status Profiler::UpdateComplianceMetrics() {
   std::lock_guard lock(mu_);
   if (auto s = EnsureConnected(); !s.ok()) return s;
-  auto r = meta_->Exec(
-      "SELECT m.tenant_id, count(*)::float8, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM mdm_profile p"
-      "   WHERE p.tenant_id = m.tenant_id AND p.entity_type = $1 AND p.entity_id = m.id"
-      "   AND p.profiled_at > now() - interval '7 days'))::float8"
-      " FROM mdm_global_metadata m WHERE m.tier = 'tier1' AND m.status = 'active' AND m.binding_table IS NOT NULL"
-      " GROUP BY m.tenant_id",
-      {EntityTypeDb(v1::ENTITY_TYPE_METADATA)});
-  if (!r.ok()) return Rollback(r.status());
-  for (int i = 0; i < r->rows(); ++i) {
-    const double all = std::stod(std::string(r->Get(i, 1))), recent = std::stod(std::string(r->Get(i, 2)));
-    metrics_.tier1_compliance.Add({{"tenant", std::string(r->Get(i, 0))}}).Set(all > 0 ? recent / all : 1.0);
-  }
+  auto counts = JobStore(*meta_).Tier1Compliance();
+  if (!counts.ok()) return counts.status();
+  for (const auto& n : *counts)
+    metrics_.tier1_compliance.Add({{"tenant", n.tenant_id}})
+        .Set(n.bound_tier1 > 0 ? n.profiled_recently / n.bound_tier1 : 1.0);
   return absl::OkStatus();
 }
 

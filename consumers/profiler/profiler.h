@@ -17,6 +17,7 @@
 
 #include "common/pg.h"
 #include "consumers/profiler/bindings.h"
+#include "consumers/profiler/job_store.h"
 #include "consumers/profiler/policy.h"
 #include "consumers/profiler/profile.h"
 #include "kafka/record.h"
@@ -82,9 +83,10 @@ struct JobOutcome {
 // metadata.approved) go through the policy; those that should profile become rows of
 // mdm_profile_job, at most one pending or running per entity. Only events whose source the
 // catalog lists as a producer of their type are acted on, and only bindings inside the
-// allow-list are read (checked when deciding and again right before the scan). A job is claimed with a
-// lease that a heartbeat thread renews; the profile runs on the source database in one
-// read-only scan; the outcome (mdm_profile row, job status, and the events written to
+// allow-list are read (checked when deciding and again right before the scan). A job is
+// claimed (JobStore holds every statement on the job tables) with a lease that a
+// LeaseHeartbeat renews; the profile runs on the source database in one read-only scan;
+// the outcome (mdm_profile row, job status, and the events written to
 // event_outbox for sluice-relay) commits in one transaction fenced by the lease token,
 // so a worker that lost its lease writes nothing.
 //
@@ -120,9 +122,6 @@ class Profiler {
   const ProfilerConfig& config() const { return config_; }
   const BindingAllowList& bindings() const { return bindings_; }
 
- public:
-  struct Job;  // a claimed mdm_profile_job row (defined in profiler.cc)
-
  private:
   struct Metrics {
     explicit Metrics(prometheus::Registry& r);
@@ -148,12 +147,11 @@ class Profiler {
   absl::Status SourceAuthorized(const v1::Envelope& event) const;
   absl::StatusOr<TriggerOutcome> HandleEventLocked(const v1::Envelope& event);
   absl::StatusOr<std::optional<JobOutcome>> RunReadyJobLocked(const std::string& job_id);
-  absl::StatusOr<JobOutcome> Succeed(const Job& job, const ProfileResult& result, const std::string& schema,
+  absl::StatusOr<JobOutcome> Succeed(const ClaimedJob& job, const ProfileResult& result, const std::string& schema,
                                      const std::string& table);
-  absl::StatusOr<JobOutcome> Fail(const Job& job, const ProfileError& error);
-  absl::Status Rollback(absl::Status cause);
+  absl::StatusOr<JobOutcome> Fail(const ClaimedJob& job, const ProfileError& error);
   // An event about `job`'s outcome: tenant, source, the trigger's correlation, `cause`.
-  v1::Envelope OutcomeEvent(const Job& job, const std::string& cause) const;
+  v1::Envelope OutcomeEvent(const ClaimedJob& job, const std::string& cause) const;
 
   ProfilerConfig config_;
   contracts::Catalog catalog_;
@@ -163,7 +161,7 @@ class Profiler {
   std::mutex mu_;
   std::optional<common::PgConnection> meta_;    // governance tables; guarded by mu_
   std::optional<common::PgConnection> source_;  // the profiled tables; guarded by mu_
-  std::optional<common::PgConnection> beat_;    // heartbeats only; used by the heartbeat thread of the job in hand
+  std::optional<common::PgConnection> beat_;    // heartbeats only; used by the LeaseHeartbeat of the job in hand
 };
 
 }  // namespace sluice::profiler

@@ -55,7 +55,7 @@ Relay::Metrics::Metrics(prometheus::Registry& r)
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Create(RelayConfig config, kafka::Producer& producer,
                                                      prometheus::Registry* registry) {
-  if (config.dsn.empty()) return absl::InvalidArgumentError("relay: dsn is required");
+  if (config.pg_dsn.empty()) return absl::InvalidArgumentError("relay: pg_dsn is required");
   if (config.batch_size <= 0) return absl::InvalidArgumentError("relay: batch_size must be positive");
   std::unique_ptr<Relay> relay(new Relay(std::move(config), producer));
   if (registry != nullptr) relay->metrics_ = std::make_unique<Metrics>(*registry);
@@ -78,9 +78,8 @@ absl::Status Relay::UpdateBacklogMetrics() {
 
 absl::Status Relay::Connect() {
   conn_.reset();
-  auto c = common::PgConnection::Connect(config_.dsn);
+  auto c = common::Connect(config_.pg_dsn, config_.pg_schema);
   if (!c.ok()) return c.status();
-  if (auto s = c->SetSearchPath(config_.schema); !s.ok()) return s;
   if (auto s = c->ExecScript("LISTEN event_outbox"); !s.ok()) return s;
   conn_.emplace(*std::move(c));
   return absl::OkStatus();
@@ -96,13 +95,11 @@ absl::StatusOr<int64_t> Relay::RunOnce() {
   if (tenants->rows() == 0) return 0;
   // One transaction for the round: every tenant this relay can lock, published together,
   // marked sent with one commit.
-  if (auto s = conn_->ExecScript("BEGIN"); !s.ok()) return s;
+  auto tx = common::PgTransaction::Begin(*conn_);
+  if (!tx.ok()) return tx.status();
   auto n = RelayTenants(*tenants);
-  if (!n.ok()) {
-    (void)conn_->ExecScript("ROLLBACK");
-    return n.status();
-  }
-  if (auto s = conn_->ExecScript("COMMIT"); !s.ok()) return s;
+  if (!n.ok()) return n.status();  // rolled back with tx
+  if (auto s = tx->Commit(); !s.ok()) return s;
   published_ += *n;
   if (metrics_) metrics_->published.Increment(static_cast<double>(*n));
   return n;

@@ -18,7 +18,7 @@
 namespace sluice::relay {
 
 struct RelayConfig {
-  std::string dsn;
+  std::string pg_dsn;
   // Rows of one tenant published per transaction.
   int batch_size = 500;
   // Polling interval when no NOTIFY arrives.
@@ -29,7 +29,7 @@ struct RelayConfig {
   // Sent rows older than this are deleted; 0 keeps them.
   absl::Duration retention = absl::Hours(24 * 7);
   // Schema of the outbox table (search_path); empty = the connection's default.
-  std::string schema;
+  std::string pg_schema;
   // How often Run refreshes the backlog gauges (when metrics are registered).
   absl::Duration backlog_interval = absl::Seconds(5);
 };

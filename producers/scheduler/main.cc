@@ -1,21 +1,14 @@
 // sluice-scheduler: emits metadata.profile.due for entities whose profile is older than
 // their tier's cadence (see producers/scheduler/README.md).
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
-#include "common/env.h"
-#include "common/log.h"
+#include "common/service.h"
 #include "contracts/envelope.h"
 #include "producers/scheduler/scheduler.h"
 
 namespace {
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
-
 absl::Status ParseDuration(const std::string& flag, const std::string& text, absl::Duration* out) {
   if (!absl::ParseDuration(text, out) || *out < absl::ZeroDuration())
     return absl::InvalidArgumentError(flag + ": '" + text + "' is not a duration like 90s, 30m, 24h");
@@ -33,27 +26,22 @@ std::string Describe(const sluice::scheduler::DueEntity& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sluice::common::Service service(
+      "sluice-scheduler", "emit metadata.profile.due for entities whose last profile is older than their cadence");
   sluice::scheduler::SchedulerConfig sc;
-  sc.pg_dsn = sluice::common::DefaultPgDsn();
-  std::string every, tier1 = "24h", tier2 = "72h", tier3 = "168h", critical = "240h", log_level = "info";
+  std::string every, tier1 = "24h", tier2 = "72h", tier3 = "168h", critical = "240h";
   bool dry_run = false;
-  CLI::App app{"sluice-scheduler: emit metadata.profile.due for entities whose last profile is older than their cadence"};
-  app.add_option("--pg-dsn", sc.pg_dsn, "PostgreSQL with the governance tables")->envname("SLUICE_PG_DSN")->capture_default_str();
-  app.add_option("--pg-schema", sc.pg_schema, "Schema of the governance tables (default: the search_path)")
-      ->envname("SLUICE_PG_SCHEMA");
-  app.add_option("--every", every, "Run in a loop with this period (e.g. 15m); default: one run, then exit")
-      ->envname("SLUICE_SCHEDULER_EVERY");
-  app.add_flag("--dry-run", dry_run, "Print what would be emitted; write nothing");
-  app.add_option("--tier1-cadence", tier1, "Profile tier1 entities this often")->envname("SLUICE_SCHEDULER_TIER1_CADENCE")->capture_default_str();
-  app.add_option("--tier2-cadence", tier2, "Profile tier2 entities this often")->envname("SLUICE_SCHEDULER_TIER2_CADENCE")->capture_default_str();
-  app.add_option("--tier3-cadence", tier3, "Profile tier3 entities this often")->envname("SLUICE_SCHEDULER_TIER3_CADENCE")->capture_default_str();
-  app.add_option("--critical-age", critical, "tier1 entities this long unprofiled are due with CRITICAL priority")
-      ->envname("SLUICE_SCHEDULER_CRITICAL_AGE")->capture_default_str();
-  app.add_option("--limit", sc.limit, "Most events per run (oldest first)")
-      ->envname("SLUICE_SCHEDULER_LIMIT")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->envname("SLUICE_LOG_LEVEL")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  sluice::common::InitLogging("sluice-scheduler", log_level);
+  service.AddPostgres(sc.pg_dsn, sc.pg_schema, "the governance tables");
+  service.app()
+      .add_option("--every", every, "Run in a loop with this period (e.g. 15m); default: one run, then exit")
+      ->envname(service.EnvName("every"));
+  service.app().add_flag("--dry-run", dry_run, "Print what would be emitted; write nothing");
+  service.Flag("tier1-cadence", tier1, "Profile tier1 entities this often");
+  service.Flag("tier2-cadence", tier2, "Profile tier2 entities this often");
+  service.Flag("tier3-cadence", tier3, "Profile tier3 entities this often");
+  service.Flag("critical-age", critical, "tier1 entities this long unprofiled are due with CRITICAL priority");
+  service.Flag("limit", sc.limit, "Most events per run (oldest first)")->check(CLI::PositiveNumber);
+  if (auto rc = service.Parse(argc, argv)) return *rc;
 
   absl::Duration period = absl::ZeroDuration();
   for (auto [flag, text, out] : {std::tuple{"--tier1-cadence", &tier1, &sc.tier1_cadence},
@@ -76,8 +64,6 @@ int main(int argc, char** argv) {
     spdlog::critical("scheduler: {}", std::string(scheduler.status().message()));
     return 1;
   }
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
   int rc = 0;
   do {
     auto report = scheduler->Run(absl::Now(), dry_run);
@@ -94,8 +80,6 @@ int main(int argc, char** argv) {
       rc = 0;
     }
     std::fflush(stdout);
-    for (absl::Time until = absl::Now() + period; period > absl::ZeroDuration() && !g_stop.load() && absl::Now() < until;)
-      absl::SleepFor(absl::Milliseconds(200));
-  } while (period > absl::ZeroDuration() && !g_stop.load());
+  } while (period > absl::ZeroDuration() && !service.WaitForStop(period));
   return rc;
 }

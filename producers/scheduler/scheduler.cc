@@ -4,14 +4,15 @@
 #include <openssl/sha.h>
 
 #include "common/strings.h"
+#include "contracts/governance.h"
 #include "outbox/outbox.h"
 
 namespace sluice::scheduler {
 namespace {
 
 using common::Cat;
-
-v1::Tier TierFromDb(std::string_view s) { return static_cast<v1::Tier>(s.back() - '0'); }
+using contracts::TierDb;
+using contracts::TierFromDb;
 
 absl::Time FromEpochText(std::string_view s) {
   return absl::FromUnixMicros(static_cast<int64_t>(std::stod(std::string(s)) * 1e6));
@@ -62,10 +63,7 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
 }
 
 absl::StatusOr<common::PgConnection> Scheduler::Connect(const SchedulerConfig& config) {
-  auto conn = common::PgConnection::Connect(config.pg_dsn);
-  if (!conn.ok()) return conn.status();
-  if (auto s = conn->SetSearchPath(config.pg_schema); !s.ok()) return s;
-  return conn;
+  return common::Connect(config.pg_dsn, config.pg_schema);
 }
 
 absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
@@ -89,6 +87,7 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     DueEntity d;
     const std::string tenant(r->Get(i, 0)), id(r->Get(i, 1));
     const v1::Tier tier = TierFromDb(r->Get(i, 3));
+    if (tier == v1::TIER_UNSPECIFIED) continue;  // the table's CHECK allows none; never guess one
     if (!r->IsNull(i, 5)) d.last_profiled_at = FromEpochText(r->Get(i, 5));
     d.age = now - FromEpochText(r->Get(i, 6));
     const absl::Duration cadence =
@@ -126,29 +125,24 @@ absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
   if (dry_run) return report;
   // One transaction per event: a failure leaves earlier events emitted and later ones due.
   for (auto& d : report.due) {
-    if (auto s = conn_.ExecScript("BEGIN"); !s.ok()) return s;
+    auto tx = common::PgTransaction::Begin(conn_);
+    if (!tx.ok()) return tx.status();
     const auto& p = d.event.profile_due();
     auto ins = conn_.Exec(
         "INSERT INTO mdm_profile_schedule (event_id, tenant_id, entity_type, entity_id, tier, priority, window_start)"
         " VALUES ($1, $2, 'metadata', $3::uuid, $4, $5, to_timestamp($6::float8)) ON CONFLICT (event_id) DO NOTHING"
         " RETURNING 1",
-        {d.event.id(), d.event.tenant_id(), p.entity_id(), Cat("tier", static_cast<int>(p.tier())),
+        {d.event.id(), d.event.tenant_id(), p.entity_id(), TierDb(p.tier()),
          v1::Priority_Name(p.priority()), Cat(absl::ToUnixSeconds(d.window_start))});
-    if (!ins.ok()) {
-      (void)conn_.ExecScript("ROLLBACK");
-      return ins.status();
-    }
+    if (!ins.ok()) return ins.status();
     if (ins->rows() == 0) {
       ++report.already_emitted;
-      if (auto s = conn_.ExecScript("ROLLBACK"); !s.ok()) return s;
+      if (auto s = tx->Rollback(); !s.ok()) return s;
       continue;
     }
     std::vector<v1::Envelope> events{d.event};
-    if (auto s = outbox::AppendToOutbox(conn_, events, catalog_); !s.ok()) {
-      (void)conn_.ExecScript("ROLLBACK");
-      return s;
-    }
-    if (auto s = conn_.ExecScript("COMMIT"); !s.ok()) return s;
+    if (auto s = outbox::AppendToOutbox(conn_, events, catalog_); !s.ok()) return s;
+    if (auto s = tx->Commit(); !s.ok()) return s;
     ++report.emitted;
   }
   return report;

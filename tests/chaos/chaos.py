@@ -543,7 +543,7 @@ def main():
         if len(rf) < 5 or set(rf.values()) != {"3"}:
             raise RuntimeError(f"want five topics with replication factor 3, got {rf}")
         pg.q(f"CREATE SCHEMA {schema}; CREATE SCHEMA {data_schema};")
-        run([SLUICECTL, "migrate", "--dsn", sdsn])
+        run([SLUICECTL, "migrate", "--pg-dsn", sdsn])
         bound = [f"orders_{i}" for i in range(3)]
         for t in bound:
             pg.q(f"CREATE TABLE {data_schema}.{t} AS SELECT g AS id, (g % 1200)::numeric AS amount,"
@@ -565,7 +565,7 @@ def main():
         procs["gateway"] = Proc("gateway", [BINS["gateway"], "--listen", target, "--tokens", tokfile, "--pg-dsn", dsn,
                                             "--pg-schema", schema, "--metrics-listen", "", "--shutdown-grace-s", "5",
                                             "--health-group", audit_group, *common], work)
-        procs["relay"] = Proc("relay", [BINS["relay"], "--dsn", dsn, "--schema", schema, "--poll-ms", "200",
+        procs["relay"] = Proc("relay", [BINS["relay"], "--pg-dsn", dsn, "--pg-schema", schema, "--poll-ms", "200",
                                         "--metrics-listen", "", *common], work)
         procs["audit"] = Proc("audit", [BINS["audit"], "--pg-dsn", dsn, "--pg-schema", schema, "--group", audit_group,
                                         "--metrics-listen", "", *common], work)
