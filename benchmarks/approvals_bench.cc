@@ -18,12 +18,12 @@
 #include "common/log.h"
 #include "common/pg.h"
 #include "common/strings.h"
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "gateway/server.h"
-#include "producers/relay/relay.h"
+#include "kafka/consumer.h"
 #include "kafka/topic_admin.h"
+#include "producers/relay/relay.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 
 namespace {
@@ -82,8 +82,10 @@ int main(int argc, char** argv) {
   auto gw = gateway::Gateway::Start(
       {.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap, .pg_dsn = dsn, .pg_schema = schema}, *std::move(tokens),
       gateway::RateLimiter(), catalog, registry);
-  auto relay_producer = kafka::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
-  auto relay = relay::Relay::Create({.pg_dsn = dsn, .poll_interval = absl::Milliseconds(100), .pg_schema = schema}, **relay_producer);
+  auto relay_producer =
+      kafka::Producer::Create({.bootstrap_servers = bootstrap, .linger = absl::Milliseconds(1)}, catalog);
+  auto relay = relay::Relay::Create({.pg_dsn = dsn, .poll_interval = absl::Milliseconds(100), .pg_schema = schema},
+                                    **relay_producer);
   std::thread relay_thread([&] { (*relay)->Run(); });
   auto stub = v1::ApprovalService::NewStub(
       grpc::CreateChannel(common::Cat("127.0.0.1:", (*gw)->port()), grpc::InsecureChannelCredentials()));
@@ -103,7 +105,8 @@ int main(int argc, char** argv) {
     req.set_tier(v1::TIER_1);
     req.set_lane(v1::LANE_GOVERNED);
     req.set_required_role("metadata_steward");
-    (void)contracts::FromJson(R"({"label":"Metric","binding":{"schema":"public","table":"t"}})", *req.mutable_payload());
+    (void)contracts::FromJson(R"({"label":"Metric","binding":{"schema":"public","table":"t"}})",
+                              *req.mutable_payload());
     v1::CreateApprovalResponse resp;
     auto c = ctx(kRequesterToken);
     if (auto st = stub->CreateApproval(c.get(), req, &resp); !st.ok()) {
@@ -122,9 +125,11 @@ int main(int argc, char** argv) {
   // A consumer over every topic, started before the clock, counting approval.approved.
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
-  auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap, .group_id = prefix + "reader",
-                                              .topics = topics, .types = {"approval.approved"},
-                                              .auto_offset_reset = "latest"});
+  auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap,
+                                           .group_id = prefix + "reader",
+                                           .topics = topics,
+                                           .types = {"approval.approved"},
+                                           .auto_offset_reset = "latest"});
   std::atomic<int> seen{0};
   std::atomic<bool> reading{true};
   std::thread reader([&] {
@@ -174,17 +179,20 @@ int main(int argc, char** argv) {
   }
   const int events = std::stoi(std::string(lag->Get(0, 2)));
   const size_t bytes = static_cast<size_t>(std::stod(std::string(lag->Get(0, 3))));
-  const double raw = RawEventsPerSecond(bootstrap, catalog, std::max(events, 100000), bytes);  // long enough to be stable
+  const double raw =
+      RawEventsPerSecond(bootstrap, catalog, std::max(events, 100000), bytes);  // long enough to be stable
 
-  std::printf("approvals_bench: %d tier1 metadata approvals (3 events each, %zu-byte envelopes), %d callers, 2 shared cores\n",
-              approvals, bytes, clients);
-  std::printf("  Approve calls answered          %8.0f approvals/s  (%d failed)\n", approvals / approve_s, failed.load());
+  std::printf(
+      "approvals_bench: %d tier1 metadata approvals (3 events each, %zu-byte envelopes), %d callers, 2 shared cores\n",
+      approvals, bytes, clients);
+  std::printf("  Approve calls answered          %8.0f approvals/s  (%d failed)\n", approvals / approve_s,
+              failed.load());
   std::printf("  end to end (all events in Kafka) %8.0f approvals/s  = %.0f events/s\n", approvals / e2e_s,
               events / e2e_s);
   std::printf("  raw librdkafka, same events      %8.0f events/s\n", raw);
   std::printf("  ratio events/s approvals/raw     %8.3f\n", events / e2e_s / raw);
-  std::printf("  relay lag (row written -> broker ack)  p50 %.1f ms  p99 %.1f ms\n", std::stod(std::string(lag->Get(0, 0))),
-              std::stod(std::string(lag->Get(0, 1))));
+  std::printf("  relay lag (row written -> broker ack)  p50 %.1f ms  p99 %.1f ms\n",
+              std::stod(std::string(lag->Get(0, 0))), std::stod(std::string(lag->Get(0, 1))));
 
   (*relay)->Stop();
   relay_thread.join();

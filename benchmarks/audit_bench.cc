@@ -12,9 +12,9 @@
 #include "common/pg.h"
 #include "common/strings.h"
 #include "consumers/audit/audit_sink.h"
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "kafka/topic_admin.h"
 
@@ -24,8 +24,8 @@ using namespace sluice;
 
 // Reads `want` records from every topic with a fresh group, handing each batch to `handle`;
 // returns events per second from the first batch to the last.
-absl::StatusOr<double> Drain(const std::string& bootstrap, const std::vector<std::string>& topics, const std::string& group,
-                             int64_t want, size_t max_batch,
+absl::StatusOr<double> Drain(const std::string& bootstrap, const std::vector<std::string>& topics,
+                             const std::string& group, int64_t want, size_t max_batch,
                              const std::function<absl::Status(const std::vector<kafka::Record>&)>& handle) {
   auto c = kafka::Consumer::Create(
       {.bootstrap_servers = bootstrap, .group_id = group, .topics = topics, .max_batch = max_batch});
@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
   size_t max_batch = 5000;
   CLI::App app{"audit_bench: sluice-audit events/s into PostgreSQL vs consuming alone, same run"};
   app.add_option("--events", events, "Events to publish and store")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--tenants", tenants, "Tenants the events are spread over")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--tenants", tenants, "Tenants the events are spread over")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-batch", max_batch, "Events per batch (sluice-audit --max-batch)")->capture_default_str();
   app.add_option("--bootstrap", bootstrap, "Kafka")->capture_default_str();
   app.add_option("--dsn", dsn, "PostgreSQL")->capture_default_str();
@@ -133,11 +135,12 @@ int main(int argc, char** argv) {
   auto rows = conn->Exec("SELECT count(*), pg_size_pretty(pg_total_relation_size('event_log')) FROM event_log");
   std::printf("\n%-44s %12s %8s\n", "", "events/s", "ratio");
   std::printf("%-44s %12.0f %8s\n", "baseline: consume and decode only", *consume_only, "1.00");
-  std::printf("%-44s %12.0f %8.2f   (%s rows, %s with indexes)\n", "sluice-audit: consume + store in event_log", *stored,
-              *stored / *consume_only, rows.ok() ? std::string(rows->Get(0, 0)).c_str() : "?",
+  std::printf("%-44s %12.0f %8.2f   (%s rows, %s with indexes)\n", "sluice-audit: consume + store in event_log",
+              *stored, *stored / *consume_only, rows.ok() ? std::string(rows->Get(0, 0)).c_str() : "?",
               rows.ok() ? std::string(rows->Get(0, 1)).c_str() : "?");
-  std::printf("%-44s encode rows %.2f s, COPY %.2f s, merge + commit %.2f s\n", "  time in AuditSink::Write:",
-              absl::ToDoubleSeconds(encode), absl::ToDoubleSeconds(copy), absl::ToDoubleSeconds(merge));
+  std::printf("%-44s encode rows %.2f s, COPY %.2f s, merge + commit %.2f s\n",
+              "  time in AuditSink::Write:", absl::ToDoubleSeconds(encode), absl::ToDoubleSeconds(copy),
+              absl::ToDoubleSeconds(merge));
   std::printf("\ntarget: >= 50,000 events/s into PostgreSQL (%s)\n", *stored >= 50000 ? "met" : "not met");
   cleanup();
   return 0;

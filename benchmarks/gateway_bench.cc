@@ -26,8 +26,8 @@
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
-#include "kafka/util.h"
 #include "kafka/topic_admin.h"
+#include "kafka/util.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 
 namespace sluice::bench {
@@ -103,7 +103,8 @@ double RawThroughput(const std::string& bootstrap, const std::string& topic, con
   for (size_t i = 0; i < events.size(); ++i) p.Produce(topic, events[i].tenant_id(), values[i], nullptr);
   rd_kafka_flush(p.rk.get(), 120000);
   const double secs = Seconds(Clock::now() - start);
-  if (p.failed.load() > 0) std::fprintf(stderr, "raw: %lld deliveries failed\n", static_cast<long long>(p.failed.load()));
+  if (p.failed.load() > 0)
+    std::fprintf(stderr, "raw: %lld deliveries failed\n", static_cast<long long>(p.failed.load()));
   return static_cast<double>(p.delivered.load()) / secs;
 }
 
@@ -252,8 +253,9 @@ int main(int argc, char** argv) {
   }
   const std::string target = common::Cat("127.0.0.1:", (*gw)->port());
 
-  std::printf("gateway_bench: %lld records of %zu bytes, acks=all, idempotent, 12 partitions, 2 cores shared with the broker\n",
-              static_cast<long long>(records), record_bytes);
+  std::printf(
+      "gateway_bench: %lld records of %zu bytes, acks=all, idempotent, 12 partitions, 2 cores shared with the broker\n",
+      static_cast<long long>(records), record_bytes);
   // Warm up both paths (connections, metadata, producer ids).
   RawThroughput(bootstrap, topic, std::vector<v1::Envelope>(events.begin(), events.begin() + 2000));
   StreamThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + 2000), streams);

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   CLI::App app{"profile_bench: profiling a table vs one sequential count(*) scan of it, same run"};
   app.add_option("--dsn", dsn, "PostgreSQL")->capture_default_str();
   app.add_option("--rows", rows, "Rows of the table")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--runs", runs, "Timed runs of each (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--runs", runs, "Timed runs of each (after one warm-up)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--keep", keep, "Keep (and reuse) the table bench_profile.orders");
   CLI11_PARSE(app, argc, argv);
   common::InitLogging("profile_bench", "warn");
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
         "INSERT INTO bench_profile.orders SELECT g, 'cust-' || (g % 100000), 'user' || g || '@example.com',"
         " (ARRAY['EUR','USD','GBP','CHF'])[1 + g % 4], (g % 100000) / 100.0, g % 50, (g % 977) * 1.5,"
         " timestamptz '2025-01-01' + g * interval '1 second', CASE WHEN g % 10 = 0 THEN NULL ELSE 'open' END,"
-        " CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' END FROM generate_series(1, ", rows, ") g;"));
+        " CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' END FROM generate_series(1, ",
+        rows, ") g;"));
     if (!s.ok()) return Fail("build table", s);
     if (auto v = conn->Exec("VACUUM ANALYZE bench_profile.orders"); !v.ok()) return Fail("vacuum", v.status());
   }
@@ -76,9 +79,9 @@ int main(int argc, char** argv) {
       R"([{"column":"id","unique":true},{"column":"email","regex":"^[^@ ]+@[^@ ]+\\.[a-z]{2,}$"},)"
       R"({"column":"currency","allowed_values":["EUR","USD","GBP"]},{"column":"amount","min":0,"max":900},)"
       R"({"column":"status","max_length":8}])";
-  const std::string distinct =
-      typical.substr(0, typical.size() - 1) + R"(,{"column":"customer","unique":true}])";
-  const std::vector<std::pair<std::string, std::string>> variants = {{"none", "[]"}, {"typical", typical}, {"distinct", distinct}};
+  const std::string distinct = typical.substr(0, typical.size() - 1) + R"(,{"column":"customer","unique":true}])";
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"none", "[]"}, {"typical", typical}, {"distinct", distinct}};
 
   // The baseline: a sequential scan, the way the profile reads the table.
   auto baseline = [&](const char* sql) -> absl::StatusOr<double> {

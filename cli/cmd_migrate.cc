@@ -13,7 +13,7 @@ namespace {
 struct MigrateOptions {
   std::string dsn = common::DefaultPgDsn();
   std::string schema;  // empty: the search_path
-  std::string dir;  // empty: MigrationsDir's lookup
+  std::string dir;     // empty: MigrationsDir's lookup
 };
 
 int Migrate(const MigrateOptions& o) {
@@ -43,8 +43,10 @@ void AddMigrateCommand(CLI::App& app, Globals& g) {
   auto* migrate = app.add_subcommand("migrate", "Apply pending sql/migrations to PostgreSQL, in order, once each");
   migrate->add_option("--pg-dsn,--dsn", o->dsn, "libpq connection string (env SLUICE_PG_DSN; --dsn is the old name)")
       ->capture_default_str();
-  migrate->add_option("--pg-schema", o->schema, "Schema to migrate, created when missing (env SLUICE_PG_SCHEMA; "
-                                                "default: the search_path)")
+  migrate
+      ->add_option("--pg-schema", o->schema,
+                   "Schema to migrate, created when missing (env SLUICE_PG_SCHEMA; "
+                   "default: the search_path)")
       ->envname("SLUICE_PG_SCHEMA");
   migrate->add_option("--dir", o->dir,
                       "Directory of NNNN_name.sql files (default: $SLUICE_MIGRATIONS_DIR, else "

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "common/file.h"
 #include "cli/commands.h"
 #include "cli/envelope_io.h"
 #include "common/env.h"
+#include "common/file.h"
 #include "common/strings.h"
 #include "contracts/vectors.h"
 #include "sluice/v1/gateway.grpc.pb.h"

@@ -12,8 +12,8 @@
 #include <sstream>
 #include <string>
 
-#include "common/file.h"
 #include "common/env.h"
+#include "common/file.h"
 #include "contracts/catalog.h"
 #include "contracts/vectors.h"
 

@@ -23,7 +23,8 @@ absl::StatusOr<std::optional<absl::Time>> ParseTimeFlag(std::string_view flag, c
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err))
-    return absl::InvalidArgumentError(common::Cat(flag, ": \"", text, "\" is not an ISO-8601 time such as 2026-11-22T08:00:00Z (", err, ")"));
+    return absl::InvalidArgumentError(
+        common::Cat(flag, ": \"", text, "\" is not an ISO-8601 time such as 2026-11-22T08:00:00Z (", err, ")"));
   return std::optional<absl::Time>(t);
 }
 
@@ -64,24 +65,24 @@ int RunReplay(const ReplayOptions& o) {
     if (!p.ok()) return Fail(p.status());
     producer = *std::move(p);
   }
-  auto stats = kafka::Replay(
-      {.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, spec, producer.get(),
-      [&](const kafka::Record& r, const kafka::DeliveryReport*) -> absl::Status {
-        if (!write_lines) return absl::OkStatus();
-        auto line = kafka::RecordToJsonLine(r);
-        if (!line.ok()) return line.status();
-        *out << *line << '\n';
-        if (!*out) return absl::DataLossError(common::Cat("--output: write failed"));
-        return absl::OkStatus();
-      });
+  auto stats = kafka::Replay({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, spec, producer.get(),
+                             [&](const kafka::Record& r, const kafka::DeliveryReport*) -> absl::Status {
+                               if (!write_lines) return absl::OkStatus();
+                               auto line = kafka::RecordToJsonLine(r);
+                               if (!line.ok()) return line.status();
+                               *out << *line << '\n';
+                               if (!*out) return absl::DataLossError(common::Cat("--output: write failed"));
+                               return absl::OkStatus();
+                             });
   out->flush();
   if (!stats.ok()) return Fail(stats.status());
-  std::fprintf(stderr, "sluicectl replay: %llu events from %s (%llu filtered out, %llu outside the time window, %llu undecodable)",
-               static_cast<unsigned long long>(stats->matched),
-               absl::StrJoin(spec.topics, ", ").c_str(),
-               static_cast<unsigned long long>(stats->filtered_out),
-               static_cast<unsigned long long>(stats->reader.outside_window),
-               static_cast<unsigned long long>(stats->reader.undecodable));
+  std::fprintf(
+      stderr,
+      "sluicectl replay: %llu events from %s (%llu filtered out, %llu outside the time window, %llu undecodable)",
+      static_cast<unsigned long long>(stats->matched), absl::StrJoin(spec.topics, ", ").c_str(),
+      static_cast<unsigned long long>(stats->filtered_out),
+      static_cast<unsigned long long>(stats->reader.outside_window),
+      static_cast<unsigned long long>(stats->reader.undecodable));
   if (!o.target_topic.empty())
     std::fprintf(stderr, "; re-published %llu into %s", static_cast<unsigned long long>(stats->republished),
                  o.target_topic.c_str());

@@ -12,8 +12,8 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
+#include "kafka/consumer.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 
@@ -108,13 +108,17 @@ int RunStory(const StoryOptions& o) {
   // 1. The table: clean data, so the first profile grades A.
   auto pg = common::PgConnection::Connect(o.pg_dsn);
   if (!pg.ok()) return Fail("connect to PostgreSQL", std::string(pg.status().message()));
-  auto seeded = pg->ExecScript(Cat(
-      "CREATE SCHEMA IF NOT EXISTS demo;"
-      "CREATE TABLE demo.", table, " (order_id bigint PRIMARY KEY, customer_email text, currency text,"
-      "  amount numeric(12,2), ordered_at timestamptz, status text);"
-      "INSERT INTO demo.", table, " SELECT g, 'customer' || g || '@example.com', (ARRAY['EUR','USD','GBP'])[1 + g % 3],"
-      "  (g % 5000) / 10.0, timestamptz '2026-01-01' + g * interval '7 minutes', 'open' FROM generate_series(1, ", o.rows,
-      ") g;"));
+  auto seeded = pg->ExecScript(
+      Cat("CREATE SCHEMA IF NOT EXISTS demo;"
+          "CREATE TABLE demo.",
+          table,
+          " (order_id bigint PRIMARY KEY, customer_email text, currency text,"
+          "  amount numeric(12,2), ordered_at timestamptz, status text);"
+          "INSERT INTO demo.",
+          table,
+          " SELECT g, 'customer' || g || '@example.com', (ARRAY['EUR','USD','GBP'])[1 + g % 3],"
+          "  (g % 5000) / 10.0, timestamptz '2026-01-01' + g * interval '7 minutes', 'open' FROM generate_series(1, ",
+          o.rows, ") g;"));
   if (!seeded.ok()) return Fail("seed the demo table", std::string(seeded.message()));
   std::printf("[1/6] seeded %s.%s: %d clean rows\n", schema.c_str(), table.c_str(), o.rows);
 
@@ -137,13 +141,13 @@ int RunStory(const StoryOptions& o) {
   create.set_tier(v1::TIER_1);
   create.set_lane(v1::LANE_GOVERNED);
   create.set_required_role("metadata_steward");
-  const std::string payload = Cat(
-      R"({"label":"Sales orders","tier":"tier1","domain":"sales","entityUrn":"urn:sluice:demo:)", key,
-      R"(","binding":{"schema":")", schema, R"(","table":")", table,
-      R"("},"columnRules":[{"column":"order_id","unique":true},)"
-      R"({"column":"customer_email","unique":true,"regex":"^[^@ ]+@[^@ ]+\\.[a-z]{2,}$"},)"
-      R"({"column":"currency","allowed_values":["EUR","USD","GBP"],"max_length":3},)"
-      R"({"column":"amount","min":0,"max":1000000}]})");
+  const std::string payload =
+      Cat(R"({"label":"Sales orders","tier":"tier1","domain":"sales","entityUrn":"urn:sluice:demo:)", key,
+          R"(","binding":{"schema":")", schema, R"(","table":")", table,
+          R"("},"columnRules":[{"column":"order_id","unique":true},)"
+          R"({"column":"customer_email","unique":true,"regex":"^[^@ ]+@[^@ ]+\\.[a-z]{2,}$"},)"
+          R"({"column":"currency","allowed_values":["EUR","USD","GBP"],"max_length":3},)"
+          R"({"column":"amount","min":0,"max":1000000}]})");
   if (auto s = google::protobuf::util::JsonStringToMessage(payload, create.mutable_payload()); !s.ok())
     return Fail("approval payload", std::string(s.message()));
   v1::CreateApprovalResponse created;
@@ -168,15 +172,17 @@ int RunStory(const StoryOptions& o) {
   auto first = watcher.WaitFor("metadata.profile.completed", deadline);
   if (!first) {
     auto failed = watcher.WaitFor("metadata.profile.failed", absl::Now());
-    return Fail("profile", failed ? Cat("failed: ", failed->profile_failed().error_code(), " ",
-                                        failed->profile_failed().error_message())
-                                  : "no metadata.profile.completed in time (are sluice-relay and sluice-profiler running?)");
+    return Fail(
+        "profile",
+        failed ? Cat("failed: ", failed->profile_failed().error_code(), " ", failed->profile_failed().error_message())
+               : "no metadata.profile.completed in time (are sluice-relay and sluice-profiler running?)");
   }
   const auto& p1 = first->profile_completed();
-  std::printf("[4/6] profiled: rows=%lld completeness=%.2f uniqueness=%.2f validity=%.2f score=%.2f grade=%s (%s, %lld ms)\n",
-              static_cast<long long>(p1.row_count()), p1.completeness(), p1.uniqueness(), p1.validity(),
-              p1.quality_score(), Grade(p1.quality_grade()), p1.method().c_str(),
-              static_cast<long long>(p1.duration().seconds() * 1000 + p1.duration().nanos() / 1000000));
+  std::printf(
+      "[4/6] profiled: rows=%lld completeness=%.2f uniqueness=%.2f validity=%.2f score=%.2f grade=%s (%s, %lld ms)\n",
+      static_cast<long long>(p1.row_count()), p1.completeness(), p1.uniqueness(), p1.validity(), p1.quality_score(),
+      Grade(p1.quality_grade()), p1.method().c_str(),
+      static_cast<long long>(p1.duration().seconds() * 1000 + p1.duration().nanos() / 1000000));
 
   // 5. A bad load: two rows in three lose their email (or get a placeholder) and get an
   // unknown currency.

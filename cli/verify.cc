@@ -11,10 +11,10 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "kafka/reader.h"
 #include "contracts/catalog.h"
 #include "contracts/governance.h"
 #include "contracts/json.h"
+#include "kafka/reader.h"
 
 namespace sluice::cli {
 namespace {
@@ -109,7 +109,7 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   const contracts::Route* route = catalog.Find("approval.created");
   if (route == nullptr) return absl::InternalError("catalog has no approval.created");
   auto reader = kafka::TopicReader::OpenRange({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-verify"},
-                                                 {route->topic}, {});
+                                              {route->topic}, {});
   if (!reader.ok()) return reader.status();
   std::map<std::string, TopicApproval> approvals;
   std::map<EntityKey, TopicEntity> entities;
@@ -149,7 +149,9 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   }
 
   // Approvals: final status, entity type and key.
-  auto rows = conn->Exec("SELECT id::text, tenant_id, status, entity_type, coalesce(entity_key, '') FROM mdm_approval ORDER BY requested_at, id");
+  auto rows = conn->Exec(
+      "SELECT id::text, tenant_id, status, entity_type, coalesce(entity_key, '') FROM mdm_approval ORDER BY "
+      "requested_at, id");
   if (!rows.ok()) return rows.status();
   std::set<std::string> seen;
   for (int i = 0; i < rows->rows(); ++i) {
@@ -163,24 +165,27 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
     ++report.approvals;
     auto it = approvals.find(id);
     if (it == approvals.end()) {
-      report.mismatches.push_back(Cat("approval ", id, " (", tenant, "): in PostgreSQL as ", status, ", no event in ", route->topic));
+      report.mismatches.push_back(
+          Cat("approval ", id, " (", tenant, "): in PostgreSQL as ", status, ", no event in ", route->topic));
       continue;
     }
     const TopicApproval& a = it->second;
     if (status == "cancelled" && a.status == "pending") {
       ++report.cancelled;  // cancelling publishes nothing; pending is all the topics can say
     } else if (status != a.status) {
-      report.mismatches.push_back(
-          Cat("approval ", id, " (", tenant, "): PostgreSQL says ", status, ", the events say ", a.status, " (last event ", a.last_event_id, ")"));
+      report.mismatches.push_back(Cat("approval ", id, " (", tenant, "): PostgreSQL says ", status, ", the events say ",
+                                      a.status, " (last event ", a.last_event_id, ")"));
     }
     if (contracts::EntityTypeFromDb(rows->Get(i, 3)) != a.entity_type || key != a.entity_key)
-      report.mismatches.push_back(Cat("approval ", id, " (", tenant, "): PostgreSQL is about ", rows->Get(i, 3), " ", key,
-                                      ", the events about ", contracts::EntityTypeDb(a.entity_type).empty() ? "?" : contracts::EntityTypeDb(a.entity_type),
-                                      " ", a.entity_key));
+      report.mismatches.push_back(Cat(
+          "approval ", id, " (", tenant, "): PostgreSQL is about ", rows->Get(i, 3), " ", key, ", the events about ",
+          contracts::EntityTypeDb(a.entity_type).empty() ? "?" : contracts::EntityTypeDb(a.entity_type), " ",
+          a.entity_key));
   }
   for (const auto& [id, a] : approvals)
     if (!seen.contains(id) && !in_flight.contains(id))
-      report.mismatches.push_back(Cat("approval ", id, " (", a.tenant, "): in the events as ", a.status, ", missing from PostgreSQL"));
+      report.mismatches.push_back(
+          Cat("approval ", id, " (", a.tenant, "): in the events as ", a.status, ", missing from PostgreSQL"));
 
   // Entities: apply the last approved payload inside a savepoint and diff the row.
   for (const auto& [key, ent] : entities) {
@@ -190,7 +195,8 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
     const char* upsert = contracts::EntityUpsertSql(type);
     if (table == nullptr || upsert == nullptr) continue;
     ++report.entities;
-    const std::string select = Cat("SELECT to_jsonb(t)::text FROM ", table, " t WHERE tenant_id = $1 AND canonical_key = $2");
+    const std::string select =
+        Cat("SELECT to_jsonb(t)::text FROM ", table, " t WHERE tenant_id = $1 AND canonical_key = $2");
     auto before = conn->Exec(select, {tenant, ckey});
     if (!before.ok()) return before.status();
     auto payload = contracts::ToJson(ent.payload);
@@ -206,23 +212,27 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
     }
     if (!after.ok()) return after.status();
     if (before->rows() == 0) {
-      report.mismatches.push_back(Cat("entity ", Describe(key), ": approved by event ", ent.event_id, ", missing from PostgreSQL"));
+      report.mismatches.push_back(
+          Cat("entity ", Describe(key), ": approved by event ", ent.event_id, ", missing from PostgreSQL"));
       continue;
     }
     Struct db, expected;
     if (auto s = contracts::FromJson(before->Get(0, 0), db); !s.ok()) return s;
     if (auto s = contracts::FromJson(after->Get(0, 0), expected); !s.ok()) return s;
     for (const auto& d : Diff(db, expected))
-      report.mismatches.push_back(Cat("entity ", Describe(key), ": ", d, " (approval ", ent.approval_id, ", event ", ent.event_id, ")"));
+      report.mismatches.push_back(
+          Cat("entity ", Describe(key), ": ", d, " (approval ", ent.approval_id, ", event ", ent.event_id, ")"));
   }
   // Entities no approval event accounts for.
-  for (auto type : {v1::ENTITY_TYPE_METADATA, v1::ENTITY_TYPE_KPI, v1::ENTITY_TYPE_GLOSSARY, v1::ENTITY_TYPE_BUSINESS_RULE}) {
+  for (auto type :
+       {v1::ENTITY_TYPE_METADATA, v1::ENTITY_TYPE_KPI, v1::ENTITY_TYPE_GLOSSARY, v1::ENTITY_TYPE_BUSINESS_RULE}) {
     auto r = conn->Exec(Cat("SELECT tenant_id, canonical_key FROM ", contracts::EntityTable(type), " ORDER BY 1, 2"));
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
       EntityKey key{std::string(r->Get(i, 0)), type, std::string(r->Get(i, 1))};
       if (!in_scope(std::get<0>(key)) || entities.contains(key)) continue;
-      report.mismatches.push_back(Cat("entity ", Describe(key), ": in PostgreSQL, but no approval.approved event for it"));
+      report.mismatches.push_back(
+          Cat("entity ", Describe(key), ": in PostgreSQL, but no approval.approved event for it"));
     }
   }
   (void)snapshot->Rollback();

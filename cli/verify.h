@@ -16,11 +16,11 @@ struct VerifyOptions {
 };
 
 struct VerifyReport {
-  int64_t events = 0;           // approval events read from the topics
-  int64_t approvals = 0;        // approvals compared
-  int64_t entities = 0;         // entities compared
-  int64_t in_flight = 0;        // approvals left out: their events are still in the outbox
-  int64_t cancelled = 0;        // cancelled in PostgreSQL (cancellations publish no event)
+  int64_t events = 0;                   // approval events read from the topics
+  int64_t approvals = 0;                // approvals compared
+  int64_t entities = 0;                 // entities compared
+  int64_t in_flight = 0;                // approvals left out: their events are still in the outbox
+  int64_t cancelled = 0;                // cancelled in PostgreSQL (cancellations publish no event)
   std::vector<std::string> mismatches;  // one line each
 };
 

@@ -12,8 +12,6 @@ std::string EnvOr(const char* name, std::string_view fallback) {
 
 std::string DefaultKafkaBootstrap() { return EnvOr("SLUICE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"); }
 
-std::string DefaultPgDsn() {
-  return EnvOr("SLUICE_PG_DSN", "host=127.0.0.1 port=15432 dbname=sluice user=postgres");
-}
+std::string DefaultPgDsn() { return EnvOr("SLUICE_PG_DSN", "host=127.0.0.1 port=15432 dbname=sluice user=postgres"); }
 
 }  // namespace sluice::common

@@ -71,7 +71,8 @@ void InitLogging(std::string_view service, std::string_view level) {
   std::string lvl = EnvOr("SLUICE_LOG_LEVEL", level.empty() ? "info" : level);
   logger->set_level(spdlog::level::from_str(lvl));
   spdlog::set_default_logger(std::move(logger));
-  if (format != "json" && format != "text") spdlog::warn("SLUICE_LOG_FORMAT={:?}: want text or json; using text", format);
+  if (format != "json" && format != "text")
+    spdlog::warn("SLUICE_LOG_FORMAT={:?}: want text or json; using text", format);
 }
 
 }  // namespace sluice::common

@@ -18,8 +18,9 @@ std::string Format(spdlog::formatter& f, std::string_view text, spdlog::level::l
 
 TEST(JsonLogTest, OneEscapedObjectPerLineWithTheEventContext) {
   auto f = MakeJsonFormatter("sluice-relay");
-  EXPECT_EQ(Format(*f, "plain"),
-            "{\"ts\":\"2026-11-22T08:00:00.123Z\",\"level\":\"info\",\"service\":\"sluice-relay\",\"msg\":\"plain\"}\n");
+  EXPECT_EQ(
+      Format(*f, "plain"),
+      "{\"ts\":\"2026-11-22T08:00:00.123Z\",\"level\":\"info\",\"service\":\"sluice-relay\",\"msg\":\"plain\"}\n");
   EXPECT_EQ(Format(*f, "a \"quoted\"\nline\\", spdlog::level::err),
             "{\"ts\":\"2026-11-22T08:00:00.123Z\",\"level\":\"error\",\"service\":\"sluice-relay\","
             "\"msg\":\"a \\\"quoted\\\"\\nline\\\\\"}\n");

@@ -1,6 +1,7 @@
 #include "common/pg.h"
 
 #include <absl/strings/cord.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "common/strings.h"
 
@@ -118,7 +117,8 @@ absl::Status PgTransaction::Rollback() {
   return c->ExecScript("ROLLBACK");
 }
 
-absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params) {
+absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql,
+                                            const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -138,20 +138,23 @@ absl::StatusOr<int64_t> PgConnection::CopyIn(std::string_view copy_sql, std::str
     if (PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(n)) != 1) {
       (void)PQputCopyEnd(conn_.get(), "aborted");
       PgResultHandle drain(PQgetResult(conn_.get()));
-      while (PgResultHandle more{PQgetResult(conn_.get())}) {}
+      while (PgResultHandle more{PQgetResult(conn_.get())}) {
+      }
       return PgStatus(nullptr, conn_.get(), "copy data");
     }
   }
   if (PQputCopyEnd(conn_.get(), nullptr) != 1) {
     absl::Status s = PgStatus(nullptr, conn_.get(), "copy end");
-    while (PgResultHandle more{PQgetResult(conn_.get())}) {}
+    while (PgResultHandle more{PQgetResult(conn_.get())}) {
+    }
     return s;
   }
   PgResultHandle r(PQgetResult(conn_.get()));
-  absl::Status status = (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) ? absl::OkStatus()
-                                                                           : PgStatus(r.get(), conn_.get(), "copy");
+  absl::Status status =
+      (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) ? absl::OkStatus() : PgStatus(r.get(), conn_.get(), "copy");
   int64_t rows = status.ok() ? PgResult(std::move(r)).affected() : 0;
-  while (PgResultHandle more{PQgetResult(conn_.get())}) {}  // the protocol ends with a null result
+  while (PgResultHandle more{PQgetResult(conn_.get())}) {
+  }  // the protocol ends with a null result
   if (!status.ok()) return status;
   return rows;
 }
@@ -237,8 +240,9 @@ absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& d
     if (have->rows() == 1) {
       if (have->Get(0, 0) != sum) {
         unlock();
-        return absl::FailedPreconditionError(Cat("migration ", name, ": changed after it was applied (", have->Get(0, 0),
-                                                 " recorded, ", sum, " now); add a new migration instead"));
+        return absl::FailedPreconditionError(Cat("migration ", name, ": changed after it was applied (",
+                                                 have->Get(0, 0), " recorded, ", sum,
+                                                 " now); add a new migration instead"));
       }
       report.existing.push_back(name);
       continue;

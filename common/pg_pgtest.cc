@@ -156,7 +156,6 @@ TEST_F(PgTest, CopyInStoresEscapedFieldsAndNullsExactly) {
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM copied")->Get(0, 0), "5");
 }
 
-
 // PgTransaction rolls back unless committed: an early return cannot leave work half-done
 // or the connection inside a transaction.
 TEST_F(PgTest, TransactionRollsBackUnlessCommitted) {

@@ -55,8 +55,8 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Acquire() {
     const bool got = cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout),
                                   [&] { return !idle_.empty() || open_ < options_.max_connections; });
     if (!got)
-      return absl::ResourceExhaustedError(Cat("all ", options_.max_connections,
-                                              " PostgreSQL connections in use; try again later"));
+      return absl::ResourceExhaustedError(
+          Cat("all ", options_.max_connections, " PostgreSQL connections in use; try again later"));
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();

@@ -56,12 +56,15 @@ void Service::AddPostgres(std::string& dsn, std::string& schema, const std::stri
   app_.add_option("--pg-dsn", dsn, "PostgreSQL connection string (" + what + ")")
       ->envname("SLUICE_PG_DSN")
       ->capture_default_str();
-  app_.add_option("--pg-schema", schema, "Schema of those tables (default: the search_path)")->envname("SLUICE_PG_SCHEMA");
+  app_.add_option("--pg-schema", schema, "Schema of those tables (default: the search_path)")
+      ->envname("SLUICE_PG_SCHEMA");
 }
 
 void Service::AddKafka(std::string& bootstrap, std::string& topic_prefix) {
   if (bootstrap.empty()) bootstrap = DefaultKafkaBootstrap();
-  app_.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->envname("SLUICE_KAFKA_BOOTSTRAP")->capture_default_str();
+  app_.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")
+      ->envname("SLUICE_KAFKA_BOOTSTRAP")
+      ->capture_default_str();
   app_.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
 }
 

@@ -35,9 +35,10 @@ TEST(Service, FlagsReadOneNamingSchemeFromTheEnvironment) {
   EXPECT_EQ(batch, 9);      // the flag wins over its variable
   EXPECT_EQ(schema, "from_env");
   EXPECT_EQ(prefix, "env-");
-  EXPECT_FALSE(dsn.empty());       // the local stack's default
+  EXPECT_FALSE(dsn.empty());  // the local stack's default
   EXPECT_FALSE(bootstrap.empty());
-  for (const char* v : {"SLUICE_DEMO_SVC_POLL_MS", "SLUICE_DEMO_SVC_BATCH_SIZE", "SLUICE_PG_SCHEMA", "SLUICE_TOPIC_PREFIX"})
+  for (const char* v :
+       {"SLUICE_DEMO_SVC_POLL_MS", "SLUICE_DEMO_SVC_BATCH_SIZE", "SLUICE_PG_SCHEMA", "SLUICE_TOPIC_PREFIX"})
     ::unsetenv(v);
 }
 
@@ -86,7 +87,9 @@ TEST(Service, SigtermRunsTheStopHooksOnceOnAnOrdinaryThread) {
 TEST(Service, ADroppedHookIsNotRun) {
   Service s("sluice-demo-svc", "a test service");
   int runs = 0;
-  { auto hook = s.OnStop([&] { ++runs; }); }
+  {
+    auto hook = s.OnStop([&] { ++runs; });
+  }
   auto kept = s.OnStop([&] { runs += 10; });
   s.RequestStop();
   EXPECT_EQ(runs, 10);

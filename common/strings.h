@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include <iterator>
-#include <string_view>
 #include <string>
+#include <string_view>
 
 // Lets fmt (and so spdlog and Cat) print absl::string_view, e.g. Status::message().
 template <>

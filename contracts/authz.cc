@@ -91,8 +91,7 @@ absl::StatusOr<std::set<std::string>> Authorizer::ReadableTenants(
   for (int i = 0; i < requested.size(); ++i) {
     const std::string& t = requested.Get(i);
     const std::string at = Cat(field, "[", i, "]");
-    if (!IsValidTenantId(t))
-      return WithFieldPath(absl::InvalidArgumentError(Cat(at, ": not a valid tenant id")), at);
+    if (!IsValidTenantId(t)) return WithFieldPath(absl::InvalidArgumentError(Cat(at, ": not a valid tenant id")), at);
     if (auto s = MayActFor(who, t, at); !s.ok()) return s;
     out.insert(t);
   }

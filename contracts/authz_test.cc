@@ -1,7 +1,7 @@
 #include "contracts/authz.h"
 
-#include <google/protobuf/text_format.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
 namespace sluice::contracts {

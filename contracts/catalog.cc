@@ -1,6 +1,5 @@
 #include "contracts/catalog.h"
 
-#include "common/strings.h"
 #include <google/protobuf/text_format.h>
 
 #include <cstdio>
@@ -8,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
 #include "sluice/v1/envelope.pb.h"
 
 namespace sluice::contracts {
@@ -82,9 +82,9 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view textproto) {
     if (field == nullptr || field->containing_oneof() != oneof)
       return Bad(at + ".payload_field", common::Cat("\"", e.payload_field(), "\" is not an Envelope payload field"));
     if (field->message_type()->full_name() != e.payload_message())
-      return Bad(at + ".payload_message", common::Cat("Envelope.", e.payload_field(), " carries ",
-                                                       field->message_type()->full_name(), ", not ",
-                                                       e.payload_message()));
+      return Bad(at + ".payload_message",
+                 common::Cat("Envelope.", e.payload_field(), " carries ", field->message_type()->full_name(), ", not ",
+                             e.payload_message()));
     if (!fields.insert(e.payload_field()).second)
       return Bad(at + ".payload_field", common::Cat("\"", e.payload_field(), "\" used by two types"));
     auto topic = topics.find(e.topic());

@@ -1,9 +1,9 @@
-#include "common/file.h"
 #include "contracts/catalog.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/file.h"
 #include "contracts/vectors.h"
 
 namespace sluice::contracts {
@@ -27,8 +27,7 @@ TEST(Catalog, DefaultRoutesAllThirteenTypesByDomain) {
                  Want{"metadata.changed", "sluice.metadata", "metadata_changed"},
                  Want{"metadata.approved", "sluice.metadata", "metadata_approved"},
                  Want{"metadata.deprecated", "sluice.metadata", "metadata_deprecated"},
-                 Want{"kpi.changed", "sluice.kpi", "kpi_changed"},
-                 Want{"kpi.approved", "sluice.kpi", "kpi_approved"},
+                 Want{"kpi.changed", "sluice.kpi", "kpi_changed"}, Want{"kpi.approved", "sluice.kpi", "kpi_approved"},
                  Want{"data.refreshed", "sluice.data", "data_refreshed"},
                  Want{"data.quality.degraded", "sluice.data", "data_quality_degraded"},
                  Want{"approval.created", "sluice.approval", "approval_created"},
@@ -113,7 +112,8 @@ TEST(Catalog, RejectsAMissingType) {
   auto start = t.find("event_types {\n  type: \"approval.rejected\"");
   ASSERT_NE(start, std::string::npos);
   t.erase(start, t.find('}', start) + 1 - start);
-  EXPECT_THAT(Catalog::Parse(t).status().message(), HasSubstr("no type for Envelope payload field \"approval_rejected\""));
+  EXPECT_THAT(Catalog::Parse(t).status().message(),
+              HasSubstr("no type for Envelope payload field \"approval_rejected\""));
 }
 
 TEST(Catalog, RejectsUnknownProducerAndNonTenantKey) {

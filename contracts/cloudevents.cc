@@ -1,7 +1,8 @@
 #include "contracts/cloudevents.h"
 
-#include "common/strings.h"
 #include <google/protobuf/util/time_util.h>
+
+#include "common/strings.h"
 
 namespace sluice::contracts {
 
@@ -36,7 +37,8 @@ absl::StatusOr<CloudEventAttributes> FromKafkaHeaders(const Headers& headers) {
   };
   auto spec = need("ce_specversion");
   if (!spec.ok()) return spec.status();
-  if (*spec != "1.0") return absl::InvalidArgumentError(common::Cat("header ce_specversion: \"", *spec, "\" is not 1.0"));
+  if (*spec != "1.0")
+    return absl::InvalidArgumentError(common::Cat("header ce_specversion: \"", *spec, "\" is not 1.0"));
 
   CloudEventAttributes a;
   for (auto [key, out] : {std::pair<std::string_view, std::string*>{"ce_id", &a.id},

@@ -1,8 +1,8 @@
 #include "contracts/cloudevents.h"
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
 
 #include "contracts/test_util.h"
 

@@ -77,8 +77,7 @@ void FillDefaults(v1::Envelope& env, const Catalog& catalog, absl::Time now) {
     absl::AsciiStrToLower(env.mutable_id());  // in place: no allocation for the usual lower-case id
   }
   if (!env.has_occurred_at()) {
-    *env.mutable_occurred_at() =
-        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+    *env.mutable_occurred_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
   }
   if (const Route* r = catalog.FindByPayloadField(PayloadField(env))) {
     if (env.type().empty()) env.set_type(r->type);

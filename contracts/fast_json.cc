@@ -48,7 +48,18 @@ constexpr int64_t kDurationMaxSeconds = 315576000000;
 constexpr int32_t kNanosPerSecond = 1000000000;
 
 enum class Kind : uint8_t {
-  kInt32, kInt64, kUInt32, kUInt64, kDouble, kFloat, kBool, kEnum, kString, kBytes, kMessage, kGroup
+  kInt32,
+  kInt64,
+  kUInt32,
+  kUInt64,
+  kDouble,
+  kFloat,
+  kBool,
+  kEnum,
+  kString,
+  kBytes,
+  kMessage,
+  kGroup
 };
 
 // Message types protobuf renders in a form of their own (its "type renderers").
@@ -73,7 +84,7 @@ struct EnumPlan {
     const int64_t i = static_cast<int64_t>(number) - min;
     if (i >= 0 && i < static_cast<int64_t>(names.size())) return names[static_cast<size_t>(i)];
     if (!names.empty() || descriptor == nullptr) return nullptr;  // the table covers every value
-    const auto* v = descriptor->FindValueByNumber(number);  // the first declared, like protobuf
+    const auto* v = descriptor->FindValueByNumber(number);        // the first declared, like protobuf
     return v ? &v->name() : nullptr;
   }
 };
@@ -94,7 +105,7 @@ struct FieldPlan {
 struct MessagePlan {
   const Descriptor* descriptor = nullptr;
   Special special = Special::kNone;
-  bool unsupported = false;  // a shape we do not reproduce: the whole message goes to protobuf
+  bool unsupported = false;       // a shape we do not reproduce: the whole message goes to protobuf
   std::vector<FieldPlan> fields;  // by field number, as protobuf serializes (and so prints) them
 };
 
@@ -132,9 +143,15 @@ void AppendAsciiEscape(std::string& out, unsigned char c) {
 // Code points at or above U+00A0 that protobuf escapes "to prevent security bugs in javascript".
 bool EscapedBmp(uint32_t cp) {
   switch (cp) {
-    case 0x00ad: case 0x06dd: case 0x070f: case 0x17b4: case 0x17b5:
-    case 0xfeff: case 0xfff9: case 0xfffa: case 0xfffb:
-      return true;
+    case 0x00ad:
+    case 0x06dd:
+    case 0x070f:
+    case 0x17b4:
+    case 0x17b5:
+    case 0xfeff:
+    case 0xfff9:
+    case 0xfffa:
+    case 0xfffb: return true;
     default:
       return (cp >= 0x0600 && cp <= 0x0603) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
              (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x206a && cp <= 0x206f);
@@ -358,14 +375,14 @@ Kind KindOf(const FieldDescriptor* f) {
 
 Special SpecialOf(const std::string& full_name) {
   static const auto* kByName = new absl::flat_hash_map<std::string, Special>{
-      {"google.protobuf.Timestamp", Special::kTimestamp},  {"google.protobuf.Duration", Special::kDuration},
-      {"google.protobuf.Struct", Special::kStruct},        {"google.protobuf.Value", Special::kValue},
-      {"google.protobuf.ListValue", Special::kListValue},  {"google.protobuf.DoubleValue", Special::kWrapper},
-      {"google.protobuf.FloatValue", Special::kWrapper},   {"google.protobuf.Int64Value", Special::kWrapper},
-      {"google.protobuf.UInt64Value", Special::kWrapper},  {"google.protobuf.Int32Value", Special::kWrapper},
-      {"google.protobuf.UInt32Value", Special::kWrapper},  {"google.protobuf.BoolValue", Special::kWrapper},
-      {"google.protobuf.StringValue", Special::kWrapper},  {"google.protobuf.BytesValue", Special::kWrapper},
-      {"google.protobuf.Any", Special::kDelegate},         {"google.protobuf.FieldMask", Special::kDelegate},
+      {"google.protobuf.Timestamp", Special::kTimestamp}, {"google.protobuf.Duration", Special::kDuration},
+      {"google.protobuf.Struct", Special::kStruct},       {"google.protobuf.Value", Special::kValue},
+      {"google.protobuf.ListValue", Special::kListValue}, {"google.protobuf.DoubleValue", Special::kWrapper},
+      {"google.protobuf.FloatValue", Special::kWrapper},  {"google.protobuf.Int64Value", Special::kWrapper},
+      {"google.protobuf.UInt64Value", Special::kWrapper}, {"google.protobuf.Int32Value", Special::kWrapper},
+      {"google.protobuf.UInt32Value", Special::kWrapper}, {"google.protobuf.BoolValue", Special::kWrapper},
+      {"google.protobuf.StringValue", Special::kWrapper}, {"google.protobuf.BytesValue", Special::kWrapper},
+      {"google.protobuf.Any", Special::kDelegate},        {"google.protobuf.FieldMask", Special::kDelegate},
   };
   auto it = kByName->find(full_name);
   return it == kByName->end() ? Special::kNone : it->second;
@@ -388,8 +405,7 @@ bool ShapeFits(const MessagePlan& p) {
     case Special::kWrapper: return f.size() == 1 && scalar(f[0], 1);
     case Special::kStruct:
       return f.size() == 1 && f[0].map && f[0].message->fields.size() == 2 &&
-             f[0].message->fields[0].kind == Kind::kString &&
-             f[0].message->fields[1].kind == Kind::kMessage &&
+             f[0].message->fields[0].kind == Kind::kString && f[0].message->fields[1].kind == Kind::kMessage &&
              f[0].message->fields[1].message->special == Special::kValue;
     case Special::kValue:
       for (const auto& x : f)

@@ -149,15 +149,74 @@ class Filler {
     // characters, C1 controls, the invisible code points it escapes and their neighbours,
     // multi-byte UTF-8 and emoji.
     static const std::vector<std::string> kPieces = {
-        "",         "a",          "tenant-acme", "\"",       "\\",       "/",        "\x01",     "\x1f",
-        "\x7f",     std::string(1, '\0'), "\b\f\n\r\t", "<",  ">",        "&",        "=",        "'",
-        "<script>", "a&b=c",      "é",          "日本語",   "😀",       "👩‍💻",   "\u00a0",   "\u00ad",
-        "\u0085",   "\u009f",     "\u0080",     "\u0600",   "\u0603",   "\u0604",   "\u06dd",   "\u070f",
-        "\u17b4",   "\u17b5",     "\u200a",     "\u200b",   "\u200f",   "\u2027",   "\u2028",   "\u2029",
-        "\u202e",   "\u202f",     "\u2060",     "\u2064",   "\u2065",   "\u206a",   "\u206f",   "\ufeff",
-        "\ufff8",   "\ufff9",     "\ufffb",     "\ufffc",   "\uffff",   "\U00010000", "\U0001D172", "\U0001D173",
-        "\U0001D17A", "\U0001D17B", "\U000E0001", "\U000E0002", "\U000E001F", "\U000E0020", "\U000E007F",
-        "\U000E0080", "\U0010FFFF", "{\"k\":[1,2]}", "%s%n", "\\u0041",
+        "",
+        "a",
+        "tenant-acme",
+        "\"",
+        "\\",
+        "/",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        std::string(1, '\0'),
+        "\b\f\n\r\t",
+        "<",
+        ">",
+        "&",
+        "=",
+        "'",
+        "<script>",
+        "a&b=c",
+        "é",
+        "日本語",
+        "😀",
+        "👩‍💻",
+        "\u00a0",
+        "\u00ad",
+        "\u0085",
+        "\u009f",
+        "\u0080",
+        "\u0600",
+        "\u0603",
+        "\u0604",
+        "\u06dd",
+        "\u070f",
+        "\u17b4",
+        "\u17b5",
+        "\u200a",
+        "\u200b",
+        "\u200f",
+        "\u2027",
+        "\u2028",
+        "\u2029",
+        "\u202e",
+        "\u202f",
+        "\u2060",
+        "\u2064",
+        "\u2065",
+        "\u206a",
+        "\u206f",
+        "\ufeff",
+        "\ufff8",
+        "\ufff9",
+        "\ufffb",
+        "\ufffc",
+        "\uffff",
+        "\U00010000",
+        "\U0001D172",
+        "\U0001D173",
+        "\U0001D17A",
+        "\U0001D17B",
+        "\U000E0001",
+        "\U000E0002",
+        "\U000E001F",
+        "\U000E0020",
+        "\U000E007F",
+        "\U000E0080",
+        "\U0010FFFF",
+        "{\"k\":[1,2]}",
+        "%s%n",
+        "\\u0041",
     };
     std::string s;
     const int n = Uniform(0, 5);
@@ -166,12 +225,36 @@ class Filler {
   }
 
   double Double() {
-    static const std::vector<double> kEdge = {
-        0.0, -0.0, 1.0, -1.0, 0.1, 1.0 / 3, 2.0 / 3, 98.5, 96.8, 1e-300, 1e300, -1e300, 5e-324,
-        DBL_MIN, DBL_MAX, -DBL_MAX, 1e15, 1e16, 1e17, 123456789012345678.0, 1e21, 1e22, 1e-4, 1e-5,
-        0.30000000000000004, 9007199254740993.0, std::numeric_limits<double>::quiet_NaN(),
-        -std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
-        -std::numeric_limits<double>::infinity()};
+    static const std::vector<double> kEdge = {0.0,
+                                              -0.0,
+                                              1.0,
+                                              -1.0,
+                                              0.1,
+                                              1.0 / 3,
+                                              2.0 / 3,
+                                              98.5,
+                                              96.8,
+                                              1e-300,
+                                              1e300,
+                                              -1e300,
+                                              5e-324,
+                                              DBL_MIN,
+                                              DBL_MAX,
+                                              -DBL_MAX,
+                                              1e15,
+                                              1e16,
+                                              1e17,
+                                              123456789012345678.0,
+                                              1e21,
+                                              1e22,
+                                              1e-4,
+                                              1e-5,
+                                              0.30000000000000004,
+                                              9007199254740993.0,
+                                              std::numeric_limits<double>::quiet_NaN(),
+                                              -std::numeric_limits<double>::quiet_NaN(),
+                                              std::numeric_limits<double>::infinity(),
+                                              -std::numeric_limits<double>::infinity()};
     switch (Index(4)) {
       case 0: return kEdge[Index(kEdge.size())];
       case 1: return std::uniform_real_distribution<double>(-1e6, 1e6)(rng_);
@@ -181,10 +264,24 @@ class Filler {
   }
 
   float Float() {
-    static const std::vector<float> kEdge = {
-        0.0f, -0.0f, 1.0f, 0.1f, 1.0f / 3, 16777216.0f, 16777217.0f, 3.4e38f, FLT_MAX, FLT_MIN, 1e-45f,
-        1e-40f, 1e-10f, 123456.7f, 1234567.0f, std::numeric_limits<float>::quiet_NaN(),
-        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    static const std::vector<float> kEdge = {0.0f,
+                                             -0.0f,
+                                             1.0f,
+                                             0.1f,
+                                             1.0f / 3,
+                                             16777216.0f,
+                                             16777217.0f,
+                                             3.4e38f,
+                                             FLT_MAX,
+                                             FLT_MIN,
+                                             1e-45f,
+                                             1e-40f,
+                                             1e-10f,
+                                             123456.7f,
+                                             1234567.0f,
+                                             std::numeric_limits<float>::quiet_NaN(),
+                                             std::numeric_limits<float>::infinity(),
+                                             -std::numeric_limits<float>::infinity()};
     switch (Index(3)) {
       case 0: return kEdge[Index(kEdge.size())];
       case 1: return std::uniform_real_distribution<float>(-1e4f, 1e4f)(rng_);
@@ -193,8 +290,8 @@ class Filler {
   }
 
   int64_t Int64() {
-    static const std::vector<int64_t> kEdge = {0, 1, -1, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX,
-                                               (int64_t{1} << 53) + 1, 150000, 25000};
+    static const std::vector<int64_t> kEdge = {
+        0, 1, -1, INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX, (int64_t{1} << 53) + 1, 150000, 25000};
     return Chance(0.5) ? kEdge[Index(kEdge.size())] : static_cast<int64_t>(rng_()) >> Uniform(0, 63);
   }
   uint64_t UInt64() {
@@ -423,28 +520,27 @@ pb::FileDescriptorProto AllKindsFile() {
       {"double", FieldDescriptorProto::TYPE_DOUBLE},     {"float", FieldDescriptorProto::TYPE_FLOAT},
       {"bool", FieldDescriptorProto::TYPE_BOOL},         {"string", FieldDescriptorProto::TYPE_STRING},
       {"bytes", FieldDescriptorProto::TYPE_BYTES}};
-  const std::vector<std::pair<std::string, std::string>> named = {
-      {"color", ".fjt.Color"},
-      {"sparse", ".fjt.Sparse"},
-      {"null", ".google.protobuf.NullValue"},
-      {"child", ".fjt.AllKinds"},
-      {"empty", ".google.protobuf.Empty"},
-      {"timestamp", ".google.protobuf.Timestamp"},
-      {"duration", ".google.protobuf.Duration"},
-      {"struct", ".google.protobuf.Struct"},
-      {"value", ".google.protobuf.Value"},
-      {"list_value", ".google.protobuf.ListValue"},
-      {"any", ".google.protobuf.Any"},
-      {"field_mask", ".google.protobuf.FieldMask"},
-      {"double_value", ".google.protobuf.DoubleValue"},
-      {"float_value", ".google.protobuf.FloatValue"},
-      {"int64_value", ".google.protobuf.Int64Value"},
-      {"uint64_value", ".google.protobuf.UInt64Value"},
-      {"int32_value", ".google.protobuf.Int32Value"},
-      {"uint32_value", ".google.protobuf.UInt32Value"},
-      {"bool_value", ".google.protobuf.BoolValue"},
-      {"string_value", ".google.protobuf.StringValue"},
-      {"bytes_value", ".google.protobuf.BytesValue"}};
+  const std::vector<std::pair<std::string, std::string>> named = {{"color", ".fjt.Color"},
+                                                                  {"sparse", ".fjt.Sparse"},
+                                                                  {"null", ".google.protobuf.NullValue"},
+                                                                  {"child", ".fjt.AllKinds"},
+                                                                  {"empty", ".google.protobuf.Empty"},
+                                                                  {"timestamp", ".google.protobuf.Timestamp"},
+                                                                  {"duration", ".google.protobuf.Duration"},
+                                                                  {"struct", ".google.protobuf.Struct"},
+                                                                  {"value", ".google.protobuf.Value"},
+                                                                  {"list_value", ".google.protobuf.ListValue"},
+                                                                  {"any", ".google.protobuf.Any"},
+                                                                  {"field_mask", ".google.protobuf.FieldMask"},
+                                                                  {"double_value", ".google.protobuf.DoubleValue"},
+                                                                  {"float_value", ".google.protobuf.FloatValue"},
+                                                                  {"int64_value", ".google.protobuf.Int64Value"},
+                                                                  {"uint64_value", ".google.protobuf.UInt64Value"},
+                                                                  {"int32_value", ".google.protobuf.Int32Value"},
+                                                                  {"uint32_value", ".google.protobuf.UInt32Value"},
+                                                                  {"bool_value", ".google.protobuf.BoolValue"},
+                                                                  {"string_value", ".google.protobuf.StringValue"},
+                                                                  {"bytes_value", ".google.protobuf.BytesValue"}};
   auto named_type = [](const std::string& t) {
     const bool is_enum = t == ".fjt.Color" || t == ".fjt.Sparse" || t == ".google.protobuf.NullValue";
     return is_enum ? FieldDescriptorProto::TYPE_ENUM : FieldDescriptorProto::TYPE_MESSAGE;
@@ -716,10 +812,9 @@ TEST(FastJson, StringsEscapedLikeProtobuf) {
   f.set_error_message(std::string("q\" b\\ c\x01\x1f\x7f <>&=' \xc2\x85 \xc2\xad \xe2\x80\xa8 \xf0\x9f\x98\x80 ") +
                       std::string(1, '\0') + "\xf3\xa0\x80\x81");
   EXPECT_TRUE(SameAsToJson(f));
-  EXPECT_EQ(*ToJsonFast(f),
-            R"({"errorMessage":"q\" b\\ c\u0001\u001f\u007f \u003c\u003e&=' \u0085 \u00ad \u2028 )"
-            "\xf0\x9f\x98\x80"
-            R"( \u0000\udb40\udc01"})");
+  EXPECT_EQ(*ToJsonFast(f), R"({"errorMessage":"q\" b\\ c\u0001\u001f\u007f \u003c\u003e&=' \u0085 \u00ad \u2028 )"
+                            "\xf0\x9f\x98\x80"
+                            R"( \u0000\udb40\udc01"})");
 }
 
 // What only protobuf reproduces goes through it, errors included, and `out` is left alone.

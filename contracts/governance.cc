@@ -48,7 +48,8 @@ std::string TierDb(v1::Tier tier) {
   return "tier" + std::to_string(static_cast<int>(tier));
 }
 v1::Tier TierFromDb(std::string_view db) {
-  if (db.size() == 5 && db.starts_with("tier") && db[4] >= '1' && db[4] <= '5') return static_cast<v1::Tier>(db[4] - '0');
+  if (db.size() == 5 && db.starts_with("tier") && db[4] >= '1' && db[4] <= '5')
+    return static_cast<v1::Tier>(db[4] - '0');
   return v1::TIER_UNSPECIFIED;
 }
 
@@ -73,7 +74,8 @@ const char* EntityTable(v1::EntityType type) {
 const char* EntityUpsertSql(v1::EntityType type) {
   switch (type) {
     case v1::ENTITY_TYPE_METADATA:
-      return "WITH prior AS (SELECT to_jsonb(m) AS j FROM mdm_global_metadata m WHERE tenant_id = $1 AND canonical_key = $2),"
+      return "WITH prior AS (SELECT to_jsonb(m) AS j FROM mdm_global_metadata m WHERE tenant_id = $1 AND canonical_key "
+             "= $2),"
              " up AS (INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, description, domain, module,"
              "   entity_urn, tier, standard_pack_id, data_type, format, owner_id, steward_id, status, binding_schema,"
              "   binding_table, column_rules)"
@@ -81,49 +83,57 @@ const char* EntityUpsertSql(v1::EntityType type) {
              "   $4, p->>'standardPackId', p->>'dataType', p->>'format', p->>'ownerId',"
              "   p->>'stewardId', coalesce(p->>'status', 'active'), p->'binding'->>'schema', p->'binding'->>'table',"
              "   coalesce(p->'columnRules', '[]'::jsonb) FROM (SELECT $3::jsonb AS p) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET label = EXCLUDED.label, description = EXCLUDED.description,"
-             "   domain = EXCLUDED.domain, module = EXCLUDED.module, entity_urn = EXCLUDED.entity_urn, tier = EXCLUDED.tier,"
-             "   standard_pack_id = EXCLUDED.standard_pack_id, data_type = EXCLUDED.data_type, format = EXCLUDED.format,"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET label = EXCLUDED.label, description = "
+             "EXCLUDED.description,"
+             "   domain = EXCLUDED.domain, module = EXCLUDED.module, entity_urn = EXCLUDED.entity_urn, tier = "
+             "EXCLUDED.tier,"
+             "   standard_pack_id = EXCLUDED.standard_pack_id, data_type = EXCLUDED.data_type, format = "
+             "EXCLUDED.format,"
              "   owner_id = EXCLUDED.owner_id, steward_id = EXCLUDED.steward_id, status = EXCLUDED.status,"
              "   binding_schema = EXCLUDED.binding_schema, binding_table = EXCLUDED.binding_table,"
              "   column_rules = EXCLUDED.column_rules, version = mdm_global_metadata.version + 1, updated_at = now()"
              " RETURNING id)"
              " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
     case v1::ENTITY_TYPE_KPI:
-      return "WITH prior AS (SELECT to_jsonb(k) AS j FROM mdm_kpi_definition k WHERE tenant_id = $1 AND canonical_key = $2),"
+      return "WITH prior AS (SELECT to_jsonb(k) AS j FROM mdm_kpi_definition k WHERE tenant_id = $1 AND canonical_key "
+             "= $2),"
              " up AS (INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, description, formula, unit, tier,"
              "   owner_id, status)"
              " SELECT $1, $2, p->>'name', p->>'description', p->>'formula', p->>'unit', $4,"
              "   p->>'ownerId', coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = "
+             "EXCLUDED.description,"
              "   formula = EXCLUDED.formula, unit = EXCLUDED.unit, tier = EXCLUDED.tier, owner_id = EXCLUDED.owner_id,"
              "   status = EXCLUDED.status, version = mdm_kpi_definition.version + 1, updated_at = now()"
              " RETURNING id)"
              " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
     case v1::ENTITY_TYPE_GLOSSARY:
-      return "WITH prior AS (SELECT to_jsonb(g) AS j FROM mdm_glossary_term g WHERE tenant_id = $1 AND canonical_key = $2),"
+      return "WITH prior AS (SELECT to_jsonb(g) AS j FROM mdm_glossary_term g WHERE tenant_id = $1 AND canonical_key = "
+             "$2),"
              " up AS (INSERT INTO mdm_glossary_term (tenant_id, canonical_key, term, definition, synonyms, status)"
              " SELECT $1, $2, p->>'term', p->>'definition',"
              "   ARRAY(SELECT jsonb_array_elements_text(coalesce(p->'synonyms', '[]'::jsonb))),"
              "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET term = EXCLUDED.term, definition = EXCLUDED.definition,"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET term = EXCLUDED.term, definition = "
+             "EXCLUDED.definition,"
              "   synonyms = EXCLUDED.synonyms, status = EXCLUDED.status, version = mdm_glossary_term.version + 1,"
              "   updated_at = now()"
              " RETURNING id)"
              " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
     case v1::ENTITY_TYPE_BUSINESS_RULE:
-      return "WITH prior AS (SELECT to_jsonb(b) AS j FROM mdm_business_rule b WHERE tenant_id = $1 AND canonical_key = $2),"
+      return "WITH prior AS (SELECT to_jsonb(b) AS j FROM mdm_business_rule b WHERE tenant_id = $1 AND canonical_key = "
+             "$2),"
              " up AS (INSERT INTO mdm_business_rule (tenant_id, canonical_key, name, description, expression, severity,"
              "   status)"
              " SELECT $1, $2, p->>'name', p->>'description', p->>'expression', coalesce(p->>'severity', 'error'),"
              "   coalesce(p->>'status', 'active') FROM (SELECT $3::jsonb AS p, $4::text AS tier) x"
-             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,"
+             " ON CONFLICT (tenant_id, canonical_key) DO UPDATE SET name = EXCLUDED.name, description = "
+             "EXCLUDED.description,"
              "   expression = EXCLUDED.expression, severity = EXCLUDED.severity, status = EXCLUDED.status,"
              "   version = mdm_business_rule.version + 1, updated_at = now()"
              " RETURNING id)"
              " SELECT (SELECT id::text FROM up), (SELECT j::text FROM prior)";
-    default:
-      return nullptr;
+    default: return nullptr;
   }
 }
 

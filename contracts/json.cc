@@ -1,7 +1,8 @@
 #include "contracts/json.h"
 
-#include "common/strings.h"
 #include <google/protobuf/util/json_util.h>
+
+#include "common/strings.h"
 
 namespace sluice::contracts {
 
@@ -19,8 +20,8 @@ absl::Status FromJson(std::string_view json, google::protobuf::Message& msg) {
   msg.Clear();
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
-  auto s = google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &msg,
-                                                       opts);
+  auto s =
+      google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &msg, opts);
   if (!s.ok()) return absl::InvalidArgumentError(common::Cat("JSON: ", s.message().as_string()));
   return absl::OkStatus();
 }

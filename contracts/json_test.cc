@@ -41,8 +41,7 @@ TEST(Json, AcceptsProtoFieldNamesAndRejectsUnknownOrMalformed) {
   EXPECT_EQ(e.data_refreshed().entity_urn(), "x");
   EXPECT_EQ(FromJson(R"({"tenantIdd":"t1"})", e).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FromJson(R"({"tenantId":)", e).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FromJson(R"({"dataRefreshed":{"refreshType":"SOMETIMES"}})", e).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromJson(R"({"dataRefreshed":{"refreshType":"SOMETIMES"}})", e).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <absl/strings/ascii.h>
 #include <absl/strings/cord.h>
 #include <absl/strings/escaping.h>
-#include "common/strings.h"
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/map.h>
@@ -14,6 +13,7 @@
 #include <map>
 #include <vector>
 
+#include "common/strings.h"
 #include "contracts/envelope.h"
 #include "sluice/v1/options.pb.h"
 
@@ -135,19 +135,13 @@ std::string QuoteKey(std::string_view key) {
 void AppendPath(const Path& p, std::string& out) {
   if (p.parent != nullptr) AppendPath(*p.parent, out);
   switch (p.kind) {
-    case Path::Kind::kRoot:
-      out.append(p.text);
-      break;
+    case Path::Kind::kRoot: out.append(p.text); break;
     case Path::Kind::kField:
       out.push_back('.');
       out.append(p.text);
       break;
-    case Path::Kind::kIndex:
-      out += common::Cat("[", p.index, "]");
-      break;
-    case Path::Kind::kKey:
-      out += common::Cat("[", QuoteKey(p.text), "]");
-      break;
+    case Path::Kind::kIndex: out += common::Cat("[", p.index, "]"); break;
+    case Path::Kind::kKey: out += common::Cat("[", QuoteKey(p.text), "]"); break;
   }
 }
 
@@ -168,12 +162,9 @@ absl::Status CheckText(std::string_view s, const Path& path, std::string_view wh
   if (s.size() > kMaxPayloadStringBytes)
     return Violation(path, common::Cat(what, s.size(), " bytes exceeds the 16 KiB limit"));
   switch (ScanText(s)) {
-    case TextProblem::kNul:
-      return Violation(path, common::Cat(what, "contains a NUL character"));
-    case TextProblem::kBadUtf8:
-      return Violation(path, common::Cat(what, "is not valid UTF-8"));
-    case TextProblem::kNone:
-      break;
+    case TextProblem::kNul: return Violation(path, common::Cat(what, "contains a NUL character"));
+    case TextProblem::kBadUtf8: return Violation(path, common::Cat(what, "is not valid UTF-8"));
+    case TextProblem::kNone: break;
   }
   return absl::OkStatus();
 }
@@ -186,12 +177,9 @@ bool IsPresent(const Message& m, const FieldDescriptor* f) {
       std::string scratch;
       return !r->GetStringReference(m, f, &scratch).empty();
     }
-    case FieldDescriptor::CPPTYPE_ENUM:
-      return r->GetEnumValue(m, f) != 0;
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      return r->HasField(m, f);
-    default:
-      return true;  // numbers and bools: zero is a legal value
+    case FieldDescriptor::CPPTYPE_ENUM: return r->GetEnumValue(m, f) != 0;
+    case FieldDescriptor::CPPTYPE_MESSAGE: return r->HasField(m, f);
+    default: return true;  // numbers and bools: zero is a legal value
   }
 }
 
@@ -262,14 +250,10 @@ absl::Status CheckList(const google::protobuf::ListValue& l, const Path& path, i
 // A Value one level inside its Struct or ListValue (`depth` is that container's level).
 absl::Status CheckValue(const google::protobuf::Value& v, const Path& path, int depth) {
   switch (v.kind_case()) {
-    case google::protobuf::Value::kStringValue:
-      return CheckText(v.string_value(), path);
-    case google::protobuf::Value::kStructValue:
-      return CheckStruct(v.struct_value(), path, depth + 1);
-    case google::protobuf::Value::kListValue:
-      return CheckList(v.list_value(), path, depth + 1);
-    default:
-      return absl::OkStatus();
+    case google::protobuf::Value::kStringValue: return CheckText(v.string_value(), path);
+    case google::protobuf::Value::kStructValue: return CheckStruct(v.struct_value(), path, depth + 1);
+    case google::protobuf::Value::kListValue: return CheckList(v.list_value(), path, depth + 1);
+    default: return absl::OkStatus();
   }
 }
 
@@ -308,18 +292,12 @@ absl::Status CheckOne(const FieldRule& rule, const Message& m, int index, const 
   }
   const Message& sub = rule.repeated ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
   switch (rule.kind) {
-    case FieldRule::Kind::kTimestamp:
-      return CheckTimestamp(sub, Render(path), now);
-    case FieldRule::Kind::kDuration:
-      return CheckDuration(sub, Render(path));
-    case FieldRule::Kind::kStruct:
-      return CheckStruct(static_cast<const google::protobuf::Struct&>(sub), path, 1);
-    case FieldRule::Kind::kListValue:
-      return CheckList(static_cast<const google::protobuf::ListValue&>(sub), path, 1);
-    case FieldRule::Kind::kValue:
-      return CheckValue(static_cast<const google::protobuf::Value&>(sub), path, 0);
-    default:
-      return CheckMessage(sub, path, now);
+    case FieldRule::Kind::kTimestamp: return CheckTimestamp(sub, Render(path), now);
+    case FieldRule::Kind::kDuration: return CheckDuration(sub, Render(path));
+    case FieldRule::Kind::kStruct: return CheckStruct(static_cast<const google::protobuf::Struct&>(sub), path, 1);
+    case FieldRule::Kind::kListValue: return CheckList(static_cast<const google::protobuf::ListValue&>(sub), path, 1);
+    case FieldRule::Kind::kValue: return CheckValue(static_cast<const google::protobuf::Value&>(sub), path, 0);
+    default: return CheckMessage(sub, path, now);
   }
 }
 
@@ -337,8 +315,7 @@ absl::Status CheckMessage(const Message& m, const Path& path, absl::Time now) {
       if (rule.kind == FieldRule::Kind::kScalar) continue;
       for (int j = 0; j < n; ++j)
         if (auto s = CheckOne(rule, m, j, at.Index(j), now); !s.ok()) return s;
-    } else if (rule.kind == FieldRule::Kind::kString ||
-               (rule.kind != FieldRule::Kind::kScalar && r->HasField(m, f))) {
+    } else if (rule.kind == FieldRule::Kind::kString || (rule.kind != FieldRule::Kind::kScalar && r->HasField(m, f))) {
       if (auto s = CheckOne(rule, m, 0, at, now); !s.ok()) return s;
     }
   }
@@ -352,15 +329,13 @@ absl::Status CheckCorrelationId(std::string_view v, std::string_view path) {
   for (size_t i = 0; i < v.size(); ++i) {
     const auto c = static_cast<unsigned char>(v[i]);
     if (c == 0) return Violation(path, "contains a NUL character");
-    if (c < 0x21 || c > 0x7E)
-      return Violation(path, common::Cat("byte ", i, " is not printable ASCII (0x21-0x7E)"));
+    if (c < 0x21 || c > 0x7E) return Violation(path, common::Cat("byte ", i, " is not printable ASCII (0x21-0x7E)"));
   }
   return absl::OkStatus();
 }
 
 bool IsMetadataKeyChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 absl::Status CheckMetadata(const google::protobuf::Map<std::string, std::string>& metadata) {
@@ -371,8 +346,8 @@ absl::Status CheckMetadata(const google::protobuf::Map<std::string, std::string>
   for (const auto& [k, v] : metadata) {
     if (k.empty()) return Violation("metadata", "keys must not be empty");
     if (k.size() > kMaxMetadataKeyBytes)
-      return Violation("metadata", common::Cat("a key of ", k.size(), " bytes exceeds the ", kMaxMetadataKeyBytes,
-                                               "-byte limit"));
+      return Violation("metadata",
+                       common::Cat("a key of ", k.size(), " bytes exceeds the ", kMaxMetadataKeyBytes, "-byte limit"));
     for (char c : k)
       if (!IsMetadataKeyChar(c)) return Violation("metadata", "keys must be of A-Z, a-z, 0-9, '.', '_' and '-'");
     const Path at = root.Key(k);

@@ -1,4 +1,3 @@
-#include "common/file.h"
 #include "contracts/validate.h"
 
 #include <gmock/gmock.h>
@@ -7,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "common/file.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "contracts/vectors.h"
@@ -98,8 +98,7 @@ const Case kCases[] = {
      [](auto& e) { e.mutable_profile_due()->mutable_last_profiled_at()->set_nanos(-1); },
      "profile_due.last_profiled_at"},
     {"negative_duration", "metadata.profile.completed",
-     [](auto& e) { e.mutable_profile_completed()->mutable_duration()->set_seconds(-3); },
-     "profile_completed.duration"},
+     [](auto& e) { e.mutable_profile_completed()->mutable_duration()->set_seconds(-3); }, "profile_completed.duration"},
     {"rejection_needs_reason", "approval.rejected", [](auto& e) { e.mutable_approval_rejected()->clear_reason(); },
      "approval_rejected.reason"},
 };
@@ -184,7 +183,12 @@ const Bound kBounds[] = {
     {"correlation_id_space", "data.refreshed", [](auto& e) { e.set_correlation_id("run-1"); },
      [](auto& e) { e.set_correlation_id("run 1"); }, "correlation_id"},
     {"correlation_id_del", "data.refreshed", [](auto& e) { e.set_correlation_id("run~1"); },
-     [](auto& e) { e.set_correlation_id("run\x7f" "1"); }, "correlation_id"},
+     [](auto& e) {
+       e.set_correlation_id(
+           "run\x7f"
+           "1");
+     },
+     "correlation_id"},
     {"correlation_id_non_ascii", "data.refreshed", [](auto& e) { e.set_correlation_id("run-1"); },
      [](auto& e) { e.set_correlation_id("run-\xc3\xa9"); }, "correlation_id"},
     {"causation_id_length", "data.refreshed", [](auto& e) { e.set_causation_id(std::string(128, 'c')); },
@@ -219,8 +223,7 @@ const Bound kBounds[] = {
     {"payload_optional_string_nul", "metadata.profile.failed",
      [](auto& e) { e.mutable_profile_failed()->set_error_message("line 1\nline 2\ttab"); },
      [](auto& e) { e.mutable_profile_failed()->set_error_message("boom" + kNul); }, "profile_failed.error_message"},
-    {"payload_repeated_string_nul", "kpi.changed",
-     [](auto& e) { SetChangedFields(e, 5); },
+    {"payload_repeated_string_nul", "kpi.changed", [](auto& e) { SetChangedFields(e, 5); },
      [](auto& e) {
        SetChangedFields(e, 5);
        e.mutable_kpi_changed()->set_changed_fields(3, "for" + kNul + "mula");
@@ -456,9 +459,7 @@ TEST(CanonicalEventId, LowerCasesUuidsOnly) {
   EXPECT_EQ(CanonicalEventId(""), "");
 }
 
-TEST(Validate, OtherStatusesCarryNoFieldPath) {
-  EXPECT_FALSE(FieldPathOf(absl::InternalError("x")).has_value());
-}
+TEST(Validate, OtherStatusesCarryNoFieldPath) { EXPECT_FALSE(FieldPathOf(absl::InternalError("x")).has_value()); }
 
 }  // namespace
 }  // namespace sluice::contracts

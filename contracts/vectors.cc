@@ -1,13 +1,14 @@
 #include "contracts/vectors.h"
 
-#include "common/file.h"
-#include "common/strings.h"
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "common/file.h"
+#include "common/strings.h"
 
 namespace sluice::contracts {
 

@@ -1,10 +1,10 @@
-#include "common/file.h"
 #include "contracts/vectors.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
+#include "common/file.h"
 #include "contracts/catalog.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"

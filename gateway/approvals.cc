@@ -107,7 +107,8 @@ v1::Envelope Event(const v1::Approval& a, const std::string& cause) {
 }
 
 absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, const std::string& id) {
-  auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE"), {id, tenant});
+  auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE"),
+                  {id, tenant});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return absl::NotFoundError(Cat("approval ", id, " not found"));
   Row row = ToRow(*r, 0);
@@ -141,8 +142,9 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
   const std::string role = authz_.RequiredRole(req.entity_type(), req.tier());
   if (role.empty()) return Invalid("entity_type", "no role decides approvals of this entity type");
   if (!req.required_role().empty() && req.required_role() != role)
-    return Invalid("required_role", Cat("set by policy: \"", role, "\" decides ", v1::EntityType_Name(req.entity_type()),
-                                        " at ", v1::Tier_Name(req.tier()), "; leave it empty"));
+    return Invalid("required_role",
+                   Cat("set by policy: \"", role, "\" decides ", v1::EntityType_Name(req.entity_type()), " at ",
+                       v1::Tier_Name(req.tier()), "; leave it empty"));
   if (!req.has_payload()) return Invalid("payload", "required");
   if (!req.entity_id().empty() && !contracts::IsUuid(req.entity_id())) return Invalid("entity_id", "must be a UUID");
   std::string key = req.entity_key().empty() ? StringField(req.payload(), "canonicalKey") : req.entity_key();
@@ -157,12 +159,13 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
   if (!payload.ok()) return payload.status();
 
   return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
-    auto r = c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
-                        " requested_by, required_role) VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9)"
-                        " RETURNING ",
-                        kCols),
-                    {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
-                     who.name(), role});
+    auto r =
+        c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
+                   " requested_by, required_role) VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9)"
+                   " RETURNING ",
+                   kCols),
+               {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
+                who.name(), role});
     if (!r.ok()) return r.status();
     v1::Approval a = ToRow(*r, 0).approval;
     v1::Envelope e = Event(a, "");
@@ -179,7 +182,8 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
     *p->mutable_payload() = a.payload();
     std::vector<v1::Envelope> events{e};
     if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
-    auto u = c.Exec("UPDATE mdm_approval SET created_event_id = $2::uuid WHERE id = $1::uuid", {a.id(), events[0].id()});
+    auto u =
+        c.Exec("UPDATE mdm_approval SET created_event_id = $2::uuid WHERE id = $1::uuid", {a.id(), events[0].id()});
     if (!u.ok()) return u.status();
     return a;
   });
@@ -189,14 +193,16 @@ absl::StatusOr<v1::Approval> Approvals::Get(const v1::Principal& who, const v1::
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
-    auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2"), {req.id(), req.tenant_id()});
+    auto r = c.Exec(Cat("SELECT ", kCols, " FROM mdm_approval WHERE id = $1::uuid AND tenant_id = $2"),
+                    {req.id(), req.tenant_id()});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return absl::NotFoundError(Cat("approval ", req.id(), " not found"));
     return ToRow(*r, 0).approval;
   });
 }
 
-absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& who, const v1::ListApprovalsRequest& req) {
+absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& who,
+                                                          const v1::ListApprovalsRequest& req) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   int limit = req.page_size() == 0 ? 50 : req.page_size();
   if (limit < 1 || limit > 200) return Invalid("page_size", "must be 1 to 200");
@@ -213,23 +219,26 @@ absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& w
   if (req.entity_type() != v1::ENTITY_TYPE_UNSPECIFIED && contracts::EntityTable(req.entity_type()) == nullptr)
     return Invalid("entity_type", "not an approvable entity type");
   const std::string type = EntityTypeDb(req.entity_type());  // "" when unspecified: any
-  return InTransaction<v1::ListApprovalsResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ListApprovalsResponse> {
-    auto r = c.Exec(
-        Cat("SELECT ", kCols, " FROM mdm_approval WHERE tenant_id = $1 AND ($2 = '' OR status = $2)"
-            " AND ($3 = '' OR entity_type = $3) AND ($4 = '' OR tier = $4)"
-            " AND ($5 = '' OR (requested_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', nullif($6, '')::uuid))"
-            " ORDER BY requested_at DESC, id DESC LIMIT $7"),
-        {req.tenant_id(), ApprovalStatusDb(req.status()), type,
-         TierDb(req.tier()), after_micros, after_id, std::to_string(limit + 1)});
-    if (!r.ok()) return r.status();
-    v1::ListApprovalsResponse out;
-    for (int i = 0; i < std::min(r->rows(), limit); ++i) *out.add_approvals() = ToRow(*r, i).approval;
-    if (r->rows() > limit) {
-      const v1::Approval& last = out.approvals(limit - 1);
-      out.set_next_cursor(Cat(google::protobuf::util::TimeUtil::TimestampToMicroseconds(last.requested_at()), ":", last.id()));
-    }
-    return out;
-  });
+  return InTransaction<v1::ListApprovalsResponse>(
+      pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ListApprovalsResponse> {
+        auto r = c.Exec(Cat("SELECT ", kCols,
+                            " FROM mdm_approval WHERE tenant_id = $1 AND ($2 = '' OR status = $2)"
+                            " AND ($3 = '' OR entity_type = $3) AND ($4 = '' OR tier = $4)"
+                            " AND ($5 = '' OR (requested_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 "
+                            "microsecond', nullif($6, '')::uuid))"
+                            " ORDER BY requested_at DESC, id DESC LIMIT $7"),
+                        {req.tenant_id(), ApprovalStatusDb(req.status()), type, TierDb(req.tier()), after_micros,
+                         after_id, std::to_string(limit + 1)});
+        if (!r.ok()) return r.status();
+        v1::ListApprovalsResponse out;
+        for (int i = 0; i < std::min(r->rows(), limit); ++i) *out.add_approvals() = ToRow(*r, i).approval;
+        if (r->rows() > limit) {
+          const v1::Approval& last = out.approvals(limit - 1);
+          out.set_next_cursor(
+              Cat(google::protobuf::util::TimeUtil::TimestampToMicroseconds(last.requested_at()), ":", last.id()));
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who, const v1::ApproveRequest& req) {

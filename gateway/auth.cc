@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <set>
 
+#include "common/file.h"
 #include "common/sha256.h"
 #include "common/strings.h"
-#include "common/file.h"
 
 namespace sluice::gateway {
 
@@ -21,9 +21,8 @@ absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
     const auto& p = file.principals(i);
     std::string at = common::Cat("token file principals[", i, "] (", p.name(), ")");
     const std::string& h = p.token_sha256();
-    if (h.size() != 64 || !std::all_of(h.begin(), h.end(), [](char c) {
-          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        }))
+    if (h.size() != 64 ||
+        !std::all_of(h.begin(), h.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))
       return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: must be 64 lower-case hex characters"));
     if (p.name().empty()) return absl::InvalidArgumentError(common::Cat(at, ".name: required"));
     if (p.tenants().empty()) return absl::InvalidArgumentError(common::Cat(at, ".tenants: at least one is required"));

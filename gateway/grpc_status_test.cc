@@ -21,7 +21,8 @@ TEST(ToGrpcStatus, CodesMapOneToOne) {
 
 TEST(ToGrpcStatus, DatabaseTextNeverReachesTheCaller) {
   // What PgStatus builds for a failed statement: PostgreSQL's text, which can quote rows.
-  absl::Status s = common::MapSqlState("23505", "duplicate key value violates unique constraint: Key (x)=(secret)", false);
+  absl::Status s =
+      common::MapSqlState("23505", "duplicate key value violates unique constraint: Key (x)=(secret)", false);
   s.SetPayload(common::kSqlStatePayload, absl::Cord("23505"));
   grpc::Status g = ToGrpcStatus(s);
   EXPECT_EQ(g.error_code(), static_cast<grpc::StatusCode>(static_cast<int>(s.code())));

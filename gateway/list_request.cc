@@ -103,8 +103,8 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     if (auto s = CheckTime(f.from_time(), "filter.from_time"); !s.ok()) return s;
   if (f.has_to_time())
     if (auto s = CheckTime(f.to_time(), "filter.to_time"); !s.ok()) return s;
-  if (f.has_from_time() && f.has_to_time() && TimeUtil::TimestampToMicroseconds(f.to_time()) <
-                                                  TimeUtil::TimestampToMicroseconds(f.from_time()))
+  if (f.has_from_time() && f.has_to_time() &&
+      TimeUtil::TimestampToMicroseconds(f.to_time()) < TimeUtil::TimestampToMicroseconds(f.from_time()))
     return Invalid("filter.to_time", "before filter.from_time");
   if (!req.cursor().empty()) {
     auto c = DecodeCursor(req.cursor(), f);
@@ -124,8 +124,8 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     q.where += Cat(" AND source = ANY(", param(TextArray({f.sources().begin(), f.sources().end()})), "::text[])");
   if (!f.correlation_id().empty()) q.where += Cat(" AND correlation_id = ", param(f.correlation_id()));
   if (f.has_from_time())
-    q.where +=
-        Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))), "::timestamptz");
+    q.where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))),
+                   "::timestamptz");
   if (f.has_to_time())
     q.where +=
         Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");

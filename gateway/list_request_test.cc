@@ -69,9 +69,9 @@ TEST(Cursor, GarbageIsRefusedNamingCursor) {
   for (const std::string& text : {
            std::string("not base64!"),
            std::string("%%%%"),
-           absl::WebSafeBase64Escape("1:" + std::string(kId)),                       // two parts
-           absl::WebSafeBase64Escape("1:" + std::string(kId) + ":" + digest + ":x"),  // four parts
-           absl::WebSafeBase64Escape("x:" + std::string(kId) + ":" + digest),         // micros not a number
+           absl::WebSafeBase64Escape("1:" + std::string(kId)),                                    // two parts
+           absl::WebSafeBase64Escape("1:" + std::string(kId) + ":" + digest + ":x"),              // four parts
+           absl::WebSafeBase64Escape("x:" + std::string(kId) + ":" + digest),                     // micros not a number
            absl::WebSafeBase64Escape("99999999999999999999:" + std::string(kId) + ":" + digest),  // overflows
            absl::WebSafeBase64Escape("9223372036854775807:" + std::string(kId) + ":" + digest),   // past 9999
            absl::WebSafeBase64Escape("-1:" + std::string(kId) + ":" + digest),                    // before 1970
@@ -205,8 +205,7 @@ TEST_F(ListRequestTest, BuildsTheWhereClauseWithParameters) {
             " AND (occurred_at, id) > ($8::timestamptz, $9::uuid)");
   EXPECT_THAT(q->params, ElementsAre("{\"tenant-acme\"}", "{\"metadata.changed\"}", "{\"metadata-studio.api\"}",
                                      "corr'); DROP TABLE event_log; --", "2025-12-01T11:00:00.000000Z",
-                                     "2025-12-01T12:00:00.500000Z", "$.entityKey", "2025-12-01T11:00:00.000001Z",
-                                     kId));
+                                     "2025-12-01T12:00:00.500000Z", "$.entityKey", "2025-12-01T11:00:00.000001Z", kId));
 }
 
 TEST(TextArray, QuotesAndEscapes) {

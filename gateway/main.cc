@@ -27,35 +27,53 @@ int main(int argc, char** argv) {
   service.Flag("listen", c.listen, "gRPC address host:port");
   service.Flag("tokens", tokens_file, "Token file (sluice.v1.TokenFile text format)")->required();
   service.Flag("rate-limits", rate_limits,
-                 "Per-source limits as JSON, or @FILE: [{\"source\":\"etl.pipeline\",\"limit\":200,\"intervalMs\":60000,\"pauseMs\":60000}]");
-  service.Flag("pg-max-connections", c.pg_max_connections, "PostgreSQL connections open at once")->check(CLI::PositiveNumber);
-  service.Flag("pg-acquire-timeout-ms", pg_acquire_timeout_ms,
-                 "How long a call waits for a free PostgreSQL connection; then RESOURCE_EXHAUSTED")->check(CLI::NonNegativeNumber);
-  service.Flag("pg-statement-timeout-ms", pg_statement_timeout_ms,
-                 "statement_timeout of the gateway's PostgreSQL connections; 0 = the server's")->check(CLI::NonNegativeNumber);
+               "Per-source limits as JSON, or @FILE: "
+               "[{\"source\":\"etl.pipeline\",\"limit\":200,\"intervalMs\":60000,\"pauseMs\":60000}]");
+  service.Flag("pg-max-connections", c.pg_max_connections, "PostgreSQL connections open at once")
+      ->check(CLI::PositiveNumber);
+  service
+      .Flag("pg-acquire-timeout-ms", pg_acquire_timeout_ms,
+            "How long a call waits for a free PostgreSQL connection; then RESOURCE_EXHAUSTED")
+      ->check(CLI::NonNegativeNumber);
+  service
+      .Flag("pg-statement-timeout-ms", pg_statement_timeout_ms,
+            "statement_timeout of the gateway's PostgreSQL connections; 0 = the server's")
+      ->check(CLI::NonNegativeNumber);
   service.Flag("approval-roles", approval_roles,
-                 "Role that decides approvals, by entity type and optionally tier, as JSON or @FILE: "
-                 "{\"METADATA\":\"metadata_steward\",\"METADATA/TIER_1\":\"kernel_architect\"} "
-                 "(default: KPI kpi_owner, others metadata_steward)");
-  service.Flag("delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")->check(CLI::PositiveNumber);
-  service.Flag("dedup-window-s", dedup_window_s, "How long a published event id is remembered")->check(CLI::NonNegativeNumber);
+               "Role that decides approvals, by entity type and optionally tier, as JSON or @FILE: "
+               "{\"METADATA\":\"metadata_steward\",\"METADATA/TIER_1\":\"kernel_architect\"} "
+               "(default: KPI kpi_owner, others metadata_steward)");
+  service.Flag("delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")
+      ->check(CLI::PositiveNumber);
+  service.Flag("dedup-window-s", dedup_window_s, "How long a published event id is remembered")
+      ->check(CLI::NonNegativeNumber);
   service.Flag("dedup-capacity", c.dedup_capacity, "Most event ids remembered");
-  service.Flag("max-in-flight-per-stream", c.max_in_flight_per_stream,
-                 "Events of one stream awaiting the broker before reading pauses")->check(CLI::PositiveNumber);
-  service.Flag("max-streams-per-principal", c.max_streams_per_principal,
-                 "PublishStream, Subscribe and Replay calls one principal may hold open at once")->check(CLI::PositiveNumber);
-  service.Flag("max-streams", c.max_streams, "PublishStream, Subscribe and Replay calls open at once in total")->check(CLI::PositiveNumber);
-  service.Flag("max-rpc-threads", c.max_rpc_threads,
-                 "Threads gRPC may serve synchronous calls on (must exceed --max-streams)")->check(CLI::PositiveNumber);
+  service
+      .Flag("max-in-flight-per-stream", c.max_in_flight_per_stream,
+            "Events of one stream awaiting the broker before reading pauses")
+      ->check(CLI::PositiveNumber);
+  service
+      .Flag("max-streams-per-principal", c.max_streams_per_principal,
+            "PublishStream, Subscribe and Replay calls one principal may hold open at once")
+      ->check(CLI::PositiveNumber);
+  service.Flag("max-streams", c.max_streams, "PublishStream, Subscribe and Replay calls open at once in total")
+      ->check(CLI::PositiveNumber);
+  service
+      .Flag("max-rpc-threads", c.max_rpc_threads,
+            "Threads gRPC may serve synchronous calls on (must exceed --max-streams)")
+      ->check(CLI::PositiveNumber);
   service.Flag("max-message-bytes", c.max_message_bytes, "Largest gRPC message accepted")->check(CLI::PositiveNumber);
   service.Flag("tls-cert", c.tls_cert, "Server certificate (PEM); with --tls-key enables TLS");
   service.Flag("tls-key", c.tls_key, "Server private key (PEM)");
   service.Flag("tls-client-ca", c.tls_client_ca, "CA (PEM) that client certificates must chain to: mutual TLS");
   service.Flag("shutdown-grace-s", grace_s, "On SIGTERM, how long in-flight calls may finish");
-  service.ListFlag("health-group", c.health_groups,
-                   "Consumer group whose lag GetEventHealth and sluice_consumer_lag report (repeatable or comma-separated)")
+  service
+      .ListFlag(
+          "health-group", c.health_groups,
+          "Consumer group whose lag GetEventHealth and sluice_consumer_lag report (repeatable or comma-separated)")
       ->capture_default_str();
-  service.Flag("health-interval-s", health_interval_s, "How often the event-health gauges are refreshed; 0 = never")->check(CLI::NonNegativeNumber);
+  service.Flag("health-interval-s", health_interval_s, "How often the event-health gauges are refreshed; 0 = never")
+      ->check(CLI::NonNegativeNumber);
   service.app().add_option("--librdkafka", librdkafka, "Raw producer setting KEY=VALUE (repeatable)");
   service.AddMetrics("127.0.0.1:9464");
   if (auto rc = service.Parse(argc, argv)) return *rc;
@@ -67,7 +85,8 @@ int main(int argc, char** argv) {
   c.pg_statement_timeout = absl::Milliseconds(pg_statement_timeout_ms);
   for (const auto& kv : librdkafka) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos) return service.Fail("--librdkafka", absl::InvalidArgumentError(kv + ": want KEY=VALUE"));
+    if (eq == std::string::npos)
+      return service.Fail("--librdkafka", absl::InvalidArgumentError(kv + ": want KEY=VALUE"));
     c.librdkafka[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   auto tokens = sluice::gateway::TokenStore::FromFile(tokens_file);

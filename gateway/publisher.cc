@@ -83,8 +83,8 @@ PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
                   .Name("sluice_gateway_publish_latency_seconds")
                   .Help("Time from receiving an event to the broker's acknowledgement")
                   .Register(registry)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
-                                                                   0.1, 0.5, 1, 5})),
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                   0.5, 1, 5})),
       in_flight(prometheus::BuildGauge()
                     .Name("sluice_gateway_in_flight")
                     .Help("Events sent to the broker and not yet acknowledged")

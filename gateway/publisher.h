@@ -10,8 +10,8 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "contracts/authz.h"
@@ -40,7 +40,6 @@ WorkflowContext WorkflowContextOf(const grpc::ServerContextBase& ctx);
 // envelope has no sluice.workflow.* key. Values are trimmed; the workflow entries are
 // dropped (returns false) when they, with the envelope's metadata, would pass 2 KiB.
 bool ApplyWorkflowContext(const WorkflowContext& ctx, v1::Envelope& envelope);
-
 
 struct PublisherMetrics {
   explicit PublisherMetrics(prometheus::Registry& registry);

@@ -37,8 +37,8 @@ RateLimiter::RateLimiter(RateLimiter&& other) noexcept {
 void RateLimiter::ForgetIdleLocked(absl::Time now) {
   for (auto it = states_.begin(); it != states_.end();) {
     const auto& limit = limits_.at(it->first.second);
-    const bool idle = now >= it->second.paused_until &&
-                      now - it->second.window_start >= absl::Milliseconds(limit.interval_ms());
+    const bool idle =
+        now >= it->second.paused_until && now - it->second.window_start >= absl::Milliseconds(limit.interval_ms());
     it = idle ? states_.erase(it) : std::next(it);
   }
 }

@@ -10,8 +10,8 @@
 #include <atomic>
 #include <mutex>
 
-#include "common/strings.h"
 #include "common/file.h"
+#include "common/strings.h"
 #include "gateway/approval_service.h"
 #include "gateway/approvals.h"
 #include "gateway/data_refresh_service.h"
@@ -52,7 +52,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Gatew
 
 struct Gateway::Impl {
   Impl(GatewayConfig c, TokenStore t, RateLimiter l, const contracts::Catalog& cat)
-      : config(std::move(c)), tokens(std::move(t)), limits(std::move(l)), catalog(cat), authz(catalog, config.approval_policy) {}
+      : config(std::move(c)),
+        tokens(std::move(t)),
+        limits(std::move(l)),
+        catalog(cat),
+        authz(catalog, config.approval_policy) {}
   // Declaration order is destruction order reversed, and it matters: the server goes
   // first (no new calls), then the services, then the producer, whose destructor still
   // runs delivery callbacks into the publisher, dedup window, metrics and activity; so
@@ -96,19 +100,18 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                   ") must exceed max_streams (", config.max_streams,
                                                   "): each open stream holds a gRPC thread"));
   auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
-                                              .client_id = "sluice-gateway",
-                                              .delivery_timeout = config.delivery_timeout,
-                                              .linger = absl::Milliseconds(1),
-                                              .librdkafka = config.librdkafka},
-                                             catalog);
+                                           .client_id = "sluice-gateway",
+                                           .delivery_timeout = config.delivery_timeout,
+                                           .linger = absl::Milliseconds(1),
+                                           .librdkafka = config.librdkafka},
+                                          catalog);
   if (!producer.ok()) return producer.status();
   auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits), (*producer)->catalog());
   impl->producer = *std::move(producer);
   impl->dedup = std::make_unique<DedupWindow>(config.dedup_window, config.dedup_capacity);
   impl->metrics = std::make_unique<PublisherMetrics>(registry);
-  impl->publisher =
-      std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup, *impl->metrics,
-                                  &impl->activity);
+  impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup,
+                                                *impl->metrics, &impl->activity);
   impl->streams = std::make_unique<StreamSlots>(config.max_streams_per_principal, config.max_streams);
   impl->events = std::make_unique<EventGatewayServiceImpl>(impl->tokens, *impl->publisher,
                                                            config.max_in_flight_per_stream, *impl->streams);
@@ -129,16 +132,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                                  .topics = topics,
                                                                  .metrics_interval = config.health_interval},
                                                impl->activity, impl->limits, registry, impl->pg.get());
-  impl->query_service = std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{
-      .tokens = impl->tokens,
-      .catalog = impl->catalog,
-      .authz = impl->authz,
-      .bootstrap_servers = config.bootstrap_servers,
-      .log = impl->event_log.get(),
-      .producer = *impl->producer,
-      .health = *impl->health,
-      .stopping = impl->stopping,
-      .streams = impl->streams.get()});
+  impl->query_service =
+      std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{.tokens = impl->tokens,
+                                                                          .catalog = impl->catalog,
+                                                                          .authz = impl->authz,
+                                                                          .bootstrap_servers = config.bootstrap_servers,
+                                                                          .log = impl->event_log.get(),
+                                                                          .producer = *impl->producer,
+                                                                          .health = *impl->health,
+                                                                          .stopping = impl->stopping,
+                                                                          .streams = impl->streams.get()});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -38,8 +38,8 @@ class SourceActivity {
     int64_t published = 0, rate_limited = 0;
     absl::Time last_seen = absl::InfinitePast();
     absl::Time touched = absl::InfinitePast();  // last event of any kind (for eviction)
-    int64_t second[60] = {};  // accepted per second, indexed by unix second % 60
-    int64_t stamp[60] = {};   // the unix second each slot counts
+    int64_t second[60] = {};                    // accepted per second, indexed by unix second % 60
+    int64_t stamp[60] = {};                     // the unix second each slot counts
   };
   State& At(std::string_view tenant, std::string_view source, absl::Time now);
 

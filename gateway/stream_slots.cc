@@ -27,8 +27,8 @@ absl::StatusOr<StreamSlot> StreamSlots::Acquire(std::string_view principal) {
                                                     " open streams (PublishStream, Subscribe, Replay), the most "
                                                     "one caller may hold (--max-streams-per-principal)"));
   if (open_ >= total_)
-    return absl::ResourceExhaustedError(common::Cat("the gateway already serves ", open_,
-                                                    " open streams, its limit (--max-streams); try again later"));
+    return absl::ResourceExhaustedError(
+        common::Cat("the gateway already serves ", open_, " open streams, its limit (--max-streams); try again later"));
   if (it == by_principal_.end()) it = by_principal_.emplace(std::string(principal), 0).first;
   ++it->second;
   ++open_;

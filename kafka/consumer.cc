@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   rd_kafka_poll_set_consumer(rk);
 
   kafka::PartitionListHandle topics(rd_kafka_topic_partition_list_new(static_cast<int>(c->config_.topics.size())));
-  for (const auto& t : c->config_.topics) rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  for (const auto& t : c->config_.topics)
+    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   if (auto e = rd_kafka_subscribe(rk, topics.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR)
     return kafka::KafkaStatus(e, "subscribe");
   return c;
@@ -225,8 +226,8 @@ absl::Status Consumer::Rewind(const std::map<TopicPartition, int64_t>& first) {
   // A partition can fail on its own (e.g. no longer assigned): only the list says so.
   for (int i = 0; i < rewind->cnt; ++i)
     if (rewind->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-      return kafka::KafkaStatus(rewind->elems[i].err, common::Cat("seek ", rewind->elems[i].topic, "[",
-                                                                  rewind->elems[i].partition, "]"));
+      return kafka::KafkaStatus(rewind->elems[i].err,
+                                common::Cat("seek ", rewind->elems[i].topic, "[", rewind->elems[i].partition, "]"));
   return absl::OkStatus();
 }
 

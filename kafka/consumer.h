@@ -47,10 +47,10 @@ struct ConsumerConfig {
 };
 
 struct ConsumerStats {
-  uint64_t delivered = 0;      // records handed to the handler and committed
-  uint64_t skipped_type = 0;   // filtered by ce_type, not decoded
-  uint64_t undecodable = 0;    // value is not an Envelope (logged and skipped)
-  uint64_t batches = 0;        // successful batches
+  uint64_t delivered = 0;     // records handed to the handler and committed
+  uint64_t skipped_type = 0;  // filtered by ce_type, not decoded
+  uint64_t undecodable = 0;   // value is not an Envelope (logged and skipped)
+  uint64_t batches = 0;       // successful batches
   uint64_t handler_failures = 0;
   uint64_t commit_failures = 0;
 };

@@ -115,11 +115,10 @@ void Producer::SendRecord(EncodedRecord record, DeliveryCallback done) {
   const absl::Time deadline = absl::Now() + config_.delivery_timeout;
   rd_kafka_resp_err_t err;
   for (;;) {
-    err = rd_kafka_producev(rk_.get(), RD_KAFKA_V_TOPIC(record.topic.c_str()),
-                            RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
-                            RD_KAFKA_V_VALUE(record.value.data(), record.value.size()),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                            RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
+    err = rd_kafka_producev(
+        rk_.get(), RD_KAFKA_V_TOPIC(record.topic.c_str()), RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
+        RD_KAFKA_V_VALUE(record.value.data(), record.value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || absl::Now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the poller drains reports meanwhile
   }
@@ -144,8 +143,8 @@ absl::Status Producer::Flush(absl::Duration timeout) {
   // counter keeps every callback on the poller thread.
   while (in_flight_.load() > 0) {
     if (absl::Now() >= deadline)
-      return absl::DeadlineExceededError(common::Cat("flush: ", in_flight_.load(), " records still in flight after ",
-                                                     absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          common::Cat("flush: ", in_flight_.load(), " records still in flight after ", absl::FormatDuration(timeout)));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return absl::OkStatus();

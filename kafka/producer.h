@@ -62,8 +62,8 @@ struct EncodedRecord {
 // left, failing those records' callbacks with kUnavailable, and returns.
 class Producer {
  public:
-  static absl::StatusOr<std::unique_ptr<Producer>> Create(ProducerConfig config,
-                                                          const contracts::Catalog& catalog = contracts::Catalog::Default());
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(
+      ProducerConfig config, const contracts::Catalog& catalog = contracts::Catalog::Default());
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;

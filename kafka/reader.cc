@@ -191,7 +191,8 @@ absl::StatusOr<std::vector<Record>> TopicReader::Next(size_t max, absl::Duration
   if (done()) return out;
   const absl::Time deadline = absl::Now() + wait;
   while (out.size() < max && !done()) {
-    int wait_ms = out.empty() ? static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()))) : 0;
+    int wait_ms =
+        out.empty() ? static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()))) : 0;
     MessageHandle m(rd_kafka_consumer_poll(rk_.get(), wait_ms));
     if (m == nullptr) {
       if (!out.empty() || absl::Now() >= deadline) break;
@@ -205,7 +206,8 @@ absl::StatusOr<std::vector<Record>> TopicReader::Next(size_t max, absl::Duration
       continue;
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      absl::Status s = kafka::KafkaStatus(m->err, Cat("read ", topic, "[", m->partition, "]: ", rd_kafka_message_errstr(m.get())));
+      absl::Status s =
+          kafka::KafkaStatus(m->err, Cat("read ", topic, "[", m->partition, "]: ", rd_kafka_message_errstr(m.get())));
       if (m->err == RD_KAFKA_RESP_ERR__FATAL || m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) return s;
       spdlog::warn("reader: {}", s.message());
       continue;

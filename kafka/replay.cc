@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "common/strings.h"
 #include "contracts/json.h"
@@ -21,7 +21,7 @@ constexpr size_t kBatch = 500;
 // Sends `batch` to the target and waits for every acknowledgement; the reports in batch
 // order, or the first failure.
 absl::StatusOr<std::vector<kafka::DeliveryReport>> Republish(kafka::Producer& producer, const std::string& target,
-                                                                const std::vector<const Record*>& batch) {
+                                                             const std::vector<const Record*>& batch) {
   struct Wait {
     std::mutex mu;
     std::condition_variable cv;
@@ -32,7 +32,8 @@ absl::StatusOr<std::vector<kafka::DeliveryReport>> Republish(kafka::Producer& pr
   w.left = batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     const Record& r = *batch[i];
-    kafka::EncodedRecord out{.topic = target, .key = r.key, .value = r.value, .headers = r.headers, .event_id = r.envelope.id()};
+    kafka::EncodedRecord out{
+        .topic = target, .key = r.key, .value = r.value, .headers = r.headers, .event_id = r.envelope.id()};
     out.headers.push_back({std::string(kReplayHeader), Cat(r.topic, "/", r.partition, "/", r.offset)});
     producer.SendRecord(std::move(out), [&w, &reports, i](absl::StatusOr<kafka::DeliveryReport> d) {
       std::lock_guard lock(w.mu);
@@ -73,7 +74,8 @@ absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec&
     if (producer == nullptr) return absl::InvalidArgumentError("target_topic: replaying into a topic needs a producer");
     if (std::find(spec.topics.begin(), spec.topics.end(), spec.target_topic) != spec.topics.end())
       return absl::InvalidArgumentError(
-          Cat("target_topic: ", spec.target_topic, " is read by this replay; re-publishing into it would duplicate its events"));
+          Cat("target_topic: ", spec.target_topic,
+              " is read by this replay; re-publishing into it would duplicate its events"));
     auto existing = kafka::ListTopics(config.bootstrap_servers);
     if (!existing.ok()) return existing.status();
     if (!existing->contains(spec.target_topic))
@@ -119,7 +121,8 @@ absl::StatusOr<std::string> RecordToJsonLine(const Record& r) {
     headers += common::JsonQuote(h.key) + ":" + common::JsonQuote(h.value);
   }
   headers += '}';
-  const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(r.timestamp_ms), absl::UTCTimeZone());
+  const std::string ts =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(r.timestamp_ms), absl::UTCTimeZone());
   return Cat("{\"topic\":", common::JsonQuote(r.topic), ",\"partition\":", r.partition, ",\"offset\":", r.offset,
              ",\"timestamp\":\"", ts, "\",\"key\":", common::JsonQuote(r.key), ",\"headers\":", headers,
              ",\"envelope\":", *env, "}");

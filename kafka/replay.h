@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kafka/reader.h"
 #include "contracts/catalog.h"
 #include "kafka/producer.h"
+#include "kafka/reader.h"
 
 namespace sluice::kafka {
 

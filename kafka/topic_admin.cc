@@ -35,7 +35,8 @@ struct ClusterInfo {
 
 absl::StatusOr<ClusterInfo> Describe(rd_kafka_t* rk, absl::Duration timeout) {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka::KafkaStatus(err, "cluster metadata");
   ClusterInfo info;
   info.brokers = md->broker_cnt;
@@ -54,9 +55,11 @@ absl::StatusOr<ClusterInfo> Describe(rd_kafka_t* rk, absl::Duration timeout) {
 // Waits for one admin result event on `queue`.
 absl::StatusOr<EventHandle> AwaitResult(rd_kafka_queue_t* queue, absl::Duration timeout, std::string_view what) {
   EventHandle ev(rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout))));
-  if (ev == nullptr) return absl::DeadlineExceededError(common::Cat(what, ": no answer within ", absl::FormatDuration(timeout)));
+  if (ev == nullptr)
+    return absl::DeadlineExceededError(common::Cat(what, ": no answer within ", absl::FormatDuration(timeout)));
   if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return kafka::KafkaStatus(rd_kafka_event_error(ev.get()), common::Cat(what, ": ", rd_kafka_event_error_string(ev.get())));
+    return kafka::KafkaStatus(rd_kafka_event_error(ev.get()),
+                              common::Cat(what, ": ", rd_kafka_event_error_string(ev.get())));
   return ev;
 }
 
@@ -103,7 +106,8 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
     NewTopicHandle nt(rd_kafka_NewTopic_new(t.name().c_str(), t.partitions(), rf, err, sizeof(err)));
     if (nt == nullptr) return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": ", err));
     std::string retention = std::to_string(t.retention_ms());
-    if (t.retention_ms() != 0 && rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", retention.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (t.retention_ms() != 0 &&
+        rd_kafka_NewTopic_set_config(nt.get(), "retention.ms", retention.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR)
       return absl::InvalidArgumentError(common::Cat("topic ", t.name(), ": bad retention.ms ", retention));
     missing.push_back(nt.get());
     owned.push_back(std::move(nt));
@@ -151,7 +155,8 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
   return report;
 }
 
-absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::string>& topics, absl::Duration timeout) {
+absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::string>& topics,
+                          absl::Duration timeout) {
   if (topics.empty()) return absl::OkStatus();
   auto rk = AdminClient(bootstrap);
   if (!rk.ok()) return rk.status();

@@ -38,7 +38,8 @@ absl::Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, int32_t p
   for (;;) {
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, 5000);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-    const bool transient = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+    const bool transient = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
                            e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__TIMED_OUT;
     if (!transient || absl::Now() >= deadline)
       return KafkaStatus(e, common::Cat("watermarks of ", topic, "[", partition, "]"));
@@ -66,26 +67,20 @@ absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
     case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
-      return absl::UnavailableError(msg);
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS: return absl::UnavailableError(msg);
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-      return absl::InvalidArgumentError(msg);
+    case RD_KAFKA_RESP_ERR__INVALID_ARG: return absl::InvalidArgumentError(msg);
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-      return absl::NotFoundError(msg);
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION: return absl::NotFoundError(msg);
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-      return absl::PermissionDeniedError(msg);
-    case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
-      return absl::AlreadyExistsError(msg);
-    default:
-      return absl::InternalError(msg);
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED: return absl::PermissionDeniedError(msg);
+    case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: return absl::AlreadyExistsError(msg);
+    default: return absl::InternalError(msg);
   }
 }
 
@@ -108,15 +103,9 @@ int32_t Murmur2(std::string_view key) {
   }
   const uint8_t* tail = data + 4 * blocks;
   switch (length & 3) {
-    case 3:
-      h ^= uint32_t(tail[2]) << 16;
-      [[fallthrough]];
-    case 2:
-      h ^= uint32_t(tail[1]) << 8;
-      [[fallthrough]];
-    case 1:
-      h ^= uint32_t(tail[0]);
-      h *= m;
+    case 3: h ^= uint32_t(tail[2]) << 16; [[fallthrough]];
+    case 2: h ^= uint32_t(tail[1]) << 8; [[fallthrough]];
+    case 1: h ^= uint32_t(tail[0]); h *= m;
   }
   h ^= h >> 13;
   h *= m;

@@ -31,11 +31,11 @@ TEST(KafkaStatus, ClassifiesRetryableAndPermanentErrors) {
   EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "x").code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, "x").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "x").code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "x").code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "x").code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__FATAL, "x").code(), absl::StatusCode::kInternal);
-  EXPECT_NE(KafkaStatus(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "delivery of event e1").message().find("delivery of event e1"),
-            std::string::npos);
+  EXPECT_NE(
+      KafkaStatus(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, "delivery of event e1").message().find("delivery of event e1"),
+      std::string::npos);
 }
 
 TEST(MakeConf, NamesTheRejectedSetting) {

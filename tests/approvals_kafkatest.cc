@@ -2,15 +2,13 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
-
-#include <map>
-#include <set>
-#include <thread>
-
 #include <sys/wait.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/pg.h"
 #include "contracts/json.h"
@@ -45,9 +43,9 @@ class Approvals : public testing::GatewayTest {
     auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
     ASSERT_TRUE(p.ok());
     relay_producer_ = *std::move(p);
-    auto r = relay::Relay::Create({.pg_dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200),
-                                      .pg_schema = schema_},
-                                     *relay_producer_);
+    auto r = relay::Relay::Create(
+        {.pg_dsn = common::DefaultPgDsn(), .poll_interval = absl::Milliseconds(200), .pg_schema = schema_},
+        *relay_producer_);
     ASSERT_TRUE(r.ok());
     relay_ = *std::move(r);
     relay_thread_ = std::thread([this] { relay_->Run(); });
@@ -96,12 +94,12 @@ class Approvals : public testing::GatewayTest {
   // event_type of the outbox rows of an approval (correlation), in commit order.
   std::vector<std::string> OutboxTypes(const std::string& approval_id) {
     std::vector<std::string> out;
-    auto r = conn_->Exec(
-        "SELECT event_type, envelope FROM event_outbox ORDER BY id");
+    auto r = conn_->Exec("SELECT event_type, envelope FROM event_outbox ORDER BY id");
     for (int i = 0; r.ok() && i < r->rows(); ++i) {
       std::string_view hex = r->Get(i, 1);
       std::string bytes;
-      for (size_t j = 2; j + 1 < hex.size(); j += 2) bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(j, 2)), nullptr, 16)));
+      for (size_t j = 2; j + 1 < hex.size(); j += 2)
+        bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(j, 2)), nullptr, 16)));
       v1::Envelope e;
       if (e.ParseFromString(bytes) && e.correlation_id() == approval_id) out.emplace_back(r->Get(i, 0));
     }
@@ -114,9 +112,9 @@ class Approvals : public testing::GatewayTest {
     std::vector<std::string> topics;
     for (const auto& t : catalog_->topics()) topics.push_back(t.name());
     auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                         .group_id = Group(common::Cat("approvals-", readers_++)),
-                                         .topics = topics,
-                                         .max_batch = 5000});
+                                      .group_id = Group(common::Cat("approvals-", readers_++)),
+                                      .topics = topics,
+                                      .max_batch = 5000});
     std::map<std::string, v1::Envelope> got;
     std::map<std::string, int> count;
     if (!c.ok()) return got;
@@ -161,16 +159,25 @@ struct TypeCase {
 
 TEST_F(Approvals, EachEntityTypeEmitsItsEventsInOrderOnceWithOneCorrelation) {
   const TypeCase cases[] = {
-      {v1::ENTITY_TYPE_METADATA, v1::TIER_1,
+      {v1::ENTITY_TYPE_METADATA,
+       v1::TIER_1,
        R"({"label":"Revenue Gross","tier":"tier1","standardPackId":"IFRS_CORE","binding":{"schema":"public","table":"revenue"}})",
        {"approval.created", "metadata.approved", "metadata.changed", "approval.approved"}},
-      {v1::ENTITY_TYPE_METADATA, v1::TIER_3, R"({"label":"Net Margin","tier":"tier3"})",
+      {v1::ENTITY_TYPE_METADATA,
+       v1::TIER_3,
+       R"({"label":"Net Margin","tier":"tier3"})",
        {"approval.created", "metadata.approved", "metadata.changed", "approval.approved"}},
-      {v1::ENTITY_TYPE_KPI, v1::TIER_2, R"({"name":"Revenue growth","formula":"rev/rev_prev-1"})",
+      {v1::ENTITY_TYPE_KPI,
+       v1::TIER_2,
+       R"({"name":"Revenue growth","formula":"rev/rev_prev-1"})",
        {"approval.created", "kpi.approved", "kpi.changed", "approval.approved"}},
-      {v1::ENTITY_TYPE_GLOSSARY, v1::TIER_2, R"({"term":"Revenue","definition":"Income from sales","synonyms":["Sales"]})",
+      {v1::ENTITY_TYPE_GLOSSARY,
+       v1::TIER_2,
+       R"({"term":"Revenue","definition":"Income from sales","synonyms":["Sales"]})",
        {"approval.created", "approval.approved"}},
-      {v1::ENTITY_TYPE_BUSINESS_RULE, v1::TIER_2, R"({"name":"Positive amount","expression":"amount > 0"})",
+      {v1::ENTITY_TYPE_BUSINESS_RULE,
+       v1::TIER_2,
+       R"({"name":"Positive amount","expression":"amount > 0"})",
        {"approval.created", "approval.approved"}},
   };
   int n = 0;
@@ -201,7 +208,8 @@ TEST_F(Approvals, EachEntityTypeEmitsItsEventsInOrderOnceWithOneCorrelation) {
   }
   // The approved entities exist, once each.
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM mdm_global_metadata")->Get(0, 0), "2");
-  EXPECT_EQ(conn_->Exec("SELECT binding_table FROM mdm_global_metadata WHERE canonical_key = 'key_0'")->Get(0, 0), "revenue");
+  EXPECT_EQ(conn_->Exec("SELECT binding_table FROM mdm_global_metadata WHERE canonical_key = 'key_0'")->Get(0, 0),
+            "revenue");
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM mdm_kpi_definition")->Get(0, 0), "1");
   EXPECT_EQ(conn_->Exec("SELECT synonyms::text FROM mdm_glossary_term")->Get(0, 0), "{Sales}");
   EXPECT_EQ(conn_->Exec("SELECT expression FROM mdm_business_rule")->Get(0, 0), "amount > 0");
@@ -286,8 +294,10 @@ TEST_F(Approvals, RejectNeedsAReasonCancelIsTheRequestersAndDecidedApprovalsStay
 // `sluicectl audit verify` over this test's topics and schema: exit code and output.
 std::pair<int, std::string> Verify(const std::string& prefix, const std::string& bootstrap, const std::string& schema) {
   const std::string log = common::Cat(::testing::TempDir(), "/verify-", schema, ".out");
-  pid_t pid = testing::Spawn(SLUICECTL, {"--topic-prefix", prefix, "--bootstrap", bootstrap, "audit", "verify",
-                                         "--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema}, log);
+  pid_t pid = testing::Spawn(SLUICECTL,
+                             {"--topic-prefix", prefix, "--bootstrap", bootstrap, "audit", "verify", "--pg-dsn",
+                              common::DefaultPgDsn(), "--pg-schema", schema},
+                             log);
   int status = 0;
   waitpid(pid, &status, 0);
   std::ifstream in(log);
@@ -306,14 +316,16 @@ TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {
   ASSERT_TRUE(Approve(meta2.id(), testing::kTokenSteward).ok());
   v1::Approval kpi = Create(Request(v1::ENTITY_TYPE_KPI, v1::TIER_2, "growth", R"({"name":"Growth","formula":"a/b"})"));
   ASSERT_TRUE(Approve(kpi.id(), testing::kTokenSteward).ok());
-  v1::Approval rejected = Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term", R"({"term":"T","definition":"D"})"));
+  v1::Approval rejected =
+      Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term", R"({"term":"T","definition":"D"})"));
   v1::RejectRequest rej;
   rej.set_tenant_id("tenant-acme");
   rej.set_id(rejected.id());
   rej.set_reason("not needed");
   v1::RejectResponse rresp;
   ASSERT_TRUE(stub_->Reject(Ctx(testing::kTokenSteward).get(), rej, &rresp).ok());
-  v1::Approval cancelled = Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term2", R"({"term":"U","definition":"E"})"));
+  v1::Approval cancelled =
+      Create(Request(v1::ENTITY_TYPE_GLOSSARY, v1::TIER_3, "term2", R"({"term":"U","definition":"E"})"));
   v1::CancelRequest can;
   can.set_tenant_id("tenant-acme");
   can.set_id(cancelled.id());
@@ -327,23 +339,29 @@ TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {
   EXPECT_THAT(out, ::testing::HasSubstr("1 cancelled"));
 
   // An entity edited in the database.
-  ASSERT_TRUE(conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Tampered' WHERE canonical_key = 'orders'").ok());
+  ASSERT_TRUE(
+      conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Tampered' WHERE canonical_key = 'orders'").ok());
   std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
   EXPECT_EQ(code, 1) << out;
-  EXPECT_THAT(out, ::testing::HasSubstr(
-                       "MISMATCH entity metadata tenant-acme/orders: label: PostgreSQL has \"Tampered\", the events give \"Orders v2\""));
+  EXPECT_THAT(out, ::testing::HasSubstr("MISMATCH entity metadata tenant-acme/orders: label: PostgreSQL has "
+                                        "\"Tampered\", the events give \"Orders v2\""));
   EXPECT_THAT(out, ::testing::HasSubstr("1 mismatches"));
-  ASSERT_TRUE(conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Orders v2' WHERE canonical_key = 'orders'").ok());
+  ASSERT_TRUE(
+      conn_->ExecScript("UPDATE mdm_global_metadata SET label = 'Orders v2' WHERE canonical_key = 'orders'").ok());
 
   // An approval's decision rewritten, and an entity no event accounts for.
   ASSERT_TRUE(conn_->Exec("UPDATE mdm_approval SET status = 'approved' WHERE id = $1::uuid", {rejected.id()}).ok());
-  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, tier)"
-                                " VALUES ('tenant-acme', 'smuggled', 'Smuggled', 'tier1')").ok());
+  ASSERT_TRUE(conn_
+                  ->ExecScript("INSERT INTO mdm_kpi_definition (tenant_id, canonical_key, name, tier)"
+                               " VALUES ('tenant-acme', 'smuggled', 'Smuggled', 'tier1')")
+                  .ok());
   std::tie(code, out) = Verify(prefix_, bootstrap_, schema_);
   EXPECT_EQ(code, 1) << out;
-  EXPECT_THAT(out, ::testing::HasSubstr(common::Cat("MISMATCH approval ", rejected.id(),
-                                                    " (tenant-acme): PostgreSQL says approved, the events say rejected")));
-  EXPECT_THAT(out, ::testing::HasSubstr("MISMATCH entity kpi tenant-acme/smuggled: in PostgreSQL, but no approval.approved event"));
+  EXPECT_THAT(out,
+              ::testing::HasSubstr(common::Cat("MISMATCH approval ", rejected.id(),
+                                               " (tenant-acme): PostgreSQL says approved, the events say rejected")));
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       "MISMATCH entity kpi tenant-acme/smuggled: in PostgreSQL, but no approval.approved event"));
   EXPECT_THAT(out, ::testing::HasSubstr("2 mismatches"));
 
   // Back as it was: consistent again.
@@ -371,9 +389,10 @@ TEST_F(Approvals, ListIsNewestFirstFilteredAndPagesWithoutGapsOrRepeats) {
   std::vector<std::string> created;
   for (int i = 0; i < 7; ++i) {
     auto type = i % 2 == 0 ? v1::ENTITY_TYPE_KPI : v1::ENTITY_TYPE_GLOSSARY;
-    created.push_back(Create(Request(type, v1::TIER_2, common::Cat("k", i),
-                                     type == v1::ENTITY_TYPE_KPI ? R"({"name":"K"})" : R"({"term":"T","definition":"D"})"))
-                          .id());
+    created.push_back(
+        Create(Request(type, v1::TIER_2, common::Cat("k", i),
+                       type == v1::ENTITY_TYPE_KPI ? R"({"name":"K"})" : R"({"term":"T","definition":"D"})"))
+            .id());
   }
   std::vector<std::string> seen;
   std::string cursor;

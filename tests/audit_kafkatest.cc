@@ -1,22 +1,21 @@
 // sluice-audit against the real local Kafka and PostgreSQL: every event stored once,
 // whatever is redelivered, with the record's coordinates and a queryable JSON payload.
+#include <absl/strings/escaping.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <absl/strings/escaping.h>
-
 #include <random>
 
 #include "common/pg.h"
 #include "consumers/audit/audit_sink.h"
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "contracts/validate.h"
-#include "kafka/util.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "kafka/util.h"
 #include "tests/kafka_fixture.h"
 #include "tests/pg_schema.h"
 #include "tests/subprocess.h"
@@ -63,7 +62,8 @@ class AuditTest : public testing::KafkaTest {
   // Reads every topic with a fresh group into the sink until `want` records went through.
   audit::WriteReport Drain(audit::AuditSink& sink, const std::string& group, int64_t want,
                            std::vector<kafka::Record>* seen = nullptr) {
-    auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group(group), .topics = AllTopics()});
+    auto c =
+        kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group(group), .topics = AllTopics()});
     EXPECT_TRUE(c.ok());
     audit::WriteReport total;
     for (absl::Time end = absl::Now() + absl::Seconds(60); total.received < want && absl::Now() < end;)
@@ -192,8 +192,8 @@ TEST_F(AuditTest, OnePoisonEventNeverFailsTheBatchAndNothingIsSkipped) {
   const std::string text = R"(see \u0000 in the docs)";
   literal.mutable_kpi_changed()->set_changed_fields(0, text);
   (*literal.mutable_metadata())["note"] = text;
-  const std::vector<kafka::Record> batch = {AsRead(a, 10), AsRead(long_corr, 11), AsRead(nul, 12),
-                                               AsRead(literal, 13), AsRead(b, 14)};
+  const std::vector<kafka::Record> batch = {AsRead(a, 10), AsRead(long_corr, 11), AsRead(nul, 12), AsRead(literal, 13),
+                                            AsRead(b, 14)};
 
   auto r = (*sink)->Write(batch);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -285,9 +285,10 @@ TEST_F(AuditTest, RowsPostgresRefusesAreFoundAndDeadLetteredTheRestStored) {
   // Constraints the events do not know about, as an operator might add: a CHECK (SQLSTATE
   // 23514) and an index whose entries a large payload overflows (54000). Valid events
   // break them, so only storing them shows which rows are refused.
-  ASSERT_TRUE(conn_->ExecScript("ALTER TABLE event_log ADD CONSTRAINT test_refused"
-                                "  CHECK (correlation_id IS DISTINCT FROM 'refused-by-check');"
-                                "CREATE INDEX test_payload_text ON event_log ((payload::text))")
+  ASSERT_TRUE(conn_
+                  ->ExecScript("ALTER TABLE event_log ADD CONSTRAINT test_refused"
+                               "  CHECK (correlation_id IS DISTINCT FROM 'refused-by-check');"
+                               "CREATE INDEX test_payload_text ON event_log ((payload::text))")
                   .ok());
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
@@ -354,8 +355,11 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   ASSERT_TRUE(p.ok()) << p.status();
   const std::string topic = catalog_->Find("kpi.changed")->topic;
   auto produce = [&](const v1::Envelope& e) {
-    (*p)->SendRecord({.topic = topic, .key = e.tenant_id(), .value = e.SerializeAsString(),
-                      .headers = contracts::ToKafkaHeaders(e), .event_id = e.id()},
+    (*p)->SendRecord({.topic = topic,
+                      .key = e.tenant_id(),
+                      .value = e.SerializeAsString(),
+                      .headers = contracts::ToKafkaHeaders(e),
+                      .event_id = e.id()},
                      [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
   };
   v1::Envelope poison = KpiChanged("tenant-a");
@@ -394,9 +398,12 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
 
   auto sink = audit::AuditSink::Create({.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_});
   ASSERT_TRUE(sink.ok());
-  auto c = kafka::Consumer::Create(
-      {.bootstrap_servers = bootstrap_, .group_id = Group("audit-poison"), .topics = {topic}, .max_batch = 20,
-       .retry_backoff = absl::Milliseconds(50), .keep_undecodable = true});
+  auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
+                                    .group_id = Group("audit-poison"),
+                                    .topics = {topic},
+                                    .max_batch = 20,
+                                    .retry_backoff = absl::Milliseconds(50),
+                                    .keep_undecodable = true});
   ASSERT_TRUE(c.ok()) << c.status();
   int failures = 0;
   // Bounded: a stalled sink ends the loop with the assertions below failing, not a hang.

@@ -2,24 +2,23 @@
 // Kafka and PostgreSQL: a tenant-isolation matrix over every RPC and every kind of caller,
 // forged governance events, self-approval, tier and role chosen by the requester, tenants
 // colliding on event ids, replays of internal topics, and database text leaking to callers.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <absl/strings/ascii.h>
+#include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <functional>
 #include <random>
 
 #include "common/pg.h"
-#include "kafka/consumer.h"
-#include "kafka/util.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/test_util.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
+#include "kafka/consumer.h"
+#include "kafka/util.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 #include "sluice/v1/gateway.grpc.pb.h"
@@ -60,12 +59,12 @@ class Authz : public testing::KafkaTest {
       return Cat("principals { name: \"", name, "\" token_sha256: \"", gateway::Sha256Hex(token), "\" ", rest, " }\n");
     };
     // The removed principal is in the file an earlier gateway used, not in this one.
-    auto tokens = gateway::TokenStore::Parse(Cat(
-        p("requester", kRequester, "tenants: \"tenant-acme\""),
-        p("own", kOwn, "tenants: \"tenant-acme\" roles: \"metadata_steward\""),
-        p("other", kOther, "tenants: \"tenant-b\" roles: \"metadata_steward\" roles: \"operator\""),
-        p("wildcard", kWildcard, "tenants: \"*\" roles: \"metadata_steward\" roles: \"operator\""),
-        p("etl", kEtl, "tenants: \"tenant-acme\" sources: \"etl.pipeline\"")));
+    auto tokens = gateway::TokenStore::Parse(
+        Cat(p("requester", kRequester, "tenants: \"tenant-acme\""),
+            p("own", kOwn, "tenants: \"tenant-acme\" roles: \"metadata_steward\""),
+            p("other", kOther, "tenants: \"tenant-b\" roles: \"metadata_steward\" roles: \"operator\""),
+            p("wildcard", kWildcard, "tenants: \"*\" roles: \"metadata_steward\" roles: \"operator\""),
+            p("etl", kEtl, "tenants: \"tenant-acme\" sources: \"etl.pipeline\"")));
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     gateway::GatewayConfig config{.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap_};
     config.pg_dsn = common::DefaultPgDsn();
@@ -204,10 +203,10 @@ TEST_F(Authz, TenantIsolationMatrix) {
     const char* own_token = kOwn;
   };
   const std::vector<Row> rows = {
-      {"Publish", [&](const char* t) { return Publish(t, Event("data.refreshed", kAcme)).error_code(); },
-       kOk, kDenied, kOk, kUnauth, kUnauth},
-      {"PublishStream", [&](const char* t) { return PublishStream(t, Event("data.refreshed", kAcme)); },
-       kOk, kDenied, kOk, kUnauth, kUnauth},
+      {"Publish", [&](const char* t) { return Publish(t, Event("data.refreshed", kAcme)).error_code(); }, kOk, kDenied,
+       kOk, kUnauth, kUnauth},
+      {"PublishStream", [&](const char* t) { return PublishStream(t, Event("data.refreshed", kAcme)); }, kOk, kDenied,
+       kOk, kUnauth, kUnauth},
       {"NotifyDataRefreshed",
        [&](const char* t) {
          v1::NotifyDataRefreshedRequest req;
@@ -305,14 +304,16 @@ TEST_F(Authz, HealthShowsEachCallerItsOwnTenantsOnly) {
   ASSERT_TRUE(Publish(kOwn, Event("data.refreshed", kAcme)).ok());
   ASSERT_TRUE(Publish(kOther, Event("data.refreshed", kB)).ok());
   // Dead letters as sluice-audit writes them: two of tenant-acme, one of B, one without tenant.
-  ASSERT_TRUE(conn_->ExecScript(
-                       "INSERT INTO event_dead_letter (topic, \"partition\", \"offset\", event_id, tenant_id, type, source,"
-                       " category, reason, record_value) VALUES"
-                       " ('t', 0, 1, 'x', 'tenant-acme', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
-                       " ('t', 0, 2, 'x', 'tenant-acme', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
-                       " ('t', 0, 3, 'x', 'tenant-b', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
-                       " ('t', 0, 4, 'x', NULL, 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00')")
-                  .ok());
+  ASSERT_TRUE(
+      conn_
+          ->ExecScript(
+              "INSERT INTO event_dead_letter (topic, \"partition\", \"offset\", event_id, tenant_id, type, source,"
+              " category, reason, record_value) VALUES"
+              " ('t', 0, 1, 'x', 'tenant-acme', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
+              " ('t', 0, 2, 'x', 'tenant-acme', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
+              " ('t', 0, 3, 'x', 'tenant-b', 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00'),"
+              " ('t', 0, 4, 'x', NULL, 'data.refreshed', 'etl.pipeline', 'invalid', 'r', '\\x00')")
+          .ok());
   v1::GetEventHealthResponse other;
   ASSERT_TRUE(query_->GetEventHealth(Ctx(kOther).get(), {}, &other).ok());
   ASSERT_EQ(other.sources_size(), 1);
@@ -339,7 +340,7 @@ TEST_F(Authz, GovernanceEventsCannotBeForgedThroughTheGateway) {
     const char* source;
   };
   const Probe probes[] = {
-      {kEtl, "metadata.approved", "etl.pipeline"},             // the profiler acts on it
+      {kEtl, "metadata.approved", "etl.pipeline"},              // the profiler acts on it
       {kOwn, "approval.approved", "metadata-studio.approval"},  // a plain token as the workflow
       {kWildcard, "kpi.approved", "metadata-studio.approval"},
       {kWildcard, "metadata.changed", "metadata-studio.approval"},  // the workflow's identity
@@ -365,13 +366,15 @@ TEST_F(Authz, GovernanceEventsCannotBeForgedThroughTheGateway) {
     ASSERT_TRUE((*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
                       for (const auto& r : batch) seen.push_back(r.envelope.type());
                       return absl::OkStatus();
-                    }).ok());
+                    })
+                    .ok());
   }
   absl::SleepFor(absl::Seconds(1));
   ASSERT_TRUE((*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
                     for (const auto& r : batch) seen.push_back(r.envelope.type());
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_THAT(seen, ::testing::ElementsAre("data.refreshed"));
 }
 

@@ -44,7 +44,8 @@ TEST_F(Cli, PublishThroughTheGatewayAndTailFromKafka) {
           << R"("completedAt":"2026-01-01T00:00:00Z","triggeredBy":{"actorId":"etl","actorType":"ACTOR_TYPE_SYSTEM"}}})"
           << "\n";
     }
-    out << R"({"tenantId":"tenant-acme","source":"etl.pipeline","dataRefreshed":{}})" << "\n";
+    out << R"({"tenantId":"tenant-acme","source":"etl.pipeline","dataRefreshed":{}})"
+        << "\n";
   }
   const std::string gw = common::Cat("--gateway 127.0.0.1:", gateway_->port());
   CliRun pub = Sluicectl(common::Cat("publish ", gw, " --token ", testing::kTokenA, " ", file));
@@ -57,7 +58,7 @@ TEST_F(Cli, PublishThroughTheGatewayAndTailFromKafka) {
   EXPECT_THAT(denied.out, ::testing::HasSubstr("tenant_id: b may not act for tenant \"tenant-acme\""));
 
   CliRun tail = Sluicectl(common::Cat("--bootstrap ", bootstrap_, " --topic-prefix ", prefix_,
-                                   " tail --type data.refreshed --from-beginning --max 3"));
+                                      " tail --type data.refreshed --from-beginning --max 3"));
   EXPECT_EQ(tail.exit_code, 0) << tail.out;
   for (const auto& id : ids) EXPECT_THAT(tail.out, ::testing::HasSubstr(R"("id":")" + id + "\"")) << tail.out;
   std::remove(file.c_str());

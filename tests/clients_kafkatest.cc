@@ -81,13 +81,14 @@ TEST_F(Clients, EveryLanguagePublishesEveryVectorByteForByte) {
     const v1::Envelope golden_event = contracts::testing::Golden(v.type);
     if (catalog_->Find(v.type)->outbox_only || catalog_->IsOutboxOnlySource(golden_event.source())) {
       int rc = 0;
-      std::string out = Shell(common::Cat("bash ", root, "/clients/publish_all.sh ", target, " ", testing::kTokenA,
-                                          " ", v.binary_path),
-                              &rc);
+      std::string out = Shell(
+          common::Cat("bash ", root, "/clients/publish_all.sh ", target, " ", testing::kTokenA, " ", v.binary_path),
+          &rc);
       EXPECT_EQ(rc, 1) << v.type << ":\n" << out;
       auto acks = ParseAcks(out);
       ASSERT_EQ(acks.size(), 4u) << out;
-      for (const auto& a : acks) EXPECT_THAT(a.error, ::testing::ContainsRegex("\"code\": *7")) << a.lang << ": " << out;
+      for (const auto& a : acks)
+        EXPECT_THAT(a.error, ::testing::ContainsRegex("\"code\": *7")) << a.lang << ": " << out;
       ++refused;
       continue;
     }
@@ -95,8 +96,8 @@ TEST_F(Clients, EveryLanguagePublishesEveryVectorByteForByte) {
     for (const char* mode : {"", " --stream"}) {
       if (*mode != '\0' && v.type != "data.refreshed" && v.type != "metadata.deprecated") continue;
       int rc = 0;
-      std::string out = Shell(common::Cat("bash ", root, "/clients/publish_all.sh ", target, " ", testing::kTokenA,
-                                          " ", v.binary_path, mode),
+      std::string out = Shell(common::Cat("bash ", root, "/clients/publish_all.sh ", target, " ", testing::kTokenA, " ",
+                                          v.binary_path, mode),
                               &rc);
       ASSERT_EQ(rc, 0) << v.type << mode << ":\n" << out << "\n(has clients/build.sh run?)";
       auto acks = ParseAcks(out);
@@ -132,10 +133,10 @@ TEST_F(Clients, EveryLanguagePublishesEveryVectorByteForByte) {
 
 TEST_F(Clients, EveryLanguageReportsAnAuthenticationError) {
   int rc = 0;
-  std::string out = Shell(common::Cat("bash ", SLUICE_SOURCE_DIR, "/clients/publish_all.sh 127.0.0.1:",
-                                      gateway_->port(), " wrong-token ", contracts::testing::VectorsDir(),
-                                      "/kpi.changed.binpb"),
-                          &rc);
+  std::string out =
+      Shell(common::Cat("bash ", SLUICE_SOURCE_DIR, "/clients/publish_all.sh 127.0.0.1:", gateway_->port(),
+                        " wrong-token ", contracts::testing::VectorsDir(), "/kpi.changed.binpb"),
+            &rc);
   EXPECT_EQ(rc, 1);
   auto acks = ParseAcks(out);
   ASSERT_EQ(acks.size(), 4u) << out;

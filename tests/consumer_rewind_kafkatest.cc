@@ -6,8 +6,8 @@
 
 #include <set>
 
-#include "kafka/consumer.h"
 #include "contracts/test_util.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "tests/kafka_fixture.h"
 
@@ -37,19 +37,18 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
   std::set<std::string> failed_batch;
   int rewinds = 0, calls = 0;
   {
-    auto a = kafka::Consumer::Create(
-        {.bootstrap_servers = bootstrap_,
-         .group_id = Group("rewind"),
-         .topics = {topic},
-         .max_batch = 10,
-         .retry_backoff = absl::Milliseconds(10),
-         // The seek back to the failed batch fails (as it can when the broker or the
-         // assignment is gone at that moment).
-         .rewind_for_testing = [&](const rd_kafka_topic_partition_list_t& list) {
-           ++rewinds;
-           EXPECT_GT(list.cnt, 0);
-           return absl::UnavailableError("injected seek failure");
-         }});
+    auto a = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
+                                      .group_id = Group("rewind"),
+                                      .topics = {topic},
+                                      .max_batch = 10,
+                                      .retry_backoff = absl::Milliseconds(10),
+                                      // The seek back to the failed batch fails (as it can when the broker or the
+                                      // assignment is gone at that moment).
+                                      .rewind_for_testing = [&](const rd_kafka_topic_partition_list_t& list) {
+                                        ++rewinds;
+                                        EXPECT_GT(list.cnt, 0);
+                                        return absl::UnavailableError("injected seek failure");
+                                      }});
     ASSERT_TRUE(a.ok()) << a.status();
     absl::Status run = (*a)->Run([&](const std::vector<kafka::Record>& batch) {
       if (++calls == 1) {
@@ -78,8 +77,7 @@ TEST_F(ConsumerRewind, AFailedRewindStopsTheConsumerBeforeAnythingPastTheBatchIs
 
   // A restarted member of the group starts from the last committed offset: every record,
   // the failed batch included.
-  auto b =
-      kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group("rewind"), .topics = {topic}});
+  auto b = kafka::Consumer::Create({.bootstrap_servers = bootstrap_, .group_id = Group("rewind"), .topics = {topic}});
   ASSERT_TRUE(b.ok()) << b.status();
   std::set<std::string> got;
   for (int i = 0; i < 300 && got.size() < all.size(); ++i) {

@@ -1,9 +1,9 @@
 // EventQueryService against the real local Kafka and PostgreSQL: ListEvents over what
 // sluice-audit stored (filters, keyset paging, tenant isolation), Subscribe, Replay (RPC
 // and sluicectl) by time window and into a target topic, and GetEventHealth.
+#include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 #include <sys/wait.h>
@@ -16,11 +16,11 @@
 
 #include "common/pg.h"
 #include "consumers/audit/audit_sink.h"
-#include "kafka/replay.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/test_util.h"
 #include "kafka/producer.h"
+#include "kafka/replay.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 #include "tests/gateway_fixture.h"
 #include "tests/pg_schema.h"
@@ -211,12 +211,14 @@ TEST_F(EventsTest, ListEventsFiltersAndPagesWithoutGapsOrRepeatsAndIsolatesTenan
   for (const auto& e : events) by_id[e.id()] = &e;
   for (const auto& s : stored) {
     ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(s.envelope(), *by_id.at(s.envelope().id())))
-        << s.envelope().DebugString() << "\nvs published\n" << by_id.at(s.envelope().id())->DebugString();
+        << s.envelope().DebugString() << "\nvs published\n"
+        << by_id.at(s.envelope().id())->DebugString();
     EXPECT_FALSE(s.topic().empty());
     EXPECT_GE(s.offset(), 0);
   }
   // Tenant B's token sees B's 400 and nothing of A's.
-  EXPECT_THAT(ListAll(testing::kTokenB, {}, 200), ElementsAreArray(expect([](auto& e) { return e.tenant_id() == kB; })));
+  EXPECT_THAT(ListAll(testing::kTokenB, {}, 200),
+              ElementsAreArray(expect([](auto& e) { return e.tenant_id() == kB; })));
   // The operator's "*" token sees all 1,000 (default page size 100).
   EXPECT_THAT(ListAll(testing::kTokenOps, {}, 0), ElementsAreArray(expect([](auto&) { return true; })));
 
@@ -399,10 +401,19 @@ TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
 
   // sluicectl replay, same window, tenant B, as JSON lines.
   const std::string out = Cat(::testing::TempDir(), "/replay-", prefix_, "jsonl");
-  std::vector<std::string> args = {"--topic-prefix", prefix_, "--bootstrap", bootstrap_, "replay", "--tenant", kB,
-                                   "--from", absl::FormatTime(absl::RFC3339_full, t1, absl::UTCTimeZone()),
-                                   "--to", absl::FormatTime(absl::RFC3339_full, t2, absl::UTCTimeZone()),
-                                   "--output", out};
+  std::vector<std::string> args = {"--topic-prefix",
+                                   prefix_,
+                                   "--bootstrap",
+                                   bootstrap_,
+                                   "replay",
+                                   "--tenant",
+                                   kB,
+                                   "--from",
+                                   absl::FormatTime(absl::RFC3339_full, t1, absl::UTCTimeZone()),
+                                   "--to",
+                                   absl::FormatTime(absl::RFC3339_full, t2, absl::UTCTimeZone()),
+                                   "--output",
+                                   out};
   for (const auto& t : TopicNames()) {
     args.push_back("--topic");
     args.push_back(t);
@@ -558,9 +569,11 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   EXPECT_TRUE(sources["finance.service"].has_paused_until());
 
   // The same figures as gauges, refreshed in the background, and the approvals waiting.
-  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k', 'tier2', 'governed',"
-                                " '{}', 'a', 'kpi_owner')").ok());
+  ASSERT_TRUE(conn_
+                  ->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                               " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k', 'tier2', 'governed',"
+                               " '{}', 'a', 'kpi_owner')")
+                  .ok());
   std::string text;
   for (int i = 0; i < 50; ++i) {
     text = prometheus::TextSerializer().Serialize(registry_.Collect());
@@ -571,19 +584,20 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   const int64_t b_here = kafka::PartitionForKey(kB, catalog_->Find("data.refreshed")->partitions) == partition;
-  EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"", partition,
-                                              "\",topic=\"", topic, "\"} ", 11 + b_here)));
+  EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"",
+                                             partition, "\",topic=\"", topic, "\"} ", 11 + b_here)));
   EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
   EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 1"));
 
   // A caller inventing tenants cannot grow the gauge without bound: the 1,000 tenants with
   // the most pending approvals are reported (tenant-acme, with two, among them).
-  ASSERT_TRUE(conn_->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) SELECT 't' || g, 'kpi', 'k', 'tier2', 'governed', '{}',"
-                                " 'a', 'kpi_owner' FROM generate_series(1, 1500) g;"
-                                " INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
-                                " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k2', 'tier2', 'governed',"
-                                " '{}', 'a', 'kpi_owner')")
+  ASSERT_TRUE(conn_
+                  ->ExecScript("INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                               " requested_by, required_role) SELECT 't' || g, 'kpi', 'k', 'tier2', 'governed', '{}',"
+                               " 'a', 'kpi_owner' FROM generate_series(1, 1500) g;"
+                               " INSERT INTO mdm_approval (tenant_id, entity_type, entity_key, tier, lane, payload,"
+                               " requested_by, required_role) VALUES ('tenant-acme', 'kpi', 'k2', 'tier2', 'governed',"
+                               " '{}', 'a', 'kpi_owner')")
                   .ok());
   auto series = [&] {
     size_t n = 0;
@@ -593,7 +607,8 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   };
   for (int i = 0; i < 50; ++i) {
     text = prometheus::TextSerializer().Serialize(registry_.Collect());
-    if (text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 2") != std::string::npos && series() >= 1000) break;
+    if (text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 2") != std::string::npos && series() >= 1000)
+      break;
     absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 2"));

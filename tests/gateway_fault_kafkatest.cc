@@ -95,7 +95,8 @@ TEST_F(GatewayFault, NothingAcknowledgedIsLostWhenTheBrokerStopsMidStream) {
   grpc::Status s = stream->Finish();
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(answers.load(), kEvents);  // one answer per event, ack or error
-  std::printf("broker stopped after %d answers; acked %zu of %d; errors by code:", answers_at_stop, acked.size(), kEvents);
+  std::printf("broker stopped after %d answers; acked %zu of %d; errors by code:", answers_at_stop, acked.size(),
+              kEvents);
   for (const auto& [code, n] : errors) std::printf(" %d=%d", code, n);
   std::printf("\n");
   EXPECT_GT(acked.size(), 500u);

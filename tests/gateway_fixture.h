@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "kafka/consumer.h"
 #include "gateway/server.h"
+#include "kafka/consumer.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
 
@@ -47,12 +47,14 @@ class GatewayTest : public KafkaTest {
         "principals { name: \"a\" token_sha256: \"", gateway::Sha256Hex(kTokenA), "\" tenants: \"tenant-acme\" }\n",
         "principals { name: \"b\" token_sha256: \"", gateway::Sha256Hex(kTokenB), "\" tenants: \"tenant-b\" }\n",
         "principals { name: \"etl\" token_sha256: \"", gateway::Sha256Hex(kTokenEtl),
-        "\" tenants: \"tenant-acme\" sources: \"etl.pipeline\" }\n",
-        "principals { name: \"steward\" token_sha256: \"", gateway::Sha256Hex(kTokenSteward),
+        "\" tenants: \"tenant-acme\" sources: \"etl.pipeline\" }\n", "principals { name: \"steward\" token_sha256: \"",
+        gateway::Sha256Hex(kTokenSteward),
         "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" roles: \"kpi_owner\" }\n",
-        "principals { name: \"ops\" token_sha256: \"", gateway::Sha256Hex(kTokenOps), "\" tenants: \"*\" roles: \"operator\" }\n"));
+        "principals { name: \"ops\" token_sha256: \"", gateway::Sha256Hex(kTokenOps),
+        "\" tenants: \"*\" roles: \"operator\" }\n"));
     EXPECT_TRUE(tokens.ok()) << tokens.status();
-    auto limits = gateway::RateLimiter::FromJson(R"([{"source":"finance.service","limit":3,"intervalMs":60000,"pauseMs":60000}])");
+    auto limits = gateway::RateLimiter::FromJson(
+        R"([{"source":"finance.service","limit":3,"intervalMs":60000,"pauseMs":60000}])");
     EXPECT_TRUE(limits.ok());
     gateway::GatewayConfig c{.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap};
     if (tweak) tweak(c);
@@ -71,11 +73,11 @@ class GatewayTest : public KafkaTest {
   // Every record on `topic`, read by a fresh consumer group until `want` arrived
   // (then a short quiet period to catch extras) or the timeout.
   std::vector<kafka::Record> ReadTopic(const std::string& topic, size_t want,
-                                          absl::Duration timeout = absl::Seconds(60)) {
+                                       absl::Duration timeout = absl::Seconds(60)) {
     auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                         .group_id = Group(common::Cat("reader-", readers_++)),
-                                         .topics = {topic},
-                                         .max_batch = 5000});
+                                      .group_id = Group(common::Cat("reader-", readers_++)),
+                                      .topics = {topic},
+                                      .max_batch = 5000});
     EXPECT_TRUE(c.ok()) << c.status();
     std::vector<kafka::Record> got;
     if (!c.ok()) return got;

@@ -151,8 +151,8 @@ TEST_F(GatewayLimits, PublishStreamStopsReadingForAClientThatNeverReadsItsAcks) 
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = v1::EventGateway::NewStub(grpc::CreateCustomChannel(
-      common::Cat("127.0.0.1:", gateway_->port()), grpc::InsecureChannelCredentials(), args));
+  auto stub = v1::EventGateway::NewStub(
+      grpc::CreateCustomChannel(common::Cat("127.0.0.1:", gateway_->port()), grpc::InsecureChannelCredentials(), args));
 
   const int64_t before = ResidentBytes();
   ASSERT_GT(before, 0);

@@ -8,9 +8,9 @@
 #include <map>
 #include <set>
 
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
+#include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "tests/kafka_fixture.h"
 
@@ -24,18 +24,18 @@ using google::protobuf::util::MessageDifferencer;
 class KafkaRoundTrip : public testing::KafkaTest {
  protected:
   std::unique_ptr<kafka::Producer> MakeProducer(absl::Duration delivery_timeout = absl::Seconds(30)) {
-    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = delivery_timeout},
-                                        *catalog_);
+    auto p =
+        kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = delivery_timeout}, *catalog_);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
   }
   std::unique_ptr<kafka::Consumer> MakeConsumer(std::string group, std::vector<std::string> topics,
-                                                   std::set<std::string> types = {}, size_t max_batch = 500) {
+                                                std::set<std::string> types = {}, size_t max_batch = 500) {
     auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                         .group_id = Group(group),
-                                         .topics = std::move(topics),
-                                         .types = std::move(types),
-                                         .max_batch = max_batch});
+                                      .group_id = Group(group),
+                                      .topics = std::move(topics),
+                                      .types = std::move(types),
+                                      .max_batch = max_batch});
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
   }
@@ -111,7 +111,8 @@ TEST_F(KafkaRoundTrip, SkipsUnhandledTypesWithoutDecodingAndCommitsThem) {
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].envelope.type(), "data.refreshed");
     // The other record was fetched and skipped; give it a moment in case it came later.
-    for (int i = 0; i < 20 && c->stats().skipped_type == 0; ++i) ASSERT_TRUE(c->PollOnce([](auto&) { return absl::OkStatus(); }).ok());
+    for (int i = 0; i < 20 && c->stats().skipped_type == 0; ++i)
+      ASSERT_TRUE(c->PollOnce([](auto&) { return absl::OkStatus(); }).ok());
     EXPECT_EQ(c->stats().skipped_type, 1u);
     EXPECT_EQ(c->stats().undecodable, 0u);
   }

@@ -3,10 +3,12 @@
 // failures that execute nothing, degradation, the scheduler's exactly-once emission, and
 // the confinement: bindings outside the allow-list and events from sources the catalog
 // does not list are refused before anything is queued or read.
+#include "consumers/profiler/profiler.h"
+
 #include <gmock/gmock.h>
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <google/protobuf/util/time_util.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,10 +16,9 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "kafka/consumer.h"
-#include "consumers/profiler/profiler.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
+#include "kafka/consumer.h"
 #include "producers/relay/relay.h"
 #include "producers/scheduler/scheduler.h"
 #include "tests/kafka_fixture.h"
@@ -100,7 +101,8 @@ class ProfilerTest : public testing::KafkaTest {
   std::string BoundTo(const std::string& key, const std::string& tier, std::optional<std::string> schema,
                       std::optional<std::string> table, const std::string& rules = "[]") {
     return Scalar(
-        "INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, tier, binding_schema, binding_table, column_rules)"
+        "INSERT INTO mdm_global_metadata (tenant_id, canonical_key, label, tier, binding_schema, binding_table, "
+        "column_rules)"
         " VALUES ($1, $2, $2, $3, $4, $5, $6::jsonb) RETURNING id::text",
         {kTenant, key, tier, schema, table, rules});
   }
@@ -199,7 +201,9 @@ class ProfilerTest : public testing::KafkaTest {
 };
 
 TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
-  Exec("CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g");
+  Exec(
+      "CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric); INSERT INTO orders SELECT g, g FROM "
+      "generate_series(1, 100) g");
   const std::string bound = Entity("orders", "tier1", "orders");
   const std::string unbound = Entity("no_table", "tier1", std::nullopt);
   const std::string tier3 = Entity("orders_t3", "tier3", "orders");
@@ -245,7 +249,8 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   EXPECT_EQ(Scalar("SELECT skip_reason FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {unbound}), "no_binding");
   EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "8");
   for (const char* reason : {"no_binding", "entity_not_found", "tier_not_eligible", "refresh_below_threshold"})
-    EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason), reason == std::string("entity_not_found") ? 3 : 1)
+    EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason),
+              reason == std::string("entity_not_found") ? 3 : 1)
         << reason;
   EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "cooldown"), 2);
   EXPECT_EQ(Counter("sluice_profiler_events_total", "outcome", "duplicate"), 1);
@@ -282,7 +287,8 @@ TEST_F(ProfilerTest, FiftyConcurrentDueEventsForOneEntityRunOneProfile) {
   EXPECT_EQ(Profiles(id), 1);
   EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job"), "1");
   EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'queued'"), "1");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE skip_reason IN ('job_in_flight', 'cooldown')"), "49");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE skip_reason IN ('job_in_flight', 'cooldown')"),
+            "49");
   EXPECT_EQ(Outbox("metadata.profile.completed").size(), 1u);
 }
 
@@ -317,8 +323,8 @@ TEST_F(ProfilerTest, ScoresMatchHandComputedValues) {
       " FROM mdm_profile WHERE entity_id = $1::uuid",
       {id});
   ASSERT_TRUE(r.ok() && r->rows() == 1) << r.status();
-  const double completeness = 100.0 * (80 - 6) / 80;                // 92.5
-  const double uniqueness = 100.0 * (14 + 20) / (18 + 20);           // email + id (unique index)
+  const double completeness = 100.0 * (80 - 6) / 80;        // 92.5
+  const double uniqueness = 100.0 * (14 + 20) / (18 + 20);  // email + id (unique index)
   const double validity = 100.0 * ((18 - 2) + (16 - 3) + (20 - 2)) / (18 + 16 + 20);
   const double score = 0.4 * completeness + 0.3 * uniqueness + 0.3 * validity;
   EXPECT_EQ(r->Get(0, 0), "20");
@@ -344,7 +350,8 @@ TEST_F(ProfilerTest, MissingTableAndInjectedIdentifiersFailAndExecuteNothing) {
   Exec("CREATE TABLE victim (id int); INSERT INTO victim VALUES (1)");
   const std::string missing = Entity("missing", "tier1", "no_such_table");
   const std::string injected = Entity("injected", "tier1", "victim\"; DROP TABLE victim; --");
-  const std::string bad_column = Entity("bad_column", "tier1", "victim", R"([{"column":"id; DROP TABLE victim","unique":true}])");
+  const std::string bad_column =
+      Entity("bad_column", "tier1", "victim", R"([{"column":"id; DROP TABLE victim","unique":true}])");
   // While the table is locked, any statement touching it would wait and time out: the
   // errors below (not STATEMENT_TIMEOUT) show that nothing ran against it.
   auto locker = Connect();
@@ -402,10 +409,12 @@ TEST_F(ProfilerTest, RetryableFailureIsRetriedWithBackoffAndKeepsItsError) {
 }
 
 TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
-  Exec("CREATE TABLE customers (id int PRIMARY KEY, email text, country text);"
-       "INSERT INTO customers SELECT g, 'c' || g || '@x.io', 'DE' FROM generate_series(1, 1000) g");
+  Exec(
+      "CREATE TABLE customers (id int PRIMARY KEY, email text, country text);"
+      "INSERT INTO customers SELECT g, 'c' || g || '@x.io', 'DE' FROM generate_series(1, 1000) g");
   const std::string id =
-      Entity("customers", "tier1", "customers", R"([{"column":"email","regex":"@"},{"column":"country","allowed_values":["DE","FR"]}])");
+      Entity("customers", "tier1", "customers",
+             R"([{"column":"email","regex":"@"},{"column":"country","allowed_values":["DE","FR"]}])");
   ASSERT_TRUE(Handle(Due(id)).queued);
   ASSERT_TRUE(Handle(Refreshed("customers", 5)).skip_reason == "refresh_below_threshold");
   Exec("UPDATE customers SET email = NULL, country = 'XX' WHERE id <= 600");
@@ -479,9 +488,14 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
   auto due = Due(id);
   ASSERT_TRUE((*producer)->SendSync(due).ok());
 
-  const std::vector<std::string> args{"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("profiler"),
-                                      "--lease-s", "2", "--heartbeat-s", "0.5", "--metrics-listen", "", "--log-level",
-                                      "info", "--allow-binding", Cat(kTenant, "=", src_, ".*")};
+  const std::vector<std::string> args{"--pg-schema",      schema_,
+                                      "--topic-prefix",   prefix_,
+                                      "--group",          Group("profiler"),
+                                      "--lease-s",        "2",
+                                      "--heartbeat-s",    "0.5",
+                                      "--metrics-listen", "",
+                                      "--log-level",      "info",
+                                      "--allow-binding",  Cat(kTenant, "=", src_, ".*")};
   auto with_id = [&](const std::string& w) {
     auto a = args;
     a.insert(a.end(), {"--worker-id", w});
@@ -519,9 +533,9 @@ TEST_F(ProfilerTest, SigkilledWorkerMidProfileLosesItsLeaseAndAnotherFinishesOnc
   ASSERT_TRUE(relay.ok());
   ASSERT_EQ(*(*relay)->RunOnce(), 1);
   auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                              .group_id = Group("reader"),
-                                              .topics = {catalog_->Find("metadata.profile.completed")->topic},
-                                              .types = {"metadata.profile.completed"}});
+                                           .group_id = Group("reader"),
+                                           .topics = {catalog_->Find("metadata.profile.completed")->topic},
+                                           .types = {"metadata.profile.completed"}});
   ASSERT_TRUE(consumer.ok());
   std::vector<kafka::Record> got;
   for (int i = 0; i < 100 && got.empty(); ++i)
@@ -543,18 +557,23 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   const std::string t3_stale = Entity("t3_stale", "tier3", "t");
   Entity("t4_never", "tier4", "t");
   Entity("t1_unbound", "tier1", std::nullopt);
-  Exec("UPDATE mdm_global_metadata SET created_at = now() - interval '12 days' WHERE canonical_key = 't1_old';"
-       "UPDATE mdm_global_metadata SET created_at = now() - interval '2 hours' WHERE canonical_key = 't1_never'");
+  Exec(
+      "UPDATE mdm_global_metadata SET created_at = now() - interval '12 days' WHERE canonical_key = 't1_old';"
+      "UPDATE mdm_global_metadata SET created_at = now() - interval '2 hours' WHERE canonical_key = 't1_never'");
   // Past profiles: t2 profiled 1 day ago (cadence 3 days), t3 8 days ago (cadence 7).
   auto profiled = [&](const std::string& entity, const std::string& ago) {
-    Exec(Cat("INSERT INTO mdm_profile_job (id, tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
-             " status, trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
-             " VALUES ('", entity, "', '", kTenant, "', 'metadata', '", entity, "', 'k', 'tier2', 'X', 'X', 'succeeded',"
-             " 'e', 'x', 'c', 'a', 'x', 1);"
-             "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema,"
-             " binding_table, row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms,"
-             " method, details, profiled_at) VALUES ('", kTenant, "', 'metadata', '", entity, "', 'k', '", entity,
-             "', 's', 't', 0, 100, 100, 100, 100, 'A', 1, 'm', '{}', now() - interval '", ago, "')"));
+    Exec(
+        Cat("INSERT INTO mdm_profile_job (id, tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
+            " status, trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
+            " VALUES ('",
+            entity, "', '", kTenant, "', 'metadata', '", entity,
+            "', 'k', 'tier2', 'X', 'X', 'succeeded',"
+            " 'e', 'x', 'c', 'a', 'x', 1);"
+            "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema,"
+            " binding_table, row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms,"
+            " method, details, profiled_at) VALUES ('",
+            kTenant, "', 'metadata', '", entity, "', 'k', '", entity,
+            "', 's', 't', 0, 100, 100, 100, 100, 'A', 1, 'm', '{}', now() - interval '", ago, "')"));
   };
   profiled(t2_fresh, "1 day");
   profiled(t3_stale, "8 days");
@@ -577,9 +596,9 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
     EXPECT_EQ(e.source(), "kernel.scheduler");
     EXPECT_EQ(e.profile_due().reason(), v1::PROFILE_REASON_SCHEDULE);
   }
-  EXPECT_EQ(priority, (std::map<std::string, v1::Priority>{{t1_new, v1::PRIORITY_HIGH},
-                                                           {t1_old, v1::PRIORITY_CRITICAL},
-                                                           {t3_stale, v1::PRIORITY_NORMAL}}));
+  EXPECT_EQ(priority,
+            (std::map<std::string, v1::Priority>{
+                {t1_new, v1::PRIORITY_HIGH}, {t1_old, v1::PRIORITY_CRITICAL}, {t3_stale, v1::PRIORITY_NORMAL}}));
   // A second run in the same window, with the profiles still not done, emits nothing.
   auto second = s->Run(now, false);
   ASSERT_TRUE(second.ok());
@@ -591,8 +610,8 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   // the tier3 entity only if a new week began as well.
   auto next_day = s->Run(now + absl::Hours(24), false);
   ASSERT_TRUE(next_day.ok()) << next_day.status();
-  const bool new_week = scheduler::WindowStart(now, sc.tier3_cadence) !=
-                        scheduler::WindowStart(now + absl::Hours(24), sc.tier3_cadence);
+  const bool new_week =
+      scheduler::WindowStart(now, sc.tier3_cadence) != scheduler::WindowStart(now + absl::Hours(24), sc.tier3_cadence);
   EXPECT_EQ(next_day->emitted, new_week ? 3 : 2);
 
   // The profiler takes the scheduler's event: t1_old gets profiled.
@@ -622,8 +641,9 @@ TEST_F(ProfilerTest, BindingsOutsideTheAllowListAreRefusedBeforeAnyQuery) {
   // the outcomes below (not STATEMENT_TIMEOUT, no job at all) show that nothing ran.
   auto locker = Connect();
   ASSERT_TRUE(locker.ok());
-  ASSERT_TRUE(locker->ExecScript(Cat("BEGIN; LOCK TABLE ", other, ".secrets, ", schema_, ".mdm_approval, ", schema_,
-                                     ".event_log IN ACCESS EXCLUSIVE MODE"))
+  ASSERT_TRUE(locker
+                  ->ExecScript(Cat("BEGIN; LOCK TABLE ", other, ".secrets, ", schema_, ".mdm_approval, ", schema_,
+                                   ".event_log IN ACCESS EXCLUSIVE MODE"))
                   .ok());
   // Every trigger type, tier1 and MANUAL (no cooldown or tier rule would skip them).
   EXPECT_EQ(Handle(Approved(approvals, v1::TIER_1), &p).skip_reason, "binding_not_allowed");
@@ -731,9 +751,9 @@ TEST_F(ProfilerTest, EventsFromSourcesTheCatalogDoesNotListAreSkippedNotActedOn)
   on_topic.set_source("etl.pipeline");
   ASSERT_TRUE((*producer)->SendSync(on_topic).ok());
   auto consumer = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                              .group_id = Group("profiler"),
-                                              .topics = {catalog_->Find("metadata.approved")->topic},
-                                              .types = {"metadata.approved"}});
+                                           .group_id = Group("profiler"),
+                                           .topics = {catalog_->Find("metadata.approved")->topic},
+                                           .types = {"metadata.approved"}});
   ASSERT_TRUE(consumer.ok());
   size_t handled = 0;
   for (int i = 0; i < 100 && handled == 0; ++i) {

@@ -1,4 +1,6 @@
 // sluice-relay against the real local PostgreSQL and Kafka: the transactional outbox.
+#include "producers/relay/relay.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,11 +12,10 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "kafka/consumer.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
+#include "kafka/consumer.h"
 #include "outbox/outbox.h"
-#include "producers/relay/relay.h"
 #include "tests/kafka_fixture.h"
 #include "tests/subprocess.h"
 
@@ -34,8 +35,8 @@ class RelayTest : public testing::KafkaTest {
     conn_.emplace(*std::move(c));
     auto m = common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations");
     ASSERT_TRUE(m.ok()) << m.status();
-    auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(10)},
-                                        *catalog_);
+    auto p =
+        kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(10)}, *catalog_);
     ASSERT_TRUE(p.ok());
     producer_ = *std::move(p);
   }
@@ -55,8 +56,11 @@ class RelayTest : public testing::KafkaTest {
     return c;
   }
   relay::RelayConfig Config() {
-    return {.pg_dsn = common::DefaultPgDsn(), .batch_size = 50, .poll_interval = absl::Milliseconds(200),
-            .backoff = absl::Milliseconds(200), .pg_schema = schema_};
+    return {.pg_dsn = common::DefaultPgDsn(),
+            .batch_size = 50,
+            .poll_interval = absl::Milliseconds(200),
+            .backoff = absl::Milliseconds(200),
+            .pg_schema = schema_};
   }
   // Appends `n` data.refreshed events for `tenant` in one transaction; returns their ids.
   std::vector<std::string> Append(const std::string& tenant, int n, bool commit = true) {
@@ -74,13 +78,15 @@ class RelayTest : public testing::KafkaTest {
     for (const auto& e : events) ids.push_back(e.id());
     return ids;
   }
-  int64_t Unsent() { return std::stoll(std::string(conn_->Exec("SELECT count(*) FROM event_outbox WHERE sent_at IS NULL")->Get(0, 0))); }
+  int64_t Unsent() {
+    return std::stoll(std::string(conn_->Exec("SELECT count(*) FROM event_outbox WHERE sent_at IS NULL")->Get(0, 0)));
+  }
   // Records on the data topic, by a fresh group, until `want` arrived (+ a quiet second).
   std::vector<kafka::Record> Read(size_t want) {
     auto c = kafka::Consumer::Create({.bootstrap_servers = bootstrap_,
-                                         .group_id = Group(common::Cat("r", readers_++)),
-                                         .topics = {catalog_->Find("data.refreshed")->topic},
-                                         .max_batch = 5000});
+                                      .group_id = Group(common::Cat("r", readers_++)),
+                                      .topics = {catalog_->Find("data.refreshed")->topic},
+                                      .max_batch = 5000});
     std::vector<kafka::Record> got;
     absl::Time deadline = absl::Now() + absl::Seconds(60), quiet = absl::InfiniteFuture();
     while (absl::Now() < deadline && absl::Now() < quiet) {
@@ -93,7 +99,8 @@ class RelayTest : public testing::KafkaTest {
     return got;
   }
   // Every id exactly once, and within each tenant in the order they were appended.
-  void ExpectOnceInOrder(const std::vector<kafka::Record>& got, const std::map<std::string, std::vector<std::string>>& want) {
+  void ExpectOnceInOrder(const std::vector<kafka::Record>& got,
+                         const std::map<std::string, std::vector<std::string>>& want) {
     std::map<std::string, std::vector<std::string>> seen;  // tenant -> ids in offset order
     std::vector<kafka::Record> sorted = got;
     std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
@@ -193,7 +200,8 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
   auto bad = kafka::Producer::Create({.bootstrap_servers = bootstrap_, .delivery_timeout = absl::Seconds(2)}, missing);
   auto relay = relay::Relay::Create(Config(), **bad);
   EXPECT_EQ(*(*relay)->RunOnce(), 0);
-  auto rows = conn_->Exec("SELECT attempts, last_error IS NOT NULL, next_attempt_at > clock_timestamp() FROM event_outbox ORDER BY id");
+  auto rows = conn_->Exec(
+      "SELECT attempts, last_error IS NOT NULL, next_attempt_at > clock_timestamp() FROM event_outbox ORDER BY id");
   ASSERT_EQ(rows->rows(), 3);
   EXPECT_EQ(rows->Get(0, 0), "1");
   EXPECT_EQ(rows->Get(0, 1), "t");
@@ -208,8 +216,8 @@ TEST_F(RelayTest, FailedPublishBacksOffAndHoldsTheTenantsLaterRows) {
 pid_t StartRelayBinary(const std::vector<std::string>& args) { return testing::Spawn(SLUICE_RELAY, args); }
 
 TEST_F(RelayTest, SigkilledRelayDeliversEveryEventOnceAfterRestartWithTheSameIds) {
-  const std::vector<std::string> args{"--pg-schema", schema_, "--topic-prefix", prefix_, "--poll-ms", "200",
-                                      "--metrics-listen", "", "--log-level", "warn"};
+  const std::vector<std::string> args{"--pg-schema",      schema_, "--topic-prefix", prefix_, "--poll-ms", "200",
+                                      "--metrics-listen", "",      "--log-level",    "warn"};
   pid_t first = StartRelayBinary(args);
   ASSERT_GT(first, 0);
   auto before = Append("tenant-a", 10);

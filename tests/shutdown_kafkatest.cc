@@ -18,12 +18,12 @@
 #include <thread>
 
 #include "common/pg.h"
-#include "kafka/reader.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "gateway/auth.h"
-#include "outbox/outbox.h"
 #include "kafka/producer.h"
+#include "kafka/reader.h"
+#include "outbox/outbox.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
 #include "tests/pg_schema.h"
@@ -180,8 +180,10 @@ TEST_F(ShutdownTest, GatewayAnswersEveryCallItTookAndPublishesNothingElse) {
   size_t missing = 0, extra = 0;
   for (const auto& id : acked) {
     auto it = kafka.find(id);
-    if (it == kafka.end()) ++missing;
-    else EXPECT_EQ(it->second, 1) << id << " stored twice";
+    if (it == kafka.end())
+      ++missing;
+    else
+      EXPECT_EQ(it->second, 1) << id << " stored twice";
   }
   for (const auto& [id, n] : kafka)
     if (!acked.contains(id)) ++extra;
@@ -205,8 +207,12 @@ TEST_F(ShutdownTest, AuditStopsWithExactlyWhatItStoredCommitted) {
   }
   ASSERT_TRUE((*p)->Flush(absl::Seconds(60)).ok());
   const std::string group = Group("audit");
-  const std::vector<std::string> args{"--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema_, "--bootstrap",
-                                      bootstrap_, "--topic-prefix", prefix_, "--group", group, "--max-batch", "500",
+  const std::vector<std::string> args{"--pg-dsn",         common::DefaultPgDsn(),
+                                      "--pg-schema",      schema_,
+                                      "--bootstrap",      bootstrap_,
+                                      "--topic-prefix",   prefix_,
+                                      "--group",          group,
+                                      "--max-batch",      "500",
                                       "--metrics-listen", ""};
   pid_t audit = Start(SLUICE_AUDIT_BIN, args, "audit-1.log");
   int64_t stored = 0;
@@ -251,8 +257,12 @@ TEST_F(ShutdownTest, RelayMarksSentExactlyWhatItPublished) {
   ASSERT_TRUE(conn_->ExecScript("BEGIN").ok());
   ASSERT_TRUE(outbox::AppendToOutbox(*conn_, events, *catalog_).ok());
   ASSERT_TRUE(conn_->ExecScript("COMMIT").ok());
-  const std::vector<std::string> args{"--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema_, "--bootstrap", bootstrap_,
-                                      "--topic-prefix", prefix_, "--batch-size", "100", "--metrics-listen", ""};
+  const std::vector<std::string> args{"--pg-dsn",         common::DefaultPgDsn(),
+                                      "--pg-schema",      schema_,
+                                      "--bootstrap",      bootstrap_,
+                                      "--topic-prefix",   prefix_,
+                                      "--batch-size",     "100",
+                                      "--metrics-listen", ""};
   pid_t relay = Start(SLUICE_RELAY_BIN, args, "relay-1.log");
   int64_t sent = 0;
   for (int i = 0; i < 600 && sent < 500; ++i) {

@@ -1,7 +1,6 @@
 #include "consumers/audit/audit_sink.h"
 
 #include <google/protobuf/util/time_util.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -48,16 +47,28 @@ absl::Status AppendRow(std::string& out, const kafka::Record& r, absl::Time rece
     metadata += common::JsonQuote(k) + ":" + common::JsonQuote(v);
   }
   metadata += '}';
-  const std::string occurred = e.has_occurred_at() ? TimeUtil::ToString(e.occurred_at())
-                                                   : TimeUtil::ToString(TimeUtil::MillisecondsToTimestamp(r.timestamp_ms));
+  const std::string occurred = e.has_occurred_at()
+                                   ? TimeUtil::ToString(e.occurred_at())
+                                   : TimeUtil::ToString(TimeUtil::MillisecondsToTimestamp(r.timestamp_ms));
   const std::string received = absl::FormatTime(absl::RFC3339_full, received_at, absl::UTCTimeZone());
   const std::string ttl = e.ttl_ms() > 0 ? Cat(e.ttl_ms()) : std::string();
   const std::string partition = Cat(r.partition), offset = Cat(r.offset);
-  const std::optional<std::string_view> fields[] = {
-      e.id(),       e.type(),    e.source(),          e.tenant_id(),           occurred,
-      received,     payload,     NullIfEmpty(e.correlation_id()), NullIfEmpty(e.causation_id()), NullIfEmpty(ttl),
-      metadata,     r.topic,     partition,           offset,                  NullIfEmpty(e.version()),
-      NullIfEmpty(e.traceparent())};
+  const std::optional<std::string_view> fields[] = {e.id(),
+                                                    e.type(),
+                                                    e.source(),
+                                                    e.tenant_id(),
+                                                    occurred,
+                                                    received,
+                                                    payload,
+                                                    NullIfEmpty(e.correlation_id()),
+                                                    NullIfEmpty(e.causation_id()),
+                                                    NullIfEmpty(ttl),
+                                                    metadata,
+                                                    r.topic,
+                                                    partition,
+                                                    offset,
+                                                    NullIfEmpty(e.version()),
+                                                    NullIfEmpty(e.traceparent())};
   for (size_t i = 0; i < std::size(fields); ++i) {
     if (i) out += '\t';
     AppendCopyField(out, fields[i]);
@@ -86,8 +97,8 @@ absl::Status AuditSink::EnsureConnected(std::optional<common::PgConnection>& con
   auto c = common::Connect(config_.pg_dsn, config_.pg_schema);
   if (!c.ok()) return c.status();
   // Session-local staging table: each batch is copied here, then merged by id.
-  if (auto s = c->ExecScript(Cat("CREATE TEMP TABLE event_log_stage AS SELECT ", kColumns,
-                                 " FROM event_log WITH NO DATA"));
+  if (auto s =
+          c->ExecScript(Cat("CREATE TEMP TABLE event_log_stage AS SELECT ", kColumns, " FROM event_log WITH NO DATA"));
       !s.ok())
     return s;
   conn.emplace(*std::move(c));

@@ -11,8 +11,8 @@
 
 #include "common/pg.h"
 #include "consumers/audit/dead_letter.h"
-#include "kafka/record.h"
 #include "contracts/catalog.h"
+#include "kafka/record.h"
 
 namespace sluice::audit {
 

@@ -76,9 +76,8 @@ absl::StatusOr<bool> InsertDeadLetter(common::PgConnection& conn, const kafka::R
       {StorableText(record.topic), Cat(record.partition), Cat(record.offset), StorableText(e.id()),
        e.tenant_id().empty() ? std::nullopt : std::optional<std::string>(StorableText(e.tenant_id())),
        StorableText(e.type()), StorableText(e.source()), std::string(CategoryLabel(category)),
-       sqlstate.empty() ? std::nullopt : std::optional<std::string>(StorableText(sqlstate, 5)),
-       StorableText(reason), record.key.empty() ? std::nullopt : std::optional<std::string>(ByteaHex(record.key)),
-       ByteaHex(record.value)});
+       sqlstate.empty() ? std::nullopt : std::optional<std::string>(StorableText(sqlstate, 5)), StorableText(reason),
+       record.key.empty() ? std::nullopt : std::optional<std::string>(ByteaHex(record.key)), ByteaHex(record.value)});
   if (!r.ok()) return r.status();
   return r->affected() == 1;
 }

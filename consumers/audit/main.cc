@@ -12,8 +12,8 @@
 #include "kafka/consumer.h"
 
 int main(int argc, char** argv) {
-  sluice::common::Service service("sluice-audit",
-                                  "store every event of every catalog topic in event_log, once per tenant and event id");
+  sluice::common::Service service(
+      "sluice-audit", "store every event of every catalog topic in event_log, once per tenant and event id");
   sluice::audit::AuditConfig ac;
   std::string bootstrap, topic_prefix, group = "sluice-audit";
   size_t max_batch = 5000;
@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
   // Labels from the closed DeadLetterCategory set only; the free text is in event_dead_letter.
   auto& dead_letters = prometheus::BuildCounter()
                            .Name("sluice_audit_dead_letter_total")
-                           .Help("Records stored in event_dead_letter instead of event_log, by reason (invalid, "
-                                 "unencodable, unstorable)")
+                           .Help(
+                               "Records stored in event_dead_letter instead of event_log, by reason (invalid, "
+                               "unencodable, unstorable)")
                            .Register(*registry);
   std::array<prometheus::Counter*, sluice::audit::kDeadLetterCategories> dead_letter_by{};
   for (auto c : sluice::audit::kAllDeadLetterCategories)
@@ -57,9 +58,12 @@ int main(int argc, char** argv) {
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
-  auto consumer = sluice::kafka::Consumer::Create(
-      {.bootstrap_servers = bootstrap, .group_id = group, .client_id = "sluice-audit", .topics = topics, .max_batch = max_batch,
-       .keep_undecodable = true});
+  auto consumer = sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
+                                                   .group_id = group,
+                                                   .client_id = "sluice-audit",
+                                                   .topics = topics,
+                                                   .max_batch = max_batch,
+                                                   .keep_undecodable = true});
   if (!consumer.ok()) return service.Fail("consumer", consumer.status());
   auto stop = service.OnStop([&] { (*consumer)->Stop(); });
   spdlog::info("audit: started (group {}, {} topics)", group, topics.size());

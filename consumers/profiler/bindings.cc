@@ -21,9 +21,7 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
-bool IsSystemSchema(std::string_view schema) {
-  return schema.starts_with("pg_") || schema == "information_schema";
-}
+bool IsSystemSchema(std::string_view schema) { return schema.starts_with("pg_") || schema == "information_schema"; }
 
 absl::StatusOr<BindingAllowList> BindingAllowList::Parse(const std::vector<std::string>& entries) {
   BindingAllowList list;

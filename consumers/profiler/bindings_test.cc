@@ -1,9 +1,10 @@
 // Unit tests of the binding allow-list: parsing (each bad entry named), matching (exact
 // names, SCHEMA.*, the "*" tenant) and the schemas that are never allowed.
+#include "consumers/profiler/bindings.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "consumers/profiler/bindings.h"
 #include "consumers/profiler/policy.h"
 
 namespace sluice::profiler {
@@ -60,9 +61,9 @@ TEST(BindingAllowListTest, SchemaWildcardTableNamesAndTenantsMatchExactly) {
   EXPECT_TRUE(l.Check("acme", "shared", "rates").ok());  // "*": every tenant
   EXPECT_TRUE(l.Check("initech", "shared", "rates").ok());
 
-  EXPECT_FALSE(l.Check("globex", "demo", "sales_orders_1").ok());  // acme's schema, not globex's
-  EXPECT_FALSE(l.Check("acme", "sales", "orders").ok());           // globex's table, not acme's
-  EXPECT_FALSE(l.Check("globex", "sales", "orders_archive").ok()); // a name, not a prefix
+  EXPECT_FALSE(l.Check("globex", "demo", "sales_orders_1").ok());   // acme's schema, not globex's
+  EXPECT_FALSE(l.Check("acme", "sales", "orders").ok());            // globex's table, not acme's
+  EXPECT_FALSE(l.Check("globex", "sales", "orders_archive").ok());  // a name, not a prefix
   EXPECT_FALSE(l.Check("initech", "shared", "rates2").ok());
   // Stored names compare as stored: a quoted "Demo" is another schema, as is "demo ".
   EXPECT_FALSE(l.Check("acme", "Demo", "orders").ok());
@@ -103,9 +104,9 @@ TEST(BindingAllowListTest, PolicySkipsARefusedBindingBeforeTierAndCooldown) {
     EXPECT_EQ(d.detail, "binding: not allowed");
   }
   refused.binding_refused.clear();
-  EXPECT_TRUE(Decide(PolicyConfig{}, TriggerKind::kProfileDue, v1::PROFILE_REASON_MANUAL, refused, std::nullopt, 0,
-                     absl::Now())
-                  .profile);
+  EXPECT_TRUE(
+      Decide(PolicyConfig{}, TriggerKind::kProfileDue, v1::PROFILE_REASON_MANUAL, refused, std::nullopt, 0, absl::Now())
+          .profile);
 }
 
 }  // namespace

@@ -117,10 +117,10 @@ absl::StatusOr<std::optional<StoredProfile>> JobStore::LatestProfile(const std::
 }
 
 absl::StatusOr<std::optional<std::string>> JobStore::Enqueue(const NewJob& job) {
-  auto r = conn_.Exec(kEnqueueSql, {job.tenant_id, job.entity_id, job.canonical_key, TierDb(job.tier),
-                                    v1::ProfileReason_Name(job.reason), job.priority, job.trigger_event_id,
-                                    job.trigger_type, job.correlation_id, job.actor_id,
-                                    v1::ActorType_Name(job.actor_type), Cat(job.max_attempts)});
+  auto r = conn_.Exec(kEnqueueSql,
+                      {job.tenant_id, job.entity_id, job.canonical_key, TierDb(job.tier),
+                       v1::ProfileReason_Name(job.reason), job.priority, job.trigger_event_id, job.trigger_type,
+                       job.correlation_id, job.actor_id, v1::ActorType_Name(job.actor_type), Cat(job.max_attempts)});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return std::optional<std::string>();
   return std::optional<std::string>(std::string(r->Get(0, 0)));
@@ -189,8 +189,8 @@ absl::StatusOr<std::string> JobStore::Complete(const ClaimedJob& job, const std:
 
 absl::StatusOr<bool> JobStore::Fail(const ClaimedJob& job, const ProfileError& error, bool retry,
                                     absl::Duration backoff) {
-  auto r = conn_.Exec(kFailSql, {job.id, job.lease_token, retry ? "pending" : "failed", error.code, error.message,
-                                 Interval(backoff)});
+  auto r = conn_.Exec(
+      kFailSql, {job.id, job.lease_token, retry ? "pending" : "failed", error.code, error.message, Interval(backoff)});
   if (!r.ok()) return r.status();
   return r->affected() > 0;
 }

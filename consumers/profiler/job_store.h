@@ -58,7 +58,7 @@ struct StoredProfile {
 // metadata_tier1_compliance_ratio's inputs for one tenant.
 struct ComplianceCount {
   std::string tenant_id;
-  double bound_tier1 = 0;      // active, bound tier1 entries
+  double bound_tier1 = 0;        // active, bound tier1 entries
   double profiled_recently = 0;  // of those, profiled in the last 7 days
 };
 

@@ -23,7 +23,7 @@ void LeaseHeartbeat::Loop() {
   JobStore jobs(conn_);
   std::unique_lock l(mu_);
   while (!cv_.wait_for(l, absl::ToChronoMilliseconds(options_.interval), [&] { return stop_; })) {
-    l.unlock();  // the scan's end must not wait for this round trip
+    l.unlock();                                    // the scan's end must not wait for this round trip
     if (PQstatus(conn_.raw()) != CONNECTION_OK) {  // reconnect, with the schema of the job table
       PQreset(conn_.raw());
       (void)conn_.SetSearchPath(options_.schema);

@@ -29,10 +29,10 @@ class LeaseHeartbeat {
  public:
   struct Options {
     std::string job_id;
-    std::string lease_token;        // the claim's; a renewal with another one fails
-    absl::Duration lease;           // each renewal moves the expiry to now + lease
-    absl::Duration interval;        // between renewals; shorter than the lease
-    std::string schema;             // the job table's, restored after a reconnect
+    std::string lease_token;  // the claim's; a renewal with another one fails
+    absl::Duration lease;     // each renewal moves the expiry to now + lease
+    absl::Duration interval;  // between renewals; shorter than the lease
+    std::string schema;       // the job table's, restored after a reconnect
   };
 
   LeaseHeartbeat(common::PgConnection& conn, const common::PgConnection& scan, Options options);

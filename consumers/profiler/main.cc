@@ -9,8 +9,8 @@
 #include "kafka/consumer.h"
 
 int main(int argc, char** argv) {
-  sluice::common::Service service(
-      "sluice-profiler", "profile bound tables on metadata.profile.due, data.refreshed and metadata.approved");
+  sluice::common::Service service("sluice-profiler",
+                                  "profile bound tables on metadata.profile.due, data.refreshed and metadata.approved");
   sluice::profiler::ProfilerConfig pc;
   std::string bootstrap, topic_prefix, group = "sluice-profiler";
   double cooldown_h = 12, refresh_max_age_h = 24, lease_s = 30, heartbeat_s = 10, retry_backoff_s = 30,
@@ -32,8 +32,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   service.Flag("refresh-max-age-h", refresh_max_age_h, "data.refreshed profiles when the last profile is older")
       ->check(CLI::NonNegativeNumber);
-  service.Flag("refresh-rows-fraction", pc.policy.refresh_rows_fraction,
-               "data.refreshed profiles when rows_affected exceeds this share of the last row count")
+  service
+      .Flag("refresh-rows-fraction", pc.policy.refresh_rows_fraction,
+            "data.refreshed profiles when rows_affected exceeds this share of the last row count")
       ->check(CLI::NonNegativeNumber);
   service.Flag("weight-completeness", pc.profile.weights.completeness, "Weight of completeness in the score")
       ->check(CLI::NonNegativeNumber);
@@ -41,8 +42,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   service.Flag("weight-validity", pc.profile.weights.validity, "Weight of validity in the score")
       ->check(CLI::NonNegativeNumber);
-  service.Flag("degradation-percent", pc.degradation_threshold_percent,
-               "Emit data.quality.degraded when the score falls by more than this % of the previous one")
+  service
+      .Flag("degradation-percent", pc.degradation_threshold_percent,
+            "Emit data.quality.degraded when the score falls by more than this % of the previous one")
       ->check(CLI::NonNegativeNumber);
   service.Flag("statement-timeout-s", statement_timeout_s, "statement_timeout of a profile scan")
       ->check(CLI::PositiveNumber);
@@ -75,13 +77,14 @@ int main(int argc, char** argv) {
   std::set<std::string> topics;
   const std::set<std::string> types = {"metadata.profile.due", "data.refreshed", "metadata.approved"};
   for (const auto& t : types) topics.insert(catalog.Find(t)->topic);
-  auto consumer = sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
-                                                      .group_id = group,
-                                                      .client_id = "sluice-profiler",
-                                                      .topics = {topics.begin(), topics.end()},
-                                                      .types = types,
-                                                      .max_batch = kMaxBatch,
-                                                      .librdkafka = {{"max.poll.interval.ms", std::to_string(poll_interval_ms)}}});
+  auto consumer =
+      sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
+                                       .group_id = group,
+                                       .client_id = "sluice-profiler",
+                                       .topics = {topics.begin(), topics.end()},
+                                       .types = types,
+                                       .max_batch = kMaxBatch,
+                                       .librdkafka = {{"max.poll.interval.ms", std::to_string(poll_interval_ms)}}});
   if (!consumer.ok()) return service.Fail("consumer", consumer.status());
   auto stop = service.OnStop([&] { (*consumer)->Stop(); });
 
@@ -91,7 +94,8 @@ int main(int argc, char** argv) {
   else
     spdlog::info("profiler: bindings allowed: {}", fmt::join((*profiler)->bindings().Describe(), ", "));
   std::thread sweeper([&] { (*profiler)->SweepLoop(service.stopping()); });
-  auto s = (*consumer)->Run([&](const std::vector<sluice::kafka::Record>& batch) { return (*profiler)->HandleBatch(batch); });
+  auto s = (*consumer)->Run(
+      [&](const std::vector<sluice::kafka::Record>& batch) { return (*profiler)->HandleBatch(batch); });
   service.RequestStop("consumer ended");
   sweeper.join();
   if (auto c = (*consumer)->Close(); !c.ok()) spdlog::warn("profiler: close: {}", std::string(c.message()));

@@ -45,9 +45,13 @@ std::string TextArray(const std::vector<std::string>& values) {
   return out + "}";
 }
 
-int64_t Int(const common::PgResult& r, int col) { return r.IsNull(0, col) ? 0 : std::stoll(std::string(r.Get(0, col))); }
+int64_t Int(const common::PgResult& r, int col) {
+  return r.IsNull(0, col) ? 0 : std::stoll(std::string(r.Get(0, col)));
+}
 
-double Percent(int64_t good, int64_t total) { return total == 0 ? 100.0 : 100.0 * static_cast<double>(good) / static_cast<double>(total); }
+double Percent(int64_t good, int64_t total) {
+  return total == 0 ? 100.0 : 100.0 * static_cast<double>(good) / static_cast<double>(total);
+}
 
 }  // namespace
 
@@ -55,7 +59,8 @@ absl::StatusOr<std::vector<ColumnRule>> ParseColumnRules(std::string_view json) 
   google::protobuf::ListValue list;
   if (json.empty()) return std::vector<ColumnRule>{};
   auto parsed = google::protobuf::util::JsonStringToMessage(std::string(json), &list);
-  if (!parsed.ok()) return absl::InvalidArgumentError(Cat("column_rules: not a JSON array: ", std::string(parsed.message())));
+  if (!parsed.ok())
+    return absl::InvalidArgumentError(Cat("column_rules: not a JSON array: ", std::string(parsed.message())));
   std::vector<ColumnRule> rules;
   std::set<std::string> seen;
   for (int i = 0; i < list.values_size(); ++i) {
@@ -95,7 +100,8 @@ absl::StatusOr<std::vector<ColumnRule>> ParseColumnRules(std::string_view json) 
           return BadRule(i, key, "must be a non-negative integer");
         r.max_length = static_cast<int64_t>(val.number_value());
       } else {
-        return BadRule(i, key, "unknown key (known: column, unique, not_null, regex, min, max, allowed_values, max_length)");
+        return BadRule(i, key,
+                       "unknown key (known: column, unique, not_null, regex, min, max, allowed_values, max_length)");
       }
     }
     if (r.column.empty()) return BadRule(i, "column", "required");
@@ -139,14 +145,15 @@ absl::StatusOr<ProfilePlan> BuildProfilePlan(const std::string& quoted_table, co
       if (r.regex) violations.push_back(Cat("NOT (", q, "::text ~ ", param(*r.regex), ")"));
       if (r.min || r.max) {
         if (!info.HasMinMax())
-          return absl::InvalidArgumentError(
-              Cat("column_rules: column \"", info.name, "\" is ", info.type, "; min/max need a numeric or date/time column"));
+          return absl::InvalidArgumentError(Cat("column_rules: column \"", info.name, "\" is ", info.type,
+                                                "; min/max need a numeric or date/time column"));
         std::vector<std::string> parts;
         if (r.min) parts.push_back(Cat(q, " < ", param(*r.min)));
         if (r.max) parts.push_back(Cat(q, " > ", param(*r.max)));
         violations.push_back(parts.size() == 1 ? parts[0] : Cat("(", parts[0], " OR ", parts[1], ")"));
       }
-      if (r.allowed_values) violations.push_back(Cat("NOT (", q, "::text = ANY (", param(TextArray(*r.allowed_values)), "::text[]))"));
+      if (r.allowed_values)
+        violations.push_back(Cat("NOT (", q, "::text = ANY (", param(TextArray(*r.allowed_values)), "::text[]))"));
       if (r.max_length) violations.push_back(Cat("length(", q, "::text) > ", param(Cat(*r.max_length)), "::integer"));
       size_t v = 0;
       auto counted = [&](bool present) {
@@ -197,7 +204,8 @@ void ComputeScores(ProfileResult& r, const ScoreWeights& w) {
   r.validity = Percent(valid, checked);
   const double total = w.completeness + w.uniqueness + w.validity;
   r.quality_score =
-      total <= 0 ? 0 : (w.completeness * r.completeness + w.uniqueness * r.uniqueness + w.validity * r.validity) / total;
+      total <= 0 ? 0
+                 : (w.completeness * r.completeness + w.uniqueness * r.uniqueness + w.validity * r.validity) / total;
   r.grade = GradeFor(r.quality_score);
 }
 
@@ -242,14 +250,14 @@ std::string ProfileResult::DetailsJson(const ScoreWeights& w) const {
   for (size_t i = 0; i < columns.size(); ++i) {
     const auto& c = columns[i];
     out += Cat(i ? "," : "", "{\"column\":", common::JsonQuote(c.column), ",\"type\":", common::JsonQuote(c.type),
-               ",\"null_count\":", c.null_count, ",\"completeness\":",
-               fmt::format("{:.4f}", Percent(row_count - c.null_count, row_count)));
+               ",\"null_count\":", c.null_count,
+               ",\"completeness\":", fmt::format("{:.4f}", Percent(row_count - c.null_count, row_count)));
     if (c.unique_checked)
       out += Cat(",\"uniqueness_method\":", common::JsonQuote(c.uniqueness_method), ",\"duplicates\":", c.duplicates);
     if (c.validity_checked)
-      out += Cat(",\"invalid\":", c.invalid, ",\"violations\":{\"regex\":", c.regex_violations, ",\"range\":",
-                 c.range_violations, ",\"allowed_values\":", c.allowed_violations, ",\"max_length\":", c.length_violations,
-                 "}");
+      out += Cat(",\"invalid\":", c.invalid, ",\"violations\":{\"regex\":", c.regex_violations,
+                 ",\"range\":", c.range_violations, ",\"allowed_values\":", c.allowed_violations,
+                 ",\"max_length\":", c.length_violations, "}");
     if (c.min) out += Cat(",\"min\":", common::JsonQuote(*c.min));
     if (c.max) out += Cat(",\"max\":", common::JsonQuote(*c.max));
     out += "}";
@@ -307,7 +315,8 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
   // Names come from the binding; only what the catalog confirms is ever quoted into SQL.
   auto cols = conn.Exec(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory,"
-      "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
+      "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS "
+      "NULL"
       "          AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum)"
       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
       " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
@@ -320,8 +329,8 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
     return fail("TABLE_NOT_FOUND", absl::NotFoundError(Cat("table ", schema, ".", table, " does not exist")), false);
   std::vector<ColumnInfo> infos;
   for (int i = 0; i < cols->rows(); ++i)
-    infos.push_back({std::string(cols->Get(i, 0)), std::string(cols->Get(i, 1)), cols->Get(i, 2).empty() ? 'U' : cols->Get(i, 2)[0],
-                     cols->Get(i, 3) == "t"});
+    infos.push_back({std::string(cols->Get(i, 0)), std::string(cols->Get(i, 1)),
+                     cols->Get(i, 2).empty() ? 'U' : cols->Get(i, 2)[0], cols->Get(i, 3) == "t"});
   auto qs = conn.QuoteIdentifier(schema);
   auto qt = conn.QuoteIdentifier(table);
   if (!qs.ok() || !qt.ok()) return fail("INVALID_BINDING", qs.ok() ? qt.status() : qs.status(), false);

@@ -37,8 +37,8 @@ absl::StatusOr<std::vector<ColumnRule>> ParseColumnRules(std::string_view json);
 // A column as the database catalog describes it.
 struct ColumnInfo {
   std::string name;
-  std::string type;      // format_type(), e.g. "numeric(12,2)"
-  char category = 'U';   // pg_type.typcategory: 'N' numeric, 'D' date/time, 'S' string ...
+  std::string type;           // format_type(), e.g. "numeric(12,2)"
+  char category = 'U';        // pg_type.typcategory: 'N' numeric, 'D' date/time, 'S' string ...
   bool unique_index = false;  // a plain single-column unique index or constraint covers it
   bool HasMinMax() const { return category == 'N' || category == 'D'; }
 };
@@ -57,11 +57,11 @@ struct ProfilePlan {
   std::vector<std::optional<std::string>> params;
   struct Column {
     ColumnInfo info;
-    const ColumnRule* rule = nullptr;  // points into the rules passed to BuildProfilePlan
-    int non_null = -1;                 // result column of count(c)
-    int distinct = -1;                 // count(DISTINCT c), when unique and no unique index
+    const ColumnRule* rule = nullptr;                       // points into the rules passed to BuildProfilePlan
+    int non_null = -1;                                      // result column of count(c)
+    int distinct = -1;                                      // count(DISTINCT c), when unique and no unique index
     int regex = -1, range = -1, allowed = -1, length = -1;  // violations per rule
-    int invalid = -1;                  // values violating any rule
+    int invalid = -1;                                       // values violating any rule
     int min = -1, max = -1;
   };
   std::vector<Column> columns;

@@ -6,10 +6,10 @@
 
 #include "common/log.h"
 #include "common/strings.h"
-#include "contracts/envelope.h"
-#include "contracts/governance.h"
 #include "consumers/profiler/job_store.h"
 #include "consumers/profiler/lease_heartbeat.h"
+#include "contracts/envelope.h"
+#include "contracts/governance.h"
 #include "outbox/outbox.h"
 
 namespace sluice::profiler {
@@ -96,11 +96,12 @@ Profiler::Metrics::Metrics(prometheus::Registry& r)
                .Name("metadata_profile_runs_total")
                .Help("Profile runs by status: completed, failed (for good), retry (failed, will run again)")
                .Register(r)),
-      run_duration(prometheus::BuildHistogram()
-                       .Name("metadata_profile_duration_seconds")
-                       .Help("Wall time of completed profile runs, scan and outcome")
-                       .Register(r)
-                       .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})),
+      run_duration(
+          prometheus::BuildHistogram()
+              .Name("metadata_profile_duration_seconds")
+              .Help("Wall time of completed profile runs, scan and outcome")
+              .Register(r)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600})),
       degraded(prometheus::BuildCounter()
                    .Name("metadata_quality_degraded_total")
                    .Help("data.quality.degraded events emitted (score fell past the threshold)")
@@ -112,7 +113,11 @@ Profiler::Metrics::Metrics(prometheus::Registry& r)
 
 Profiler::Profiler(ProfilerConfig config, BindingAllowList bindings, prometheus::Registry& registry,
                    const contracts::Catalog& catalog)
-    : config_(std::move(config)), catalog_(catalog), authz_(catalog_), bindings_(std::move(bindings)), metrics_(registry) {}
+    : config_(std::move(config)),
+      catalog_(catalog),
+      authz_(catalog_),
+      bindings_(std::move(bindings)),
+      metrics_(registry) {}
 
 Profiler::~Profiler() = default;
 
@@ -353,16 +358,16 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
   if (!out.queued) out.skip_reason = d.skip_reason;
   std::optional<std::string> entity_type_db;
   if (entity_type != v1::ENTITY_TYPE_UNSPECIFIED) entity_type_db = EntityTypeDb(entity_type);
-  auto recorded = jobs.RecordTrigger(
-      {.event_id = event.id(),
-       .tenant_id = event.tenant_id(),
-       .event_type = event.type(),
-       .entity_type = entity_type_db,
-       .entity_id = facts.found && IsUuidText(entity_id) ? entity_id : "",
-       .queued = out.queued,
-       .skip_reason = out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason),
-       .detail = out.detail,
-       .job_id = job_id});
+  auto recorded =
+      jobs.RecordTrigger({.event_id = event.id(),
+                          .tenant_id = event.tenant_id(),
+                          .event_type = event.type(),
+                          .entity_type = entity_type_db,
+                          .entity_id = facts.found && IsUuidText(entity_id) ? entity_id : "",
+                          .queued = out.queued,
+                          .skip_reason = out.queued ? std::nullopt : std::optional<std::string>(out.skip_reason),
+                          .detail = out.detail,
+                          .job_id = job_id});
   if (!recorded.ok()) return recorded.status();
   if (!*recorded) {  // another worker handled the same event meanwhile: its decision stands
     if (auto s = tx->Rollback(); !s.ok()) return s;
@@ -396,9 +401,9 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
     spdlog::info("profiler: running job {} ({} {}), attempt {}", job.id, job.tenant_id, job.canonical_key, job.attempt);
 
   if (job.attempt > job.max_attempts)
-    return Fail(job, {"ATTEMPTS_EXHAUSTED",
-                      Cat(job.max_attempts, " attempts made; the last one's worker stopped renewing its lease"),
-                      false});
+    return Fail(job,
+                {"ATTEMPTS_EXHAUSTED",
+                 Cat(job.max_attempts, " attempts made; the last one's worker stopped renewing its lease"), false});
 
   auto binding = c.Exec(kBindingSql, {job.tenant_id, job.entity_id});
   if (!binding.ok()) return binding.status();

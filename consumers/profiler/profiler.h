@@ -20,9 +20,9 @@
 #include "consumers/profiler/job_store.h"
 #include "consumers/profiler/policy.h"
 #include "consumers/profiler/profile.h"
-#include "kafka/record.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
+#include "kafka/record.h"
 
 namespace sluice::profiler {
 
@@ -95,8 +95,9 @@ struct JobOutcome {
 // in parallel). Lifetime: owns its PostgreSQL connections; the destructor closes them.
 class Profiler {
  public:
-  static absl::StatusOr<std::unique_ptr<Profiler>> Create(ProfilerConfig config, prometheus::Registry& registry,
-                                                          const contracts::Catalog& catalog = contracts::Catalog::Default());
+  static absl::StatusOr<std::unique_ptr<Profiler>> Create(
+      ProfilerConfig config, prometheus::Registry& registry,
+      const contracts::Catalog& catalog = contracts::Catalog::Default());
   ~Profiler();
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;
@@ -130,11 +131,11 @@ class Profiler {
     prometheus::Family<prometheus::Counter>& jobs;    // {outcome}
     prometheus::Histogram& duration;
     // The quality metrics of the governance dashboards.
-    prometheus::Family<prometheus::Gauge>& quality_score;      // {tenant, tier, entity}
-    prometheus::Family<prometheus::Counter>& runs;             // {status: completed, failed, retry}
+    prometheus::Family<prometheus::Gauge>& quality_score;  // {tenant, tier, entity}
+    prometheus::Family<prometheus::Counter>& runs;         // {status: completed, failed, retry}
     prometheus::Histogram& run_duration;
-    prometheus::Family<prometheus::Counter>& degraded;         // {tenant, tier}
-    prometheus::Family<prometheus::Gauge>& tier1_compliance;   // {tenant}
+    prometheus::Family<prometheus::Counter>& degraded;        // {tenant, tier}
+    prometheus::Family<prometheus::Gauge>& tier1_compliance;  // {tenant}
   };
 
   Profiler(ProfilerConfig config, BindingAllowList bindings, prometheus::Registry& registry,

@@ -38,9 +38,12 @@ TEST(PolicyTest, CooldownSkipsRecentProfilesUnlessQualityDropOrManual) {
   }
   for (auto reason : {v1::PROFILE_REASON_QUALITY_DROP, v1::PROFILE_REASON_MANUAL})
     EXPECT_TRUE(Decide(c, TriggerKind::kProfileDue, reason, kBoundTier1, Ago(absl::Minutes(1)), 0, kNow).profile);
-  EXPECT_TRUE(Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, std::nullopt, 0, kNow).profile);
+  EXPECT_TRUE(
+      Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, std::nullopt, 0, kNow).profile);
   c.cooldown = absl::Hours(1);
-  EXPECT_TRUE(Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, Ago(absl::Hours(2)), 0, kNow).profile);
+  EXPECT_TRUE(
+      Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, Ago(absl::Hours(2)), 0, kNow)
+          .profile);
 }
 
 TEST(PolicyTest, DataRefreshedProfilesWhenNeverProfiledStaleOrMoreThanTenPercentChanged) {
@@ -51,7 +54,7 @@ TEST(PolicyTest, DataRefreshedProfilesWhenNeverProfiledStaleOrMoreThanTenPercent
   EXPECT_TRUE(refresh(std::nullopt, 0).profile);
   EXPECT_TRUE(refresh(Ago(absl::Hours(25)), 1).profile);
   EXPECT_TRUE(refresh(Ago(absl::Minutes(5), 1000), 101).profile);  // no cooldown for refreshes
-  auto d = refresh(Ago(absl::Hours(23), 1000), 100);                // exactly 10%: not more
+  auto d = refresh(Ago(absl::Hours(23), 1000), 100);               // exactly 10%: not more
   EXPECT_FALSE(d.profile);
   EXPECT_EQ(d.skip_reason, "refresh_below_threshold");
   EXPECT_TRUE(refresh(Ago(absl::Hours(1), 0), 1).profile);  // an empty table that got rows
@@ -135,8 +138,8 @@ TEST(ProfilePlanTest, RejectsUnknownColumnsAndRangesOnText) {
 TEST(ScoresTest, WeightedMeanOfCompletenessUniquenessValidity) {
   ProfileResult r;
   r.row_count = 10;
-  r.columns = {{.column = "a", .null_count = 2},                                            // 8 of 10
-               {.column = "b", .null_count = 0, .unique_checked = true, .duplicates = 3},   // 7 distinct of 10
+  r.columns = {{.column = "a", .null_count = 2},                                           // 8 of 10
+               {.column = "b", .null_count = 0, .unique_checked = true, .duplicates = 3},  // 7 distinct of 10
                {.column = "c", .null_count = 5, .validity_checked = true, .invalid = 1}};  // 4 valid of 5
   ComputeScores(r, {});
   EXPECT_DOUBLE_EQ(r.completeness, 100.0 * 23 / 30);

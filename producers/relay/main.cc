@@ -5,8 +5,8 @@
 #include "producers/relay/relay.h"
 
 int main(int argc, char** argv) {
-  sluice::common::Service service("sluice-relay",
-                                  "publish the transactional outbox (event_outbox) to Kafka, in commit order per tenant");
+  sluice::common::Service service(
+      "sluice-relay", "publish the transactional outbox (event_outbox) to Kafka, in commit order per tenant");
   sluice::relay::RelayConfig rc;
   std::string bootstrap, topic_prefix;
   int64_t poll_ms = 1000, retention_h = 168, delivery_timeout_ms = 30000;
@@ -23,16 +23,17 @@ int main(int argc, char** argv) {
   rc.retention = absl::Hours(retention_h);
 
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
-  auto producer = sluice::kafka::Producer::Create(
-      {.bootstrap_servers = bootstrap, .client_id = "sluice-relay", .delivery_timeout = absl::Milliseconds(delivery_timeout_ms)},
-      catalog);
+  auto producer = sluice::kafka::Producer::Create({.bootstrap_servers = bootstrap,
+                                                   .client_id = "sluice-relay",
+                                                   .delivery_timeout = absl::Milliseconds(delivery_timeout_ms)},
+                                                  catalog);
   if (!producer.ok()) return service.Fail("producer", producer.status());
   if (auto s = service.StartMetrics(); !s.ok()) return service.Fail("--metrics-listen", s);
   auto relay = sluice::relay::Relay::Create(rc, **producer, &service.registry());
   if (!relay.ok()) return service.Fail("relay", relay.status());
   auto stop = service.OnStop([&] { (*relay)->Stop(); });
-  spdlog::info("relay: started (outbox {} -> {})", rc.pg_schema.empty() ? "event_outbox" : rc.pg_schema + ".event_outbox",
-               bootstrap);
+  spdlog::info("relay: started (outbox {} -> {})",
+               rc.pg_schema.empty() ? "event_outbox" : rc.pg_schema + ".event_outbox", bootstrap);
   (*relay)->Run();  // returns after the batch in hand is published and committed
   auto st = (*relay)->stats();
   spdlog::info("relay: stopped; published {}, failed attempts {}, pruned {}", st.published, st.failed, st.pruned);

@@ -19,7 +19,8 @@ std::string FromHexBytea(std::string_view text) {
   if (text.substr(0, 2) == "\\x") text.remove_prefix(2);
   auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
   std::string out(text.size() / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
   return out;
 }
 
@@ -89,8 +90,8 @@ absl::StatusOr<int64_t> Relay::RunOnce() {
   if (!conn_) {
     if (auto s = Connect(); !s.ok()) return s;
   }
-  auto tenants = conn_->Exec(
-      "SELECT DISTINCT tenant_id FROM event_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()");
+  auto tenants =
+      conn_->Exec("SELECT DISTINCT tenant_id FROM event_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()");
   if (!tenants.ok()) return tenants.status();
   if (tenants->rows() == 0) return 0;
   // One transaction for the round: every tenant this relay can lock, published together,
@@ -199,9 +200,8 @@ absl::StatusOr<int64_t> Relay::Prune() {
   if (!conn_) {
     if (auto s = Connect(); !s.ok()) return s;
   }
-  auto r = conn_->Exec(
-      "DELETE FROM event_outbox WHERE sent_at < now() - make_interval(secs => $1::double precision)",
-      {std::to_string(absl::ToDoubleSeconds(config_.retention))});
+  auto r = conn_->Exec("DELETE FROM event_outbox WHERE sent_at < now() - make_interval(secs => $1::double precision)",
+                       {std::to_string(absl::ToDoubleSeconds(config_.retention))});
   if (!r.ok()) return r.status();
   pruned_ += r->affected();
   return r->affected();

@@ -1,11 +1,10 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-
-#include <absl/status/statusor.h>
-#include <absl/time/time.h>
 
 #include <atomic>
 #include <memory>

@@ -17,8 +17,8 @@ absl::Status ParseDuration(const std::string& flag, const std::string& text, abs
 
 std::string Describe(const sluice::scheduler::DueEntity& d) {
   const auto& p = d.event.profile_due();
-  return fmt::format("{} {} {} {} {} last_profiled={} age={} id={}", d.event.tenant_id(), p.canonical_key(), p.entity_id(),
-                     sluice::v1::Tier_Name(p.tier()), sluice::v1::Priority_Name(p.priority()),
+  return fmt::format("{} {} {} {} {} last_profiled={} age={} id={}", d.event.tenant_id(), p.canonical_key(),
+                     p.entity_id(), sluice::v1::Tier_Name(p.tier()), sluice::v1::Priority_Name(p.priority()),
                      d.last_profiled_at ? absl::FormatTime(absl::RFC3339_sec, *d.last_profiled_at, absl::UTCTimeZone())
                                         : std::string("never"),
                      absl::FormatDuration(absl::Trunc(d.age, absl::Minutes(1))), d.event.id());

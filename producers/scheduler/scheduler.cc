@@ -30,9 +30,10 @@ absl::Time WindowStart(absl::Time now, absl::Duration cadence) {
   return absl::FromUnixSeconds(c <= 0 ? s : s - ((s % c) + c) % c);
 }
 
-std::string DueEventId(const std::string& tenant, const std::string& entity_id, v1::Tier tier, absl::Time window_start) {
-  const std::string name = Cat("metadata.profile.due\n", tenant, "\nmetadata\n", entity_id, "\n", static_cast<int>(tier),
-                               "\n", absl::ToUnixSeconds(window_start));
+std::string DueEventId(const std::string& tenant, const std::string& entity_id, v1::Tier tier,
+                       absl::Time window_start) {
+  const std::string name = Cat("metadata.profile.due\n", tenant, "\nmetadata\n", entity_id, "\n",
+                               static_cast<int>(tier), "\n", absl::ToUnixSeconds(window_start));
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
   d[6] = static_cast<unsigned char>((d[6] & 0x0F) | 0x80);  // version 8 (custom, name-based)
@@ -53,8 +54,9 @@ v1::Priority PriorityFor(v1::Tier tier, absl::Duration age, const SchedulerConfi
 }
 
 absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contracts::Catalog& catalog) {
-  for (auto [name, d] : {std::pair{"tier1_cadence", config.tier1_cadence}, std::pair{"tier2_cadence", config.tier2_cadence},
-                         std::pair{"tier3_cadence", config.tier3_cadence}})
+  for (auto [name, d] :
+       {std::pair{"tier1_cadence", config.tier1_cadence}, std::pair{"tier2_cadence", config.tier2_cadence},
+        std::pair{"tier3_cadence", config.tier3_cadence}})
     if (d < absl::Seconds(1)) return absl::InvalidArgumentError(Cat(name, ": must be at least one second"));
   if (config.limit < 1) return absl::InvalidArgumentError("limit: must be positive");
   auto conn = Connect(config);
@@ -72,7 +74,8 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
       "SELECT m.tenant_id, m.id::text, m.canonical_key, m.tier, coalesce(m.standard_pack_id, ''),"
       "  extract(epoch FROM p.profiled_at)::float8, extract(epoch FROM coalesce(p.profiled_at, m.created_at))::float8"
       " FROM mdm_global_metadata m"
-      " LEFT JOIN LATERAL (SELECT profiled_at FROM mdm_profile WHERE tenant_id = m.tenant_id AND entity_type = 'metadata'"
+      " LEFT JOIN LATERAL (SELECT profiled_at FROM mdm_profile WHERE tenant_id = m.tenant_id AND entity_type = "
+      "'metadata'"
       "   AND entity_id = m.id ORDER BY profiled_at DESC LIMIT 1) p ON true"
       " WHERE m.status = 'active' AND m.binding_table IS NOT NULL AND m.tier IN ('tier1', 'tier2', 'tier3')"
       "   AND coalesce(p.profiled_at, '-infinity') < to_timestamp($1::float8) - CASE m.tier"
@@ -90,8 +93,9 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     if (tier == v1::TIER_UNSPECIFIED) continue;  // the table's CHECK allows none; never guess one
     if (!r->IsNull(i, 5)) d.last_profiled_at = FromEpochText(r->Get(i, 5));
     d.age = now - FromEpochText(r->Get(i, 6));
-    const absl::Duration cadence =
-        tier == v1::TIER_1 ? config_.tier1_cadence : tier == v1::TIER_2 ? config_.tier2_cadence : config_.tier3_cadence;
+    const absl::Duration cadence = tier == v1::TIER_1   ? config_.tier1_cadence
+                                   : tier == v1::TIER_2 ? config_.tier2_cadence
+                                                        : config_.tier3_cadence;
     d.window_start = WindowStart(now, cadence);
     v1::Envelope& e = d.event;
     e.set_id(DueEventId(tenant, id, tier, d.window_start));
@@ -132,8 +136,8 @@ absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
         "INSERT INTO mdm_profile_schedule (event_id, tenant_id, entity_type, entity_id, tier, priority, window_start)"
         " VALUES ($1, $2, 'metadata', $3::uuid, $4, $5, to_timestamp($6::float8)) ON CONFLICT (event_id) DO NOTHING"
         " RETURNING 1",
-        {d.event.id(), d.event.tenant_id(), p.entity_id(), TierDb(p.tier()),
-         v1::Priority_Name(p.priority()), Cat(absl::ToUnixSeconds(d.window_start))});
+        {d.event.id(), d.event.tenant_id(), p.entity_id(), TierDb(p.tier()), v1::Priority_Name(p.priority()),
+         Cat(absl::ToUnixSeconds(d.window_start))});
     if (!ins.ok()) return ins.status();
     if (ins->rows() == 0) {
       ++report.already_emitted;

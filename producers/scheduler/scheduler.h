@@ -29,10 +29,10 @@ struct SchedulerConfig {
 
 // One entity whose profile is due.
 struct DueEntity {
-  v1::Envelope event;                        // the metadata.profile.due to emit
+  v1::Envelope event;                          // the metadata.profile.due to emit
   std::optional<absl::Time> last_profiled_at;  // absent when never profiled
-  absl::Duration age;                        // since the last profile, or since the entity was created
-  absl::Time window_start;                   // the cadence window the event id is derived from
+  absl::Duration age;                          // since the last profile, or since the entity was created
+  absl::Time window_start;                     // the cadence window the event id is derived from
 };
 
 struct RunReport {

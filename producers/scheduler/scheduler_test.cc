@@ -1,8 +1,9 @@
 // Unit tests of the scheduler's pure parts. Against PostgreSQL: tests/profiler_kafkatest.cc.
+#include "producers/scheduler/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include "contracts/envelope.h"
-#include "producers/scheduler/scheduler.h"
 
 namespace sluice::scheduler {
 namespace {

@@ -105,7 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!authz.MayActFor(who, t).ok()) fuzz::Fail("reads tenant \"" + t + "\" it may not act for");
   CheckWhere(*q);
   // The tenant condition is always there, and it carries exactly the tenant set.
-  if (!q->where.starts_with("TRUE AND tenant_id = ANY($1::text[])") || q->params.front() != gateway::TextArray(q->tenants))
+  if (!q->where.starts_with("TRUE AND tenant_id = ANY($1::text[])") ||
+      q->params.front() != gateway::TextArray(q->tenants))
     fuzz::Fail("tenant condition missing or not the tenant set: " + q->where);
   if (q->cursor.has_value() == req.cursor().empty()) fuzz::Fail("cursor decoded without one sent, or dropped");
   return 0;

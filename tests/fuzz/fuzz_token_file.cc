@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The input's last line as a bearer token: sometimes one whose hash the file holds.
   const size_t nl = text.rfind('\n');
   const std::string_view token = nl == std::string_view::npos ? text : text.substr(nl + 1);
-  for (const std::string& header : {std::string(), std::string("Bearer "), "Bearer " + std::string(token),
-                                    std::string(token)}) {
+  for (const std::string& header :
+       {std::string(), std::string("Bearer "), "Bearer " + std::string(token), std::string(token)}) {
     auto p = store->Authenticate(header);
     if (!p.ok() && p.status().code() != absl::StatusCode::kUnauthenticated)
       fuzz::Fail("Authenticate returned " + p.status().ToString());
