@@ -443,6 +443,10 @@ absl::Status WithFieldPath(absl::Status status, std::string_view path) {
   return status;
 }
 
+absl::Status InvalidField(std::string_view field, std::string_view what) {
+  return WithFieldPath(absl::InvalidArgumentError(common::Cat(field, ": ", what)), field);
+}
+
 std::optional<std::string> FieldPathOf(const absl::Status& status) {
   auto p = status.GetPayload(kTypeUrl);
   if (!p.has_value()) return std::nullopt;

@@ -77,6 +77,9 @@ std::optional<std::string> FieldPathOf(const absl::Status& status);
 
 // `status` with `path` attached as its field path (what FieldPathOf returns).
 absl::Status WithFieldPath(absl::Status status, std::string_view path);
+// InvalidArgument "<field>: <what>" carrying `field` as its field path: how every
+// request check names the field that is wrong.
+absl::Status InvalidField(std::string_view field, std::string_view what);
 
 // True for a tenant id in the documented format.
 bool IsValidTenantId(std::string_view tenant);

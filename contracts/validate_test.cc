@@ -183,12 +183,7 @@ const Bound kBounds[] = {
     {"correlation_id_space", "data.refreshed", [](auto& e) { e.set_correlation_id("run-1"); },
      [](auto& e) { e.set_correlation_id("run 1"); }, "correlation_id"},
     {"correlation_id_del", "data.refreshed", [](auto& e) { e.set_correlation_id("run~1"); },
-     [](auto& e) {
-       e.set_correlation_id(
-           "run\x7f"
-           "1");
-     },
-     "correlation_id"},
+     [](auto& e) { e.set_correlation_id(std::string("run\x7f") + "1"); }, "correlation_id"},
     {"correlation_id_non_ascii", "data.refreshed", [](auto& e) { e.set_correlation_id("run-1"); },
      [](auto& e) { e.set_correlation_id("run-\xc3\xa9"); }, "correlation_id"},
     {"causation_id_length", "data.refreshed", [](auto& e) { e.set_causation_id(std::string(128, 'c')); },

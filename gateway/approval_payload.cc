@@ -15,9 +15,7 @@ namespace {
 using common::Cat;
 using google::protobuf::Struct;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
 std::string SnakeCase(const std::string& camel) {
   std::string out;

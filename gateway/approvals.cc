@@ -29,9 +29,7 @@ using contracts::TierDb;
 using contracts::TierFromDb;
 using google::protobuf::Struct;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
 absl::Status CheckTenant(const contracts::Authorizer& authz, const v1::Principal& who, const std::string& tenant) {
   if (tenant.empty()) return Invalid("tenant_id", "required");

@@ -18,9 +18,7 @@ namespace {
 using common::Cat;
 using google::protobuf::util::TimeUtil;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
 // A column value known to be an integer.
 template <class T>

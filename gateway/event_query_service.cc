@@ -18,9 +18,7 @@ namespace {
 using common::Cat;
 using google::protobuf::util::TimeUtil;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
 // A stream slot, or none to hold when the service runs without caps.
 absl::StatusOr<std::optional<StreamSlot>> OpenStreamSlot(StreamSlots* slots, const std::string& principal) {

@@ -19,9 +19,7 @@ namespace {
 using common::Cat;
 using google::protobuf::util::TimeUtil;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return contracts::WithFieldPath(absl::InvalidArgumentError(Cat(field, ": ", what)), field);
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
 std::string MicrosText(int64_t micros) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
