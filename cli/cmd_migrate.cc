@@ -23,13 +23,7 @@ int Migrate(const MigrateOptions& o) {
   std::printf("migrations from %s\n", dir.c_str());
   auto conn = common::PgConnection::Connect(o.dsn);
   if (!conn.ok()) return Fail(conn.status());
-  if (!o.schema.empty()) {
-    auto q = conn->QuoteIdentifier(o.schema);
-    if (!q.ok()) return Fail(q.status());
-    if (auto s = conn->ExecScript("CREATE SCHEMA IF NOT EXISTS " + *q); !s.ok()) return Fail(s);
-    if (auto s = conn->SetSearchPath(o.schema); !s.ok()) return Fail(s);
-  }
-  auto report = common::Migrate(*conn, dir);
+  auto report = common::Migrate(*conn, dir, o.schema);
   if (!report.ok()) return Fail(report.status());
   for (const auto& m : report->applied) std::printf("applied  %s\n", m.c_str());
   std::printf("%zu applied, %zu already in place\n", report->applied.size(), report->existing.size());

@@ -67,8 +67,14 @@ absl::Status MapSqlState(const std::string& code, const std::string& text, bool 
 }
 
 absl::StatusOr<PgConnection> PgConnection::Connect(const std::string& dsn, absl::Duration timeout) {
-  std::string full = Cat(dsn, " connect_timeout=", std::max<int64_t>(1, absl::ToInt64Seconds(timeout)));
-  PgConnHandle conn(PQconnectdb(full.c_str()));
+  // The DSN goes in as an expanded dbname rather than with " connect_timeout=N" appended:
+  // appending only works for key=value strings and corrupts a postgresql:// URI (its last
+  // query parameter, e.g. sslrootcert, would swallow the suffix). Later keywords win, so
+  // the timeout still overrides one in the DSN.
+  const std::string seconds = std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(timeout)));
+  const char* const keywords[] = {"dbname", "connect_timeout", nullptr};
+  const char* const values[] = {dsn.c_str(), seconds.c_str(), nullptr};
+  PgConnHandle conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
   if (conn == nullptr) return absl::ResourceExhaustedError("postgres: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(conn.get());
@@ -197,7 +203,7 @@ absl::StatusOr<std::string> PgConnection::QuoteIdentifier(std::string_view name)
   return out;
 }
 
-absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir) {
+absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir, std::string_view schema) {
   namespace fs = std::filesystem;
   std::map<int, fs::path> files;
   std::error_code ec;
@@ -216,6 +222,18 @@ absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& d
   // One migrator at a time per database; released when the session ends or below.
   if (auto r = conn.Exec("SELECT pg_advisory_lock(hashtext('sluice.schema_migrations'))"); !r.ok()) return r.status();
   auto unlock = [&] { (void)conn.Exec("SELECT pg_advisory_unlock(hashtext('sluice.schema_migrations'))"); };
+  // The schema is created under the same lock: two migrators starting together would
+  // otherwise race on CREATE SCHEMA IF NOT EXISTS (the loser fails on pg_namespace's
+  // unique index).
+  if (!schema.empty()) {
+    auto q = conn.QuoteIdentifier(schema);
+    absl::Status s = q.ok() ? conn.ExecScript(Cat("CREATE SCHEMA IF NOT EXISTS ", *q)) : q.status();
+    if (s.ok()) s = conn.SetSearchPath(schema);
+    if (!s.ok()) {
+      unlock();
+      return s;
+    }
+  }
   if (auto s = conn.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations ("
                                " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
                                " applied_at timestamptz NOT NULL DEFAULT now())");

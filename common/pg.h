@@ -52,7 +52,9 @@ absl::Status MapSqlState(const std::string& code, const std::string& text, bool 
 // Move-only; the destructor closes the connection.
 class PgConnection {
  public:
-  // Connects; kUnavailable when the server cannot be reached within `timeout`.
+  // Connects; kUnavailable when the server cannot be reached within `timeout`. `dsn` is
+  // a libpq key=value string or a postgresql:// URI, passed on whole (sslmode,
+  // sslrootcert, sslcert, sslkey and the rest reach libpq unchanged).
   static absl::StatusOr<PgConnection> Connect(const std::string& dsn, absl::Duration timeout = absl::Seconds(10));
 
   // One statement with text parameters ($1, $2 ...; nullopt is NULL). Parameters are
@@ -126,6 +128,8 @@ struct MigrationReport {
 // the connection's search_path), in order, each in its own transaction with its record.
 // Holds an advisory lock so concurrent runs apply each file once. A file changed after
 // it was applied (checksum differs) or a badly named file is an error naming the file.
-absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir);
+// With `schema`, the schema is created when missing and the migrations go into it (its
+// creation under the same lock, so concurrent migrators of a new schema are safe).
+absl::StatusOr<MigrationReport> Migrate(PgConnection& conn, const std::string& dir, std::string_view schema = "");
 
 }  // namespace sluice::common
