@@ -66,6 +66,11 @@ void Service::AddKafka(std::string& bootstrap, std::string& topic_prefix) {
       ->envname("SLUICE_KAFKA_BOOTSTRAP")
       ->capture_default_str();
   app_.add_option("--topic-prefix", topic_prefix, "Prefix of every catalog topic")->envname("SLUICE_TOPIC_PREFIX");
+  app_.add_option("--kafka-config", kafka_config_,
+                  "librdkafka client settings (key=value properties file: security.protocol, ssl.*, sasl.*); "
+                  "SLUICE_KAFKA_SASL_PASSWORD etc. override single keys")
+      ->envname("SLUICE_KAFKA_CONFIG");
+  has_kafka_ = true;
 }
 
 void Service::AddMetrics(std::string default_listen) {
@@ -81,6 +86,14 @@ std::optional<int> Service::Parse(int argc, char** argv) {
     return app_.exit(e);
   }
   InitLogging(name_, log_level_);
+  if (has_kafka_) {
+    auto settings = LoadKafkaSettings(kafka_config_);
+    if (!settings.ok()) return Fail("--kafka-config", settings.status());
+    kafka_settings_ = *std::move(settings);
+    // Secret values (sasl.password, ...) are shown as "(set)".
+    if (!kafka_settings_.empty())
+      spdlog::info("{}: kafka client settings: {}", name_, DescribeKafkaSettings(kafka_settings_));
+  }
   return std::nullopt;
 }
 

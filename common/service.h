@@ -10,8 +10,10 @@
 // read one variable for all services:
 //   --pg-dsn SLUICE_PG_DSN      --pg-schema SLUICE_PG_SCHEMA
 //   --bootstrap SLUICE_KAFKA_BOOTSTRAP   --topic-prefix SLUICE_TOPIC_PREFIX
-//   --log-level SLUICE_LOG_LEVEL
-// A flag on the command line wins over its variable.
+//   --log-level SLUICE_LOG_LEVEL  --kafka-config SLUICE_KAFKA_CONFIG
+// A flag on the command line wins over its variable. The Kafka client settings of
+// --kafka-config can be overridden one by one from SLUICE_KAFKA_SECURITY_PROTOCOL,
+// SLUICE_KAFKA_SASL_PASSWORD, ... (common/kafka_config.h, docs/security.md).
 //
 // Stopping. The constructor blocks SIGTERM and SIGINT in the calling thread, so every
 // thread started after it (librdkafka's, gRPC's, the service's own) inherits the mask,
@@ -35,6 +37,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "common/kafka_config.h"
 
 namespace sluice::common {
 
@@ -66,8 +70,13 @@ class Service {
   // --pg-dsn (default: the local stack's) and --pg-schema (default: the search_path).
   // `what` says what the database holds, for --help.
   void AddPostgres(std::string& dsn, std::string& schema, const std::string& what);
-  // --bootstrap (default: the local stack's) and --topic-prefix.
+  // --bootstrap (default: the local stack's), --topic-prefix, and --kafka-config: a
+  // properties file of librdkafka settings (security.protocol, ssl.*, sasl.*) for every
+  // Kafka client of the service, with environment overrides; see kafka_settings().
   void AddKafka(std::string& bootstrap, std::string& topic_prefix);
+  // The librdkafka settings from --kafka-config and the SLUICE_KAFKA_* overrides, for every
+  // Kafka client the service creates. Valid after Parse; empty without AddKafka.
+  const KafkaSettings& kafka_settings() const { return kafka_settings_; }
   // --metrics-listen (SLUICE_<SERVICE>_METRICS_LISTEN) with this default; empty disables.
   void AddMetrics(std::string default_listen);
 
@@ -117,6 +126,9 @@ class Service {
   std::string log_level_ = "info";
   std::string metrics_listen_;
   bool has_metrics_ = false;
+  bool has_kafka_ = false;
+  std::string kafka_config_;  // --kafka-config
+  KafkaSettings kafka_settings_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 namespace sluice::common {
 namespace {
@@ -102,6 +104,134 @@ TEST(Service, MetricsListenHasTheServicesVariableAndABadAddressFails) {
   ASSERT_EQ(ParseArgs(s, {}), -1);
   ::unsetenv("SLUICE_DEMO_SVC_METRICS_LISTEN");
   EXPECT_FALSE(s.StartMetrics().ok());
+}
+
+// A file under the test's temporary directory, removed at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir != nullptr && *dir != 0 ? dir : "/tmp") + "/sluice-kafka-config-XXXXXX";
+    int fd = ::mkstemp(path_.data());
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Every SLUICE_KAFKA_* override unset, before and after a test that sets some.
+struct KafkaEnvGuard {
+  KafkaEnvGuard() { Clear(); }
+  ~KafkaEnvGuard() { Clear(); }
+  static void Clear() {
+    for (const auto& o : kKafkaEnvOverrides) ::unsetenv(o.env);
+    ::unsetenv("SLUICE_KAFKA_CONFIG");
+  }
+};
+
+TEST(KafkaProperties, KeyValueLinesCommentsAndBlankLines) {
+  auto s = ParseKafkaProperties(
+      "# client settings\n"
+      "\n"
+      "security.protocol = SASL_SSL\r\n"
+      "  ! another comment\n"
+      "sasl.mechanism=SCRAM-SHA-512\n"
+      "sasl.password=p=ss#word\n"  // only the first '=' splits; '#' inside a value is kept
+      "ssl.ca.location=\n"
+      "sasl.mechanism=PLAIN",  // the last one wins; no final newline
+      "client.properties");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(*s, (KafkaSettings{{"security.protocol", "SASL_SSL"},
+                               {"sasl.mechanism", "PLAIN"},
+                               {"sasl.password", "p=ss#word"},
+                               {"ssl.ca.location", ""}}));
+}
+
+TEST(KafkaProperties, AMalformedLineNamesFileAndLineButNotItsText) {
+  for (const char* bad : {"sasl.password hunter2", "=hunter2", "sasl password=hunter2", "sasl.password:hunter2",
+                          "sasl.password=hunter2\\"}) {
+    auto s = ParseKafkaProperties(std::string("# ok\nsecurity.protocol=SSL\n") + bad + "\n", "etc/kafka.properties");
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(std::string(s.status().message()).starts_with("etc/kafka.properties:3: ")) << s.status();
+    EXPECT_EQ(std::string(s.status().message()).find("hunter2"), std::string::npos) << s.status();
+  }
+}
+
+TEST(KafkaProperties, SecretsAreNeverDescribed) {
+  const std::string d = DescribeKafkaSettings(
+      {{"security.protocol", "SASL_SSL"}, {"sasl.password", "hunter2"}, {"ssl.key.password", "hunter3"}});
+  EXPECT_EQ(d, "sasl.password=(set), security.protocol=SASL_SSL, ssl.key.password=(set)");
+}
+
+TEST(Service, KafkaConfigFileWithEnvironmentOverrides) {
+  KafkaEnvGuard env;
+  TempFile file(
+      "security.protocol=SASL_PLAINTEXT\n"
+      "sasl.mechanism=SCRAM-SHA-512\n"
+      "sasl.username=relay\n"
+      "sasl.password=from-file\n"
+      "socket.keepalive.enable=true\n");
+  ::setenv("SLUICE_KAFKA_CONFIG", file.path().c_str(), 1);
+  ::setenv("SLUICE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL", 1);
+  ::setenv("SLUICE_KAFKA_SASL_PASSWORD", "from-env", 1);
+  ::setenv("SLUICE_KAFKA_SSL_CA_LOCATION", "/etc/sluice/ca.pem", 1);
+  ::setenv("SLUICE_KAFKA_SASL_USERNAME", "", 1);  // empty: unset, the file's value stays
+  Service s("sluice-demo-svc", "a test service");
+  std::string bootstrap, prefix;
+  s.AddKafka(bootstrap, prefix);
+  ASSERT_EQ(ParseArgs(s, {}), -1);
+  EXPECT_EQ(s.kafka_settings(), (KafkaSettings{{"security.protocol", "SASL_SSL"},
+                                               {"sasl.mechanism", "SCRAM-SHA-512"},
+                                               {"sasl.username", "relay"},
+                                               {"sasl.password", "from-env"},
+                                               {"ssl.ca.location", "/etc/sluice/ca.pem"},
+                                               {"socket.keepalive.enable", "true"}}));
+}
+
+TEST(Service, KafkaEnvironmentOverridesWithoutAFile) {
+  KafkaEnvGuard env;
+  const std::map<std::string, std::string> want = {
+      {"SLUICE_KAFKA_SECURITY_PROTOCOL", "security.protocol"},
+      {"SLUICE_KAFKA_SSL_CA_LOCATION", "ssl.ca.location"},
+      {"SLUICE_KAFKA_SSL_CERTIFICATE_LOCATION", "ssl.certificate.location"},
+      {"SLUICE_KAFKA_SSL_KEY_LOCATION", "ssl.key.location"},
+      {"SLUICE_KAFKA_SASL_MECHANISM", "sasl.mechanism"},
+      {"SLUICE_KAFKA_SASL_USERNAME", "sasl.username"},
+      {"SLUICE_KAFKA_SASL_PASSWORD", "sasl.password"}};
+  for (const auto& [var, key] : want) ::setenv(var.c_str(), ("value of " + key).c_str(), 1);
+  Service s("sluice-demo-svc", "a test service");
+  std::string bootstrap, prefix;
+  s.AddKafka(bootstrap, prefix);
+  ASSERT_EQ(ParseArgs(s, {}), -1);
+  ASSERT_EQ(s.kafka_settings().size(), want.size());
+  for (const auto& [var, key] : want) EXPECT_EQ(s.kafka_settings().at(key), "value of " + key) << var;
+}
+
+TEST(Service, NoKafkaSettingsByDefault) {
+  KafkaEnvGuard env;
+  Service s("sluice-demo-svc", "a test service");
+  std::string bootstrap, prefix;
+  s.AddKafka(bootstrap, prefix);
+  ASSERT_EQ(ParseArgs(s, {}), -1);
+  EXPECT_TRUE(s.kafka_settings().empty());
+}
+
+TEST(Service, ABadKafkaConfigEndsTheService) {
+  KafkaEnvGuard env;
+  TempFile file("security.protocol=SSL\nthis line has no equals sign\n");
+  TempFile bootstrap_file("bootstrap.servers=elsewhere:9092\n");
+  for (const std::string& path : {file.path(), bootstrap_file.path(), file.path() + ".missing"}) {
+    Service s("sluice-demo-svc", "a test service");
+    std::string bootstrap, prefix;
+    s.AddKafka(bootstrap, prefix);
+    EXPECT_EQ(ParseArgs(s, {"--kafka-config", path}), 1) << path;
+  }
 }
 
 }  // namespace

@@ -29,15 +29,18 @@ T Int(std::string_view v) {
 
 absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
                                                           const std::vector<std::string>& groups,
-                                                          const std::vector<std::string>& topics) {
+                                                          const std::vector<std::string>& topics,
+                                                          const std::map<std::string, std::string>& librdkafka) {
   constexpr int kTimeoutMs = 5000;
   // One handle per group: rd_kafka_committed asks the group's coordinator for the
   // group.id of the handle. Nothing joins the group.
   auto handle = [&](const std::string& group) -> absl::StatusOr<kafka::KafkaHandle> {
-    auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap},
-                                 {"group.id", group},
-                                 {"client.id", "sluice-gateway-health"},
-                                 {"enable.auto.commit", "false"}});
+    std::map<std::string, std::string> settings = librdkafka;
+    settings["bootstrap.servers"] = bootstrap;
+    settings["group.id"] = group;
+    settings["client.id"] = "sluice-gateway-health";
+    settings["enable.auto.commit"] = "false";
+    auto conf = kafka::MakeConf(settings);
     if (!conf.ok()) return conf.status();
     char err[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err));
@@ -143,7 +146,7 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
     std::lock_guard lock(lag_mu_);
     if (lag_measured_at_ < now) {
       const absl::Time started = absl::Now();
-      auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics);
+      auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics, config_.librdkafka);
       if (!lags.ok()) return lags.status();
       lag_cache_ = *std::move(lags);
       lag_measured_at_ = started;

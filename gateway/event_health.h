@@ -22,9 +22,11 @@ namespace sluice::gateway {
 
 // Committed offset against the end of each partition, for every partition of `topics`
 // of a topic `group` has committed offsets on (topics it never read are left out).
+// `librdkafka`: settings for the clients it opens (security).
 absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& bootstrap,
                                                           const std::vector<std::string>& groups,
-                                                          const std::vector<std::string>& topics);
+                                                          const std::vector<std::string>& topics,
+                                                          const std::map<std::string, std::string>& librdkafka = {});
 
 // What one caller of GetEventHealth may see.
 struct HealthScope {
@@ -38,6 +40,8 @@ struct EventHealthConfig {
   std::vector<std::string> topics;  // topics they are measured on
   // How often the Prometheus gauges are refreshed; zero: never (the RPC still works).
   absl::Duration metrics_interval = absl::Seconds(15);
+  // librdkafka settings (security) for the clients that measure the lag.
+  std::map<std::string, std::string> librdkafka;
 };
 
 // GetEventHealth, and the same figures as Prometheus gauges refreshed in the background:

@@ -65,8 +65,10 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
   auto topics = f.types_size() > 0 ? kafka::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
                                    : absl::StatusOr<std::vector<std::string>>(topic_names);
   if (!topics.ok()) return ToGrpcStatus(topics.status());
-  auto reader = kafka::TopicReader::OpenLive(
-      {.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-subscribe"}, *topics);
+  auto reader = kafka::TopicReader::OpenLive({.bootstrap_servers = d_.bootstrap_servers,
+                                              .client_id = "sluice-gateway-subscribe",
+                                              .librdkafka = d_.kafka_client},
+                                             *topics);
   if (!reader.ok()) return ToGrpcStatus(reader.status());
   // Headers go out once the reader holds its start offsets: a client that waits for them
   // sees every event published afterwards.
@@ -134,27 +136,29 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
                  .types = {req->types().begin(), req->types().end()},
                  .sources = {req->sources().begin(), req->sources().end()}};
   spec.target_topic = req->target_topic();
-  auto stats =
-      kafka::Replay({.bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-replay"}, spec,
-                    &d_.producer, [&](const kafka::Record& r, const kafka::DeliveryReport* sent) -> absl::Status {
-                      if (ctx->IsCancelled() || d_.stopping.load()) return absl::CancelledError("replay cancelled");
-                      v1::ReplayResponse out;
-                      v1::StoredEvent* e = out.mutable_event();
-                      *e->mutable_envelope() = r.envelope;
-                      e->set_topic(r.topic);
-                      e->set_partition(r.partition);
-                      e->set_offset(r.offset);
-                      *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
-                      if (sent != nullptr) {
-                        v1::Delivery* d = out.mutable_republished();
-                        d->set_event_id(sent->event_id);
-                        d->set_topic(sent->topic);
-                        d->set_partition(sent->partition);
-                        d->set_offset(sent->offset);
-                      }
-                      if (!writer->Write(out)) return absl::CancelledError("the caller went away");
-                      return absl::OkStatus();
-                    });
+  const kafka::ReaderConfig reader{
+      .bootstrap_servers = d_.bootstrap_servers, .client_id = "sluice-gateway-replay", .librdkafka = d_.kafka_client};
+  auto stats = kafka::Replay(reader, spec, &d_.producer,
+                             [&](const kafka::Record& r, const kafka::DeliveryReport* sent) -> absl::Status {
+                               if (ctx->IsCancelled() || d_.stopping.load())
+                                 return absl::CancelledError("replay cancelled");
+                               v1::ReplayResponse out;
+                               v1::StoredEvent* e = out.mutable_event();
+                               *e->mutable_envelope() = r.envelope;
+                               e->set_topic(r.topic);
+                               e->set_partition(r.partition);
+                               e->set_offset(r.offset);
+                               *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+                               if (sent != nullptr) {
+                                 v1::Delivery* d = out.mutable_republished();
+                                 d->set_event_id(sent->event_id);
+                                 d->set_topic(sent->topic);
+                                 d->set_partition(sent->partition);
+                                 d->set_offset(sent->offset);
+                               }
+                               if (!writer->Write(out)) return absl::CancelledError("the caller went away");
+                               return absl::OkStatus();
+                             });
   if (!stats.ok()) {
     const auto code = stats.status().code();
     // Range errors come back from the reader without a field path: name the request field.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,8 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
     const contracts::Catalog& catalog;
     const contracts::Authorizer& authz;
     std::string bootstrap_servers;
+    // librdkafka settings of the Subscribe and Replay readers (security).
+    std::map<std::string, std::string> kafka_client;
     EventLog* log;              // null: ListEvents is FAILED_PRECONDITION
     kafka::Producer& producer;  // re-publishing replays
     const EventHealth& health;

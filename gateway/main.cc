@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <mutex>
 
 #include "common/file.h"
 #include "common/service.h"
@@ -83,6 +84,16 @@ int main(int argc, char** argv) {
   c.health_interval = absl::Seconds(health_interval_s);
   c.pg_acquire_timeout = absl::Milliseconds(pg_acquire_timeout_ms);
   c.pg_statement_timeout = absl::Milliseconds(pg_statement_timeout_ms);
+  c.kafka_client = service.kafka_settings();
+  std::mutex auth_mu;
+  absl::Status auth_failure;  // the broker refused our credentials after start: exit non-zero
+  c.on_kafka_auth_failure = [&](const absl::Status& s) {
+    {
+      std::lock_guard lock(auth_mu);
+      auth_failure = s;
+    }
+    service.RequestStop("kafka authentication failed");
+  };
   for (const auto& kv : librdkafka) {
     auto eq = kv.find('=');
     if (eq == std::string::npos)
@@ -119,5 +130,7 @@ int main(int argc, char** argv) {
   service.WaitForStop();
   spdlog::info("gateway: draining (up to {}s)", grace_s);
   (*gw)->Shutdown(absl::Seconds(grace_s));
+  std::lock_guard lock(auth_mu);
+  if (!auth_failure.ok()) return service.Fail("kafka", auth_failure);
   return 0;
 }

@@ -99,11 +99,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
     return absl::InvalidArgumentError(common::Cat("max_rpc_threads (", config.max_rpc_threads,
                                                   ") must exceed max_streams (", config.max_streams,
                                                   "): each open stream holds a gRPC thread"));
+  std::map<std::string, std::string> producer_settings = config.kafka_client;
+  for (const auto& [k, v] : config.librdkafka) producer_settings[k] = v;
   auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
                                            .client_id = "sluice-gateway",
                                            .delivery_timeout = config.delivery_timeout,
                                            .linger = absl::Milliseconds(1),
-                                           .librdkafka = config.librdkafka},
+                                           .librdkafka = std::move(producer_settings),
+                                           .on_auth_failure = config.on_kafka_auth_failure},
                                           catalog);
   if (!producer.ok()) return producer.status();
   auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits), (*producer)->catalog());
@@ -130,13 +133,15 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->health = std::make_unique<EventHealth>(EventHealthConfig{.bootstrap_servers = config.bootstrap_servers,
                                                                  .groups = config.health_groups,
                                                                  .topics = topics,
-                                                                 .metrics_interval = config.health_interval},
+                                                                 .metrics_interval = config.health_interval,
+                                                                 .librdkafka = config.kafka_client},
                                                impl->activity, impl->limits, registry, impl->pg.get());
   impl->query_service =
       std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{.tokens = impl->tokens,
                                                                           .catalog = impl->catalog,
                                                                           .authz = impl->authz,
                                                                           .bootstrap_servers = config.bootstrap_servers,
+                                                                          .kafka_client = config.kafka_client,
                                                                           .log = impl->event_log.get(),
                                                                           .producer = *impl->producer,
                                                                           .health = *impl->health,

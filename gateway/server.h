@@ -4,6 +4,7 @@
 #include <absl/time/time.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,6 +63,14 @@ struct GatewayConfig {
   absl::Duration health_interval = absl::Seconds(15);
   // Raw librdkafka settings for the gateway's producer.
   std::map<std::string, std::string> librdkafka;
+  // librdkafka settings for every Kafka client the gateway opens: the producer (with
+  // `librdkafka` on top), the consumer-lag clients of GetEventHealth, and the readers of
+  // Subscribe and Replay. Security settings (--kafka-config) go here.
+  std::map<std::string, std::string> kafka_client;
+  // Called once when the broker refuses the producer's credentials after Start (the
+  // gateway could publish nothing more); unset: only logged. Refused during Start, Start
+  // fails with kUnauthenticated.
+  std::function<void(const absl::Status&)> on_kafka_auth_failure;
 };
 
 // A running sluice-gateway: EventGateway, DataRefreshService, EventQueryService (ListEvents

@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   std::unique_ptr<Consumer> c(new Consumer(std::move(config)));
   rd_kafka_conf_set_opaque(conf->get(), c.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &Consumer::OnRebalance);
+  rd_kafka_conf_set_error_cb(conf->get(), &Consumer::OnError);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err));
   if (rk == nullptr) return absl::InvalidArgumentError(common::Cat("consumer: ", err));
@@ -63,6 +64,20 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   if (auto e = rd_kafka_subscribe(rk, topics.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR)
     return kafka::KafkaStatus(e, "subscribe");
   return c;
+}
+
+void Consumer::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (!kafka::IsAuthenticationError(code, reason)) {
+    // What librdkafka would have logged had no error callback been set.
+    spdlog::error("consumer {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+    return;
+  }
+  std::lock_guard lock(self->auth_mu_);
+  if (!self->auth_failure_.ok()) return;  // librdkafka reports it again on every reconnect
+  self->auth_failure_ = kafka::AuthenticationFailed(common::Cat("consumer group ", self->config_.group_id), reason);
+  spdlog::critical("consumer {}: {}", rd_kafka_name(rk), self->auth_failure_.message());
 }
 
 Consumer::~Consumer() {
@@ -140,6 +155,15 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
       continue;
     }
     messages.push_back(std::move(m));
+  }
+  {
+    // Reported through OnError, from the polls above. librdkafka would reconnect with the
+    // same credentials forever: end Run instead.
+    std::lock_guard lock(auth_mu_);
+    if (!auth_failure_.ok()) {
+      fatal_ = auth_failure_;
+      return fatal_;
+    }
   }
 
   std::vector<Record> batch;

@@ -70,7 +70,8 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Polls, handles and commits until Stop(); a failed batch is retried after
-  // retry_backoff. Returns OK after a stop, or a fatal error: a fatal Kafka error, or a
+  // retry_backoff. Returns OK after a stop, or a fatal error: a fatal Kafka error, the
+  // broker refusing the client's credentials (kUnauthenticated, IsAuthenticationError), or a
   // failed batch that could not be rewound (the caller should exit; a restarted member
   // resumes from the last committed offset, before that batch).
   absl::Status Run(const BatchHandler& handler);
@@ -95,12 +96,16 @@ class Consumer {
   explicit Consumer(ConsumerConfig config) : config_(std::move(config)) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                           void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   // Seeks each partition back to `first`, the batch's first offset there.
   absl::Status Rewind(const std::map<TopicPartition, int64_t>& first);
   // Commits pending_ offsets (all, or only those in `only`); synchronous.
   absl::Status CommitPending(const rd_kafka_topic_partition_list_t* only = nullptr);
 
   ConsumerConfig config_;
+  // Before rk_: OnError may use them until the handle is gone.
+  mutable std::mutex auth_mu_;
+  absl::Status auth_failure_;  // the first authentication failure librdkafka reported
   kafka::KafkaHandle rk_;
   std::atomic<bool> stop_{false};
   bool closed_ = false;

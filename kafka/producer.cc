@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   auto conf = kafka::MakeConf(settings);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &Producer::OnError);
 
   std::unique_ptr<Producer> p(new Producer(std::move(config), catalog));
   rd_kafka_conf_set_opaque(conf->get(), p.get());
@@ -52,7 +53,51 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   conf->release();  // rd_kafka_new took ownership
   p->rk_.reset(rk);
   p->poller_ = std::thread([raw = p.get()] { raw->PollLoop(); });
+  if (kafka::UsesAuthentication(settings)) {
+    if (auto s = kafka::AwaitAuthentication(
+            p->rk_.get(), [raw = p.get()] { return raw->AuthFailure(); }, p->config_.auth_timeout);
+        !s.ok())
+      return s;
+  }
+  {
+    std::lock_guard lock(p->auth_mu_);
+    p->created_ = true;
+  }
+  p->ReportAuthFailure();  // one that came after the wait above
   return p;
+}
+
+void Producer::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (!kafka::IsAuthenticationError(code, reason)) {
+    // What librdkafka would have logged had no error callback been set.
+    spdlog::error("producer {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+    return;
+  }
+  {
+    std::lock_guard lock(self->auth_mu_);
+    if (!self->auth_failure_.ok()) return;  // librdkafka reports it again on every reconnect
+    self->auth_failure_ = kafka::AuthenticationFailed(common::Cat("producer ", self->config_.client_id), reason);
+  }
+  spdlog::critical("producer {}: {}", rd_kafka_name(rk), self->AuthFailure().message());
+  self->ReportAuthFailure();
+}
+
+absl::Status Producer::AuthFailure() const {
+  std::lock_guard lock(auth_mu_);
+  return auth_failure_;
+}
+
+void Producer::ReportAuthFailure() {
+  absl::Status failure;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (!created_ || auth_failure_.ok() || auth_reported_ || !config_.on_auth_failure) return;
+    auth_reported_ = true;
+    failure = auth_failure_;
+  }
+  config_.on_auth_failure(failure);
 }
 
 Producer::~Producer() {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -30,6 +31,15 @@ struct ProducerConfig {
   // Raw librdkafka settings, applied after Sluice's own (which they may override,
   // except enable.idempotence, acks and partitioner, which Sluice relies on).
   std::map<std::string, std::string> librdkafka;
+  // With authentication configured (librdkafka's security.protocol other than plaintext),
+  // how long Create waits for a broker to accept the client: credentials or a certificate
+  // refused in that time fail Create with kUnauthenticated (IsAuthenticationError). A
+  // broker that does not answer at all is not an error (librdkafka keeps trying).
+  absl::Duration auth_timeout = absl::Seconds(15);
+  // Called once, from a thread polling the producer, when the broker refuses the client's
+  // credentials after Create returned. librdkafka would retry forever while every record
+  // times out, so the owner should stop. Unset: the failure is only logged.
+  std::function<void(const absl::Status&)> on_auth_failure;
 };
 
 // Where a record landed.
@@ -96,10 +106,18 @@ class Producer {
  private:
   Producer(ProducerConfig config, const contracts::Catalog& catalog);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  absl::Status AuthFailure() const;
+  void ReportAuthFailure();  // to on_auth_failure, once, after Create
   void PollLoop();
 
   ProducerConfig config_;
   contracts::Catalog catalog_;
+  // Before rk_: OnError may use them until the handle is gone.
+  mutable std::mutex auth_mu_;
+  absl::Status auth_failure_;  // the first authentication failure librdkafka reported
+  bool created_ = false;       // Create returned this producer (under auth_mu_)
+  bool auth_reported_ = false;
   kafka::KafkaHandle rk_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> stop_{false};

@@ -3,6 +3,10 @@
 #include <absl/time/clock.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
+#include "common/kafka_config.h"
 #include "common/strings.h"
 
 namespace sluice::kafka {
@@ -27,9 +31,56 @@ absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& se
   char err[512];
   for (const auto& [k, v] : settings) {
     if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK)
-      return absl::InvalidArgumentError(common::Cat("kafka setting ", k, "=", v, ": ", err));
+      return absl::InvalidArgumentError(
+          common::Cat("kafka setting ", k, "=", common::IsSecretKafkaSetting(k) ? "(secret)" : v, ": ", err));
   }
   return conf;
+}
+
+bool UsesAuthentication(const std::map<std::string, std::string>& settings) {
+  auto it = settings.find("security.protocol");
+  if (it == settings.end()) return false;
+  std::string p;
+  for (char c : it->second) p += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return p != "plaintext";
+}
+
+bool IsAuthenticationError(rd_kafka_resp_err_t err, std::string_view reason) {
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) return true;
+  if (err != RD_KAFKA_RESP_ERR__SSL && err != RD_KAFKA_RESP_ERR__TRANSPORT) return false;
+  // OpenSSL's words for our verification of the broker's certificate, and for the TLS
+  // alerts a broker sends when it refuses ours (with TLS 1.3 the alert arrives after the
+  // handshake, as a failed receive: RD_KAFKA_RESP_ERR__TRANSPORT).
+  for (std::string_view refused : {"certificate verify failed", "alert bad certificate", "alert certificate required",
+                                   "alert unknown ca", "alert certificate unknown", "alert certificate expired",
+                                   "alert certificate revoked", "alert unsupported certificate", "alert access denied"})
+    if (reason.find(refused) != std::string_view::npos) return true;
+  return false;
+}
+
+absl::Status AuthenticationFailed(std::string_view context, std::string_view reason) {
+  return absl::UnauthenticatedError(common::Cat("kafka authentication failed (", context, "): ", reason));
+}
+
+absl::Status AwaitAuthentication(rd_kafka_t* rk, const std::function<absl::Status()>& auth_failure,
+                                 absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (auto s = auth_failure(); !s.ok()) return s;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    // Short rounds: an authentication failure is reported through `auth_failure`, not
+    // through this request, which just waits for a usable broker.
+    const int wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 500));
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk, 0, nullptr, &md, wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+      return auth_failure();
+    }
+  }
+  spdlog::warn("kafka: {} has not reached a broker in {}; retrying in the background", rd_kafka_name(rk),
+               absl::FormatDuration(timeout));
+  return absl::OkStatus();
 }
 
 absl::Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t& low, int64_t& high,
@@ -80,6 +131,7 @@ absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED: return absl::PermissionDeniedError(msg);
     case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: return absl::AlreadyExistsError(msg);
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION: return absl::UnauthenticatedError(msg);
     default: return absl::InternalError(msg);
   }
 }

@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -19,13 +20,36 @@ using ConfHandle = common::Handle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 using PartitionListHandle = common::Handle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
 
 // A librdkafka configuration from `settings` applied in order (later keys win);
-// InvalidArgument naming the key when librdkafka refuses one. librdkafka's own log
+// InvalidArgument naming the key when librdkafka refuses one (secret values, such as
+// sasl.password, are left out of the message). librdkafka's own log
 // lines go to the process logger (spdlog) with matching levels.
 absl::StatusOr<ConfHandle> MakeConf(const std::map<std::string, std::string>& settings);
 
+// True when `settings` make the client authenticate (security.protocol other than
+// plaintext): only then can a broker refuse its credentials.
+bool UsesAuthentication(const std::map<std::string, std::string>& settings);
+
+// True for the errors librdkafka reports when the broker refuses the client's credentials
+// (SASL) or certificate (a TLS alert), or the broker's certificate fails verification;
+// `reason` is librdkafka's error string. librdkafka treats them as transient and reconnects
+// forever; Sluice's clients treat them as fatal, since retrying a wrong password or
+// certificate only hides the misconfiguration. A connection or handshake merely cut short
+// (a broker restarting) is not one of them.
+bool IsAuthenticationError(rd_kafka_resp_err_t err, std::string_view reason);
+
+// The Status of such an error: kUnauthenticated, "kafka authentication failed (<context>): <reason>".
+absl::Status AuthenticationFailed(std::string_view context, std::string_view reason);
+
+// Waits until `rk` has fetched cluster metadata (a broker accepted the connection) or
+// `auth_failure` returns an error (returned as is), for at most `timeout`. Timing out is OK:
+// an unreachable broker is retried by librdkafka as before; only refused credentials fail.
+absl::Status AwaitAuthentication(rd_kafka_t* rk, const std::function<absl::Status()>& auth_failure,
+                                 absl::Duration timeout);
+
 // Maps a librdkafka error to a Status: broker/transport/timeout/purge errors are
 // kUnavailable (retryable), size and record errors kInvalidArgument, missing topics
-// kNotFound, authorization kPermissionDenied, fatal errors kInternal.
+// kNotFound, authorization kPermissionDenied, a failed authentication kUnauthenticated,
+// fatal errors kInternal.
 absl::Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context);
 
 // The low and high watermark of a partition. Retries for up to `timeout` while the

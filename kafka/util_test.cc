@@ -15,6 +15,41 @@ TEST(Murmur2, MatchesJavaClient) {
   EXPECT_EQ(Murmur2("abc"), 479470107);
 }
 
+// Error strings as librdkafka 2.0 reports them against a Kafka 3.9 broker.
+TEST(IsAuthenticationError, RefusedCredentialsAndCertificatesButNotDisconnects) {
+  EXPECT_TRUE(IsAuthenticationError(RD_KAFKA_RESP_ERR__AUTHENTICATION,
+                                    "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: Authentication "
+                                    "failed during authentication due to invalid credentials with SASL mechanism "
+                                    "SCRAM-SHA-512 (after 312ms in state AUTH_REQ)"));
+  EXPECT_TRUE(IsAuthenticationError(RD_KAFKA_RESP_ERR__TRANSPORT,
+                                    "ssl://127.0.0.1:9094/bootstrap: Receive failed: error:0A000412:SSL "
+                                    "routines::sslv3 alert bad certificate: SSL alert number 42"));
+  EXPECT_TRUE(IsAuthenticationError(RD_KAFKA_RESP_ERR__SSL,
+                                    "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL "
+                                    "routines::certificate verify failed: broker certificate could not be verified"));
+  EXPECT_FALSE(IsAuthenticationError(RD_KAFKA_RESP_ERR__SSL,
+                                     "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: Disconnected"));
+  EXPECT_FALSE(IsAuthenticationError(RD_KAFKA_RESP_ERR__TRANSPORT,
+                                     "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection "
+                                     "refused"));
+  EXPECT_FALSE(IsAuthenticationError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down"));
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__AUTHENTICATION, "x").code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(UsesAuthentication, AnythingButPlaintext) {
+  EXPECT_FALSE(UsesAuthentication({}));
+  EXPECT_FALSE(UsesAuthentication({{"security.protocol", "PLAINTEXT"}}));
+  EXPECT_TRUE(UsesAuthentication({{"security.protocol", "ssl"}}));
+  EXPECT_TRUE(UsesAuthentication({{"security.protocol", "SASL_SSL"}}));
+}
+
+TEST(MakeConf, ARefusedSecretIsNotEchoed) {
+  auto conf = MakeConf({{"sasl.password.typo", "hunter2"}});
+  ASSERT_FALSE(conf.ok());
+  EXPECT_NE(std::string(conf.status().message()).find("sasl.password.typo"), std::string::npos);
+  EXPECT_EQ(std::string(conf.status().message()).find("hunter2"), std::string::npos) << conf.status();
+}
+
 TEST(PartitionForKey, IsPositiveModulo) {
   // -973932308 & 0x7fffffff = 1173551340; % 12 = 0
   EXPECT_EQ(PartitionForKey("21", 12), 1173551340 % 12);

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
                                                    .client_id = "sluice-audit",
                                                    .topics = topics,
                                                    .max_batch = max_batch,
+                                                   .librdkafka = service.kafka_settings(),
                                                    .keep_undecodable = true});
   if (!consumer.ok()) return service.Fail("consumer", consumer.status());
   auto stop = service.OnStop([&] { (*consumer)->Stop(); });

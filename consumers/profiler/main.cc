@@ -77,14 +77,15 @@ int main(int argc, char** argv) {
   std::set<std::string> topics;
   const std::set<std::string> types = {"metadata.profile.due", "data.refreshed", "metadata.approved"};
   for (const auto& t : types) topics.insert(catalog.Find(t)->topic);
-  auto consumer =
-      sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
-                                       .group_id = group,
-                                       .client_id = "sluice-profiler",
-                                       .topics = {topics.begin(), topics.end()},
-                                       .types = types,
-                                       .max_batch = kMaxBatch,
-                                       .librdkafka = {{"max.poll.interval.ms", std::to_string(poll_interval_ms)}}});
+  auto librdkafka = service.kafka_settings();
+  librdkafka["max.poll.interval.ms"] = std::to_string(poll_interval_ms);
+  auto consumer = sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
+                                                   .group_id = group,
+                                                   .client_id = "sluice-profiler",
+                                                   .topics = {topics.begin(), topics.end()},
+                                                   .types = types,
+                                                   .max_batch = kMaxBatch,
+                                                   .librdkafka = std::move(librdkafka)});
   if (!consumer.ok()) return service.Fail("consumer", consumer.status());
   auto stop = service.OnStop([&] { (*consumer)->Stop(); });
 

@@ -1,6 +1,8 @@
 // sluice-relay: publishes committed event_outbox rows to Kafka (see producers/relay/README.md).
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 #include "common/service.h"
 #include "producers/relay/relay.h"
 
@@ -23,19 +25,33 @@ int main(int argc, char** argv) {
   rc.retention = absl::Hours(retention_h);
 
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
+  std::mutex auth_mu;
+  absl::Status auth_failure;  // the broker refused our credentials after start: exit non-zero
   auto producer = sluice::kafka::Producer::Create({.bootstrap_servers = bootstrap,
                                                    .client_id = "sluice-relay",
-                                                   .delivery_timeout = absl::Milliseconds(delivery_timeout_ms)},
+                                                   .delivery_timeout = absl::Milliseconds(delivery_timeout_ms),
+                                                   .librdkafka = service.kafka_settings(),
+                                                   .on_auth_failure =
+                                                       [&](const absl::Status& s) {
+                                                         {
+                                                           std::lock_guard lock(auth_mu);
+                                                           auth_failure = s;
+                                                         }
+                                                         service.RequestStop("kafka authentication failed");
+                                                       }},
                                                   catalog);
   if (!producer.ok()) return service.Fail("producer", producer.status());
   if (auto s = service.StartMetrics(); !s.ok()) return service.Fail("--metrics-listen", s);
   auto relay = sluice::relay::Relay::Create(rc, **producer, &service.registry());
   if (!relay.ok()) return service.Fail("relay", relay.status());
   auto stop = service.OnStop([&] { (*relay)->Stop(); });
+  if (service.stopping()) (*relay)->Stop();  // asked before the hook existed
   spdlog::info("relay: started (outbox {} -> {})",
                rc.pg_schema.empty() ? "event_outbox" : rc.pg_schema + ".event_outbox", bootstrap);
   (*relay)->Run();  // returns after the batch in hand is published and committed
   auto st = (*relay)->stats();
   spdlog::info("relay: stopped; published {}, failed attempts {}, pruned {}", st.published, st.failed, st.pruned);
+  std::lock_guard lock(auth_mu);
+  if (!auth_failure.ok()) return service.Fail("kafka", auth_failure);
   return 0;
 }

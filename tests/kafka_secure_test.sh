@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Kafka client security for every Kafka-using service (--kafka-config and the
+# SLUICE_KAFKA_* overrides, docs/deploy.md "Kafka TLS and SASL"). Starts a throwaway Kafka
+# broker of its own from the dev jars (never the dev one on 19092), on free ports, with
+#   SASL_SSL  SCRAM-SHA-512 over TLS; users created at storage format time, one per service;
+#   SSL       mutual TLS: a client certificate of the test CA is required;
+#   INTERNAL  plaintext, only for this script's topic provisioning;
+# certificates made here with openssl (a CA, the broker's for 127.0.0.1 and localhost, a
+# client's), given to Kafka as PEM. Then:
+#   - sluice-gateway (SASL_SSL, properties file) accepts `sluicectl publish`, and its event-health
+#     refresh (Kafka clients of its own) reports the audit group's lag;
+#   - sluice-audit (SASL_SSL, properties file plus SLUICE_KAFKA_SASL_PASSWORD) stores that event
+#     in a scratch PostgreSQL schema;
+#   - sluice-profiler (mutual TLS, from SLUICE_KAFKA_* variables only) joins its group;
+#   - sluice-relay (SASL_SSL) starts with its producer connected;
+#   - the relay's and the gateway's passwords change on the broker, which restarts: both end
+#     on their own, non-zero, with "kafka authentication failed", while the audit and the
+#     profiler reconnect and exit 0 on SIGTERM;
+#   - at start, a wrong password makes the relay, the audit and the gateway exit non-zero with
+#     "kafka authentication failed", and so does the relay on the mutual-TLS listener
+#     without a client certificate; a malformed --kafka-config line is refused naming
+#     file:line; no log shows a password.
+# Binaries come from the environment (set by ctest): SLUICECTL, SLUICE_GATEWAY_BIN,
+# SLUICE_RELAY_BIN, SLUICE_AUDIT_BIN, SLUICE_PROFILER_BIN. Needs the dev PostgreSQL
+# (dev/stack.sh up), java and the Kafka jars (dev/install-deps.sh), openssl and python3.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=dev/env.sh
+source "$ROOT/dev/env.sh"
+LIBS="$ROOT/.cache/kafka/libs"
+for v in SLUICECTL SLUICE_GATEWAY_BIN SLUICE_RELAY_BIN SLUICE_AUDIT_BIN SLUICE_PROFILER_BIN; do
+  [[ -x "${!v:-}" ]] || { echo "kafka_secure_test: $v must name a built binary" >&2; exit 1; }
+done
+command -v java >/dev/null || { echo "kafka_secure_test: java not found (dev/install-deps.sh)" >&2; exit 1; }
+compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null \
+  || { echo "kafka_secure_test: Kafka jars missing in $LIBS (dev/install-deps.sh)" >&2; exit 1; }
+
+ID="$RANDOM$RANDOM"
+PREFIX="it-ksec-$ID."
+SCHEMA="it_ksec_$ID"
+WORK="$(mktemp -d)"
+BROKER_PID=""
+PIDS=()
+NAMES=()
+SCHEMA_MADE=0
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$BROKER_PID" ]]; then
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+  fi
+  if [[ $SCHEMA_MADE == 1 ]]; then
+    psql "$SLUICE_PG_DSN" -X -q -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() {
+  echo "kafka_secure_test: FAIL: $*" >&2
+  for f in "$WORK"/*.log; do
+    [[ -f "$f" ]] && { echo "== $f" >&2; tail -n 25 "$f" >&2; }
+  done
+  exit 1
+}
+cd "$WORK"
+
+# --- certificates
+ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$1.key" -out "$1.pem" 2>/dev/null
+}
+leaf() {  # leaf NAME CN EXTENSIONS
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$2" \
+    -keyout "$1.key" -out "$1.csr" 2>/dev/null
+  printf '%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" \
+    -out "$1.crt" 2>/dev/null
+  chmod 600 "$1.key"
+}
+ca ca "sluice kafka test CA"
+leaf broker 127.0.0.1 "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth,clientAuth"
+leaf client sluice-profiler "extendedKeyUsage=clientAuth"
+# Kafka's PEM key store: the (unencrypted PKCS#8) key and the certificate in one file.
+cat broker.key broker.crt >broker-keystore.pem
+
+# --- the throwaway broker
+freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+P_INTERNAL="$(freeport)"; P_CONTROLLER="$(freeport)"; P_SASL="$(freeport)"; P_MTLS="$(freeport)"
+GW_METRICS="$(freeport)"
+SASL_BOOTSTRAP="127.0.0.1:$P_SASL"
+MTLS_BOOTSTRAP="127.0.0.1:$P_MTLS"
+cat >server.properties <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$P_CONTROLLER
+listeners=INTERNAL://127.0.0.1:$P_INTERNAL,CONTROLLER://127.0.0.1:$P_CONTROLLER,SASL_SSL://127.0.0.1:$P_SASL,SSL://127.0.0.1:$P_MTLS
+advertised.listeners=INTERNAL://127.0.0.1:$P_INTERNAL,SASL_SSL://127.0.0.1:$P_SASL,SSL://127.0.0.1:$P_MTLS
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$WORK/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$WORK/ca.pem
+listener.name.ssl.ssl.client.auth=required
+log.dirs=$WORK/kafka-data
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+cat >log4j.properties <<EOF
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$WORK/broker.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+EOF
+kafka_java() { java -Xmx256m -Dlog4j.configuration="file:$WORK/log4j.properties" -cp "$LIBS/*" "$@"; }
+secret() { openssl rand -hex 16; }
+declare -A PASSWORD
+SCRAM=()
+for user in sluice-gateway sluice-relay sluice-audit; do
+  PASSWORD[$user]="$(secret)"
+  SCRAM+=(--add-scram "SCRAM-SHA-512=[name=$user,password=${PASSWORD[$user]}]")
+done
+CLUSTER_ID="$(kafka_java kafka.tools.StorageTool random-uuid)" || fail "StorageTool random-uuid"
+kafka_java kafka.tools.StorageTool format -t "$CLUSTER_ID" -c server.properties "${SCRAM[@]}" \
+  >format.log 2>&1 || fail "StorageTool format (with SCRAM users)"
+start_broker() {
+  java -Xmx512m -Xms128m -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$WORK/log4j.properties" -cp "$LIBS/*" kafka.Kafka server.properties \
+    >>broker-stdout.log 2>&1 </dev/null &
+  BROKER_PID=$!
+  for _ in $(seq 1 300); do
+    grep -q 'Kafka Server started' broker.log 2>/dev/null && return 0
+    kill -0 "$BROKER_PID" 2>/dev/null || fail "the throwaway broker exited during startup"
+    sleep 0.2
+  done
+  fail "the throwaway broker did not start within 60s"
+}
+start_broker
+
+# Topics over the plaintext listener (sluicectl is an operator tool with no Kafka security
+# settings of its own).
+"$SLUICECTL" --bootstrap "127.0.0.1:$P_INTERNAL" --topic-prefix "$PREFIX" topics ensure >topics.log 2>&1 \
+  || fail "topics ensure on the throwaway broker"
+"$SLUICECTL" migrate --pg-schema "$SCHEMA" >migrate.log 2>&1 || fail "sluicectl migrate --pg-schema $SCHEMA"
+SCHEMA_MADE=1
+bash "$ROOT/dev/story-tokens.sh" "$WORK/tokens" >/dev/null
+# shellcheck disable=SC1091
+source "$WORK/tokens/tokens.env"
+
+sasl_config() {  # sasl_config FILE USER [PASSWORD]: a --kafka-config for the SASL_SSL listener
+  cat >"$1" <<EOF
+# SCRAM over TLS; the broker's certificate must chain to the test CA.
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.username=$2
+
+ssl.ca.location=$WORK/ca.pem
+EOF
+  [[ $# -lt 3 ]] || echo "sasl.password=$3" >>"$1"
+}
+sasl_config gateway.properties sluice-gateway "${PASSWORD[sluice-gateway]}"
+sasl_config relay.properties sluice-relay "${PASSWORD[sluice-relay]}"
+sasl_config audit.properties sluice-audit  # the password comes from SLUICE_KAFKA_SASL_PASSWORD
+
+start() {  # start NAME COMMAND...: runs a service in the background, output in NAME.log
+  local name="$1"
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  NAMES+=("$name")
+}
+alive() {
+  for i in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[$i]}" 2>/dev/null || fail "${NAMES[$i]} exited"
+  done
+}
+wait_for() {  # wait_for WHAT COMMAND...: up to 60s for COMMAND to succeed, services alive
+  local what="$1"
+  shift
+  for _ in $(seq 1 300); do
+    "$@" && return 0
+    alive
+    sleep 0.2
+  done
+  fail "$what"
+}
+
+# --- the services, connected
+start sluice-gateway "$SLUICE_GATEWAY_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config gateway.properties \
+  --listen 127.0.0.1:0 --tokens "$WORK/tokens/tokens.textproto" --topic-prefix "$PREFIX" --pg-schema "$SCHEMA" \
+  --metrics-listen "127.0.0.1:$GW_METRICS" --health-group "${PREFIX}audit" --health-interval-s 1
+SLUICE_KAFKA_SASL_PASSWORD="${PASSWORD[sluice-audit]}" \
+  start sluice-audit "$SLUICE_AUDIT_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config audit.properties \
+  --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}audit" --metrics-listen ""
+SLUICE_KAFKA_SECURITY_PROTOCOL=SSL SLUICE_KAFKA_SSL_CA_LOCATION="$WORK/ca.pem" \
+  SLUICE_KAFKA_SSL_CERTIFICATE_LOCATION="$WORK/client.crt" SLUICE_KAFKA_SSL_KEY_LOCATION="$WORK/client.key" \
+  start sluice-profiler "$SLUICE_PROFILER_BIN" --bootstrap "$MTLS_BOOTSTRAP" --pg-schema "$SCHEMA" \
+  --topic-prefix "$PREFIX" --group "${PREFIX}profiler" --metrics-listen ""
+start sluice-relay "$SLUICE_RELAY_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config relay.properties \
+  --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --metrics-listen ""
+
+# The gateway prints its port once its producer is connected (it waits for that at start).
+wait_for "the gateway did not start" grep -q 'sluice-gateway listening on port' sluice-gateway.log
+GW_PORT="$(sed -n 's/^sluice-gateway listening on port \([0-9]*\)$/\1/p' sluice-gateway.log)"
+EVENT_ID="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+cat >event.json <<EOF
+{"id":"$EVENT_ID","tenantId":"acme","source":"etl.pipeline","dataRefreshed":{"entityUrn":"sales.orders",
+ "service":{"schema":"public","table":"orders"},"refreshType":"REFRESH_TYPE_FULL",
+ "completedAt":"2026-01-01T00:00:00Z","triggeredBy":{"actorId":"etl","actorType":"ACTOR_TYPE_SYSTEM"}}}
+EOF
+"$SLUICECTL" publish --gateway "127.0.0.1:$GW_PORT" --token "$SLUICE_STORY_ETL_TOKEN" event.json >publish.log 2>&1 \
+  || fail "sluicectl publish through the gateway: $(cat publish.log)"
+grep -q "^ok $EVENT_ID ${PREFIX}sluice.data\[" publish.log || fail "publish: $(cat publish.log)"
+
+stored() {
+  [[ "$(psql "$SLUICE_PG_DSN" -X -At -c "SELECT count(*) FROM $SCHEMA.event_log WHERE id = '$EVENT_ID'")" == 1 ]]
+}
+wait_for "the audit (SASL_SSL) did not store event $EVENT_ID" stored
+wait_for "the profiler (mutual TLS) was never assigned partitions" \
+  grep -q "consumer ${PREFIX}profiler: assigned [1-9][0-9]* partitions" sluice-profiler.log
+wait_for "the relay did not start" grep -q 'relay: started' sluice-relay.log
+# The gateway's own consumer-lag clients (GetEventHealth, sluice_consumer_lag) over SASL_SSL:
+# the gauge exists for the audit's group once a refresh after its commit succeeded.
+lag_gauge() {
+  local metrics
+  metrics="$(curl -fsS "http://127.0.0.1:$GW_METRICS/metrics" 2>/dev/null)" || return 1
+  grep -q "^sluice_consumer_lag{.*group=\"${PREFIX}audit\"" <<<"$metrics"
+}
+wait_for "the gateway never measured the audit group's lag" lag_gauge
+alive
+for name in sluice-gateway sluice-relay sluice-audit sluice-profiler; do
+  if grep -Eq 'has not reached a broker|kafka authentication failed|SSL handshake failed|SASL authentication' \
+    "$name.log"; then
+    fail "$name logged a Kafka connection error"
+  fi
+done
+
+# --- credentials refused after start: the relay's and the gateway's passwords change on the
+# broker, which then restarts, so every client logs in again. Those two must end on their own
+# (non-zero, "kafka authentication failed"); the audit and the profiler, still welcome, stay.
+for user in sluice-relay sluice-gateway; do
+  kafka_java kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$P_INTERNAL" --alter --entity-type users \
+    --entity-name "$user" --add-config "SCRAM-SHA-512=[password=rotated-$(secret)]" >>rotate.log 2>&1 \
+    || fail "could not change the password of $user"
+done
+kill -TERM "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null || true
+mv broker.log broker-first.log
+start_broker
+exited() {  # exited NAME: the service's process ended
+  local i
+  for i in "${!PIDS[@]}"; do
+    [[ "${NAMES[$i]}" == "$1" ]] && ! kill -0 "${PIDS[$i]}" 2>/dev/null && return 0
+  done
+  return 1
+}
+for _ in $(seq 1 450); do
+  exited sluice-relay && exited sluice-gateway && break
+  sleep 0.2
+done
+for i in "${!PIDS[@]}"; do
+  case "${NAMES[$i]}" in
+    sluice-relay | sluice-gateway)
+      kill -0 "${PIDS[$i]}" 2>/dev/null && fail "${NAMES[$i]} still runs 90s after its password changed"
+      rc=0
+      wait "${PIDS[$i]}" || rc=$?
+      [[ $rc != 0 ]] || fail "${NAMES[$i]} exited 0 after its password changed"
+      grep -q 'kafka authentication failed' "${NAMES[$i]}.log" \
+        || fail "${NAMES[$i]} exited $rc without 'kafka authentication failed'"
+      ;;
+    *)
+      kill -0 "${PIDS[$i]}" 2>/dev/null || fail "${NAMES[$i]} exited after the broker restarted"
+      kill -TERM "${PIDS[$i]}"
+      rc=0
+      wait "${PIDS[$i]}" || rc=$?
+      [[ $rc == 0 ]] || fail "${NAMES[$i]} exited with status $rc on SIGTERM"
+      ;;
+  esac
+done
+PIDS=()
+NAMES=()
+
+# --- refused: each must exit on its own, non-zero, naming the authentication failure.
+refused() {  # refused NAME COMMAND...
+  local name="$1" rc=0
+  shift
+  timeout 90 "$@" >"$WORK/$name.log" 2>&1 || rc=$?
+  [[ $rc != 0 ]] || fail "$name: exited 0"
+  [[ $rc != 124 ]] || fail "$name: still running after 90s (retrying instead of failing)"
+  grep -q 'kafka authentication failed' "$name.log" || fail "$name: exit $rc without 'kafka authentication failed'"
+}
+WRONG="wrong-$(secret)"
+SLUICE_KAFKA_SASL_PASSWORD="$WRONG" refused relay-wrong-password "$SLUICE_RELAY_BIN" --bootstrap "$SASL_BOOTSTRAP" \
+  --kafka-config relay.properties --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --metrics-listen ""
+SLUICE_KAFKA_SASL_PASSWORD="$WRONG" refused audit-wrong-password "$SLUICE_AUDIT_BIN" --bootstrap "$SASL_BOOTSTRAP" \
+  --kafka-config audit.properties --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}audit" \
+  --metrics-listen ""
+SLUICE_KAFKA_SASL_PASSWORD="$WRONG" refused gateway-wrong-password "$SLUICE_GATEWAY_BIN" \
+  --bootstrap "$SASL_BOOTSTRAP" --kafka-config gateway.properties --listen 127.0.0.1:0 \
+  --tokens "$WORK/tokens/tokens.textproto" --topic-prefix "$PREFIX" --metrics-listen ""
+grep -q 'SASL authentication error' relay-wrong-password.log || fail "relay: no SASL error in the log"
+# Mutual TLS without a client certificate: the broker refuses the handshake.
+SLUICE_KAFKA_SECURITY_PROTOCOL=SSL SLUICE_KAFKA_SSL_CA_LOCATION="$WORK/ca.pem" \
+  refused relay-no-client-certificate "$SLUICE_RELAY_BIN" --bootstrap "$MTLS_BOOTSTRAP" --pg-schema "$SCHEMA" \
+  --topic-prefix "$PREFIX" --metrics-listen ""
+
+# A malformed line is refused before anything connects, naming file and line (not its text).
+printf 'security.protocol=SASL_SSL\n# a comment\nsasl.password %s\n' "$WRONG" >malformed.properties
+rc=0
+"$SLUICE_RELAY_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config malformed.properties --metrics-listen "" \
+  >malformed.log 2>&1 || rc=$?
+[[ $rc != 0 ]] || fail "a malformed --kafka-config was accepted"
+grep -q "malformed.properties:3: " malformed.log || fail "the malformed line was not named: $(cat malformed.log)"
+
+# No log shows a password, right or wrong.
+for f in "$WORK"/*.log; do
+  for p in "${PASSWORD[@]}" "$WRONG"; do
+    if grep -qF -- "$p" "$f"; then fail "$(basename "$f") shows a password"; fi
+  done
+done
+echo "kafka_secure_test: ok (SASL_SSL SCRAM-SHA-512: gateway publish, audit stored, relay connected; mutual TLS:" \
+  "profiler joined; passwords changed while running (relay, gateway), wrong password at start (relay, audit," \
+  "gateway) and no client certificate (relay) exit non-zero)"
