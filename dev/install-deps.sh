@@ -26,6 +26,7 @@ APT_PACKAGES=(
   prometheus python3-yaml
   clang-14 libclang-rt-14-dev  # tests/fuzz (libFuzzer targets)
   clang-format-14 clang-tidy-14  # dev/format.sh, .clang-tidy
+  mmdebstrap umoci  # image/build.sh (the container image without a container engine)
 )
 
 usage() {
