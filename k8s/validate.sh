@@ -6,7 +6,8 @@
 #    fields and wrong types fail, and a resource without a schema fails: none is skipped):
 #    built-in kinds against the Kubernetes schemas shipped in the PyPI package
 #    kubernetes-validate, custom resources (Strimzi, CloudNativePG, Prometheus Operator) with
-#    kubeconform against the JSON schemas in ../shared/k8s-schemas (beside the repository).
+#    kubeconform against the JSON schemas in ../shared/k8s-schemas (beside the repository),
+#    then k8s/schemas/ (kinds that folder lacks, converted the same way: k8s/schemas/README.md).
 # 3. The manifests in k8s/testdata/ are broken on purpose; each must be rejected, for the
 #    reason it was broken for, or the validation itself is not working.
 # Tools are installed once, pinned, into the git-ignored .cache/: kustomize and kubeconform
@@ -18,6 +19,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 K8S="$ROOT/k8s"
 CACHE="$ROOT/.cache"
 SCHEMAS="${SLUICE_K8S_SCHEMAS:-$ROOT/../shared/k8s-schemas}"
+# Schemas kept in the repository, for custom kinds the shared folder has none of.
+LOCAL_SCHEMAS="$K8S/schemas"
 
 KUSTOMIZE_VERSION="v5.8.1"
 KUBECONFORM_VERSION="v0.7.0"
@@ -34,6 +37,7 @@ OVERLAYS=(dev prod)
 BROKEN=(
   "broken-deployment.yaml|'replica' was unexpected"
   "broken-kafkatopic.yaml|/spec/partitions"
+  "broken-kafkauser.yaml|/spec/authorization/acls/0/operations/0"
   "missing-schema.yaml|schema"
 )
 
@@ -95,12 +99,13 @@ python_tools() {
 # a last line "RESULT <total> <built-in> <custom> <rejected>". Exit 0 all valid, 1 some
 # rejected, 2 the check itself failed.
 check() {
-  "$PY" - "$1" "$SCHEMAS" "$KUBECONFORM" "$KUBERNETES_VERSION" <<'PYEOF'
+  "$PY" - "$1" "$SCHEMAS" "$KUBECONFORM" "$KUBERNETES_VERSION" "$LOCAL_SCHEMAS" <<'PYEOF'
 import collections, json, os, subprocess, sys, tempfile
 import yaml
 import kubernetes_validate
 
-path, schemas, kubeconform, k8s_version = sys.argv[1:5]
+path, schemas, kubeconform, k8s_version, local_schemas = sys.argv[1:6]
+schema_dirs = [schemas, local_schemas]
 with open(path, encoding="utf-8") as f:
     docs = [d for d in yaml.safe_load_all(f) if d is not None]
 rejected = []
@@ -108,7 +113,7 @@ rejected = []
 def ident(d):
     return f"{d.get('kind', '?')}/{(d.get('metadata') or {}).get('name', '?')}"
 
-# A resource is custom when its API group has schemas in the shared folder; every other
+# A resource is custom when its API group has schemas in one of the folders; every other
 # resource must be a built-in kind known to kubernetes-validate (else it is rejected too).
 builtin, custom = [], []
 for d in docs:
@@ -116,7 +121,8 @@ for d in docs:
         rejected.append(f"{path}: a document without apiVersion/kind")
         continue
     group = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
-    (custom if group and os.path.isdir(os.path.join(schemas, group)) else builtin).append(d)
+    is_custom = group and any(os.path.isdir(os.path.join(s, group)) for s in schema_dirs)
+    (custom if is_custom else builtin).append(d)
 
 for d in builtin:
     try:
@@ -131,10 +137,12 @@ if custom:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as tmp:
         yaml.safe_dump_all(custom, tmp, sort_keys=False)
     try:
+        locations = []
+        for s in schema_dirs:
+            locations += ["-schema-location", s + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"]
         proc = subprocess.run(
-            [kubeconform, "-strict", "-summary", "-verbose", "-output", "json",
-             "-schema-location", schemas + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json",
-             tmp.name], capture_output=True, text=True)
+            [kubeconform, "-strict", "-summary", "-verbose", "-output", "json", *locations, tmp.name],
+            capture_output=True, text=True)
     finally:
         os.unlink(tmp.name)
     try:

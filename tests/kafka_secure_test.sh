@@ -4,9 +4,12 @@
 # broker of its own from the dev jars (never the dev one on 19092), on free ports, with
 #   SASL_SSL  SCRAM-SHA-512 over TLS; users created at storage format time, one per service;
 #   SSL       mutual TLS: a client certificate of the test CA is required;
-#   INTERNAL  plaintext, only for this script's topic provisioning;
+#   INTERNAL  plaintext, only for this script's topic provisioning and ACLs: its principal
+#             User:ANONYMOUS is a super user (so are the controller and inter-broker links), which is
+#             why it and CONTROLLER listen on 127.0.0.1 only;
 # certificates made here with openssl (a CA, the broker's for 127.0.0.1 and localhost, a
-# client's), given to Kafka as PEM. Then:
+# client's), given to Kafka as PEM. ACLs are enforced (StandardAuthorizer, no ACL = denied), one
+# set per service principal as in docs/deploy.md "Kafka ACLs", topic names from the catalog. Then:
 #   - sluice-gateway (SASL_SSL, properties file) accepts `sluicectl publish`, and its event-health
 #     refresh (Kafka clients of its own) reports the audit group's lag;
 #   - sluice-audit (SASL_SSL, properties file plus SLUICE_KAFKA_SASL_PASSWORD) stores that event
@@ -16,6 +19,9 @@
 #   - the relay's and the gateway's passwords change on the broker, which restarts: both end
 #     on their own, non-zero, with "kafka authentication failed", while the audit and the
 #     profiler reconnect and exit 0 on SIGTERM;
+#   - ACLs refuse what a principal is not granted: the audit and the gateway writing where they
+#     may not (the gateway: the approval topic, written by the relay only), the profiler reading a
+#     topic outside its set, the relay reading at all;
 #   - at start, a wrong password makes the relay, the audit and the gateway exit non-zero with
 #     "kafka authentication failed", and so does the relay on the mutual-TLS listener
 #     without a client certificate; a malformed --kafka-config line is refused naming
@@ -88,6 +94,7 @@ extendedKeyUsage=serverAuth,clientAuth"
 leaf client sluice-profiler "extendedKeyUsage=clientAuth"
 # Kafka's PEM key store: the (unencrypted PKCS#8) key and the certificate in one file.
 cat broker.key broker.crt >broker-keystore.pem
+cat client.key client.crt >client-keystore.pem  # the Java clients of the ACL checks below
 
 # --- the throwaway broker
 freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -111,6 +118,12 @@ ssl.keystore.location=$WORK/broker-keystore.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$WORK/ca.pem
 listener.name.ssl.ssl.client.auth=required
+# ACLs. A client certificate's principal is its subject DN as is (ssl.principal.mapping.rules
+# DEFAULT): User:CN=sluice-profiler. ANONYMOUS is every PLAINTEXT connection: INTERNAL and
+# CONTROLLER, both on 127.0.0.1 only.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
 log.dirs=$WORK/kafka-data
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -128,7 +141,18 @@ log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.org.apache.kafka.clients=WARN
 EOF
+cat >tools-log4j.properties <<EOF
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=%p %m (%c)%n
+EOF
 kafka_java() { java -Xmx256m -Dlog4j.configuration="file:$WORK/log4j.properties" -cp "$LIBS/*" "$@"; }
+# Kafka's command-line clients (ACLs, the refused producers and consumers): log to stderr.
+KAFKA_TOOL=(java -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
+  -Dlog4j.configuration="file:$WORK/tools-log4j.properties" -cp "$LIBS/*")
+kafka_tool() { "${KAFKA_TOOL[@]}" "$@"; }
 secret() { openssl rand -hex 16; }
 declare -A PASSWORD
 SCRAM=()
@@ -157,6 +181,57 @@ start_broker
 # settings of its own).
 "$SLUICECTL" --bootstrap "127.0.0.1:$P_INTERNAL" --topic-prefix "$PREFIX" topics ensure >topics.log 2>&1 \
   || fail "topics ensure on the throwaway broker"
+
+# --- ACLs per service principal (docs/deploy.md "Kafka ACLs"), topic names from the catalog:
+# all topics; those of the types a gateway accepts (not outbox_only); the profiler's three types.
+mapfile -t CATALOG_TOPICS < <(python3 - "$ROOT/contracts/catalog.textproto" "$PREFIX" <<'PYEOF'
+import re, sys
+blocks, cur = [], None
+for line in open(sys.argv[1], encoding="utf-8"):
+    if m := re.match(r"^(\w+) \{", line):
+        cur = (m.group(1), {})
+    elif line.startswith("}") and cur:
+        blocks.append(cur)
+        cur = None
+    elif cur and (m := re.match(r'^\s+(\w+): "?([^"]*)"?$', line.rstrip("\n"))):
+        cur[1].setdefault(m.group(1), m.group(2))
+topics = [b["name"] for k, b in blocks if k == "topics"]
+types = {b["type"]: b for k, b in blocks if k == "event_types"}
+gateway = sorted({b["topic"] for b in types.values() if b.get("outbox_only") != "true"})
+profiler = sorted({types[t]["topic"] for t in ("metadata.profile.due", "data.refreshed", "metadata.approved")})
+for group in (topics, gateway, profiler):
+    print(" ".join(sys.argv[2] + t for t in group))
+PYEOF
+) || fail "could not read the catalog's topics"
+read -r -a ALL_TOPICS <<<"${CATALOG_TOPICS[0]:-}"
+read -r -a GATEWAY_TOPICS <<<"${CATALOG_TOPICS[1]:-}"
+read -r -a PROFILER_TOPICS <<<"${CATALOG_TOPICS[2]:-}"
+(( ${#ALL_TOPICS[@]} > 0 && ${#GATEWAY_TOPICS[@]} > 0 && ${#PROFILER_TOPICS[@]} > 0 )) \
+  || fail "no topics derived from the catalog: ${CATALOG_TOPICS[*]}"
+[[ " ${GATEWAY_TOPICS[*]} " != *" ${PREFIX}sluice.approval "* ]] \
+  || fail "the approval topic would be writable by the gateway"
+topic_args() { for t in "$@"; do printf -- '--topic\n%s\n' "$t"; done; }
+mapfile -t ALL_ARGS < <(topic_args "${ALL_TOPICS[@]}")
+mapfile -t GATEWAY_ARGS < <(topic_args "${GATEWAY_TOPICS[@]}")
+mapfile -t PROFILER_ARGS < <(topic_args "${PROFILER_TOPICS[@]}")
+GATEWAY_P=User:sluice-gateway RELAY_P=User:sluice-relay AUDIT_P=User:sluice-audit PROFILER_P=User:CN=sluice-profiler
+acl() {  # acl ARGS...: adds ACLs over the plaintext (super user) listener
+  kafka_tool kafka.admin.AclCommand --bootstrap-server "127.0.0.1:$P_INTERNAL" --add "$@" >>acls.log 2>&1 \
+    || fail "kafka-acls --add $*"
+}
+# Writes: the relay everything the outbox carries (any catalog type, so every topic); the
+# gateway the topics of the types it accepts. Both producers are idempotent.
+acl --allow-principal "$RELAY_P" --operation Write "${ALL_ARGS[@]}"
+acl --allow-principal "$GATEWAY_P" --operation Write "${GATEWAY_ARGS[@]}"
+acl --allow-principal "$RELAY_P" --allow-principal "$GATEWAY_P" --operation IdempotentWrite --cluster
+# Reads: the audit and the gateway (Subscribe, Replay, lag) every topic; the profiler its own.
+acl --allow-principal "$AUDIT_P" --allow-principal "$GATEWAY_P" --operation Read "${ALL_ARGS[@]}"
+acl --allow-principal "$AUDIT_P" --operation Read --group "${PREFIX}audit"
+acl --allow-principal "$PROFILER_P" --operation Read "${PROFILER_ARGS[@]}" --group "${PREFIX}profiler"
+# The gateway: committed offsets of the --health-group groups (Describe: no join, no commit),
+# and its own throwaway group ids (sluice-gateway-health, -subscribe-UUID, -replay-UUID).
+acl --allow-principal "$GATEWAY_P" --operation Describe --group "${PREFIX}audit" --group "${PREFIX}profiler"
+acl --allow-principal "$GATEWAY_P" --operation Read --resource-pattern-type prefixed --group sluice-gateway-
 "$SLUICECTL" migrate --pg-schema "$SCHEMA" >migrate.log 2>&1 || fail "sluicectl migrate --pg-schema $SCHEMA"
 SCHEMA_MADE=1
 bash "$ROOT/dev/story-tokens.sh" "$WORK/tokens" >/dev/null
@@ -249,7 +324,61 @@ for name in sluice-gateway sluice-relay sluice-audit sluice-profiler; do
     "$name.log"; then
     fail "$name logged a Kafka connection error"
   fi
+  # Its ACLs cover all it does (a refused topic or group is logged by librdkafka, not fatal).
+  if grep -Eiq 'authorization failed|AUTHORIZATION_FAILED|not authorized' "$name.log"; then
+    fail "$name logged a Kafka authorization error"
+  fi
 done
+
+# --- ACLs refuse what a principal was not granted: Kafka's own console clients as that
+# principal (properties for the Java client), each must end naming the authorization error.
+java_sasl() {  # java_sasl FILE USER
+  cat >"$1" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$2" password="${PASSWORD[$2]}";
+ssl.truststore.type=PEM
+ssl.truststore.location=$WORK/ca.pem
+EOF
+}
+java_sasl audit-java.properties sluice-audit
+java_sasl gateway-java.properties sluice-gateway
+java_sasl relay-java.properties sluice-relay
+cat >profiler-java.properties <<EOF
+security.protocol=SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$WORK/ca.pem
+ssl.keystore.type=PEM
+ssl.keystore.location=$WORK/client-keystore.pem
+EOF
+denied() {  # denied NAME EXCEPTION COMMAND...: COMMAND ends (within 60 s) refused with EXCEPTION
+  # (the console consumer exits 0 after "terminating consumer process", hence no status check)
+  local name="$1" want="$2" rc=0
+  shift 2
+  "$@" >"$WORK/$name.log" 2>&1 || rc=$?
+  [[ $rc != 124 ]] || fail "$name: still running after 60s"
+  grep -q "$want" "$name.log" || fail "$name: exit $rc without $want"
+  if grep -q 'Processed a total of [1-9]' "$name.log"; then fail "$name: read a record"; fi
+}
+produce_as() {  # produce_as CONFIG BOOTSTRAP TOPIC: one record, synchronously, not idempotent (so
+  # the refusal is the topic's Write, not the cluster's IdempotentWrite)
+  echo "acl-probe" | timeout 60 "${KAFKA_TOOL[@]}" kafka.tools.ConsoleProducer --bootstrap-server "$2" --topic "$3" \
+    --producer.config "$1" --producer-property enable.idempotence=false --producer-property max.block.ms=20000 \
+    --request-required-acks all --message-send-max-retries 0 --sync
+}
+consume_as() {  # consume_as CONFIG BOOTSTRAP TOPIC: partition 0 from the start, no group
+  timeout 60 "${KAFKA_TOOL[@]}" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$2" --topic "$3" \
+    --consumer.config "$1" --partition 0 --offset earliest --max-messages 1 --timeout-ms 20000 </dev/null
+}
+denied acl-audit-writes TopicAuthorizationException \
+  produce_as audit-java.properties "$SASL_BOOTSTRAP" "${PREFIX}sluice.data"
+denied acl-gateway-writes-approval TopicAuthorizationException \
+  produce_as gateway-java.properties "$SASL_BOOTSTRAP" "${PREFIX}sluice.approval"
+denied acl-profiler-reads-approval TopicAuthorizationException \
+  consume_as profiler-java.properties "$MTLS_BOOTSTRAP" "${PREFIX}sluice.approval"
+denied acl-relay-reads TopicAuthorizationException \
+  consume_as relay-java.properties "$SASL_BOOTSTRAP" "${PREFIX}sluice.data"
+alive
 
 # --- credentials refused after start: the relay's and the gateway's passwords change on the
 # broker, which then restarts, so every client logs in again. Those two must end on their own
@@ -335,5 +464,5 @@ for f in "$WORK"/*.log; do
   done
 done
 echo "kafka_secure_test: ok (SASL_SSL SCRAM-SHA-512: gateway publish, audit stored, relay connected; mutual TLS:" \
-  "profiler joined; passwords changed while running (relay, gateway), wrong password at start (relay, audit," \
+  "profiler joined; ACLs refused audit and gateway writes, profiler and relay reads; passwords changed while running (relay, gateway), wrong password at start (relay, audit," \
   "gateway) and no client certificate (relay) exit non-zero)"
