@@ -13,11 +13,13 @@
 namespace sluice::common {
 namespace {
 
-sigset_t StopSignals() {
+// The signals the scaffold's thread takes: the stop signals and SIGHUP (reload).
+sigset_t ScaffoldSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
@@ -34,7 +36,7 @@ Service::Service(std::string name, std::string description)
       env_prefix_("SLUICE_" + Upper(name_.starts_with("sluice-") ? name_.substr(7) : name_) + "_"),
       app_(name_ + ": " + description, name_),
       registry_(std::make_shared<prometheus::Registry>()) {
-  const sigset_t set = StopSignals();
+  const sigset_t set = ScaffoldSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signals_ = std::thread([this] { SignalLoop(); });
   app_.add_option("--log-level", log_level_, "trace|debug|info|warn|error")
@@ -108,14 +110,26 @@ absl::Status Service::StartMetrics() {
 
 Service::StopHook::~StopHook() {
   if (service_ == nullptr) return;
-  std::lock_guard lock(service_->mu_);
-  service_->hooks_.erase(it_);
+  std::lock_guard lock(list_ == &service_->hooks_ ? service_->mu_ : service_->reload_mu_);
+  list_->erase(it_);
 }
 
 Service::StopHook Service::OnStop(std::function<void()> hook) {
   std::lock_guard lock(mu_);
   hooks_.push_back(std::move(hook));
-  return StopHook(this, std::prev(hooks_.end()));
+  return StopHook(this, &hooks_, std::prev(hooks_.end()));
+}
+
+Service::StopHook Service::OnReload(std::function<void()> hook) {
+  std::lock_guard lock(reload_mu_);
+  reload_hooks_.push_back(std::move(hook));
+  return StopHook(this, &reload_hooks_, std::prev(reload_hooks_.end()));
+}
+
+void Service::RequestReload(std::string_view why) {
+  std::lock_guard lock(reload_mu_);
+  spdlog::info("{}: reloading ({})", name_, why);
+  for (auto& h : reload_hooks_) h();  // under reload_mu_, like RequestStop's hooks
 }
 
 void Service::RequestStop(std::string_view why) {
@@ -143,11 +157,15 @@ int Service::Fail(std::string_view what, const absl::Status& status) const {
 }
 
 void Service::SignalLoop() {
-  const sigset_t set = StopSignals();
+  const sigset_t set = ScaffoldSignals();
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (exiting_.load()) return;
+    if (sig == SIGHUP) {
+      RequestReload("SIGHUP");
+      continue;
+    }
     RequestStop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
   }
 }

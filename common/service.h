@@ -15,11 +15,14 @@
 // --kafka-config can be overridden one by one from SLUICE_KAFKA_SECURITY_PROTOCOL,
 // SLUICE_KAFKA_SASL_PASSWORD, ... (common/kafka_config.h, docs/security.md).
 //
-// Stopping. The constructor blocks SIGTERM and SIGINT in the calling thread, so every
+// Stopping. The constructor blocks SIGTERM, SIGINT and SIGHUP in the calling thread, so every
 // thread started after it (librdkafka's, gRPC's, the service's own) inherits the mask,
 // and one scaffold thread waits for them with sigwait. A signal, or RequestStop(), sets
 // stopping() and runs the OnStop hooks once, on an ordinary thread: hooks may lock,
 // log and allocate. Construct the Service first thing in main.
+//
+// Reloading. SIGHUP is blocked and taken by the same thread; it runs the OnReload hooks
+// there (each time, in registration order) and does not stop the service.
 
 #include <CLI/CLI.hpp>
 #include <absl/status/status.h>
@@ -93,17 +96,25 @@ class Service {
   // returned handle lives; destroy the handle before anything the hook touches.
   class StopHook {
    public:
-    StopHook(StopHook&& o) noexcept : service_(std::exchange(o.service_, nullptr)), it_(o.it_) {}
+    StopHook(StopHook&& o) noexcept : service_(std::exchange(o.service_, nullptr)), list_(o.list_), it_(o.it_) {}
     StopHook& operator=(StopHook&&) = delete;
     ~StopHook();
 
    private:
     friend class Service;
-    StopHook(Service* s, std::list<std::function<void()>>::iterator it) : service_(s), it_(it) {}
+    StopHook(Service* s, std::list<std::function<void()>>* list, std::list<std::function<void()>>::iterator it)
+        : service_(s), list_(list), it_(it) {}
     Service* service_;
+    std::list<std::function<void()>>* list_;  // hooks_ or reload_hooks_
     std::list<std::function<void()>>::iterator it_;
   };
   [[nodiscard]] StopHook OnStop(std::function<void()> hook);
+  // Runs `hook` on SIGHUP (or RequestReload), on the scaffold's thread, every time; while
+  // the returned handle lives, like OnStop's. A hook should not block for long: stop
+  // signals wait behind it.
+  [[nodiscard]] StopHook OnReload(std::function<void()> hook);
+  // Runs the reload hooks now, on the calling thread (what SIGHUP does).
+  void RequestReload(std::string_view why = "requested");
 
   // True once a stop was requested. A reference for loops that take an atomic flag.
   std::atomic<bool>& stopping() { return stopping_; }
@@ -137,6 +148,10 @@ class Service {
   std::mutex mu_;  // guards hooks_ and orders RequestStop against hook removal
   std::condition_variable cv_;
   std::list<std::function<void()>> hooks_;
+  // Guarded by their own mutex, so a reload hook may take a while (read files) without
+  // holding up WaitForStop, and RequestStop from a reload hook cannot deadlock.
+  std::mutex reload_mu_;
+  std::list<std::function<void()>> reload_hooks_;
   std::thread signals_;
 };
 

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 namespace sluice::common {
 namespace {
@@ -84,6 +87,36 @@ TEST(Service, SigtermRunsTheStopHooksOnceOnAnOrdinaryThread) {
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(runs, 1);
   EXPECT_NE(ran_on, std::this_thread::get_id());
+}
+
+TEST(Service, SighupRunsTheReloadHooksAndDoesNotStop) {
+  Service s("sluice-demo-svc", "a test service");
+  ASSERT_EQ(ParseArgs(s, {}), -1);
+  std::mutex mu;
+  std::condition_variable cv;
+  int reloads = 0, stops = 0;
+  std::thread::id ran_on;
+  auto reload = s.OnReload([&] {
+    std::lock_guard lock(mu);
+    ++reloads;
+    ran_on = std::this_thread::get_id();
+    cv.notify_all();
+  });
+  auto stop = s.OnStop([&] { ++stops; });
+  for (int want = 1; want <= 2; ++want) {      // every SIGHUP, not only the first
+    ASSERT_EQ(::kill(::getpid(), SIGHUP), 0);  // blocked here (default action: exit); the scaffold takes it
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return reloads == want; }));
+  }
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_FALSE(s.stopping().load());
+  EXPECT_EQ(stops, 0);
+  {
+    auto dropped = s.OnReload([&] { reloads += 100; });
+  }
+  s.RequestReload();
+  EXPECT_EQ(reloads, 3);
+  EXPECT_FALSE(s.stopping().load());
 }
 
 TEST(Service, ADroppedHookIsNotRun) {

@@ -11,11 +11,11 @@
 
 namespace sluice::gateway {
 
-absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
+absl::StatusOr<std::shared_ptr<const TokenStore::Table>> TokenStore::ParseTable(std::string_view textproto) {
   v1::TokenFile file;
   if (!google::protobuf::TextFormat::ParseFromString(std::string(textproto), &file))
     return absl::InvalidArgumentError("token file: not a valid sluice.v1.TokenFile text proto");
-  TokenStore store;
+  auto table = std::make_shared<Table>();
   std::set<std::string> names;
   for (int i = 0; i < file.principals_size(); ++i) {
     const auto& p = file.principals(i);
@@ -29,9 +29,17 @@ absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
     if (p.name().size() > 128) return absl::InvalidArgumentError(common::Cat(at, ".name: at most 128 characters"));
     if (!names.insert(p.name()).second)
       return absl::InvalidArgumentError(common::Cat(at, ".name: used by another principal (names must be unique)"));
-    if (!store.by_hash_.emplace(h, p).second)
+    if (!table->by_hash.emplace(h, p).second)
       return absl::InvalidArgumentError(common::Cat(at, ".token_sha256: used by another principal"));
   }
+  return table;
+}
+
+absl::StatusOr<TokenStore> TokenStore::Parse(std::string_view textproto) {
+  auto table = ParseTable(textproto);
+  if (!table.ok()) return table.status();
+  TokenStore store;
+  store.table_.store(*std::move(table));
   return store;
 }
 
@@ -40,20 +48,46 @@ absl::StatusOr<TokenStore> TokenStore::FromFile(const std::string& path) {
   if (!text.ok()) return text.status();
   auto store = Parse(*text);
   if (!store.ok()) return absl::Status(store.status().code(), common::Cat(path, ": ", store.status().message()));
+  store->path_ = path;
   return store;
 }
 
-absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(std::string_view authorization) const {
+TokenStore& TokenStore::operator=(TokenStore&& o) noexcept {
+  path_ = std::move(o.path_);
+  table_.store(o.table_.load());
+  return *this;
+}
+
+absl::Status TokenStore::Reload() {
+  if (path_.empty()) return absl::FailedPreconditionError("token store: not read from a file, nothing to reload");
+  auto text = common::ReadFile(path_);
+  if (!text.ok()) return text.status();
+  return ReloadFrom(*text);
+}
+
+absl::Status TokenStore::ReloadFrom(std::string_view textproto) {
+  auto table = ParseTable(textproto);
+  if (!table.ok()) {
+    if (path_.empty()) return table.status();
+    return absl::Status(table.status().code(), common::Cat(path_, ": ", table.status().message()));
+  }
+  // The old table lives on while a call in flight holds one of its principals.
+  table_.store(*std::move(table));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TokenStore::PrincipalPtr> TokenStore::Authenticate(std::string_view authorization) const {
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.empty()) return absl::UnauthenticatedError("missing authorization metadata (Bearer token)");
   if (authorization.substr(0, kBearer.size()) != kBearer || authorization.size() == kBearer.size())
     return absl::UnauthenticatedError("authorization metadata must be \"Bearer <token>\"");
-  auto it = by_hash_.find(common::Sha256Hex(authorization.substr(kBearer.size())));
-  if (it == by_hash_.end()) return absl::UnauthenticatedError("unknown token");
-  return &it->second;
+  std::shared_ptr<const Table> table = table_.load();  // one snapshot for the whole lookup
+  auto it = table->by_hash.find(common::Sha256Hex(authorization.substr(kBearer.size())));
+  if (it == table->by_hash.end()) return absl::UnauthenticatedError("unknown token");
+  return PrincipalPtr(std::move(table), &it->second);  // aliasing: owns the table, points at the entry
 }
 
-absl::StatusOr<const v1::Principal*> TokenStore::Authenticate(const grpc::ServerContextBase& ctx) const {
+absl::StatusOr<TokenStore::PrincipalPtr> TokenStore::Authenticate(const grpc::ServerContextBase& ctx) const {
   auto [b, e] = ctx.client_metadata().equal_range("authorization");
   if (b == e) return Authenticate(std::string_view());
   return Authenticate(std::string_view(b->second.data(), b->second.size()));

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   GatewayConfig c;
   std::string tokens_file, rate_limits, approval_roles, topic_prefix;
   int64_t delivery_timeout_ms = 10000, dedup_window_s = 600, grace_s = 25, health_interval_s = 15;
+  int64_t reload_interval_s = 10;
   int64_t pg_acquire_timeout_ms = 2000, pg_statement_timeout_ms = 5000;
   std::vector<std::string> librdkafka;
   service.AddKafka(c.bootstrap_servers, topic_prefix);
@@ -67,6 +68,11 @@ int main(int argc, char** argv) {
   service.Flag("tls-cert", c.tls_cert, "Server certificate (PEM); with --tls-key enables TLS");
   service.Flag("tls-key", c.tls_key, "Server private key (PEM)");
   service.Flag("tls-client-ca", c.tls_client_ca, "CA (PEM) that client certificates must chain to: mutual TLS");
+  service
+      .Flag("reload-interval-s", reload_interval_s,
+            "How often the --tokens and --tls-* files are checked for new contents (also reloaded on SIGHUP); "
+            "0 = only on SIGHUP")
+      ->check(CLI::NonNegativeNumber);
   service.Flag("shutdown-grace-s", grace_s, "On SIGTERM, how long in-flight calls may finish");
   service
       .ListFlag(
@@ -82,6 +88,7 @@ int main(int argc, char** argv) {
   c.delivery_timeout = absl::Milliseconds(delivery_timeout_ms);
   c.dedup_window = absl::Seconds(dedup_window_s);
   c.health_interval = absl::Seconds(health_interval_s);
+  c.reload_interval = absl::Seconds(reload_interval_s);
   c.pg_acquire_timeout = absl::Milliseconds(pg_acquire_timeout_ms);
   c.pg_statement_timeout = absl::Milliseconds(pg_statement_timeout_ms);
   c.kafka_client = service.kafka_settings();
@@ -126,6 +133,8 @@ int main(int argc, char** argv) {
   if (!gw.ok()) return service.Fail("start", gw.status());
   std::printf("sluice-gateway listening on port %d\n", (*gw)->port());
   std::fflush(stdout);
+  // Refusals are logged by Reload; the old tokens and certificates stay in force.
+  auto reload = service.OnReload([&gw] { (void)(*gw)->Reload(); });
 
   service.WaitForStop();
   spdlog::info("gateway: draining (up to {}s)", grace_s);

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "common/file.h"
+#include "common/sha256.h"
 #include "common/strings.h"
 #include "gateway/approval_service.h"
 #include "gateway/approvals.h"
@@ -23,29 +26,19 @@
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
 #include "gateway/stream_slots.h"
+#include "gateway/tls_files.h"
 
 namespace sluice::gateway {
 namespace {
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const GatewayConfig& c) {
+// The TLS files of the config, checked and watched; nullptr without TLS.
+absl::StatusOr<std::unique_ptr<TlsFiles>> Tls(const GatewayConfig& c) {
   if (c.tls_cert.empty() && c.tls_key.empty()) {
     if (!c.tls_client_ca.empty()) return absl::InvalidArgumentError("tls_client_ca needs tls_cert and tls_key");
-    return grpc::InsecureServerCredentials();
+    return nullptr;
   }
   if (c.tls_cert.empty() || c.tls_key.empty()) return absl::InvalidArgumentError("tls_cert and tls_key go together");
-  auto cert = common::ReadFile(c.tls_cert);
-  if (!cert.ok()) return cert.status();
-  auto key = common::ReadFile(c.tls_key);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions opts;
-  opts.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!c.tls_client_ca.empty()) {
-    auto ca = common::ReadFile(c.tls_client_ca);
-    if (!ca.ok()) return ca.status();
-    opts.pem_root_certs = *ca;
-    opts.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  return grpc::SslServerCredentials(opts);
+  return TlsFiles::Create({.cert = c.tls_cert, .key = c.tls_key, .client_ca = c.tls_client_ca});
 }
 
 }  // namespace
@@ -63,6 +56,7 @@ struct Gateway::Impl {
   // those are declared before it and outlive it.
   GatewayConfig config;
   TokenStore tokens;
+  std::unique_ptr<TlsFiles> tls;  // outlives the server, whose credentials read its files
   RateLimiter limits;
   const contracts::Catalog catalog;  // with the topic prefix; what everything routes by
   const contracts::Authorizer authz;
@@ -84,15 +78,73 @@ struct Gateway::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
+
+  // Reloading: Reload and the poller take turns under reload_mu.
+  absl::Status ReloadTokens(bool force);
+  absl::Status ReloadTls(bool force);
+  void PollFiles();
+  std::mutex reload_mu;
+  std::string tokens_seen;  // digest (or read error) of the token file last acted on
+  std::string tls_refused;  // the last refusal of the TLS files, logged once while it lasts
+  std::mutex poll_mu;
+  std::condition_variable poll_cv;
+  bool poll_stop = false;  // guarded by poll_mu
+  std::thread poller;      // joined by Shutdown
 };
+
+absl::Status Gateway::Impl::ReloadTokens(bool force) {
+  if (tokens.path().empty()) return absl::OkStatus();  // made by Parse: no file to read
+  auto text = common::ReadFile(tokens.path());
+  std::string seen = text.ok() ? common::Sha256Hex(*text) : std::string(text.status().message());
+  if (!force && seen == tokens_seen) return absl::OkStatus();
+  tokens_seen = std::move(seen);
+  absl::Status s = text.ok() ? tokens.ReloadFrom(*text) : text.status();
+  if (s.ok()) {
+    spdlog::info("gateway: tokens reloaded ({} principals)", tokens.size());
+  } else {
+    spdlog::error("gateway: tokens: new file refused: {}; keeping the {} principals in force", s.message(),
+                  tokens.size());
+  }
+  return s;
+}
+
+absl::Status Gateway::Impl::ReloadTls(bool force) {
+  if (tls == nullptr) return absl::OkStatus();
+  auto changed = tls->Reload(force);
+  if (!changed.ok()) {
+    std::string why(changed.status().message());
+    if (force || why != tls_refused)
+      spdlog::error("gateway: tls: new files refused: {}; keeping the certificates in force", why);
+    tls_refused = std::move(why);
+    return changed.status();
+  }
+  tls_refused.clear();
+  if (*changed) spdlog::info("gateway: tls: new certificates in force for new connections");
+  return absl::OkStatus();
+}
+
+void Gateway::Impl::PollFiles() {
+  std::unique_lock lock(poll_mu);
+  while (!poll_cv.wait_for(lock, absl::ToChronoNanoseconds(config.reload_interval), [&] { return poll_stop; })) {
+    lock.unlock();
+    {
+      std::lock_guard reload(reload_mu);
+      (void)ReloadTokens(false);  // refusals are logged there
+      (void)ReloadTls(false);
+    }
+    lock.lock();
+  }
+}
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, TokenStore tokens, RateLimiter limits,
                                                         const contracts::Catalog& catalog,
                                                         prometheus::Registry& registry) {
-  auto creds = Credentials(config);
-  if (!creds.ok()) return creds.status();
+  auto tls = Tls(config);
+  if (!tls.ok()) return tls.status();
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      *tls != nullptr ? (*tls)->credentials() : grpc::InsecureServerCredentials();
   if (config.max_streams == 0 || config.max_streams_per_principal == 0)
     return absl::InvalidArgumentError("max_streams and max_streams_per_principal must be at least 1");
   if (config.max_rpc_threads <= static_cast<int>(std::min<size_t>(config.max_streams, 1 << 20)))
@@ -111,6 +163,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   if (!producer.ok()) return producer.status();
   auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits), (*producer)->catalog());
   impl->producer = *std::move(producer);
+  impl->tls = *std::move(tls);
   impl->dedup = std::make_unique<DedupWindow>(config.dedup_window, config.dedup_capacity);
   impl->metrics = std::make_unique<PublisherMetrics>(registry);
   impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup,
@@ -151,7 +204,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, *creds, &impl->port);
+  builder.AddListeningPort(config.listen, creds, &impl->port);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
@@ -171,6 +224,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
     return absl::UnavailableError(common::Cat("gateway: cannot listen on ", config.listen));
   impl->server->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("gateway: serving on port {} ({} principals)", impl->port, impl->tokens.size());
+  if (!impl->tokens.path().empty()) {
+    // What the poller compares against; a change since the store read the file is
+    // picked up at the first poll.
+    auto text = common::ReadFile(impl->tokens.path());
+    impl->tokens_seen = text.ok() ? common::Sha256Hex(*text) : std::string(text.status().message());
+  }
+  if (config.reload_interval > absl::ZeroDuration() && (!impl->tokens.path().empty() || impl->tls != nullptr))
+    impl->poller = std::thread([i = impl.get()] { i->PollFiles(); });
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -186,9 +247,22 @@ void Gateway::Shutdown(absl::Duration grace) {
     impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     if (auto s = impl_->producer->Flush(impl_->config.delivery_timeout); !s.ok())
       spdlog::warn("gateway: {}", s.message());
+    {
+      std::lock_guard lock(impl_->poll_mu);
+      impl_->poll_stop = true;
+    }
+    impl_->poll_cv.notify_all();
+    if (impl_->poller.joinable()) impl_->poller.join();
   });
 }
 
 void Gateway::Wait() { impl_->server->Wait(); }
+
+absl::Status Gateway::Reload() {
+  std::lock_guard lock(impl_->reload_mu);
+  absl::Status tokens = impl_->ReloadTokens(true);
+  absl::Status tls = impl_->ReloadTls(true);
+  return tokens.ok() ? tls : tokens;
+}
 
 }  // namespace sluice::gateway

@@ -44,6 +44,11 @@ struct GatewayConfig {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // How often the token file (a TokenStore made by FromFile) and the TLS files are checked
+  // for new contents, which then apply to calls and connections from then on; zero: only
+  // on Gateway::Reload. A file that does not validate is refused (logged) and the old
+  // tokens or certificates stay in force.
+  absl::Duration reload_interval = absl::Seconds(10);
   // PostgreSQL for ApprovalService; empty serves no ApprovalService.
   std::string pg_dsn;
   // Schema of the governance tables (search_path); empty = the connection's default.
@@ -89,6 +94,11 @@ class Gateway {
   void Shutdown(absl::Duration grace);
   // Blocks until Shutdown.
   void Wait();
+  // Reads the token file and the TLS files again now, changed or not (what SIGHUP does).
+  // Calls and streams in flight keep the principal they authenticated with. A file that
+  // does not validate is refused with a log line and the old set stays in force; the
+  // first such refusal is returned.
+  absl::Status Reload();
 
   struct Impl;
 
