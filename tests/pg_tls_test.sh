@@ -60,19 +60,7 @@ fail() {
 # --- certificates: a CA, the server's (127.0.0.1 and localhost), a client's (CN = user),
 # and an unrelated CA with the same subject layout.
 cd "$WORK"
-ca() {  # ca NAME CN
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$1.key" -out "$1.pem" 2>/dev/null
-}
-leaf() {  # leaf NAME CN EXTENSIONS
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$2" \
-    -keyout "$1.key" -out "$1.csr" 2>/dev/null
-  printf '%s\n' "$3" >"$1.ext"
-  openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" \
-    -out "$1.crt" 2>/dev/null
-  chmod 600 "$1.key"
-}
+source "$ROOT/tests/lib/test_ca.sh"  # ca, leaf
 ca ca "sluice test CA"
 ca other "sluice other CA"
 leaf server 127.0.0.1 "subjectAltName=IP:127.0.0.1,DNS:localhost
