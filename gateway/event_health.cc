@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<v1::ConsumerLag>> ConsumerLags(const std::string& boo
   return out;
 }
 
-EventHealth::EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
+EventHealth::EventHealth(EventHealthConfig config, SourceActivity& activity, const SourceLimits& limits,
                          prometheus::Registry& registry, common::PgPool* pool)
     : config_(std::move(config)),
       activity_(activity),
@@ -138,6 +138,7 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
   v1::GetEventHealthResponse out;
   const absl::Time now = absl::Now();
   *out.mutable_measured_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+  out.set_replica(config_.replica);
   const auto visible = [&](const std::string& tenant) { return scope.all_tenants || scope.tenants.contains(tenant); };
   if (scope.all_tenants) {  // partitions mix tenants: their lag is for callers who see every tenant
     // One measurement at a time: each opens Kafka clients (and their threads), so

@@ -42,15 +42,19 @@ struct EventHealthConfig {
   absl::Duration metrics_interval = absl::Seconds(15);
   // librdkafka settings (security) for the clients that measure the lag.
   std::map<std::string, std::string> librdkafka;
+  // This replica's name, reported with the figures that are per replica.
+  std::string replica;
 };
 
-// GetEventHealth, and the same figures as Prometheus gauges refreshed in the background:
+// GetEventHealth, and the same figures as Prometheus gauges refreshed in the background.
+// Source activity (rates, totals, last seen) is what this replica accepted; pauses are
+// the cluster's when `limits` is a SharedRateLimiter. Gauges:
 // sluice_consumer_lag{group,topic,partition}, sluice_source_publish_rate{source},
 // sluice_source_last_seen_timestamp_seconds{source}, sluice_source_paused{source}; with a
 // PostgreSQL pool also metadata_approvals_pending{tenant}.
 class EventHealth {
  public:
-  EventHealth(EventHealthConfig config, SourceActivity& activity, const RateLimiter& limits,
+  EventHealth(EventHealthConfig config, SourceActivity& activity, const SourceLimits& limits,
               prometheus::Registry& registry, common::PgPool* pool = nullptr);
   static constexpr int kMaxPendingTenants = 1000;
   // Sets metadata_approvals_pending from mdm_approval (no-op without a pool): the
@@ -63,7 +67,7 @@ class EventHealth {
   void Loop();
   const EventHealthConfig config_;
   SourceActivity& activity_;
-  const RateLimiter& limits_;
+  const SourceLimits& limits_;
   prometheus::Family<prometheus::Gauge>& lag_;
   prometheus::Family<prometheus::Gauge>& rate_;
   prometheus::Family<prometheus::Gauge>& last_seen_;

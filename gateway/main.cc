@@ -1,6 +1,8 @@
 // sluice-gateway: gRPC publishing for any language (see gateway/README.md for flags).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <climits>
 #include <memory>
 #include <mutex>
 
@@ -79,6 +81,9 @@ int main(int argc, char** argv) {
           "health-group", c.health_groups,
           "Consumer group whose lag GetEventHealth and sluice_consumer_lag report (repeatable or comma-separated)")
       ->capture_default_str();
+  service.Flag("replica-name", c.replica_name,
+               "This replica's name in GetEventHealth, whose source figures are per replica (default: the host "
+               "name, the pod's name in Kubernetes)");
   service.Flag("health-interval-s", health_interval_s, "How often the event-health gauges are refreshed; 0 = never")
       ->check(CLI::NonNegativeNumber);
   service.app().add_option("--librdkafka", librdkafka, "Raw producer setting KEY=VALUE (repeatable)");
@@ -92,6 +97,10 @@ int main(int argc, char** argv) {
   c.pg_acquire_timeout = absl::Milliseconds(pg_acquire_timeout_ms);
   c.pg_statement_timeout = absl::Milliseconds(pg_statement_timeout_ms);
   c.kafka_client = service.kafka_settings();
+  if (c.replica_name.empty()) {
+    char host[HOST_NAME_MAX + 1] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0) c.replica_name = host;
+  }
   std::mutex auth_mu;
   absl::Status auth_failure;  // the broker refused our credentials after start: exit non-zero
   c.on_kafka_auth_failure = [&](const absl::Status& s) {

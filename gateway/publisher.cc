@@ -112,7 +112,7 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   if (!ApplyWorkflowContext(ctx, envelope)) metrics_.workflow_dropped.Increment();
   auto record = producer_.Encode(envelope);  // defaults, validation, routing, encoding
   absl::Status refused = record.ok() ? authz_.MayPublish(who, envelope) : record.status();
-  if (refused.ok()) refused = limiter_.Admit(envelope.tenant_id(), envelope.source());
+  if (refused.ok()) refused = limiter_.Admit(envelope.tenant_id(), envelope.source(), absl::Now());
   const std::string source = envelope.source();
   // Metric labels come from closed sets: a refused event's type and source are whatever
   // the caller sent, and each new label value would be a new series kept for the life of

@@ -70,7 +70,7 @@ class Publisher {
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
   // `activity` (optional) learns every accepted and every rate-limited event per tenant
   // and source. `authz` decides who may publish what (contracts/authz.h).
-  Publisher(kafka::Producer& producer, const contracts::Authorizer& authz, RateLimiter& limiter, DedupWindow& dedup,
+  Publisher(kafka::Producer& producer, const contracts::Authorizer& authz, SourceLimits& limiter, DedupWindow& dedup,
             PublisherMetrics& metrics, SourceActivity* activity = nullptr)
       : producer_(producer), authz_(authz), limiter_(limiter), dedup_(dedup), metrics_(metrics), activity_(activity) {}
 
@@ -80,7 +80,7 @@ class Publisher {
  private:
   kafka::Producer& producer_;
   const contracts::Authorizer& authz_;
-  RateLimiter& limiter_;
+  SourceLimits& limiter_;
   DedupWindow& dedup_;
   PublisherMetrics& metrics_;
   SourceActivity* activity_;

@@ -84,6 +84,11 @@ std::vector<RateLimiter::Pause> RateLimiter::Paused(absl::Time now) const {
   return out;
 }
 
+const v1::SourceRateLimit* RateLimiter::LimitOf(std::string_view source) const {
+  auto it = limits_.find(source);
+  return it == limits_.end() ? nullptr : &it->second;
+}
+
 size_t RateLimiter::tracked() const {
   std::lock_guard lock(mu_);
   return states_.size();

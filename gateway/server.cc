@@ -25,6 +25,7 @@
 #include "gateway/event_query_service.h"
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
+#include "gateway/shared_rate_limiter.h"
 #include "gateway/stream_slots.h"
 #include "gateway/tls_files.h"
 
@@ -57,8 +58,13 @@ struct Gateway::Impl {
   GatewayConfig config;
   TokenStore tokens;
   std::unique_ptr<TlsFiles> tls;  // outlives the server, whose credentials read its files
+  std::unique_ptr<PgPool> pg;     // outlives everything that lends its connections
   RateLimiter limits;
-  const contracts::Catalog catalog;  // with the topic prefix; what everything routes by
+  // With PostgreSQL and limits: the cluster-wide limits. It takes `limits` over (left
+  // empty) as the replica-local limiter it falls back on.
+  std::unique_ptr<SharedRateLimiter> shared_limits;
+  SourceLimits* admission = nullptr;  // shared_limits, else &limits
+  const contracts::Catalog catalog;   // with the topic prefix; what everything routes by
   const contracts::Authorizer authz;
   SourceActivity activity;
   std::unique_ptr<DedupWindow> dedup;
@@ -68,7 +74,6 @@ struct Gateway::Impl {
   std::unique_ptr<StreamSlots> streams;  // caps PublishStream, Subscribe and Replay
   std::unique_ptr<EventGatewayServiceImpl> events;
   std::unique_ptr<DataRefreshServiceImpl> refresh;
-  std::unique_ptr<PgPool> pg;
   std::unique_ptr<Approvals> approvals;
   std::unique_ptr<ApprovalServiceImpl> approval_service;
   std::unique_ptr<EventLog> event_log;
@@ -166,17 +171,26 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->tls = *std::move(tls);
   impl->dedup = std::make_unique<DedupWindow>(config.dedup_window, config.dedup_capacity);
   impl->metrics = std::make_unique<PublisherMetrics>(registry);
-  impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->authz, impl->limits, *impl->dedup,
+  if (!config.pg_dsn.empty())
+    impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema,
+                                        common::PgPoolOptions{.max_connections = config.pg_max_connections,
+                                                              .acquire_timeout = config.pg_acquire_timeout,
+                                                              .statement_timeout = config.pg_statement_timeout});
+  impl->admission = &impl->limits;
+  if (impl->pg != nullptr && impl->limits.HasLimits()) {
+    // Replicas behind one Service each see a share of a source's events: counted in
+    // PostgreSQL, the limit is the cluster's, not `limit` per replica.
+    impl->shared_limits = std::make_unique<SharedRateLimiter>(std::move(impl->limits), *impl->pg, registry);
+    impl->admission = impl->shared_limits.get();
+    spdlog::info("gateway: rate limits counted for all replicas in PostgreSQL (gateway_rate_window)");
+  }
+  impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->authz, *impl->admission, *impl->dedup,
                                                 *impl->metrics, &impl->activity);
   impl->streams = std::make_unique<StreamSlots>(config.max_streams_per_principal, config.max_streams);
   impl->events = std::make_unique<EventGatewayServiceImpl>(impl->tokens, *impl->publisher,
                                                            config.max_in_flight_per_stream, *impl->streams);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
-  if (!config.pg_dsn.empty()) {
-    impl->pg = std::make_unique<PgPool>(config.pg_dsn, config.pg_schema,
-                                        common::PgPoolOptions{.max_connections = config.pg_max_connections,
-                                                              .acquire_timeout = config.pg_acquire_timeout,
-                                                              .statement_timeout = config.pg_statement_timeout});
+  if (impl->pg != nullptr) {
     impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->catalog, impl->authz);
     impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals);
     impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->catalog, impl->authz);
@@ -187,8 +201,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                                  .groups = config.health_groups,
                                                                  .topics = topics,
                                                                  .metrics_interval = config.health_interval,
-                                                                 .librdkafka = config.kafka_client},
-                                               impl->activity, impl->limits, registry, impl->pg.get());
+                                                                 .librdkafka = config.kafka_client,
+                                                                 .replica = config.replica_name},
+                                               impl->activity, *impl->admission, registry, impl->pg.get());
   impl->query_service =
       std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{.tokens = impl->tokens,
                                                                           .catalog = impl->catalog,

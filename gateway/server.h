@@ -49,7 +49,10 @@ struct GatewayConfig {
   // on Gateway::Reload. A file that does not validate is refused (logged) and the old
   // tokens or certificates stay in force.
   absl::Duration reload_interval = absl::Seconds(10);
-  // PostgreSQL for ApprovalService; empty serves no ApprovalService.
+  // PostgreSQL for ApprovalService and ListEvents; empty serves no ApprovalService. With
+  // rate limits configured, it also holds their counts (gateway_rate_window), so every
+  // replica on the same database shares them (SharedRateLimiter); without it each replica
+  // counts on its own.
   std::string pg_dsn;
   // Schema of the governance tables (search_path); empty = the connection's default.
   std::string pg_schema;
@@ -62,6 +65,9 @@ struct GatewayConfig {
   absl::Duration pg_statement_timeout = absl::Seconds(5);
   // Which role decides approvals of each entity type and tier (--approval-roles).
   contracts::ApprovalPolicy approval_policy = contracts::ApprovalPolicy::Default();
+  // This replica's name in GetEventHealth (`replica`), which says whose per-replica
+  // figures they are (sluice-gateway defaults it to the host name: the pod's name).
+  std::string replica_name;
   // Consumer groups whose lag GetEventHealth and the sluice_consumer_lag gauge report.
   std::vector<std::string> health_groups = {"sluice-audit", "sluice-profiler"};
   // How often the event-health gauges are refreshed; zero: only on GetEventHealth.
