@@ -334,8 +334,11 @@ TEST_F(AuditTest, RowsPostgresRefusesAreFoundAndDeadLetteredTheRestStored) {
 
 TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
   Publish(4);
-  pid_t pid = testing::Spawn(SLUICE_AUDIT, {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group",
-                                            Group("audit-bin"), "--metrics-listen", "", "--log-level", "warn"});
+  // --retention-days 0: the golden events carry a fixed occurred_at, which a year's
+  // retention would drop some day.
+  pid_t pid =
+      testing::Spawn(SLUICE_AUDIT, {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("audit-bin"),
+                                    "--metrics-listen", "", "--log-level", "warn", "--retention-days", "0"});
   ASSERT_GT(pid, 0);
   std::string n;
   for (int i = 0; i < 300 && n != "52"; ++i) {
@@ -343,6 +346,39 @@ TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
     n = Scalar("SELECT count(*) FROM event_log");
   }
   EXPECT_EQ(n, "52");
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "graceful stop on SIGTERM";
+}
+
+TEST_F(AuditTest, BinarySweepsExpiredPartitionsWhileStoringAndStops) {
+  // A partition (with a row) almost three years old, beside the events the binary stores
+  // (the golden events' occurred_at, younger than the 500 days kept).
+  ASSERT_EQ(Scalar("SELECT event_log_ensure_partition(now() - interval '1000 days')::text"),
+            Scalar("SELECT 'event_log_p' || to_char((now() - interval '1000 days') AT TIME ZONE 'UTC', 'YYYY_MM')"));
+  ASSERT_TRUE(
+      conn_
+          ->ExecScript("INSERT INTO event_log (id, type, source, tenant_id, occurred_at, payload, topic,"
+                       " \"partition\", \"offset\") VALUES (gen_random_uuid(), 'kpi.changed', 'svc', 'tenant-a',"
+                       " now() - interval '1000 days', '{}', 't', 0, 0)")
+          .ok());
+  Publish(4);
+  pid_t pid = testing::Spawn(SLUICE_AUDIT, {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group",
+                                            Group("audit-retention"), "--metrics-listen", "", "--log-level", "warn",
+                                            "--retention-days", "500", "--retention-interval-s", "1"});
+  ASSERT_GT(pid, 0);
+  std::string n, old = "1";
+  for (int i = 0; i < 300 && (n != "52" || old != "0"); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    n = Scalar("SELECT count(*) FROM event_log");
+    old = Scalar(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'event_log'::regclass AND c.relname::text < 'event_log_p' ||"
+        " to_char((now() - interval '500 days') AT TIME ZONE 'UTC', 'YYYY_MM')");
+  }
+  EXPECT_EQ(n, "52");  // the events published, and not the old row
+  EXPECT_EQ(old, "0");
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);

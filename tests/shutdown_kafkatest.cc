@@ -207,13 +207,11 @@ TEST_F(ShutdownTest, AuditStopsWithExactlyWhatItStoredCommitted) {
   }
   ASSERT_TRUE((*p)->Flush(absl::Seconds(60)).ok());
   const std::string group = Group("audit");
-  const std::vector<std::string> args{"--pg-dsn",         common::DefaultPgDsn(),
-                                      "--pg-schema",      schema_,
-                                      "--bootstrap",      bootstrap_,
-                                      "--topic-prefix",   prefix_,
-                                      "--group",          group,
-                                      "--max-batch",      "500",
-                                      "--metrics-listen", ""};
+  const std::vector<std::string> args{"--pg-dsn", common::DefaultPgDsn(), "--pg-schema", schema_, "--bootstrap",
+                                      bootstrap_, "--topic-prefix", prefix_, "--group", group, "--max-batch", "500",
+                                      "--metrics-listen", "",
+                                      // The golden events' occurred_at is fixed: keep them whatever their age.
+                                      "--retention-days", "0"};
   pid_t audit = Start(SLUICE_AUDIT_BIN, args, "audit-1.log");
   int64_t stored = 0;
   for (int i = 0; i < 600 && stored < 3000; ++i) {

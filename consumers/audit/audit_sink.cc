@@ -1,5 +1,6 @@
 #include "consumers/audit/audit_sink.h"
 
+#include <absl/time/civil_time.h>
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +29,21 @@ constexpr char kColumns[] =
 std::optional<std::string_view> NullIfEmpty(const std::string& s) {
   if (s.empty()) return std::nullopt;
   return std::string_view(s);
+}
+
+// The event_log partition of a record: the UTC month of its occurred_at (as AppendRow
+// writes it), as year * 12 + month - 1.
+int64_t MonthOf(const kafka::Record& r) {
+  const absl::Time t = r.envelope.has_occurred_at() ? absl::FromUnixSeconds(r.envelope.occurred_at().seconds())
+                                                    : absl::FromUnixMillis(r.timestamp_ms);
+  const absl::CivilMonth m(absl::ToCivilSecond(t, absl::UTCTimeZone()));
+  return static_cast<int64_t>(m.year()) * 12 + (m.month() - 1);
+}
+
+// The first instant of a month of MonthOf, in RFC 3339.
+std::string MonthStart(int64_t month) {
+  const absl::CivilMonth m(month / 12, static_cast<int>(month % 12) + 1);
+  return absl::FormatCivilTime(absl::CivilSecond(m)) + "Z";
 }
 
 }  // namespace
@@ -123,7 +139,13 @@ absl::StatusOr<WriteReport> AuditSink::Write(const std::vector<kafka::Record>& b
   if (!shares[0].empty()) done[0] = WritePart(conns_[0], shares[0], now);
   for (auto& t : threads) t.join();
   for (const auto& part : done) {
-    if (!part.ok()) return part.status();
+    if (!part.ok()) {
+      // Whatever failed, the retry makes sure of its months again: cheap, and it mends a
+      // partition dropped (by retention or by hand) since this sink last made it.
+      std::lock_guard lock(months_mu_);
+      months_.clear();
+      return part.status();
+    }
     report.stored += part->stored;
     report.dead_lettered += part->dead_lettered;
     for (size_t k = 0; k < kDeadLetterCategories; ++k) report.dead_lettered_by[k] += part->dead_lettered_by[k];
@@ -142,6 +164,7 @@ struct AuditSink::Part {
   struct Row {
     const kafka::Record* record;
     size_t begin, end;  // its bytes in `data`
+    int64_t month;      // its event_log partition (MonthOf)
   };
   struct DeadLetter {
     const kafka::Record* record;
@@ -184,11 +207,12 @@ absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnect
       part.dead.push_back({r, DeadLetterCategory::kUnencodable, "", std::string(s.message())});
       continue;
     }
-    part.rows.push_back({r, at, part.data.size()});
+    part.rows.push_back({r, at, part.data.size(), MonthOf(*r)});
   }
   const absl::Time encoded = absl::Now();
   part.report.encode = encoded - start;
   if (auto s = EnsureConnected(conn); !s.ok()) return s;
+  if (auto s = EnsurePartitions(*conn, part); !s.ok()) return s;
   auto tx = common::PgTransaction::Begin(*conn);  // rolled back on any early return
   if (!tx.ok()) return tx.status();
   if (auto s = StoreRows(*conn, part, 0, part.rows.size()); !s.ok()) return s;
@@ -207,6 +231,30 @@ absl::StatusOr<WriteReport> AuditSink::WritePart(std::optional<common::PgConnect
   if (auto s = tx->Commit(); !s.ok()) return s;
   part.report.merge += absl::Now() - stored_at;
   return part.report;
+}
+
+absl::Status AuditSink::EnsurePartitions(common::PgConnection& conn, const Part& part) {
+  std::vector<int64_t> missing;
+  {
+    std::lock_guard lock(months_mu_);
+    for (const auto& row : part.rows)
+      if (!months_.contains(row.month) && std::find(missing.begin(), missing.end(), row.month) == missing.end())
+        missing.push_back(row.month);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  std::string months = "{";
+  for (int64_t m : missing) {
+    if (months.size() > 1) months += ',';
+    months += MonthStart(m);
+  }
+  months += '}';
+  // Autocommit, before the part's transaction: attaching a partition takes a lock on
+  // event_log that waits for open transactions, and this connection must hold none then.
+  auto r = conn.Exec("SELECT event_log_ensure_partition(m) FROM unnest($1::timestamptz[]) m", {months});
+  if (!r.ok()) return r.status();
+  std::lock_guard lock(months_mu_);
+  months_.insert(missing.begin(), missing.end());
+  return absl::OkStatus();
 }
 
 absl::Status AuditSink::StoreRows(common::PgConnection& conn, Part& part, size_t begin, size_t end) {
@@ -239,7 +287,7 @@ absl::Status AuditSink::StoreRows(common::PgConnection& conn, Part& part, size_t
     part.report.copy += t2 - t1;
     if (copied.ok()) {
       auto merged = conn.Exec(Cat("INSERT INTO event_log (", kColumns, ") SELECT ", kColumns,
-                                  " FROM event_log_stage ON CONFLICT (tenant_id, id) DO NOTHING"));
+                                  " FROM event_log_stage ON CONFLICT (tenant_id, id, occurred_at) DO NOTHING"));
       part.report.merge += absl::Now() - t2;
       if (merged.ok()) return done(merged->affected());
       failed = merged.status();
@@ -253,6 +301,16 @@ absl::Status AuditSink::StoreRows(common::PgConnection& conn, Part& part, size_t
   if (!IsDataError(sqlstate)) return failed;
   if (auto s = undo(); !s.ok()) return s;
   if (end - begin == 1) {
+    // 23514 is also what a row gets when event_log has no partition for its month: one
+    // dropped by retention after this sink made it. That is no fault of the row; the batch
+    // fails and its retry makes the partition again.
+    if (sqlstate == "23514") {
+      auto p = conn.Exec("SELECT event_log_partition($1::timestamptz) IS NULL", {MonthStart(part.rows[begin].month)});
+      if (!p.ok()) return p.status();
+      if (p->Get(0, 0) == "t")
+        return absl::UnavailableError(Cat("event_log has no partition for ", MonthStart(part.rows[begin].month),
+                                          " (dropped while the batch was stored); retrying"));
+    }
     part.dead.push_back({part.rows[begin].record, DeadLetterCategory::kUnstorable, sqlstate,
                          PgErrorReason(sqlstate, std::string(failed.message()))});
     return absl::OkStatus();

@@ -5,7 +5,9 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,12 +53,19 @@ struct WriteReport {
 // occurred_at falls back to the record's timestamp.
 absl::Status AppendRow(std::string& out, const kafka::Record& record, absl::Time received_at);
 
-// sluice-audit's engine: stores batches of events in event_log, once per tenant and event
-// id. A batch is split by a hash of the event id into pg_writers parts (so an id twice in a
-// batch stays in one part), stored in parallel, each in its own transaction on its own
-// connection: a COPY straight into event_log; when that hits an event already stored, COPY
-// into a temporary table and INSERT ... ON CONFLICT (tenant_id, id) DO NOTHING instead, so
-// a redelivered or replayed event changes nothing.
+// sluice-audit's engine: stores batches of events in event_log, once per tenant, event id
+// and occurred_at (a redelivery or replay carries the same occurred_at). A batch is split by a hash of the event id
+// into pg_writers parts (so an id twice in a batch stays in one part), stored in parallel, each in its own transaction
+// on its own connection: a COPY straight into event_log; when that hits an event already stored, COPY into a temporary
+// table and INSERT ... ON CONFLICT (tenant_id, id, occurred_at) DO NOTHING instead, so a redelivered or replayed event
+// changes nothing.
+//
+// event_log is partitioned by month of occurred_at (0010_event_log_partitions.sql). Before
+// a part's transaction the sink makes sure the partitions of its rows' months exist
+// (event_log_ensure_partition, outside the transaction: attaching one must not wait for
+// this batch's own locks); the months done are remembered, so usually this costs nothing.
+// A partition dropped meanwhile (retention) fails the batch as retryable, and the retry
+// makes it again.
 //
 // One record never stalls the rest: a record that fails contracts::Validate or cannot be
 // encoded as a row, and a row PostgreSQL refuses with a data error (IsDataError: found by
@@ -85,10 +94,16 @@ class AuditSink {
   // Stores rows [begin, end) of the part inside its open transaction; rows PostgreSQL
   // refuses with a data error are added to the part's dead letters.
   absl::Status StoreRows(common::PgConnection& conn, Part& part, size_t begin, size_t end);
+  // Makes the partitions of the part's months that this sink has not made sure of yet.
+  absl::Status EnsurePartitions(common::PgConnection& conn, const Part& part);
 
   AuditConfig config_;
   const contracts::Catalog& catalog_;
   std::vector<std::optional<common::PgConnection>> conns_;  // pg_writers of them
+  // Months (year * 12 + month - 1, UTC) whose event_log partition is known to exist;
+  // forgotten whenever a batch fails. Shared by the writer threads.
+  std::mutex months_mu_;
+  std::set<int64_t> months_;
 };
 
 }  // namespace sluice::audit
