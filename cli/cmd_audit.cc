@@ -1,16 +1,20 @@
 // sluicectl audit verify: flags of the check; the check itself is in verify.cc.
+// sluicectl audit retention: drops event_log's expired monthly partitions (consumers/audit/retention.h).
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/verify.h"
 #include "common/env.h"
+#include "common/pg.h"
+#include "consumers/audit/retention.h"
 
 namespace sluice::cli {
 
 void AddAuditCommand(CLI::App& app, Globals& g) {
   auto vo = std::make_shared<VerifyOptions>();
   vo->pg_dsn = common::DefaultPgDsn();
-  auto* audit = app.add_subcommand("audit", "Check the database against the event log");
+  auto* audit = app.add_subcommand("audit", "Check the database against the event log; event_log retention");
   audit->require_subcommand(1);
   auto* verify = audit->add_subcommand(
       "verify",
@@ -22,8 +26,39 @@ void AddAuditCommand(CLI::App& app, Globals& g) {
   verify->add_option("--tenant", vo->tenants, "Only this tenant (repeatable; default: all)");
   OnRun(verify, g, [&g, vo] {
     vo->bootstrap = g.bootstrap;
+    vo->librdkafka = g.kafka;
     vo->topic_prefix = g.topic_prefix;
     return RunVerify(*vo);
+  });
+
+  struct RetentionOptions {
+    std::string pg_dsn = common::DefaultPgDsn();
+    std::string pg_schema;
+    int days = 0;
+    bool dry_run = false;
+  };
+  auto ro = std::make_shared<RetentionOptions>();
+  auto* retention = audit->add_subcommand(
+      "retention",
+      "Drop event_log's monthly partitions whose every row occurred more than --days ago (what sluice-audit "
+      "--retention-days does every --retention-interval-s); prints each one dropped");
+  retention->add_option("--pg-dsn", ro->pg_dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
+  retention->add_option("--pg-schema", ro->pg_schema, "Schema of event_log (default: the search_path)")
+      ->envname("SLUICE_PG_SCHEMA");
+  retention->add_option("--days", ro->days, "Keep rows younger than this many days")
+      ->required()
+      ->check(CLI::Range(1, 100000));
+  retention->add_flag("--dry-run", ro->dry_run, "Only print what would be dropped");
+  OnRun(retention, g, [ro] {
+    auto conn = common::Connect(ro->pg_dsn, ro->pg_schema);
+    if (!conn.ok()) return Fail(conn.status());
+    const absl::Time horizon = absl::Now() - absl::Hours(24) * ro->days;
+    auto parts = audit::DropExpiredPartitions(*conn, horizon, ro->dry_run);
+    if (!parts.ok()) return Fail(parts.status());
+    for (const auto& p : *parts) std::printf("%s %s\n", ro->dry_run ? "would drop" : "dropped", p.c_str());
+    std::printf("%zu partition(s) %s, horizon %s\n", parts->size(), ro->dry_run ? "would be dropped" : "dropped",
+                absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", horizon, absl::UTCTimeZone()).c_str());
+    return 0;
   });
 }
 

@@ -30,10 +30,11 @@ struct DemoOptions {
 // one correlation id) and reads them back through a fresh consumer group.
 int Demo(const Globals& g, const DemoOptions& o) {
   auto catalog = g.Catalog();
-  if (auto r = kafka::EnsureTopics(g.bootstrap, catalog); !r.ok()) return Fail(r.status());
+  if (auto r = kafka::EnsureTopics(g.bootstrap, catalog, {.librdkafka = g.kafka}); !r.ok()) return Fail(r.status());
   auto vectors = contracts::LoadVectors(VectorsDir(o.vectors_dir));
   if (!vectors.ok()) return Fail(vectors.status());
-  auto producer = kafka::Producer::Create({.bootstrap_servers = g.bootstrap, .client_id = "sluicectl-demo"}, catalog);
+  auto producer = kafka::Producer::Create(
+      {.bootstrap_servers = g.bootstrap, .client_id = "sluicectl-demo", .librdkafka = g.kafka}, catalog);
   if (!producer.ok()) return Fail(producer.status());
 
   const std::string correlation = contracts::NewUuidV7();
@@ -59,7 +60,8 @@ int Demo(const Globals& g, const DemoOptions& o) {
   auto consumer = kafka::Consumer::Create({.bootstrap_servers = g.bootstrap,
                                            .group_id = "sluicectl-demo-" + correlation,
                                            .client_id = "sluicectl-demo",
-                                           .topics = topics});
+                                           .topics = topics,
+                                           .librdkafka = g.kafka});
   if (!consumer.ok()) return Fail(consumer.status());
   std::printf("reading them back:\n");
   const absl::Time deadline = absl::Now() + absl::Seconds(o.timeout_s);

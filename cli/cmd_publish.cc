@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/envelope_io.h"
+#include "cli/gateway_channel.h"
 #include "common/env.h"
 #include "common/file.h"
 #include "common/strings.h"
@@ -21,27 +22,12 @@ namespace sluice::cli {
 namespace {
 
 struct PublishOptions {
-  std::string gateway = common::EnvOr("SLUICE_GATEWAY", "127.0.0.1:50051");
+  GatewayTarget gateway;
   std::string token = common::EnvOr("SLUICE_TOKEN", "");
-  std::string tls_ca, tls_cert, tls_key;
   std::vector<std::string> files{"-"};
   std::vector<std::string> metadata;  // KEY=VALUE gRPC metadata (traceparent, sluice-workflow-*)
   int timeout_s = 30;
 };
-
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const PublishOptions& o) {
-  if (o.tls_ca.empty() && o.tls_cert.empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions ssl;
-  for (auto [path, out] : {std::pair{&o.tls_ca, &ssl.pem_root_certs},
-                           {&o.tls_cert, &ssl.pem_cert_chain},
-                           {&o.tls_key, &ssl.pem_private_key}}) {
-    if (path->empty()) continue;
-    auto pem = common::ReadFile(*path);
-    if (!pem.ok()) return pem.status();
-    *out = *pem;
-  }
-  return grpc::SslCredentials(ssl);
-}
 
 // One Publish per envelope for a single event, one PublishStream for several.
 int Publish(const PublishOptions& o) {
@@ -54,9 +40,9 @@ int Publish(const PublishOptions& o) {
     envelopes.insert(envelopes.end(), parsed->begin(), parsed->end());
   }
   if (envelopes.empty()) return Fail(absl::InvalidArgumentError("no envelopes in the input"));
-  auto creds = ChannelCredentials(o);
-  if (!creds.ok()) return Fail(creds.status());
-  auto stub = v1::EventGateway::NewStub(grpc::CreateChannel(o.gateway, *creds));
+  auto channel = GatewayChannel(o.gateway);
+  if (!channel.ok()) return Fail(channel.status());
+  auto stub = v1::EventGateway::NewStub(*channel);
   auto context = [&] {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!o.token.empty()) ctx->AddMetadata("authorization", "Bearer " + o.token);
@@ -122,13 +108,10 @@ void AddPublishCommand(CLI::App& app, Globals& g) {
   auto* publish =
       app.add_subcommand("publish", "Publish envelopes through sluice-gateway (JSON, JSON lines or text format)");
   publish->add_option("files", o->files, "Input files; '-' reads stdin")->capture_default_str();
-  publish->add_option("--gateway", o->gateway, "Gateway address (env SLUICE_GATEWAY)")->capture_default_str();
+  AddGatewayFlags(*publish, o->gateway);
   publish->add_option("--token", o->token, "Bearer token (env SLUICE_TOKEN)");
   publish->add_option("--metadata", o->metadata,
                       "Extra gRPC metadata KEY=VALUE, e.g. sluice-workflow-run-id=r1 (repeatable)");
-  publish->add_option("--tls-ca", o->tls_ca, "CA (PEM) to verify the gateway; enables TLS");
-  publish->add_option("--tls-cert", o->tls_cert, "Client certificate (PEM) for mutual TLS");
-  publish->add_option("--tls-key", o->tls_key, "Client private key (PEM) for mutual TLS");
   publish->add_option("--timeout", o->timeout_s, "Seconds before the call is abandoned")->capture_default_str();
   OnRun(publish, g, [o] { return Publish(*o); });
 }

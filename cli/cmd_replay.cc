@@ -30,6 +30,7 @@ void AddReplayCommand(CLI::App& app, Globals& g) {
       "Re-publish into this existing topic (never a source), same bytes and ids, plus a sluice-replay header");
   OnRun(replay, g, [&g, ro, output] {
     ro->bootstrap = g.bootstrap;
+    ro->librdkafka = g.kafka;
     ro->topic_prefix = g.topic_prefix;
     ro->output_given = output->count() > 0;
     return RunReplay(*ro);

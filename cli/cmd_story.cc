@@ -14,9 +14,7 @@ void AddStoryCommand(CLI::App& app, Globals& g) {
       "story",
       "The governance story end to end against running gateway, relay and profiler: approve a bound tier1 "
       "entry, watch its profile, degrade the table, report the refresh, print the degradation and the chain");
-  story->add_option("--gateway", so->gateway, "Gateway address (env SLUICE_GATEWAY)")
-      ->envname("SLUICE_GATEWAY")
-      ->capture_default_str();
+  AddGatewayFlags(*story, so->gateway);
   story->add_option("--pg-dsn", so->pg_dsn, "PostgreSQL for the demo table (env SLUICE_PG_DSN)")->capture_default_str();
   story->add_option("--tenant", so->tenant, "Tenant of the story")->capture_default_str();
   story->add_option("--requester-token", so->requester_token, "Token of who asks for the entry")
@@ -34,6 +32,7 @@ void AddStoryCommand(CLI::App& app, Globals& g) {
   story->add_option("--timeout", so->timeout_s, "Seconds to wait for each outcome")->capture_default_str();
   OnRun(story, g, [&g, so] {
     so->bootstrap = g.bootstrap;
+    so->librdkafka = g.kafka;
     so->topic_prefix = g.topic_prefix;
     return RunStory(*so);
   });

@@ -42,7 +42,8 @@ int Tail(const Globals& g, const TailOptions& o) {
                                            .client_id = "sluicectl-tail",
                                            .topics = topics,
                                            .types = types,
-                                           .auto_offset_reset = o.from_beginning ? "earliest" : "latest"});
+                                           .auto_offset_reset = o.from_beginning ? "earliest" : "latest",
+                                           .librdkafka = g.kafka});
   if (!consumer.ok()) return Fail(consumer.status());
   std::signal(SIGINT, [](int) { g_stop_tail.store(true); });
   std::signal(SIGTERM, [](int) { g_stop_tail.store(true); });

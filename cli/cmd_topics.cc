@@ -14,7 +14,8 @@ namespace sluice::cli {
 namespace {
 
 int TopicsEnsure(const Globals& g, int replication_factor) {
-  auto report = kafka::EnsureTopics(g.bootstrap, g.Catalog(), {.replication_factor = replication_factor});
+  auto report =
+      kafka::EnsureTopics(g.bootstrap, g.Catalog(), {.replication_factor = replication_factor, .librdkafka = g.kafka});
   if (!report.ok()) return Fail(report.status());
   for (const auto& t : report->created) std::printf("created  %s\n", t.c_str());
   for (const auto& t : report->existing) std::printf("exists   %s\n", t.c_str());
@@ -28,13 +29,13 @@ int TopicsDelete(const Globals& g, bool yes) {
   std::vector<std::string> names;
   const contracts::Catalog catalog = g.Catalog();
   for (const auto& t : catalog.topics()) names.push_back(t.name());
-  if (auto s = kafka::DeleteTopics(g.bootstrap, names); !s.ok()) return Fail(s);
+  if (auto s = kafka::DeleteTopics(g.bootstrap, names, absl::Seconds(30), g.kafka); !s.ok()) return Fail(s);
   for (const auto& n : names) std::printf("deleted  %s\n", n.c_str());
   return 0;
 }
 
 int TopicsList(const Globals& g) {
-  auto topics = kafka::ListTopics(g.bootstrap);
+  auto topics = kafka::ListTopics(g.bootstrap, absl::Seconds(10), g.kafka);
   if (!topics.ok()) return Fail(topics.status());
   auto catalog = g.Catalog();
   for (const auto& t : catalog.topics()) {

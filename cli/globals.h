@@ -14,6 +14,7 @@
 
 #include "common/env.h"
 #include "common/file.h"
+#include "common/kafka_config.h"
 #include "contracts/catalog.h"
 #include "contracts/vectors.h"
 
@@ -25,6 +26,11 @@ struct Globals {
   std::string bootstrap = common::DefaultKafkaBootstrap();
   std::string topic_prefix;
   std::string log_level = "warn";
+  // --kafka-config (SLUICE_KAFKA_CONFIG), and the librdkafka settings main loads from it
+  // and the SLUICE_KAFKA_* overrides before a subcommand runs: the same scheme as the
+  // services (common/kafka_config.h), for every Kafka client a subcommand opens.
+  std::string kafka_config;
+  common::KafkaSettings kafka;
   // The chosen subcommand's body, set while parsing; main runs it once the global flags
   // are known and logging is set up. Empty when no subcommand ran.
   std::function<int()> run;

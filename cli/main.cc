@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/globals.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 int main(int argc, char** argv) {
   using namespace sluice::cli;
@@ -15,6 +16,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--topic-prefix", g.topic_prefix, "Prefix added to every catalog topic name (e.g. an environment)");
   app.add_option("--log-level", g.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--kafka-config", g.kafka_config,
+                 "librdkafka settings of every Kafka client (key=value properties file: security.protocol, ssl.*, "
+                 "sasl.*); SLUICE_KAFKA_SECURITY_PROTOCOL, SLUICE_KAFKA_SASL_PASSWORD etc. "
+                 "override single keys, as for the services (docs/deploy.md)")
+      ->envname("SLUICE_KAFKA_CONFIG");
 
   // In --help order.
   AddTopicsCommand(app, g);
@@ -30,5 +36,14 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);
-  return g.run ? g.run() : 2;
+  if (!g.run) return 2;
+  // Once, for every subcommand (the services load them at start too): a broken file is
+  // reported before anything connects, never halfway through a command.
+  auto kafka = sluice::common::LoadKafkaSettings(g.kafka_config);
+  if (!kafka.ok())
+    return Fail(absl::Status(kafka.status().code(), sluice::common::Cat("--kafka-config: ", kafka.status().message())));
+  g.kafka = *std::move(kafka);
+  if (!g.kafka.empty())
+    spdlog::info("sluicectl: kafka client settings: {}", sluice::common::DescribeKafkaSettings(g.kafka));
+  return g.run();
 }

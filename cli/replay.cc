@@ -61,19 +61,21 @@ int RunReplay(const ReplayOptions& o) {
   }
   std::unique_ptr<kafka::Producer> producer;
   if (!o.target_topic.empty()) {
-    auto p = kafka::Producer::Create({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, catalog);
+    auto p = kafka::Producer::Create(
+        {.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay", .librdkafka = o.librdkafka}, catalog);
     if (!p.ok()) return Fail(p.status());
     producer = *std::move(p);
   }
-  auto stats = kafka::Replay({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay"}, spec, producer.get(),
-                             [&](const kafka::Record& r, const kafka::DeliveryReport*) -> absl::Status {
-                               if (!write_lines) return absl::OkStatus();
-                               auto line = kafka::RecordToJsonLine(r);
-                               if (!line.ok()) return line.status();
-                               *out << *line << '\n';
-                               if (!*out) return absl::DataLossError(common::Cat("--output: write failed"));
-                               return absl::OkStatus();
-                             });
+  auto stats =
+      kafka::Replay({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-replay", .librdkafka = o.librdkafka},
+                    spec, producer.get(), [&](const kafka::Record& r, const kafka::DeliveryReport*) -> absl::Status {
+                      if (!write_lines) return absl::OkStatus();
+                      auto line = kafka::RecordToJsonLine(r);
+                      if (!line.ok()) return line.status();
+                      *out << *line << '\n';
+                      if (!*out) return absl::DataLossError(common::Cat("--output: write failed"));
+                      return absl::OkStatus();
+                    });
   out->flush();
   if (!stats.ok()) return Fail(stats.status());
   std::fprintf(

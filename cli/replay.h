@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@ namespace sluice::cli {
 
 struct ReplayOptions {
   std::string bootstrap;
+  std::map<std::string, std::string> librdkafka;  // Kafka client settings (Globals::kafka)
   std::string topic_prefix;
   std::vector<std::string> topics, types, tenants, sources;
   std::string correlation_id;

@@ -128,11 +128,14 @@ int RunStory(const StoryOptions& o) {
   Watcher watcher({.bootstrap_servers = o.bootstrap,
                    .group_id = Cat("sluicectl-story-", run),
                    .client_id = "sluicectl-story",
-                   .topics = {topics.begin(), topics.end()}});
+                   .topics = {topics.begin(), topics.end()},
+                   .librdkafka = o.librdkafka});
   if (auto s = watcher.Start(); !s.ok()) return Fail("consume", std::string(s.message()));
 
   // 2. Ask for the metadata entry, bound to the table, with its column rules.
-  auto channel = grpc::CreateChannel(o.gateway, grpc::InsecureChannelCredentials());
+  auto gateway = GatewayChannel(o.gateway);
+  if (!gateway.ok()) return Fail("connect to the gateway", std::string(gateway.status().message()));
+  auto channel = *std::move(gateway);
   auto approvals = v1::ApprovalService::NewStub(channel);
   v1::CreateApprovalRequest create;
   create.set_tenant_id(o.tenant);

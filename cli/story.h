@@ -1,12 +1,16 @@
 #pragma once
 
+#include <map>
 #include <string>
+
+#include "cli/gateway_channel.h"
 
 namespace sluice::cli {
 
 struct StoryOptions {
-  std::string gateway = "127.0.0.1:50051";
+  GatewayTarget gateway;
   std::string bootstrap;
+  std::map<std::string, std::string> librdkafka;  // Kafka client settings (Globals::kafka)
   std::string topic_prefix;
   std::string pg_dsn;
   std::string tenant = "acme";

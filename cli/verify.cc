@@ -108,8 +108,9 @@ absl::StatusOr<VerifyReport> Verify(const VerifyOptions& o) {
   const contracts::Catalog catalog = contracts::Catalog::Default().WithTopicPrefix(o.topic_prefix);
   const contracts::Route* route = catalog.Find("approval.created");
   if (route == nullptr) return absl::InternalError("catalog has no approval.created");
-  auto reader = kafka::TopicReader::OpenRange({.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-verify"},
-                                              {route->topic}, {});
+  auto reader = kafka::TopicReader::OpenRange(
+      {.bootstrap_servers = o.bootstrap, .client_id = "sluicectl-verify", .librdkafka = o.librdkafka}, {route->topic},
+      {});
   if (!reader.ok()) return reader.status();
   std::map<std::string, TopicApproval> approvals;
   std::map<EntityKey, TopicEntity> entities;

@@ -2,6 +2,7 @@
 
 #include <absl/status/statusor.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@ namespace sluice::cli {
 
 struct VerifyOptions {
   std::string bootstrap;
+  std::map<std::string, std::string> librdkafka;  // Kafka client settings (Globals::kafka)
   std::string topic_prefix;
   std::string pg_dsn;
   std::string pg_schema;             // schema of the governance tables; empty = search_path

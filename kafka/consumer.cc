@@ -67,17 +67,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
 }
 
 void Consumer::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
-  auto* self = static_cast<Consumer*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (!kafka::IsAuthenticationError(code, reason)) {
-    // What librdkafka would have logged had no error callback been set.
-    spdlog::error("consumer {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
-    return;
-  }
-  std::lock_guard lock(self->auth_mu_);
-  if (!self->auth_failure_.ok()) return;  // librdkafka reports it again on every reconnect
-  self->auth_failure_ = kafka::AuthenticationFailed(common::Cat("consumer group ", self->config_.group_id), reason);
-  spdlog::critical("consumer {}: {}", rd_kafka_name(rk), self->auth_failure_.message());
+  static_cast<Consumer*>(opaque)->auth_.OnError(rk, err, reason);
 }
 
 Consumer::~Consumer() {
@@ -156,14 +146,11 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
     }
     messages.push_back(std::move(m));
   }
-  {
-    // Reported through OnError, from the polls above. librdkafka would reconnect with the
-    // same credentials forever: end Run instead.
-    std::lock_guard lock(auth_mu_);
-    if (!auth_failure_.ok()) {
-      fatal_ = auth_failure_;
-      return fatal_;
-    }
+  // Reported through OnError, from the polls above. librdkafka would reconnect with the
+  // same credentials forever: end Run instead.
+  if (auto refused = auth_.status(); !refused.ok()) {
+    fatal_ = refused;
+    return fatal_;
   }
 
   std::vector<Record> batch;

@@ -93,7 +93,8 @@ class Consumer {
 
  private:
   using TopicPartition = std::pair<std::string, int32_t>;
-  explicit Consumer(ConsumerConfig config) : config_(std::move(config)) {}
+  explicit Consumer(ConsumerConfig config)
+      : config_(std::move(config)), auth_("consumer", "consumer group " + config_.group_id) {}
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                           void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
@@ -103,9 +104,8 @@ class Consumer {
   absl::Status CommitPending(const rd_kafka_topic_partition_list_t* only = nullptr);
 
   ConsumerConfig config_;
-  // Before rk_: OnError may use them until the handle is gone.
-  mutable std::mutex auth_mu_;
-  absl::Status auth_failure_;  // the first authentication failure librdkafka reported
+  // Before rk_: OnError may use it until the handle is gone.
+  kafka::AuthFailureLatch auth_;  // the first authentication failure librdkafka reported
   kafka::KafkaHandle rk_;
   std::atomic<bool> stop_{false};
   bool closed_ = false;

@@ -23,7 +23,7 @@ std::string Millis(absl::Duration d) { return std::to_string(absl::ToInt64Millis
 }  // namespace
 
 Producer::Producer(ProducerConfig config, const contracts::Catalog& catalog)
-    : config_(std::move(config)), catalog_(catalog) {}
+    : config_(std::move(config)), catalog_(catalog), auth_("producer", common::Cat("producer ", config_.client_id)) {}
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config, const contracts::Catalog& catalog) {
   if (config.bootstrap_servers.empty()) return absl::InvalidArgumentError("producer: bootstrap_servers is required");
@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   p->poller_ = std::thread([raw = p.get()] { raw->PollLoop(); });
   if (kafka::UsesAuthentication(settings)) {
     if (auto s = kafka::AwaitAuthentication(
-            p->rk_.get(), [raw = p.get()] { return raw->AuthFailure(); }, p->config_.auth_timeout);
+            p->rk_.get(), [raw = p.get()] { return raw->auth_.status(); }, p->config_.auth_timeout);
         !s.ok())
       return s;
   }
@@ -69,33 +69,17 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
 
 void Producer::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
-  const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (!kafka::IsAuthenticationError(code, reason)) {
-    // What librdkafka would have logged had no error callback been set.
-    spdlog::error("producer {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
-    return;
-  }
-  {
-    std::lock_guard lock(self->auth_mu_);
-    if (!self->auth_failure_.ok()) return;  // librdkafka reports it again on every reconnect
-    self->auth_failure_ = kafka::AuthenticationFailed(common::Cat("producer ", self->config_.client_id), reason);
-  }
-  spdlog::critical("producer {}: {}", rd_kafka_name(rk), self->AuthFailure().message());
-  self->ReportAuthFailure();
-}
-
-absl::Status Producer::AuthFailure() const {
-  std::lock_guard lock(auth_mu_);
-  return auth_failure_;
+  if (self->auth_.OnError(rk, err, reason)) self->ReportAuthFailure();
 }
 
 void Producer::ReportAuthFailure() {
   absl::Status failure;
   {
     std::lock_guard lock(auth_mu_);
-    if (!created_ || auth_failure_.ok() || auth_reported_ || !config_.on_auth_failure) return;
+    if (!created_ || auth_reported_ || !config_.on_auth_failure) return;
+    failure = auth_.status();
+    if (failure.ok()) return;
     auth_reported_ = true;
-    failure = auth_failure_;
   }
   config_.on_auth_failure(failure);
 }

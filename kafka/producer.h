@@ -107,16 +107,15 @@ class Producer {
   Producer(ProducerConfig config, const contracts::Catalog& catalog);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
-  absl::Status AuthFailure() const;
   void ReportAuthFailure();  // to on_auth_failure, once, after Create
   void PollLoop();
 
   ProducerConfig config_;
   contracts::Catalog catalog_;
   // Before rk_: OnError may use them until the handle is gone.
-  mutable std::mutex auth_mu_;
-  absl::Status auth_failure_;  // the first authentication failure librdkafka reported
-  bool created_ = false;       // Create returned this producer (under auth_mu_)
+  kafka::AuthFailureLatch auth_;  // the first authentication failure librdkafka reported
+  mutable std::mutex auth_mu_;    // guards the two below
+  bool created_ = false;          // Create returned this producer
   bool auth_reported_ = false;
   kafka::KafkaHandle rk_;
   std::atomic<int64_t> in_flight_{0};

@@ -76,7 +76,7 @@ absl::StatusOr<ReplayStats> Replay(const ReaderConfig& config, const ReplaySpec&
       return absl::InvalidArgumentError(
           Cat("target_topic: ", spec.target_topic,
               " is read by this replay; re-publishing into it would duplicate its events"));
-    auto existing = kafka::ListTopics(config.bootstrap_servers);
+    auto existing = kafka::ListTopics(config.bootstrap_servers, absl::Seconds(10), config.librdkafka);
     if (!existing.ok()) return existing.status();
     if (!existing->contains(spec.target_topic))
       return absl::NotFoundError(Cat("target_topic: ", spec.target_topic, " does not exist; create it first"));

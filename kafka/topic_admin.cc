@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <memory>
 #include <set>
 
 #include "common/strings.h"
@@ -17,14 +18,52 @@ using NewTopicHandle = common::Handle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_des
 using DeleteTopicHandle = common::Handle<rd_kafka_DeleteTopic_t, rd_kafka_DeleteTopic_destroy>;
 using OptionsHandle = common::Handle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
 
-absl::StatusOr<kafka::KafkaHandle> AdminClient(const std::string& bootstrap) {
-  auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap}, {"client.id", "sluice-admin"}});
+// An admin client and the authentication failure its error callback saw. Members in this
+// order: librdkafka may call the callback until the handle is destroyed, which is first.
+struct AdminClient {
+  std::unique_ptr<kafka::AuthFailureLatch> auth;
+  kafka::KafkaHandle rk;
+
+  rd_kafka_t* get() const { return rk.get(); }
+  // The refusal the error callback saw, if any. Error events wait on the main queue until
+  // polled, and nothing else polls an admin client's (its results come on queues of their own).
+  absl::Status Refused() const {
+    rd_kafka_poll(rk.get(), 0);
+    return auth->status();
+  }
+  // `s`, or the refused credentials that are the likely reason for it: librdkafka reports
+  // those only to the error callback, while the request itself just times out.
+  absl::Status Explain(absl::Status s) const {
+    if (auto refused = Refused(); !refused.ok()) return refused;
+    return s;
+  }
+};
+
+// With authentication configured, waits up to `timeout` for a broker to accept the
+// credentials (kUnauthenticated when refused), like the producer's Create.
+absl::StatusOr<AdminClient> OpenAdmin(const std::string& bootstrap,
+                                      const std::map<std::string, std::string>& librdkafka, absl::Duration timeout) {
+  std::map<std::string, std::string> settings = {{"bootstrap.servers", bootstrap}, {"client.id", "sluice-admin"}};
+  for (const auto& [k, v] : librdkafka) settings[k] = v;
+  auto conf = kafka::MakeConf(settings);
   if (!conf.ok()) return conf.status();
+  AdminClient admin{.auth = std::make_unique<kafka::AuthFailureLatch>("admin", "admin client")};
+  rd_kafka_conf_set_opaque(conf->get(), admin.auth.get());
+  rd_kafka_conf_set_error_cb(conf->get(), [](rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    static_cast<kafka::AuthFailureLatch*>(opaque)->OnError(rk, err, reason);
+  });
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), err, sizeof(err));
   if (rk == nullptr) return absl::InvalidArgumentError(common::Cat("admin client: ", err));
   conf->release();
-  return kafka::KafkaHandle(rk);
+  admin.rk.reset(rk);
+  if (kafka::UsesAuthentication(settings)) {
+    if (auto s = kafka::AwaitAuthentication(
+            rk, [&admin] { return admin.Refused(); }, timeout);
+        !s.ok())
+      return s;
+  }
+  return admin;
 }
 
 struct ClusterInfo {
@@ -65,11 +104,12 @@ absl::StatusOr<EventHandle> AwaitResult(rd_kafka_queue_t* queue, absl::Duration 
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap, absl::Duration timeout) {
-  auto rk = AdminClient(bootstrap);
+absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap, absl::Duration timeout,
+                                                      const std::map<std::string, std::string>& librdkafka) {
+  auto rk = OpenAdmin(bootstrap, librdkafka, timeout);
   if (!rk.ok()) return rk.status();
   auto info = Describe(rk->get(), timeout);
-  if (!info.ok()) return info.status();
+  if (!info.ok()) return rk->Explain(info.status());
   return info->topics;
 }
 
@@ -80,10 +120,10 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const con
 
 absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std::vector<v1::TopicSpec>& topics,
                                          const EnsureTopicsOptions& options) {
-  auto rk = AdminClient(bootstrap);
+  auto rk = OpenAdmin(bootstrap, options.librdkafka, options.timeout);
   if (!rk.ok()) return rk.status();
   auto info = Describe(rk->get(), options.timeout);
-  if (!info.ok()) return info.status();
+  if (!info.ok()) return rk->Explain(info.status());
 
   TopicReport report;
   std::vector<NewTopicHandle> owned;
@@ -120,7 +160,7 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
                                               err, sizeof(err));
   rd_kafka_CreateTopics(rk->get(), missing.data(), missing.size(), opts.get(), queue.get());
   auto ev = AwaitResult(queue.get(), options.timeout + absl::Seconds(5), "create topics");
-  if (!ev.ok()) return ev.status();
+  if (!ev.ok()) return rk->Explain(ev.status());
   size_t n = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev->get()), &n);
@@ -141,7 +181,7 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
   const absl::Time deadline = absl::Now() + options.timeout;
   for (;;) {
     auto now = Describe(rk->get(), options.timeout);
-    if (!now.ok()) return now.status();
+    if (!now.ok()) return rk->Explain(now.status());
     bool ready = true;
     for (const auto& name : report.created) {
       auto it = now->topics.find(name);
@@ -155,10 +195,10 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
   return report;
 }
 
-absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::string>& topics,
-                          absl::Duration timeout) {
+absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::string>& topics, absl::Duration timeout,
+                          const std::map<std::string, std::string>& librdkafka) {
   if (topics.empty()) return absl::OkStatus();
-  auto rk = AdminClient(bootstrap);
+  auto rk = OpenAdmin(bootstrap, librdkafka, timeout);
   if (!rk.ok()) return rk.status();
   std::vector<DeleteTopicHandle> owned;
   std::vector<rd_kafka_DeleteTopic_t*> raw;
@@ -169,7 +209,7 @@ absl::Status DeleteTopics(const std::string& bootstrap, const std::vector<std::s
   QueueHandle queue(rd_kafka_queue_new(rk->get()));
   rd_kafka_DeleteTopics(rk->get(), raw.data(), raw.size(), nullptr, queue.get());
   auto ev = AwaitResult(queue.get(), timeout, "delete topics");
-  if (!ev.ok()) return ev.status();
+  if (!ev.ok()) return rk->Explain(ev.status());
   size_t n = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev->get()), &n);

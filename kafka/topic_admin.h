@@ -3,6 +3,7 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct EnsureTopicsOptions {
   // cluster is smaller (a one-broker development stack).
   int replication_factor = 0;
   absl::Duration timeout = absl::Seconds(30);
+  // librdkafka settings of the admin client (security: common/kafka_config.h). With
+  // authentication configured, credentials the broker refuses end the call with
+  // kUnauthenticated ("kafka authentication failed") instead of a timeout.
+  std::map<std::string, std::string> librdkafka;
 };
 
 // Creates every catalog topic that is missing, with its partitions and retention.ms.
@@ -35,11 +40,15 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap_servers, c
                                          const EnsureTopicsOptions& options = {});
 
 // Deletes the named topics (missing ones are ignored). For tests and local resets.
+// `librdkafka`: as EnsureTopicsOptions::librdkafka.
 absl::Status DeleteTopics(const std::string& bootstrap_servers, const std::vector<std::string>& topics,
-                          absl::Duration timeout = absl::Seconds(30));
+                          absl::Duration timeout = absl::Seconds(30),
+                          const std::map<std::string, std::string>& librdkafka = {});
 
-// Names of the topics in the cluster, and the partition count of each.
+// Names of the topics in the cluster (those the client may describe, under ACLs), and
+// the partition count of each. `librdkafka`: as EnsureTopicsOptions::librdkafka.
 absl::StatusOr<std::map<std::string, int>> ListTopics(const std::string& bootstrap_servers,
-                                                      absl::Duration timeout = absl::Seconds(10));
+                                                      absl::Duration timeout = absl::Seconds(10),
+                                                      const std::map<std::string, std::string>& librdkafka = {});
 
 }  // namespace sluice::kafka

@@ -62,6 +62,29 @@ absl::Status AuthenticationFailed(std::string_view context, std::string_view rea
   return absl::UnauthenticatedError(common::Cat("kafka authentication failed (", context, "): ", reason));
 }
 
+bool AuthFailureLatch::OnError(rd_kafka_t* rk, int err, const char* reason) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (!IsAuthenticationError(code, reason)) {
+    // What librdkafka would have logged had no error callback been set.
+    spdlog::error("{} {}: {} ({})", kind_, rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+    return false;
+  }
+  absl::Status kept;
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_.ok()) return false;  // librdkafka reports it again on every reconnect
+    failure_ = AuthenticationFailed(context_, reason);
+    kept = failure_;
+  }
+  spdlog::critical("{} {}: {}", kind_, rd_kafka_name(rk), kept.message());
+  return true;
+}
+
+absl::Status AuthFailureLatch::status() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
 absl::Status AwaitAuthentication(rd_kafka_t* rk, const std::function<absl::Status()>& auth_failure,
                                  absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,30 @@ bool IsAuthenticationError(rd_kafka_resp_err_t err, std::string_view reason);
 
 // The Status of such an error: kUnauthenticated, "kafka authentication failed (<context>): <reason>".
 absl::Status AuthenticationFailed(std::string_view context, std::string_view reason);
+
+// The first authentication failure librdkafka reports through a client's error callback
+// (rd_kafka_conf_set_error_cb), kept for the client's owner: librdkafka would retry the same
+// credentials forever, Sluice's clients stop instead. `kind` ("producer", "consumer") starts
+// the log lines, `context` ("consumer group g") the Status (AuthenticationFailed). Thread-safe:
+// error callbacks run on librdkafka's threads or the polling one.
+class AuthFailureLatch {
+ public:
+  AuthFailureLatch(std::string kind, std::string context) : kind_(std::move(kind)), context_(std::move(context)) {}
+
+  // For the error callback. An authentication error (IsAuthenticationError) is kept and
+  // logged critical, the first one only (librdkafka reports it again on every reconnect);
+  // any other error is logged as librdkafka would have without a callback. True when this
+  // call kept the failure.
+  bool OnError(rd_kafka_t* rk, int err, const char* reason);
+  // The kept failure (kUnauthenticated), or OK.
+  absl::Status status() const;
+
+ private:
+  const std::string kind_;
+  const std::string context_;
+  mutable std::mutex mu_;
+  absl::Status failure_;
+};
 
 // Waits until `rk` has fetched cluster metadata (a broker accepted the connection) or
 // `auth_failure` returns an error (returned as is), for at most `timeout`. Timing out is OK:

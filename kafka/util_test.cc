@@ -43,6 +43,23 @@ TEST(UsesAuthentication, AnythingButPlaintext) {
   EXPECT_TRUE(UsesAuthentication({{"security.protocol", "SASL_SSL"}}));
 }
 
+// The latch the producer, the consumer and the admin client share: the first refusal is
+// kept (librdkafka repeats it on every reconnect), anything else only logged.
+TEST(AuthFailureLatch, KeepsTheFirstRefusalOnly) {
+  auto conf = MakeConf({});
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  char err[512];
+  KafkaHandle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof(err)));  // never connects
+  ASSERT_NE(rk, nullptr) << err;
+  AuthFailureLatch latch("producer", "producer p1");
+  EXPECT_FALSE(latch.OnError(rk.get(), RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, "1/1 brokers are down"));
+  EXPECT_TRUE(latch.status().ok());
+  EXPECT_TRUE(latch.OnError(rk.get(), RD_KAFKA_RESP_ERR__AUTHENTICATION, "SASL authentication error: first"));
+  EXPECT_FALSE(latch.OnError(rk.get(), RD_KAFKA_RESP_ERR__AUTHENTICATION, "SASL authentication error: again"));
+  EXPECT_EQ(latch.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(latch.status().message(), "kafka authentication failed (producer p1): SASL authentication error: first");
+}
+
 TEST(MakeConf, ARefusedSecretIsNotEchoed) {
   auto conf = MakeConf({{"sasl.password.typo", "hunter2"}});
   ASSERT_FALSE(conf.ok());

@@ -16,18 +16,23 @@
 #     in a scratch PostgreSQL schema;
 #   - sluice-profiler (mutual TLS, from SLUICE_KAFKA_* variables only) joins its group;
 #   - sluice-relay (SASL_SSL) starts with its producer connected;
+#   - the gateway's Subscribe and Replay (event_query_probe): an event published through it
+#     arrives on an open Subscribe and comes back from a Replay of its offset;
+#   - sluicectl (SASL_SSL as an operator principal of its own, read-only ACLs): `topics list`
+#     (--kafka-config), `tail` (SLUICE_KAFKA_CONFIG plus SLUICE_KAFKA_SASL_PASSWORD) and `replay`
+#     show the catalog's topics and the published event;
 #   - the relay's and the gateway's passwords change on the broker, which restarts: both end
 #     on their own, non-zero, with "kafka authentication failed", while the audit and the
 #     profiler reconnect and exit 0 on SIGTERM;
 #   - ACLs refuse what a principal is not granted: the audit and the gateway writing where they
 #     may not (the gateway: the approval topic, written by the relay only), the profiler reading a
 #     topic outside its set, the relay reading at all;
-#   - at start, a wrong password makes the relay, the audit and the gateway exit non-zero with
-#     "kafka authentication failed", and so does the relay on the mutual-TLS listener
+#   - at start, a wrong password makes the relay, the audit, the gateway and sluicectl (topics
+#     list, tail) exit non-zero with "kafka authentication failed", and so does the relay on the mutual-TLS listener
 #     without a client certificate; a malformed --kafka-config line is refused naming
 #     file:line; no log shows a password.
 # Binaries come from the environment (set by ctest): SLUICECTL, SLUICE_GATEWAY_BIN,
-# SLUICE_RELAY_BIN, SLUICE_AUDIT_BIN, SLUICE_PROFILER_BIN. Needs the dev PostgreSQL
+# SLUICE_RELAY_BIN, SLUICE_AUDIT_BIN, SLUICE_PROFILER_BIN, SLUICE_EVENT_QUERY_PROBE. Needs the dev PostgreSQL
 # (dev/stack.sh up), java and the Kafka jars (dev/install-deps.sh), openssl and python3.
 set -euo pipefail
 
@@ -35,7 +40,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=dev/env.sh
 source "$ROOT/dev/env.sh"
 LIBS="$ROOT/.cache/kafka/libs"
-for v in SLUICECTL SLUICE_GATEWAY_BIN SLUICE_RELAY_BIN SLUICE_AUDIT_BIN SLUICE_PROFILER_BIN; do
+for v in SLUICECTL SLUICE_GATEWAY_BIN SLUICE_RELAY_BIN SLUICE_AUDIT_BIN SLUICE_PROFILER_BIN SLUICE_EVENT_QUERY_PROBE; do
   [[ -x "${!v:-}" ]] || { echo "kafka_secure_test: $v must name a built binary" >&2; exit 1; }
 done
 command -v java >/dev/null || { echo "kafka_secure_test: java not found (dev/install-deps.sh)" >&2; exit 1; }
@@ -144,7 +149,7 @@ kafka_tool() { "${KAFKA_TOOL[@]}" "$@"; }
 secret() { openssl rand -hex 16; }
 declare -A PASSWORD
 SCRAM=()
-for user in sluice-gateway sluice-relay sluice-audit; do
+for user in sluice-gateway sluice-relay sluice-audit sluicectl; do
   PASSWORD[$user]="$(secret)"
   SCRAM+=(--add-scram "SCRAM-SHA-512=[name=$user,password=${PASSWORD[$user]}]")
 done
@@ -165,8 +170,8 @@ start_broker() {
 }
 start_broker
 
-# Topics over the plaintext listener (sluicectl is an operator tool with no Kafka security
-# settings of its own).
+# Topics over the plaintext (super user) listener: provisioning comes before any ACL exists.
+# sluicectl over SASL_SSL, as a principal with ACLs, is checked below.
 "$SLUICECTL" --bootstrap "127.0.0.1:$P_INTERNAL" --topic-prefix "$PREFIX" topics ensure >topics.log 2>&1 \
   || fail "topics ensure on the throwaway broker"
 
@@ -203,6 +208,7 @@ mapfile -t ALL_ARGS < <(topic_args "${ALL_TOPICS[@]}")
 mapfile -t GATEWAY_ARGS < <(topic_args "${GATEWAY_TOPICS[@]}")
 mapfile -t PROFILER_ARGS < <(topic_args "${PROFILER_TOPICS[@]}")
 GATEWAY_P=User:sluice-gateway RELAY_P=User:sluice-relay AUDIT_P=User:sluice-audit PROFILER_P=User:CN=sluice-profiler
+CTL_P=User:sluicectl
 acl() {  # acl ARGS...: adds ACLs over the plaintext (super user) listener
   kafka_tool kafka.admin.AclCommand --bootstrap-server "127.0.0.1:$P_INTERNAL" --add "$@" >>acls.log 2>&1 \
     || fail "kafka-acls --add $*"
@@ -220,6 +226,10 @@ acl --allow-principal "$PROFILER_P" --operation Read "${PROFILER_ARGS[@]}" --gro
 # and its own throwaway group ids (sluice-gateway-health, -subscribe-UUID, -replay-UUID).
 acl --allow-principal "$GATEWAY_P" --operation Describe --group "${PREFIX}audit" --group "${PREFIX}profiler"
 acl --allow-principal "$GATEWAY_P" --operation Read --resource-pattern-type prefixed --group sluice-gateway-
+# sluicectl as a read-only operator: every topic (topics list, tail, replay) and its own
+# throwaway group ids (sluicectl-tail-UUID; replay's reader never joins its group).
+acl --allow-principal "$CTL_P" --operation Read "${ALL_ARGS[@]}"
+acl --allow-principal "$CTL_P" --operation Read --resource-pattern-type prefixed --group sluicectl-
 "$SLUICECTL" migrate --pg-schema "$SCHEMA" >migrate.log 2>&1 || fail "sluicectl migrate --pg-schema $SCHEMA"
 SCHEMA_MADE=1
 bash "$ROOT/dev/story-tokens.sh" "$WORK/tokens" >/dev/null
@@ -240,6 +250,8 @@ EOF
 sasl_config gateway.properties sluice-gateway "${PASSWORD[sluice-gateway]}"
 sasl_config relay.properties sluice-relay "${PASSWORD[sluice-relay]}"
 sasl_config audit.properties sluice-audit  # the password comes from SLUICE_KAFKA_SASL_PASSWORD
+sasl_config sluicectl.properties sluicectl "${PASSWORD[sluicectl]}"
+sasl_config sluicectl-nopass.properties sluicectl  # with SLUICE_KAFKA_SASL_PASSWORD
 
 start() {  # start NAME COMMAND...: runs a service in the background, output in NAME.log
   local name="$1"
@@ -306,10 +318,41 @@ lag_gauge() {
   grep -q "^sluice_consumer_lag{.*group=\"${PREFIX}audit\"" <<<"$metrics"
 }
 wait_for "the gateway never measured the audit group's lag" lag_gauge
+
+# The gateway's EventQueryService over SASL_SSL: Subscribe and Replay open Kafka readers of
+# their own (the gateway's settings and ACLs). A second event, published by the probe.
+PROBE_ID="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+sed "s/$EVENT_ID/$PROBE_ID/" event.json >probe-event.json
+timeout 90 "$SLUICE_EVENT_QUERY_PROBE" "127.0.0.1:$GW_PORT" "$SLUICE_STORY_ETL_TOKEN" probe-event.json \
+  >event-query-probe.log 2>&1 || fail "gateway Subscribe/Replay over SASL_SSL: $(cat event-query-probe.log)"
+for step in publish subscribe replay; do
+  grep -q "^$step ok $PROBE_ID" event-query-probe.log || fail "event_query_probe: no '$step ok': $(cat event-query-probe.log)"
+done
+
+# sluicectl with the same settings scheme as the services.
+CTL=("$SLUICECTL" --bootstrap "$SASL_BOOTSTRAP" --topic-prefix "$PREFIX")
+timeout 60 "${CTL[@]}" --kafka-config sluicectl.properties topics list >sluicectl-topics.log 2>&1 \
+  || fail "sluicectl topics list over SASL_SSL: $(cat sluicectl-topics.log)"
+for t in "${ALL_TOPICS[@]}"; do
+  grep -Eq "^$t +[0-9]+ partitions" sluicectl-topics.log || fail "sluicectl topics list: $t not listed"
+done
+SLUICE_KAFKA_CONFIG=sluicectl-nopass.properties SLUICE_KAFKA_SASL_PASSWORD="${PASSWORD[sluicectl]}" \
+  timeout 60 "${CTL[@]}" tail --type data.refreshed --tenant acme --from-beginning --max 1 \
+  >sluicectl-tail.log 2>&1 || fail "sluicectl tail over SASL_SSL: $(cat sluicectl-tail.log)"
+grep -q "\"id\": *\"$EVENT_ID\"" sluicectl-tail.log || fail "sluicectl tail did not print $EVENT_ID"
+timeout 60 "${CTL[@]}" --kafka-config sluicectl.properties replay --type data.refreshed --tenant acme \
+  >sluicectl-replay.log 2>&1 || fail "sluicectl replay over SASL_SSL: $(cat sluicectl-replay.log)"
+grep -q "$EVENT_ID" sluicectl-replay.log || fail "sluicectl replay did not return $EVENT_ID"
+grep -q "$PROBE_ID" sluicectl-replay.log || fail "sluicectl replay did not return $PROBE_ID"
+
 alive
-for name in sluice-gateway sluice-relay sluice-audit sluice-profiler; do
-  if grep -Eq 'has not reached a broker|kafka authentication failed|SSL handshake failed|SASL authentication' \
-    "$name.log"; then
+for name in sluice-gateway sluice-relay sluice-audit sluice-profiler sluicectl-topics sluicectl-tail sluicectl-replay; do
+  # sluicectl replay's reader is destroyed as soon as it is done, which can cut its group
+  # coordinator connection short mid-login: librdkafka logs that as a "SASL authentication
+  # error ... Broker transport failure". Only an actual refusal counts there.
+  connection_errors='has not reached a broker|kafka authentication failed|SSL handshake failed|SASL authentication'
+  [[ $name != sluicectl-* ]] || connection_errors='has not reached a broker|kafka authentication failed'
+  if grep -Eq "$connection_errors" "$name.log"; then
     fail "$name logged a Kafka connection error"
   fi
   # Its ACLs cover all it does (a refused topic or group is logged by librdkafka, not fatal).
@@ -432,6 +475,16 @@ SLUICE_KAFKA_SASL_PASSWORD="$WRONG" refused gateway-wrong-password "$SLUICE_GATE
   --bootstrap "$SASL_BOOTSTRAP" --kafka-config gateway.properties --listen 127.0.0.1:0 \
   --tokens "$WORK/tokens/tokens.textproto" --topic-prefix "$PREFIX" --metrics-listen ""
 grep -q 'SASL authentication error' relay-wrong-password.log || fail "relay: no SASL error in the log"
+# sluicectl: one line saying so, not a timeout after librdkafka's endless retries.
+SLUICE_KAFKA_SASL_PASSWORD="$WRONG" refused sluicectl-topics-wrong-password "$SLUICECTL" \
+  --bootstrap "$SASL_BOOTSTRAP" --kafka-config sluicectl.properties --topic-prefix "$PREFIX" topics list
+SLUICE_KAFKA_CONFIG=sluicectl-nopass.properties SLUICE_KAFKA_SASL_PASSWORD="$WRONG" \
+  refused sluicectl-tail-wrong-password "$SLUICECTL" --bootstrap "$SASL_BOOTSTRAP" --topic-prefix "$PREFIX" \
+  tail --type data.refreshed --from-beginning --max 1
+for name in sluicectl-topics-wrong-password sluicectl-tail-wrong-password; do
+  grep -q '^sluicectl: kafka authentication failed (.*SASL authentication error' "$name.log" \
+    || fail "$name: no 'sluicectl: kafka authentication failed ... SASL authentication error' line"
+done
 # Mutual TLS without a client certificate: the broker refuses the handshake.
 SLUICE_KAFKA_SECURITY_PROTOCOL=SSL SLUICE_KAFKA_SSL_CA_LOCATION="$WORK/ca.pem" \
   refused relay-no-client-certificate "$SLUICE_RELAY_BIN" --bootstrap "$MTLS_BOOTSTRAP" --pg-schema "$SCHEMA" \
@@ -452,5 +505,5 @@ for f in "$WORK"/*.log; do
   done
 done
 echo "kafka_secure_test: ok (SASL_SSL SCRAM-SHA-512: gateway publish, audit stored, relay connected; mutual TLS:" \
-  "profiler joined; ACLs refused audit and gateway writes, profiler and relay reads; passwords changed while running (relay, gateway), wrong password at start (relay, audit," \
-  "gateway) and no client certificate (relay) exit non-zero)"
+  "profiler joined; gateway Subscribe and Replay; sluicectl topics list, tail, replay; ACLs refused audit and gateway writes, profiler and relay reads; passwords changed while running (relay, gateway), wrong password at start (relay, audit," \
+  "gateway, sluicectl topics list and tail) and no client certificate (relay) exit non-zero)"

@@ -17,8 +17,10 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql "$DSN" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
-  TABLE="$(sed -n 's/^\[1\/6\] seeded \(demo\.[a-z0-9_]*\):.*/\1/p' "$WORK/story.out" 2>/dev/null || true)"
-  [[ -n "$TABLE" ]] && psql "$DSN" -qc "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
+  for out in story.out story-noca.out; do
+    TABLE="$(sed -n 's/^\[1\/6\] seeded \(demo\.[a-z0-9_]*\):.*/\1/p' "$WORK/$out" 2>/dev/null || true)"
+    [[ -n "$TABLE" ]] && psql "$DSN" -qc "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1 || true
+  done
   "$SLUICECTL" --topic-prefix "$PREFIX" topics delete --yes >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -34,7 +36,12 @@ bash "$(dirname "${BASH_SOURCE[0]}")/../dev/story-tokens.sh" "$WORK"
 # shellcheck source=/dev/null
 source "$WORK/tokens.env"
 
+# The gateway serves TLS, as in prod: the story verifies it with --tls-ca.
+# shellcheck source=lib/test_ca.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/test_ca.sh"
+(cd "$WORK" && ca ca sluice-test-ca && leaf gateway localhost "subjectAltName=DNS:localhost")
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
+  --tls-cert "$WORK/gateway.crt" --tls-key "$WORK/gateway.key" \
   --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 "$SLUICE_RELAY_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
@@ -51,7 +58,12 @@ for _ in $(seq 1 100); do
 done
 [[ -n "$PORT" ]] || fail "gateway did not start"
 
-"$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "127.0.0.1:$PORT" --pg-dsn "$DSN" --tenant acme \
+# Without the CA the story cannot reach the gateway, and says so at its first call.
+if "$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "localhost:$PORT" --pg-dsn "$DSN" --tenant acme \
+  --rows 10 --timeout 5 >"$WORK/story-noca.out" 2>&1; then
+  fail "the story reached the TLS gateway without --tls-ca"
+fi
+"$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "localhost:$PORT" --tls-ca "$WORK/ca.pem" --pg-dsn "$DSN" --tenant acme \
   --rows 5000 --timeout 90 >"$WORK/story.out" 2>&1 \
   || { cat "$WORK/story.out" >&2; fail "sluicectl story failed"; }
 cat "$WORK/story.out"
