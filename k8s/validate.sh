@@ -2,7 +2,8 @@
 # Validates the Kubernetes manifests offline (also run by ctest: test k8s_manifests).
 #   bash k8s/validate.sh
 # 1. k8s/base/kafka-topics.yaml must equal what k8s/gen-topics.py makes from the catalog.
-# 2. Each overlay is built with kustomize and every resource is validated strictly (unknown
+# 2. Each overlay, and k8s/story (the story Job applied after prod), is built with kustomize
+#    and every resource is validated strictly (unknown
 #    fields and wrong types fail, and a resource without a schema fails: none is skipped):
 #    built-in kinds against the Kubernetes schemas shipped in the PyPI package
 #    kubernetes-validate, custom resources (Strimzi, CloudNativePG, Prometheus Operator) with
@@ -32,7 +33,8 @@ PY_REQUIREMENTS=(
   attrs==26.1.0 importlib_resources==7.1.0 jsonschema==4.26.0 jsonschema-specifications==2025.9.1
   packaging==26.3 PyYAML==6.0.3 referencing==0.37.0 rpds-py==2026.9.1 typing_extensions==4.16.0
 )
-OVERLAYS=(dev prod)
+# Kustomizations built and validated, relative to k8s/.
+KUSTOMIZATIONS=(overlays/dev overlays/prod story)
 # testdata file | text the rejection must contain (each file's resources must all be rejected)
 BROKEN=(
   "broken-deployment.yaml|'replica' was unexpected"
@@ -190,28 +192,58 @@ else
   failed=1
 fi
 
-# --- overlays -------------------------------------------------------------------------------
-for overlay in "${OVERLAYS[@]}"; do
-  built="$WORK/$overlay.yaml"
-  if ! "$KUSTOMIZE" build "$K8S/overlays/$overlay" >"$built" 2>"$WORK/$overlay.err"; then
+# --- overlays and k8s/story ----------------------------------------------------------------
+for overlay in "${KUSTOMIZATIONS[@]}"; do
+  name="${overlay//\//-}"
+  built="$WORK/$name.yaml"
+  if ! "$KUSTOMIZE" build "$K8S/$overlay" >"$built" 2>"$WORK/$name.err"; then
     echo "k8s: FAIL $overlay: kustomize build failed:" >&2
-    cat "$WORK/$overlay.err" >&2
+    cat "$WORK/$name.err" >&2
     failed=1
     continue
   fi
   set +e
-  check "$built" >"$WORK/$overlay.out"
+  check "$built" >"$WORK/$name.out"
   rc=$?
   set -e
-  read -r _ total builtin custom rejected < <(grep '^RESULT ' "$WORK/$overlay.out" || echo "RESULT 0 0 0 0")
+  read -r _ total builtin custom rejected < <(grep '^RESULT ' "$WORK/$name.out" || echo "RESULT 0 0 0 0")
   if (( rc == 0 )) && (( total > 0 )); then
     echo "k8s: $overlay: $total resources valid ($builtin built-in: kubernetes-validate --strict, $custom custom: kubeconform -strict)"
   else
     echo "k8s: FAIL $overlay: $rejected of $total resources rejected (check exit $rc):" >&2
-    grep -v '^RESULT ' "$WORK/$overlay.out" | sed 's/^/  /' >&2
+    grep -v '^RESULT ' "$WORK/$name.out" | sed 's/^/  /' >&2
     failed=1
   fi
 done
+
+# k8s/story is applied on top of prod: the same image, and Read on every topic the base
+# declares (a topic added to the catalog would otherwise stay invisible to the story).
+if [[ -f "$WORK/story.yaml" && -f "$WORK/overlays-prod.yaml" ]]; then
+  if "$PY" - "$K8S/story/kustomization.yaml" "$K8S/overlays/prod/kustomization.yaml" "$WORK/story.yaml" \
+      "$K8S/base/kafka-topics.yaml" >"$WORK/story-step.out" 2>&1 <<'PYEOF'
+import sys, yaml
+story_k, prod_k, story_built, topics_file = sys.argv[1:5]
+load = lambda p: [d for d in yaml.safe_load_all(open(p, encoding="utf-8")) if d]
+problems = []
+if load(story_k)[0].get("images") != load(prod_k)[0].get("images"):
+    problems.append("images: differ from k8s/overlays/prod/kustomization.yaml")
+topics = {d["spec"]["topicName"] for d in load(topics_file) if d.get("kind") == "KafkaTopic"}
+users = [d for d in load(story_built) if d.get("kind") == "KafkaUser"]
+read = {a["resource"]["name"] for u in users for a in u["spec"]["authorization"]["acls"]
+        if a["resource"]["type"] == "topic" and "Read" in a["operations"]}
+if topics - read:
+    problems.append(f"KafkaUser lacks Read on topics {sorted(topics - read)}")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PYEOF
+  then
+    echo "k8s: story: image and topic ACLs in step with prod and the catalog"
+  else
+    echo "k8s: FAIL story: not in step with prod:" >&2
+    sed 's/^/  /' "$WORK/story-step.out" >&2
+    failed=1
+  fi
+fi
 
 # --- the validation rejects what it must ----------------------------------------------------
 for entry in "${BROKEN[@]}"; do

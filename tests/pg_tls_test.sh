@@ -14,7 +14,10 @@
 #     log no PostgreSQL error and exit 0 on SIGTERM;
 #   - sslrootcert naming another CA makes migrate and the scheduler fail with libpq's
 #     "certificate verify failed"; sslmode=disable and a DSN without the client
-#     certificate are refused by the server.
+#     certificate are refused by the server;
+#   - with the TLS settings in libpq's environment (PGSSLMODE=verify-full, PGSSLROOTCERT,
+#     PGSSLCERT, PGSSLKEY) and a DSN without them, migrate and the scheduler connect, while
+#     PGSSLROOTCERT naming another CA or a host name the certificate lacks is refused.
 # Binaries come from the environment (set by ctest): SLUICECTL, SLUICE_GATEWAY_BIN,
 # SLUICE_RELAY_BIN, SLUICE_AUDIT_BIN, SLUICE_PROFILER_BIN, SLUICE_SCHEDULER_BIN.
 # Needs the dev Kafka (dev/stack.sh up) and PostgreSQL 15's server binaries.
@@ -128,6 +131,22 @@ refused "migrate with sslmode=disable" 'no pg_hba.conf entry .*no encryption' \
   "$SLUICECTL" migrate --pg-dsn "host=127.0.0.1 port=$PORT dbname=sluice_tls user=postgres sslmode=disable"
 refused "migrate without a client certificate" 'certificate' \
   "$SLUICECTL" migrate --pg-dsn "${DSN%% sslcert=*}"
+
+# The same settings from libpq's environment instead of the DSN, as the prod overlay gives
+# them (k8s/overlays/prod/patches/pg-tls.yaml: PGSSLMODE, PGSSLROOTCERT beside a `uri`
+# without sslmode). libpq reads them for what the DSN leaves unset, so nothing of ours may
+# clear or override them.
+PLAIN_DSN="host=127.0.0.1 port=$PORT dbname=sluice_tls user=postgres"
+PGENV=(env PGSSLMODE=verify-full "PGSSLROOTCERT=$WORK/ca.pem" "PGSSLCERT=$WORK/client.crt" "PGSSLKEY=$WORK/client.key")
+"${PGENV[@]}" "$SLUICECTL" migrate --pg-dsn "$PLAIN_DSN" >"$OUT" 2>&1 || { cat "$OUT" >&2; fail "migrate with PGSSL* variables"; }
+grep -q '^0 applied, [1-9][0-9]* already in place$' "$OUT" || { cat "$OUT" >&2; fail "migrate (PGSSL* variables) saw another database"; }
+"${PGENV[@]}" "$SLUICE_SCHEDULER_BIN" --pg-dsn "$PLAIN_DSN" --dry-run >"$OUT" 2>&1 || { cat "$OUT" >&2; fail "scheduler with PGSSL* variables"; }
+# PGSSLROOTCERT is the CA used, and PGSSLMODE=verify-full checks the host name (a root
+# certificate alone would give verify-ca, which accepts any name).
+refused "migrate with PGSSLROOTCERT naming another CA" "certificate verify failed" \
+  "${PGENV[@]}" "PGSSLROOTCERT=$WORK/other.pem" "$SLUICECTL" migrate --pg-dsn "$PLAIN_DSN"
+refused "migrate with PGSSLMODE=verify-full and another host name" "does not match host name" \
+  "${PGENV[@]}" "$SLUICECTL" migrate --pg-dsn "host=db.invalid hostaddr=127.0.0.1 port=$PORT dbname=sluice_tls user=postgres"
 
 # --- long-running services; application_name tells their connections apart on the server.
 "$SLUICECTL" --topic-prefix "$PREFIX" topics ensure >"$OUT" 2>&1 || { cat "$OUT" >&2; fail "topics ensure"; }
