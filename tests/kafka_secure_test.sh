@@ -18,6 +18,8 @@
 #   - sluice-relay (SASL_SSL) starts with its producer connected;
 #   - the gateway's Subscribe and Replay (event_query_probe): an event published through it
 #     arrives on an open Subscribe and comes back from a Replay of its offset;
+#   - `sluicectl story` as the user and ACLs of the k8s/story Job (SLUICE_KAFKA_* only) reaches
+#     data.quality.degraded through the gateway, relay and profiler above;
 #   - sluicectl (SASL_SSL as an operator principal of its own, read-only ACLs): `topics list`
 #     (--kafka-config), `tail` (SLUICE_KAFKA_CONFIG plus SLUICE_KAFKA_SASL_PASSWORD) and `replay`
 #     show the catalog's topics and the published event;
@@ -55,6 +57,7 @@ BROKER_PID=""
 PIDS=()
 NAMES=()
 SCHEMA_MADE=0
+STORY_TABLE=""
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -67,6 +70,10 @@ cleanup() {
   if [[ $SCHEMA_MADE == 1 ]]; then
     psql "$SLUICE_PG_DSN" -X -q -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
   fi
+  if [[ -z "$STORY_TABLE" && -f "$WORK/sluicectl-story.log" ]]; then
+    STORY_TABLE="$(sed -n 's/^\[1\/6\] seeded \(demo\.[a-z0-9_]*\):.*/\1/p' "$WORK/sluicectl-story.log")"
+  fi
+  [[ -z "$STORY_TABLE" ]] || psql "$SLUICE_PG_DSN" -X -q -c "DROP TABLE IF EXISTS $STORY_TABLE" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -149,7 +156,7 @@ kafka_tool() { "${KAFKA_TOOL[@]}" "$@"; }
 secret() { openssl rand -hex 16; }
 declare -A PASSWORD
 SCRAM=()
-for user in sluice-gateway sluice-relay sluice-audit sluicectl; do
+for user in sluice-gateway sluice-relay sluice-audit sluicectl sluice-story; do
   PASSWORD[$user]="$(secret)"
   SCRAM+=(--add-scram "SCRAM-SHA-512=[name=$user,password=${PASSWORD[$user]}]")
 done
@@ -208,7 +215,7 @@ mapfile -t ALL_ARGS < <(topic_args "${ALL_TOPICS[@]}")
 mapfile -t GATEWAY_ARGS < <(topic_args "${GATEWAY_TOPICS[@]}")
 mapfile -t PROFILER_ARGS < <(topic_args "${PROFILER_TOPICS[@]}")
 GATEWAY_P=User:sluice-gateway RELAY_P=User:sluice-relay AUDIT_P=User:sluice-audit PROFILER_P=User:CN=sluice-profiler
-CTL_P=User:sluicectl
+CTL_P=User:sluicectl STORY_P=User:sluice-story
 acl() {  # acl ARGS...: adds ACLs over the plaintext (super user) listener
   kafka_tool kafka.admin.AclCommand --bootstrap-server "127.0.0.1:$P_INTERNAL" --add "$@" >>acls.log 2>&1 \
     || fail "kafka-acls --add $*"
@@ -230,6 +237,10 @@ acl --allow-principal "$GATEWAY_P" --operation Read --resource-pattern-type pref
 # throwaway group ids (sluicectl-tail-UUID; replay's reader never joins its group).
 acl --allow-principal "$CTL_P" --operation Read "${ALL_ARGS[@]}"
 acl --allow-principal "$CTL_P" --operation Read --resource-pattern-type prefixed --group sluicectl-
+# The story Job's user, with exactly the ACLs of k8s/story/kafka-user.yaml: every topic, and
+# its own watcher groups (sluicectl-story-RUN).
+acl --allow-principal "$STORY_P" --operation Read "${ALL_ARGS[@]}"
+acl --allow-principal "$STORY_P" --operation Read --resource-pattern-type prefixed --group sluicectl-story-
 "$SLUICECTL" migrate --pg-schema "$SCHEMA" >migrate.log 2>&1 || fail "sluicectl migrate --pg-schema $SCHEMA"
 SCHEMA_MADE=1
 bash "$ROOT/dev/story-tokens.sh" "$WORK/tokens" >/dev/null
@@ -286,7 +297,7 @@ SLUICE_KAFKA_SASL_PASSWORD="${PASSWORD[sluice-audit]}" \
 SLUICE_KAFKA_SECURITY_PROTOCOL=SSL SLUICE_KAFKA_SSL_CA_LOCATION="$WORK/ca.pem" \
   SLUICE_KAFKA_SSL_CERTIFICATE_LOCATION="$WORK/client.crt" SLUICE_KAFKA_SSL_KEY_LOCATION="$WORK/client.key" \
   start sluice-profiler "$SLUICE_PROFILER_BIN" --bootstrap "$MTLS_BOOTSTRAP" --pg-schema "$SCHEMA" \
-  --topic-prefix "$PREFIX" --group "${PREFIX}profiler" --metrics-listen ""
+  --topic-prefix "$PREFIX" --group "${PREFIX}profiler" --metrics-listen "" --allow-binding 'acme=demo.*'
 start sluice-relay "$SLUICE_RELAY_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config relay.properties \
   --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --metrics-listen ""
 
@@ -345,8 +356,23 @@ timeout 60 "${CTL[@]}" --kafka-config sluicectl.properties replay --type data.re
 grep -q "$EVENT_ID" sluicectl-replay.log || fail "sluicectl replay did not return $EVENT_ID"
 grep -q "$PROBE_ID" sluicectl-replay.log || fail "sluicectl replay did not return $PROBE_ID"
 
+# The governance story over the secured broker, configured like the k8s/story Job: only
+# SLUICE_KAFKA_* variables, as the user sluice-story. Its chain runs through every service.
+SLUICE_KAFKA_SECURITY_PROTOCOL=SASL_SSL SLUICE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
+  SLUICE_KAFKA_SASL_USERNAME=sluice-story SLUICE_KAFKA_SASL_PASSWORD="${PASSWORD[sluice-story]}" \
+  SLUICE_KAFKA_SSL_CA_LOCATION="$WORK/ca.pem" SLUICE_KAFKA_BOOTSTRAP="$SASL_BOOTSTRAP" \
+  timeout 150 "$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "127.0.0.1:$GW_PORT" --rows 2000 --timeout 60 \
+  >sluicectl-story.log 2>&1 || fail "sluicectl story over SASL_SSL: $(tail -n 20 sluicectl-story.log)"
+STORY_TABLE="$(sed -n 's/^\[1\/6\] seeded \(demo\.[a-z0-9_]*\):.*/\1/p' sluicectl-story.log)"
+grep -q '^\[6/6\] data.quality.degraded: ' sluicectl-story.log || fail "the story did not reach data.quality.degraded"
+for type in approval.created metadata.approved approval.approved data.refreshed metadata.profile.completed \
+  data.quality.degraded; do
+  grep -q "^  $type " sluicectl-story.log || fail "the story's chain lacks $type"
+done
+
 alive
-for name in sluice-gateway sluice-relay sluice-audit sluice-profiler sluicectl-topics sluicectl-tail sluicectl-replay; do
+for name in sluice-gateway sluice-relay sluice-audit sluice-profiler sluicectl-topics sluicectl-tail sluicectl-replay \
+  sluicectl-story; do
   # sluicectl replay's reader is destroyed as soon as it is done, which can cut its group
   # coordinator connection short mid-login: librdkafka logs that as a "SASL authentication
   # error ... Broker transport failure". Only an actual refusal counts there.
