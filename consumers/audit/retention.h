@@ -31,7 +31,7 @@ absl::StatusOr<std::vector<std::string>> DropExpiredPartitions(common::PgConnect
 
 struct RetentionConfig {
   std::string pg_dsn;
-  std::string pg_schema;  // schema of event_log; empty = the search_path
+  std::string pg_schema;                             // schema of event_log; empty = the search_path
   absl::Duration retention = absl::Hours(24 * 365);  // rows younger than this are kept
   absl::Duration interval = absl::Hours(1);          // between two sweeps
   // Called with the name of each dropped partition, on the sweeping thread (log, metrics).

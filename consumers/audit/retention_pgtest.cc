@@ -12,11 +12,11 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,9 +40,7 @@ using ::testing::UnorderedElementsAreArray;
 constexpr absl::Duration kDay = absl::Hours(24);
 
 // The partition name of an instant, as the migration's functions spell it.
-std::string PartitionOf(absl::Time t) {
-  return absl::FormatTime("event_log_p%Y_%m", t, absl::UTCTimeZone());
-}
+std::string PartitionOf(absl::Time t) { return absl::FormatTime("event_log_p%Y_%m", t, absl::UTCTimeZone()); }
 
 // The first instant after t's UTC month.
 absl::Time MonthEnd(absl::Time t) {
@@ -315,22 +313,23 @@ TEST_F(RetentionTest, MigratingTheOldLayoutKeepsEveryRow) {
   ASSERT_EQ(Scalar("SELECT relkind::text FROM pg_class WHERE oid = 'event_log'::regclass"), "r");
   // 3000 rows over 30 months and 3 tenants, one id under two tenants, every column set
   // for some.
-  ASSERT_TRUE(conn_
-                  ->ExecScript(
-                      "INSERT INTO event_log (id, type, source, tenant_id, occurred_at, received_at, payload,"
-                      " correlation_id, causation_id, ttl_ms, metadata, topic, \"partition\", \"offset\", version,"
-                      " traceparent)"
-                      " SELECT gen_random_uuid(), 'kpi.changed', 'svc', 'tenant-' || (g % 3),"
-                      "  timestamptz '2024-01-01T00:00:00Z' + g * interval '7 hours 13 minutes', now(),"
-                      "  jsonb_build_object('n', g), CASE WHEN g % 2 = 0 THEN 'corr-' || g END, NULL,"
-                      "  CASE WHEN g % 5 = 0 THEN g END, '{\"k\":\"v\"}', 'sluice.kpi', g % 4, g, '1',"
-                      "  NULL FROM generate_series(1, 3000) g;"
-                      "INSERT INTO event_log (id, type, source, tenant_id, occurred_at, payload, topic, \"partition\","
-                      " \"offset\") SELECT '0190c2d2-0000-7000-8000-000000000001', 'kpi.changed', 'svc', t,"
-                      "  '2023-12-31T23:59:59.999999Z', '{}', 'sluice.kpi', 0, 1 FROM unnest(ARRAY['a', 'b']) t")
-                  .ok());
-  const std::string digest_sql = "SELECT count(*) || ':' || md5(string_agg(e::text, '|' ORDER BY tenant_id, id))"
-                                 " FROM (SELECT * FROM event_log) e";
+  ASSERT_TRUE(
+      conn_
+          ->ExecScript("INSERT INTO event_log (id, type, source, tenant_id, occurred_at, received_at, payload,"
+                       " correlation_id, causation_id, ttl_ms, metadata, topic, \"partition\", \"offset\", version,"
+                       " traceparent)"
+                       " SELECT gen_random_uuid(), 'kpi.changed', 'svc', 'tenant-' || (g % 3),"
+                       "  timestamptz '2024-01-01T00:00:00Z' + g * interval '7 hours 13 minutes', now(),"
+                       "  jsonb_build_object('n', g), CASE WHEN g % 2 = 0 THEN 'corr-' || g END, NULL,"
+                       "  CASE WHEN g % 5 = 0 THEN g END, '{\"k\":\"v\"}', 'sluice.kpi', g % 4, g, '1',"
+                       "  NULL FROM generate_series(1, 3000) g;"
+                       "INSERT INTO event_log (id, type, source, tenant_id, occurred_at, payload, topic, \"partition\","
+                       " \"offset\") SELECT '0190c2d2-0000-7000-8000-000000000001', 'kpi.changed', 'svc', t,"
+                       "  '2023-12-31T23:59:59.999999Z', '{}', 'sluice.kpi', 0, 1 FROM unnest(ARRAY['a', 'b']) t")
+          .ok());
+  const std::string digest_sql =
+      "SELECT count(*) || ':' || md5(string_agg(e::text, '|' ORDER BY tenant_id, id))"
+      " FROM (SELECT * FROM event_log) e";
   const std::string digest = Scalar(digest_sql);
   ASSERT_THAT(digest, ::testing::StartsWith("3002:"));
 
