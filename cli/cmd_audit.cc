@@ -5,7 +5,6 @@
 
 #include "cli/commands.h"
 #include "cli/verify.h"
-#include "common/env.h"
 #include "common/pg.h"
 #include "consumers/audit/retention.h"
 
@@ -13,16 +12,13 @@ namespace sluice::cli {
 
 void AddAuditCommand(CLI::App& app, Globals& g) {
   auto vo = std::make_shared<VerifyOptions>();
-  vo->pg_dsn = common::DefaultPgDsn();
   auto* audit = app.add_subcommand("audit", "Check the database against the event log; event_log retention");
   audit->require_subcommand(1);
   auto* verify = audit->add_subcommand(
       "verify",
       "Rebuild the approval state from the approval topic (each approval's final status, each entity's latest approved "
       "payload) and compare it with PostgreSQL; prints every mismatch. Exit 0: consistent, 1: mismatches, 2: error");
-  verify->add_option("--pg-dsn", vo->pg_dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
-  verify->add_option("--pg-schema", vo->pg_schema, "Schema of the governance tables (default: the search_path)")
-      ->envname("SLUICE_PG_SCHEMA");
+  AddPgFlags(*verify, vo->pg_dsn, vo->pg_schema, "Schema of the governance tables");
   verify->add_option("--tenant", vo->tenants, "Only this tenant (repeatable; default: all)");
   OnRun(verify, g, [&g, vo] {
     vo->bootstrap = g.bootstrap;
@@ -32,8 +28,7 @@ void AddAuditCommand(CLI::App& app, Globals& g) {
   });
 
   struct RetentionOptions {
-    std::string pg_dsn = common::DefaultPgDsn();
-    std::string pg_schema;
+    std::string pg_dsn, pg_schema;
     int days = 0;
     bool dry_run = false;
   };
@@ -42,9 +37,7 @@ void AddAuditCommand(CLI::App& app, Globals& g) {
       "retention",
       "Drop event_log's monthly partitions whose every row occurred more than --days ago (what sluice-audit "
       "--retention-days does every --retention-interval-s); prints each one dropped");
-  retention->add_option("--pg-dsn", ro->pg_dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
-  retention->add_option("--pg-schema", ro->pg_schema, "Schema of event_log (default: the search_path)")
-      ->envname("SLUICE_PG_SCHEMA");
+  AddPgFlags(*retention, ro->pg_dsn, ro->pg_schema, "Schema of event_log");
   retention->add_option("--days", ro->days, "Keep rows younger than this many days")
       ->required()
       ->check(CLI::Range(1, 100000));

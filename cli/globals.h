@@ -45,6 +45,15 @@ inline void OnRun(CLI::App* command, Globals& g, std::function<int()> body) {
   command->callback([&g, body = std::move(body)] { g.run = body; });
 }
 
+// --pg-dsn (default and env SLUICE_PG_DSN through common::DefaultPgDsn) and --pg-schema
+// (env SLUICE_PG_SCHEMA; `schema_help` says what lives there) of a PostgreSQL subcommand.
+inline void AddPgFlags(CLI::App& command, std::string& dsn, std::string& schema, const std::string& schema_help) {
+  if (dsn.empty()) dsn = common::DefaultPgDsn();
+  command.add_option("--pg-dsn", dsn, "libpq connection string (env SLUICE_PG_DSN)")->capture_default_str();
+  command.add_option("--pg-schema", schema, schema_help + " (env SLUICE_PG_SCHEMA; default: the search_path)")
+      ->envname("SLUICE_PG_SCHEMA");
+}
+
 // Prints "sluicectl: <message>" on stderr; returns exit code 1.
 inline int Fail(const absl::Status& s) {
   std::fprintf(stderr, "sluicectl: %s\n", std::string(s.message()).c_str());

@@ -21,7 +21,13 @@ absl::StatusOr<std::vector<std::string>> DropExpiredPartitions(common::PgConnect
   // Listing takes no lock on event_log; the drop (ACCESS EXCLUSIVE) only when there is
   // something to drop, i.e. about once a month.
   auto expired = conn.Exec("SELECT event_log_expired_partitions($1::timestamptz)", {at});
-  if (!expired.ok()) return expired.status();
+  if (!expired.ok()) {
+    // undefined_function: the schema predates migration 0010 (event_log not partitioned).
+    if (common::SqlState(expired.status()) == "42883")
+      return absl::FailedPreconditionError(
+          "event_log is not partitioned in this schema: apply migration 0010 first (sluicectl migrate)");
+    return expired.status();
+  }
   if (dry_run || expired->rows() == 0) return names(*expired);
   const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(lock_timeout));
   auto tx = common::PgTransaction::Begin(conn, Cat("BEGIN; SET LOCAL lock_timeout = ", ms));

@@ -311,6 +311,10 @@ TEST_F(RetentionTest, MigratingTheOldLayoutKeepsEveryRow) {
   fs::remove_all(before);
   ASSERT_TRUE(old.ok()) << old.status();
   ASSERT_EQ(Scalar("SELECT relkind::text FROM pg_class WHERE oid = 'event_log'::regclass"), "r");
+  // A sweep before 0010 says what is missing instead of passing PostgreSQL's error on.
+  auto early = DropExpiredPartitions(*conn_, absl::Now(), /*dry_run=*/true);
+  ASSERT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition) << early.status();
+  EXPECT_THAT(std::string(early.status().message()), ::testing::HasSubstr("apply migration 0010"));
   // 3000 rows over 30 months and 3 tenants, one id under two tenants, every column set
   // for some.
   ASSERT_TRUE(
