@@ -18,7 +18,8 @@ case "${1:-}" in
   asan)
     cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON \
       -DSLUICE_BUILD_INTEGRATION=OFF -DSLUICE_WERROR="$WERROR" >/dev/null
-    cmake --build "$ROOT/build-asan" -j "$JOBS"
+    # Only what `ctest -L unit` runs (cmake/SluiceTargets.cmake), not the services or benchmarks.
+    cmake --build "$ROOT/build-asan" -j "$JOBS" --target sluice_unit_tests
     ;;
   -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) echo "build: unknown variant '$1' (want nothing or 'asan')" >&2; exit 2 ;;

@@ -16,7 +16,7 @@ BUF_VERSION="1.75.0"
 BUF="$NPM_PREFIX/node_modules/.bin/buf"
 
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config mold  # mold: the linker (cmake/SluiceTargets.cmake)
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   librdkafka-dev libpq-dev libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
