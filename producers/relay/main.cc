@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
   auto producer = sluice::kafka::Producer::Create({.bootstrap_servers = bootstrap,
                                                    .client_id = "sluice-relay",
                                                    .delivery_timeout = absl::Milliseconds(delivery_timeout_ms),
+                                                   // Each round waits for its acks before it
+                                                   // commits, and rows committed meanwhile
+                                                   // wait for the round: lingering only adds
+                                                   // latency to a batch enqueued at once.
+                                                   .linger = absl::Milliseconds(1),
                                                    .librdkafka = service.kafka_settings(),
                                                    .on_auth_failure =
                                                        [&](const absl::Status& s) {

@@ -24,6 +24,21 @@ std::string FromHexBytea(std::string_view text) {
   return out;
 }
 
+// A PostgreSQL text[] literal ({"a","b"}), each element quoted so no value is misread.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const auto& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 struct Row {
   int64_t id;
   int attempts;
@@ -90,13 +105,20 @@ absl::StatusOr<int64_t> Relay::RunOnce() {
   if (!conn_) {
     if (auto s = Connect(); !s.ok()) return s;
   }
+  // Rows announced so far are visible to the query below; notifications arriving from here
+  // on stay queued in libpq and wake WaitForWork at once.
+  (void)TakeNotifies();
   auto tenants =
       conn_->Exec("SELECT DISTINCT tenant_id FROM event_outbox WHERE sent_at IS NULL AND next_attempt_at <= now()");
   if (!tenants.ok()) return tenants.status();
   if (tenants->rows() == 0) return 0;
   // One transaction for the round: every tenant this relay can lock, published together,
-  // marked sent with one commit.
-  auto tx = common::PgTransaction::Begin(*conn_);
+  // marked sent with one commit. The commit need not wait for its WAL flush: if PostgreSQL
+  // loses it in a crash, those rows are unsent again and republished in order with the same
+  // ids, exactly as when the relay dies between the broker's ack and its commit (at least
+  // once). Not waiting for the flush takes an fsync out of every round, which each row
+  // committed meanwhile would otherwise wait for.
+  auto tx = common::PgTransaction::Begin(*conn_, "BEGIN; SET LOCAL synchronous_commit TO off");
   if (!tx.ok()) return tx.status();
   auto n = RelayTenants(*tenants);
   if (!n.ok()) return n.status();  // rolled back with tx
@@ -113,40 +135,58 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
     std::future<absl::StatusOr<kafka::DeliveryReport>> ack;
   };
   std::vector<std::vector<Pending>> per_tenant;
-  for (int t = 0; t < tenants.rows(); ++t) {
-    const std::string tenant(tenants.Get(t, 0));
-    auto lock = conn_->Exec("SELECT pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || $1))", {tenant});
-    if (!lock.ok()) return lock.status();
-    if (lock->Get(0, 0) != "t") continue;  // another relay has this tenant
-    auto rows = conn_->Exec(
-        "SELECT id, attempts, next_attempt_at <= now(), envelope FROM event_outbox"
-        " WHERE tenant_id = $1 AND sent_at IS NULL ORDER BY id LIMIT $2",
-        {tenant, std::to_string(config_.batch_size)});
-    if (!rows.ok()) return rows.status();
-    auto& batch = per_tenant.emplace_back();
-    // Up to the first row still waiting out its back-off: order within a tenant is kept.
-    for (int i = 0; i < rows->rows() && rows->Get(i, 2) == "t"; ++i) {
-      Pending p{{std::stoll(std::string(rows->Get(i, 0))), std::stoi(std::string(rows->Get(i, 1))),
-                 FromHexBytea(rows->Get(i, 3))},
-                tenant,
-                {}};
-      auto promise = std::make_shared<std::promise<absl::StatusOr<kafka::DeliveryReport>>>();
-      p.ack = promise->get_future();
-      v1::Envelope env;
-      const contracts::Route* route = nullptr;
-      if (env.ParseFromString(p.row.bytes)) route = producer_.catalog().Find(env.type());
-      if (route == nullptr) {
-        promise->set_value(absl::DataLossError(common::Cat("outbox row ", p.row.id, " holds no routable envelope")));
-      } else {
-        producer_.SendRecord({.topic = route->topic,
-                              .key = env.tenant_id(),
-                              .value = p.row.bytes,
-                              .headers = contracts::ToKafkaHeaders(env),
-                              .event_id = env.id()},
-                             [promise](absl::StatusOr<kafka::DeliveryReport> r) { promise->set_value(std::move(r)); });
-      }
-      batch.push_back(std::move(p));
+  // Two statements for the whole round rather than two per tenant: under load each round
+  // trip waits for a CPU, and rows committed meanwhile wait for the round. The rows are
+  // read by a statement after the locks are held, so its snapshot includes what a relay
+  // that held a tenant before us committed (no republishing of its rows).
+  std::vector<std::string> wanted;
+  for (int t = 0; t < tenants.rows(); ++t) wanted.emplace_back(tenants.Get(t, 0));
+  auto locked = conn_->Exec(
+      "SELECT t FROM unnest($1::text[]) AS t WHERE pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || t))",
+      {TextArray(wanted)});  // a tenant another relay holds is skipped
+  if (!locked.ok()) return locked.status();
+  if (locked->rows() == 0) return 0;
+  std::vector<std::string> mine;
+  for (int t = 0; t < locked->rows(); ++t) mine.emplace_back(locked->Get(t, 0));
+  auto rows = conn_->Exec(
+      "SELECT r.tenant_id, r.id, r.attempts, r.next_attempt_at <= now(), r.envelope"
+      " FROM unnest($1::text[]) WITH ORDINALITY AS t(tenant, n) CROSS JOIN LATERAL"
+      " (SELECT tenant_id, id, attempts, next_attempt_at, envelope FROM event_outbox"
+      "  WHERE tenant_id = t.tenant AND sent_at IS NULL ORDER BY id LIMIT $2) AS r"
+      " ORDER BY t.n, r.id",
+      {TextArray(mine), std::to_string(config_.batch_size)});
+  if (!rows.ok()) return rows.status();
+  std::string current;  // the tenant of per_tenant.back()
+  bool held = false;    // a row of `current` is still waiting out its back-off
+  for (int i = 0; i < rows->rows(); ++i) {
+    const std::string tenant(rows->Get(i, 0));
+    if (per_tenant.empty() || tenant != current) {
+      current = tenant;
+      held = false;
+      per_tenant.emplace_back();
     }
+    // Up to the first row still waiting out its back-off: order within a tenant is kept.
+    if (held || (held = rows->Get(i, 3) != "t")) continue;
+    Pending p{{std::stoll(std::string(rows->Get(i, 1))), std::stoi(std::string(rows->Get(i, 2))),
+               FromHexBytea(rows->Get(i, 4))},
+              tenant,
+              {}};
+    auto promise = std::make_shared<std::promise<absl::StatusOr<kafka::DeliveryReport>>>();
+    p.ack = promise->get_future();
+    v1::Envelope env;
+    const contracts::Route* route = nullptr;
+    if (env.ParseFromString(p.row.bytes)) route = producer_.catalog().Find(env.type());
+    if (route == nullptr) {
+      promise->set_value(absl::DataLossError(common::Cat("outbox row ", p.row.id, " holds no routable envelope")));
+    } else {
+      producer_.SendRecord({.topic = route->topic,
+                            .key = env.tenant_id(),
+                            .value = p.row.bytes,
+                            .headers = contracts::ToKafkaHeaders(env),
+                            .event_id = env.id()},
+                           [promise](absl::StatusOr<kafka::DeliveryReport> r) { promise->set_value(std::move(r)); });
+    }
+    per_tenant.back().push_back(std::move(p));
   }
 
   // Per tenant: the acknowledged prefix is marked sent; the first failure backs off and
@@ -207,7 +247,21 @@ absl::StatusOr<int64_t> Relay::Prune() {
   return r->affected();
 }
 
+bool Relay::TakeNotifies() {
+  PQconsumeInput(conn_->raw());
+  bool notified = false;
+  while (PGnotify* n = PQnotifies(conn_->raw())) {
+    notified = true;
+    PQfreemem(n);
+  }
+  return notified;
+}
+
 void Relay::WaitForWork() {
+  // A NOTIFY that arrived while RunOnce's queries ran was read by libpq along with their
+  // results and never makes the socket readable again: without this check the commit it
+  // announces would wait a whole poll interval.
+  if (TakeNotifies()) return;
   const absl::Time until = absl::Now() + config_.poll_interval;
   while (!stop_.load() && absl::Now() < until) {
     int fd = PQsocket(conn_->raw());
@@ -216,15 +270,7 @@ void Relay::WaitForWork() {
     FD_ZERO(&set);
     FD_SET(fd, &set);
     timeval tv{0, 100000};  // re-check stop every 100 ms
-    if (select(fd + 1, &set, nullptr, nullptr, &tv) > 0) {
-      PQconsumeInput(conn_->raw());
-      bool notified = false;
-      while (PGnotify* n = PQnotifies(conn_->raw())) {
-        notified = true;
-        PQfreemem(n);
-      }
-      if (notified) return;
-    }
+    if (select(fd + 1, &set, nullptr, nullptr, &tv) > 0 && TakeNotifies()) return;
     if (PQstatus(conn_->raw()) == CONNECTION_BAD) return;
   }
 }

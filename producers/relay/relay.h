@@ -79,6 +79,8 @@ class Relay {
   absl::Status Connect();
   // Within RunOnce's transaction: lock, publish and mark the rows of `tenants` (column 0).
   absl::StatusOr<int64_t> RelayTenants(const common::PgResult& tenants);
+  // Reads pending input and drops the queued NOTIFYs; true if there were any.
+  bool TakeNotifies();
   void WaitForWork();
 
   RelayConfig config_;
