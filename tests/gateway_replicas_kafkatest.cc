@@ -88,11 +88,11 @@ class GatewayReplicas : public testing::KafkaTest {
                                   "0",
                                   "--reload-interval-s",
                                   "0"};
-    if (with_pg) {
-      for (const std::string& a :
-           {std::string("--pg-dsn"), common::DefaultPgDsn(), std::string("--pg-schema"), schema_})
-        args.push_back(a);
-    }
+    // Without PostgreSQL says so explicitly: an empty --pg-dsn, or the gateway would take
+    // SLUICE_PG_DSN from the environment (dev/env.sh exports it) and share the limit anyway.
+    for (const std::string& a : {std::string("--pg-dsn"), with_pg ? common::DefaultPgDsn() : std::string(),
+                                 std::string("--pg-schema"), with_pg ? schema_ : std::string()})
+      args.push_back(a);
     r.pid = testing::Spawn(SLUICE_GATEWAY_BIN, args, r.log);
     ASSERT_GT(r.pid, 0);
     int port = 0;
