@@ -1,13 +1,18 @@
-// gateway_bench: sluice-gateway against a plain librdkafka producer, same broker, same
-// record size, same acks (all, idempotent), in one run.
+// gateway_bench: sluice-gateway against a plain librdkafka producer and Kafka's own Java
+// producer, same broker, same record size, same acks (all, idempotent), in one run.
 //
-//   throughput: N records through (a) raw librdkafka, (b) PublishStream over S streams;
-//               prints records/s and the ratio b/a (target >= 0.5).
+//   throughput: N records through (a) raw librdkafka, (b) Kafka's Java producer
+//               (org.apache.kafka.tools.ProducerPerformance, a subprocess), (c) PublishStream
+//               over S streams, one event per message, (d) PublishBatch from S callers, and
+//               (e) PublishStream over S streams with B envelopes per message; prints
+//               records/s and the ratios to (a) and (b) (batched target: >= 1.0x the Java
+//               producer, stretch >= 0.5x raw librdkafka).
 //   latency:    unary Publish sent open-loop at R events/s for D seconds; prints
 //               p50/p99/p99.9 next to raw librdkafka's produce->ack latency at the same
 //               rate (target: gateway p99 < 10 ms at 5,000/s).
 //
-// Needs the local stack (bash dev/stack.sh up). Creates and deletes its own topics.
+// Needs the local stack (bash dev/stack.sh up) and, for (b), java and the Kafka jars
+// (dev/install-deps.sh). Creates and deletes its own topics.
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 #include <librdkafka/rdkafka.h>
@@ -16,7 +21,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -164,6 +175,156 @@ double StreamThroughput(const std::string& target, const std::vector<v1::Envelop
   return static_cast<double>(acked.load()) / secs;
 }
 
+// (d): `callers` threads, each on its own connection, each keeping `window` PublishBatch
+// calls of `batch` events in flight (async client). Batch k goes to caller k % callers.
+// The requests are built before the clock starts, as the raw producer's values are.
+double BatchThroughput(const std::string& target, const std::vector<v1::Envelope>& events, int callers, size_t batch,
+                       int window) {
+  std::vector<v1::PublishBatchRequest> requests((events.size() + batch - 1) / batch);
+  for (size_t i = 0; i < events.size(); ++i) *requests[i / batch].add_envelopes() = events[i];
+  std::atomic<int64_t> acked{0}, errors{0}, failed_calls{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < callers; ++c) {
+    threads.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("sluice.bench.channel", c);  // separate connections per caller
+      auto stub =
+          v1::EventGateway::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      grpc::CompletionQueue cq;
+      struct Call {
+        grpc::ClientContext ctx;
+        v1::PublishBatchResponse resp;
+        grpc::Status status;
+        std::unique_ptr<grpc::ClientAsyncResponseReader<v1::PublishBatchResponse>> rpc;
+      };
+      size_t next = static_cast<size_t>(c);
+      int outstanding = 0;
+      auto issue = [&] {
+        auto* call = new Call;
+        call->ctx.AddMetadata("authorization", common::Cat("Bearer ", kToken));
+        call->rpc = stub->AsyncPublishBatch(&call->ctx, requests[next], &cq);
+        call->rpc->Finish(&call->resp, &call->status, call);
+        next += static_cast<size_t>(callers);
+        ++outstanding;
+      };
+      while (outstanding < window && next < requests.size()) issue();
+      void* tag;
+      bool ok;
+      while (outstanding > 0 && cq.Next(&tag, &ok)) {
+        std::unique_ptr<Call> call(static_cast<Call*>(tag));
+        --outstanding;
+        if (!call->status.ok()) {
+          if (failed_calls++ == 0) std::fprintf(stderr, "batch: %s\n", call->status.error_message().c_str());
+        }
+        for (const auto& r : call->resp.results()) (r.has_ack() ? acked : errors)++;
+        if (next < requests.size()) issue();
+      }
+      cq.Shutdown();
+      while (cq.Next(&tag, &ok)) {
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double secs = Seconds(Clock::now() - start);
+  if (errors.load() > 0 || failed_calls.load() > 0)
+    std::fprintf(stderr, "gateway batch: %lld event errors, %lld failed calls\n", static_cast<long long>(errors.load()),
+                 static_cast<long long>(failed_calls.load()));
+  return static_cast<double>(acked.load()) / secs;
+}
+
+// (e): `streams` PublishStream calls, each message carrying `batch` envelopes; message k
+// goes to stream k % streams. The gateway's --max-in-flight-per-stream (events) paces them.
+double StreamBatchThroughput(const std::string& target, const std::vector<v1::Envelope>& events, int streams,
+                             size_t batch) {
+  std::vector<v1::PublishStreamRequest> requests((events.size() + batch - 1) / batch);
+  for (size_t i = 0; i < events.size(); ++i) {
+    requests[i / batch].set_sequence(i / batch);
+    *requests[i / batch].add_envelopes() = events[i];
+  }
+  std::atomic<int64_t> acked{0}, errors{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int s = 0; s < streams; ++s) {
+    threads.emplace_back([&, s] {
+      grpc::ChannelArguments args;
+      args.SetInt("sluice.bench.channel", s);
+      auto stub =
+          v1::EventGateway::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", common::Cat("Bearer ", kToken));
+      auto stream = stub->PublishStream(&ctx);
+      std::thread reader([&] {
+        v1::PublishStreamResponse r;
+        while (stream->Read(&r)) {
+          if (r.has_error()) {
+            if (errors++ == 0) std::fprintf(stderr, "stream message: %s\n", r.error().message().c_str());
+          }
+          for (const auto& res : r.results()) (res.has_ack() ? acked : errors)++;
+        }
+      });
+      for (size_t i = static_cast<size_t>(s); i < requests.size(); i += static_cast<size_t>(streams))
+        if (!stream->Write(requests[i])) break;
+      stream->WritesDone();
+      reader.join();
+      grpc::Status st = stream->Finish();
+      if (!st.ok()) std::fprintf(stderr, "stream %d: %s\n", s, st.error_message().c_str());
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double secs = Seconds(Clock::now() - start);
+  if (errors.load() > 0)
+    std::fprintf(stderr, "gateway stream batches: %lld errors\n", static_cast<long long>(errors.load()));
+  return static_cast<double>(acked.load()) / secs;
+}
+
+// ---- Kafka's Java producer -----------------------------------------------------------
+// (b): org.apache.kafka.tools.ProducerPerformance from the dev stack's jars, as a
+// subprocess, with the raw producer's settings; its records/s from the summary line
+// ("N records sent, X records/sec (...), ..."). nullopt (with the reason on stderr) when
+// java or the jars are missing or the run fails.
+std::optional<double> JavaProducerThroughput(const std::string& kafka_libs, const std::string& bootstrap,
+                                             const std::string& topic, int64_t records, size_t record_bytes) {
+  if (!std::filesystem::exists(kafka_libs + "/kafka-tools-3.9.1.jar")) {
+    std::fprintf(stderr, "java producer: no kafka-tools-3.9.1.jar in %s (run dev/install-deps.sh)\n",
+                 kafka_libs.c_str());
+    return std::nullopt;
+  }
+  const std::string err_file = common::Cat(std::filesystem::temp_directory_path().string(), "/gateway_bench_java.",
+                                           std::random_device{}(), ".err");
+  const std::string cmd =
+      common::Cat("java -Xmx512m -cp '", kafka_libs, "/*' org.apache.kafka.tools.ProducerPerformance --topic '", topic,
+                  "' --num-records ", records, " --record-size ", record_bytes,
+                  " --throughput -1 --producer-props bootstrap.servers=", bootstrap,
+                  " acks=all enable.idempotence=true compression.type=lz4 linger.ms=1 2>'", err_file, "'");
+  FILE* out = popen(cmd.c_str(), "r");
+  if (out == nullptr) {
+    std::fprintf(stderr, "java producer: cannot run java\n");
+    return std::nullopt;
+  }
+  std::string text;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof(buf), out)) text.append(buf, n);
+  const int rc = pclose(out);
+  std::optional<double> rate;
+  // The summary is the last line with "records sent"; earlier ones are 5-second windows.
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t sent = line.find(" records sent, ");
+    if (sent == std::string::npos) continue;
+    rate = std::strtod(line.c_str() + sent + std::strlen(" records sent, "), nullptr);
+  }
+  if (rc != 0 || !rate.has_value()) {
+    std::ifstream err(err_file);
+    std::stringstream e;
+    e << err.rdbuf();
+    std::fprintf(stderr, "java producer: exit %d, no summary line\n%s%s", rc, text.c_str(), e.str().c_str());
+    rate.reset();
+  }
+  std::filesystem::remove(err_file);
+  return rate;
+}
+
 Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, int rate, int seconds, int64_t* errors) {
   auto stub = v1::EventGateway::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::CompletionQueue cq;
@@ -213,11 +374,28 @@ int main(int argc, char** argv) {
   using namespace sluice;
   using namespace sluice::bench;
   int64_t records = 200000;
-  int streams = 2, rate = 5000, seconds = 10;
+  int streams = 2, rate = 5000, seconds = 10, window = 16;
+  size_t batch = 500;
   std::string bootstrap = common::DefaultKafkaBootstrap();
-  CLI::App app{"gateway_bench: sluice-gateway vs a plain librdkafka producer (same broker, record size, acks)"};
-  app.add_option("--records", records, "Records per throughput run")->capture_default_str();
-  app.add_option("--streams", streams, "Concurrent PublishStream calls")->capture_default_str();
+  const char* libs_env = std::getenv("SLUICE_KAFKA_LIBS");
+  std::string kafka_libs =
+      libs_env != nullptr && *libs_env != '\0' ? libs_env : std::string(SLUICE_SOURCE_DIR) + "/.cache/kafka/libs";
+  CLI::App app{
+      "gateway_bench: sluice-gateway vs a plain librdkafka producer and Kafka's Java producer (same broker, record "
+      "size, acks)"};
+  app.add_option("--records", records, "Records per throughput run")
+      ->check(CLI::Range(int64_t{2000}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--streams", streams, "Concurrent PublishStream calls, and PublishBatch callers")
+      ->capture_default_str();
+  app.add_option("--batch", batch, "Events per PublishBatch request and per batched stream message")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--window", window, "PublishBatch calls each caller keeps in flight")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--kafka-libs", kafka_libs, "Kafka jars for the Java producer (env SLUICE_KAFKA_LIBS)")
+      ->capture_default_str();
   app.add_option("--rate", rate, "Unary events per second for the latency run")->capture_default_str();
   app.add_option("--seconds", seconds, "Length of each latency run")->capture_default_str();
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->capture_default_str();
@@ -254,20 +432,55 @@ int main(int argc, char** argv) {
   const std::string target = common::Cat("127.0.0.1:", (*gw)->port());
 
   std::printf(
-      "gateway_bench: %lld records of %zu bytes, acks=all, idempotent, 12 partitions, 2 cores shared with the broker\n",
+      "gateway_bench: %lld records of %zu bytes, acks=all, idempotent, lz4, linger.ms=1, 12 partitions, 2 cores shared "
+      "with the broker\n",
       static_cast<long long>(records), record_bytes);
-  // Warm up both paths (connections, metadata, producer ids).
+  // Warm up every path (connections, metadata, producer ids).
+  const auto warm = static_cast<std::ptrdiff_t>(std::min<size_t>(4000, events.size()));
   RawThroughput(bootstrap, topic, std::vector<v1::Envelope>(events.begin(), events.begin() + 2000));
   StreamThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + 2000), streams);
+  for (auto& e : events) e.set_id(contracts::NewUuidV7());
+  BatchThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + warm), streams, batch, window);
+  for (auto& e : events) e.set_id(contracts::NewUuidV7());
+  StreamBatchThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + warm), streams, batch);
   for (auto& e : events) e.set_id(contracts::NewUuidV7());  // fresh ids: the dedup window saw the warm-up
 
+  auto fresh_ids = [&] {  // the dedup window saw the previous run's ids
+    for (auto& e : events) e.set_id(contracts::NewUuidV7());
+  };
   const double raw = RawThroughput(bootstrap, topic, events);
+  const std::optional<double> java = JavaProducerThroughput(kafka_libs, bootstrap, topic, records, record_bytes);
   const double gws = StreamThroughput(target, events, streams);
-  std::printf("\nthroughput (records/s)\n");
-  std::printf("  raw librdkafka producer           %10.0f\n", raw);
-  std::printf("  gateway PublishStream x%-2d          %10.0f\n", streams, gws);
-  std::printf("  ratio gateway/raw                 %10.2f   (target >= 0.50: %s)\n", gws / raw,
-              gws / raw >= 0.5 ? "met" : "NOT met");
+  fresh_ids();
+  const double gwb = BatchThroughput(target, events, streams, batch, window);
+  fresh_ids();
+  const double gwsb = StreamBatchThroughput(target, events, streams, batch);
+  auto verdict = [](bool met) { return met ? "met" : "NOT met"; };
+  std::printf("\nthroughput (records/s)                              records/s   x raw   x Java\n");
+  auto line = [&](const std::string& what, double v) {
+    std::printf("  %-48s %10.0f  %6.2f", what.c_str(), v, v / raw);
+    if (java.has_value()) std::printf("  %6.2f", v / *java);
+    std::printf("\n");
+  };
+  line("raw librdkafka producer", raw);
+  if (java.has_value()) {
+    line("Java producer (ProducerPerformance 3.9.1)", *java);
+  } else {
+    std::printf("  %-48s %10s\n", "Java producer (ProducerPerformance 3.9.1)", "not run");
+  }
+  line(common::Cat("gateway PublishStream x", streams, ", 1 event/message"), gws);
+  line(common::Cat("gateway PublishBatch x", streams, ", ", batch, "/batch, ", window, " in flight"), gwb);
+  line(common::Cat("gateway PublishStream x", streams, ", ", batch, "/message"), gwsb);
+  const double best = std::max(gwb, gwsb);
+  std::printf("  ratio single-event stream/raw               %6.2f\n", gws / raw);
+  if (java.has_value()) {
+    std::printf("  ratio batched gateway/Java producer         %6.2f   (target >= 1.00: %s)\n", best / *java,
+                verdict(best / *java >= 1.0));
+  } else {
+    std::printf("  ratio batched gateway/Java producer            n/a   (target >= 1.00: not measured)\n");
+  }
+  std::printf("  ratio batched gateway/raw                   %6.2f   (stretch >= 0.50: %s)\n", best / raw,
+              verdict(best / raw >= 0.5));
 
   int64_t errors = 0;
   Percentiles g = UnaryLatency(target, tmpl, rate, seconds, &errors);

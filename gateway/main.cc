@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
             "Events of one stream awaiting the broker before reading pauses")
       ->check(CLI::PositiveNumber);
   service
+      .Flag("max-batch-events", c.max_batch_events,
+            "Envelopes in one PublishBatch request or PublishStream message (--max-message-bytes must fit them)")
+      ->check(CLI::PositiveNumber);
+  service
       .Flag("max-streams-per-principal", c.max_streams_per_principal,
             "PublishStream, Subscribe and Replay calls one principal may hold open at once")
       ->check(CLI::PositiveNumber);

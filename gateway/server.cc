@@ -150,6 +150,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   if (!tls.ok()) return tls.status();
   std::shared_ptr<grpc::ServerCredentials> creds =
       *tls != nullptr ? (*tls)->credentials() : grpc::InsecureServerCredentials();
+  if (config.max_batch_events == 0) return absl::InvalidArgumentError("max_batch_events must be at least 1");
   if (config.max_streams == 0 || config.max_streams_per_principal == 0)
     return absl::InvalidArgumentError("max_streams and max_streams_per_principal must be at least 1");
   if (config.max_rpc_threads <= static_cast<int>(std::min<size_t>(config.max_streams, 1 << 20)))
@@ -187,8 +188,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->publisher = std::make_unique<Publisher>(*impl->producer, impl->authz, *impl->admission, *impl->dedup,
                                                 *impl->metrics, &impl->activity);
   impl->streams = std::make_unique<StreamSlots>(config.max_streams_per_principal, config.max_streams);
-  impl->events = std::make_unique<EventGatewayServiceImpl>(impl->tokens, *impl->publisher,
-                                                           config.max_in_flight_per_stream, *impl->streams);
+  impl->events = std::make_unique<EventGatewayServiceImpl>(
+      impl->tokens, *impl->publisher, config.max_in_flight_per_stream, *impl->streams, config.max_batch_events);
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
   if (impl->pg != nullptr) {
     impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->catalog, impl->authz);

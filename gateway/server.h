@@ -29,6 +29,11 @@ struct GatewayConfig {
   // their acknowledgement not yet written to the client) before the gateway stops
   // reading: a stream holds at most this many events and acks in memory.
   size_t max_in_flight_per_stream = 1000;
+  // Envelopes in one PublishBatch request or one PublishStream message; more: the whole
+  // request (message) is INVALID_ARGUMENT and nothing is published. A batch's results are
+  // held until its last event is answered, so this bounds them. The request must also fit
+  // max_message_bytes.
+  size_t max_batch_events = 1000;
   // Long-lived calls (PublishStream, Subscribe, Replay; one count for all three) open at
   // once per principal and in total; past either: RESOURCE_EXHAUSTED naming the cap.
   size_t max_streams_per_principal = 8;
