@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Publishes one envelope with each client in turn and prints their JSON lines.
-#   clients/publish_all.sh TARGET TOKEN VECTOR [--stream]
+#   clients/publish_all.sh TARGET TOKEN VECTOR [--stream | --batch N [--batch-size M] [--invalid I]]
 # TARGET is the gateway's HOST:PORT, VECTOR a file holding a binary sluice.v1.Envelope.
+# With --batch each client publishes N copies (fresh ids) through its batching publisher
+# and prints one line per event (see clients/README.md).
 # Runs every client even when one fails; exits 1 if any failed. Run clients/build.sh first.
 # SLUICE_CLIENTS (default "python go java node") picks the clients and their order.
 set -uo pipefail
@@ -9,12 +11,28 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLIENTS="$ROOT/clients"
 
-if (( $# < 3 || $# > 4 )) || { (( $# == 4 )) && [[ "$4" != "--stream" ]]; }; then
-  echo "usage: clients/publish_all.sh TARGET TOKEN VECTOR [--stream]" >&2
+usage() {
+  echo "usage: clients/publish_all.sh TARGET TOKEN VECTOR [--stream | --batch N [--batch-size M] [--invalid I]]" >&2
   exit 2
-fi
+}
+(( $# >= 3 )) || usage
 args=(--target "$1" --token "$2" --vector "$3")
-(( $# == 4 )) && args+=(--stream)
+shift 3
+if [[ "${1:-}" == "--stream" ]]; then
+  (( $# == 1 )) || usage
+  args+=(--stream)
+elif [[ "${1:-}" == "--batch" ]]; then
+  (( $# >= 2 )) || usage
+  args+=(--batch "$2")
+  shift 2
+  while (( $# )); do
+    [[ "$1" == --batch-size || "$1" == --invalid ]] && (( $# >= 2 )) || usage
+    args+=("$1" "$2")
+    shift 2
+  done
+elif (( $# )); then
+  usage
+fi
 
 publish() {
   local lang="$1"; shift

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // Publishes one binary sluice.v1.Envelope to the Sluice gateway and prints the delivery as
 // one JSON line.
-//   node publish.js --target HOST:PORT --token TOKEN --vector PATH.binpb [--stream]
+//   node publish.js --target HOST:PORT --token TOKEN --vector PATH.binpb
+//                   [--stream | --batch N [--batch-size M] [--invalid I]]
+// --batch N publishes the vector N times, each with a fresh id, through a BatchingPublisher
+// (batches of at most M events) and prints one JSON line per event, in order, with its
+// "index"; --invalid I gives event I the id "not-a-uuid", which the gateway refuses.
 "use strict";
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const { parseArgs } = require("node:util");
 const grpc = require("@grpc/grpc-js");
@@ -12,6 +17,7 @@ const {
   EventGateway, PublishRequestSchema, PublishStreamRequestSchema,
 } = require("./gen/sluice/v1/gateway_pb");
 const { makeClient } = require("./grpc_client");
+const { BatchingPublisher } = require("./batching");
 
 const EventGatewayClient = makeClient(EventGateway);
 
@@ -37,15 +43,37 @@ function publish(client, envelope, metadata, stream) {
   });
 }
 
+const deliveryJson = (d) => ({
+  eventId: d.eventId, topic: d.topic, partition: d.partition, offset: Number(d.offset), duplicate: d.duplicate,
+});
+
+// --batch: returns one output object per event, in order.
+async function publishBatch(client, token, envelope, n, batchSize, invalid) {
+  const publisher = new BatchingPublisher(client, token, { maxBatchEvents: batchSize });
+  const results = [];
+  for (let i = 0; i < n; i++) {
+    const id = i === invalid ? "not-a-uuid" : crypto.randomUUID();
+    await publisher.ready(); // waits while the buffer is full and every call slot is busy
+    results.push(publisher.publish({ ...envelope, id }).then(
+      (d) => ({ lang: "node", index: i, ...deliveryJson(d) }),
+      (e) => ({ lang: "node", index: i, error: { code: e.code, message: e.details ?? "", field: e.field ?? "" } })));
+  }
+  await publisher.close();
+  return Promise.all(results);
+}
+
 async function main() {
   const { values: args } = parseArgs({
     options: {
       target: { type: "string" }, token: { type: "string" },
       vector: { type: "string" }, stream: { type: "boolean", default: false },
+      batch: { type: "string", default: "0" }, "batch-size": { type: "string", default: "500" },
+      invalid: { type: "string", default: "-1" },
     },
   });
   if (!args.target || !args.token || !args.vector) {
-    console.error("usage: publish.js --target HOST:PORT --token TOKEN --vector PATH.binpb [--stream]");
+    console.error("usage: publish.js --target HOST:PORT --token TOKEN --vector PATH.binpb"
+      + " [--stream | --batch N [--batch-size M] [--invalid I]]");
     process.exit(2);
   }
   const envelope = fromBinary(EnvelopeSchema, fs.readFileSync(args.vector));
@@ -54,11 +82,15 @@ async function main() {
 
   const client = new EventGatewayClient(args.target, grpc.credentials.createInsecure());
   try {
+    if (Number(args.batch) > 0) {
+      const lines = await publishBatch(client, args.token, envelope, Number(args.batch),
+        Number(args["batch-size"]), Number(args.invalid));
+      for (const line of lines) console.log(JSON.stringify(line));
+      if (lines.some((line) => line.error)) process.exitCode = 1;
+      return;
+    }
     const d = await publish(client, envelope, metadata, args.stream);
-    console.log(JSON.stringify({
-      lang: "node", eventId: d.eventId, topic: d.topic, partition: d.partition,
-      offset: Number(d.offset), duplicate: d.duplicate,
-    }));
+    console.log(JSON.stringify({ lang: "node", ...deliveryJson(d) }));
   } catch (err) {
     console.log(JSON.stringify({ lang: "node", error: { code: err.code, message: err.details ?? "" } }));
     process.exitCode = 1;

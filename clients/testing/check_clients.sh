@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Proves the four clients against a fake gateway: builds them, starts
+# Proves the four clients against a fake gateway: builds them, runs the Go batching tests, starts
 # clients/testing/fake_gateway.py on a free 127.0.0.1 port, publishes every golden vector
 # (contracts/vectors/*.binpb) with clients/publish_all.sh, unary and --stream, checks that
 # the envelopes received equal the vectors and that a wrong token gives error JSON and
-# exit 1, then stops the fake. Ends with "N passed, N failed"; exits non-zero on a failure.
+# exit 1, and each client's batching publisher (--batch: per-event results, the invalid
+# event's own error, batch sizes, calls in flight, a refused call failing every event),
+# then stops the fake. Ends with "N passed, N failed"; exits non-zero on a failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -11,6 +13,10 @@ TESTING="$ROOT/clients/testing"
 PY="$ROOT/.cache/venv-clients/bin/python"
 
 "$ROOT/clients/build.sh"
+
+# The Go batching package's own tests (against an in-process fake EventGateway).
+(cd "$ROOT/clients/go" && GOPATH="$ROOT/.cache/go" GOMODCACHE="$ROOT/.cache/go/pkg/mod" GOCACHE="$ROOT/.cache/go/cache" \
+  GOFLAGS="-modcacherw -buildvcs=false" go test ./batching)
 
 work="$(mktemp -d)"
 fake_pid=""
@@ -21,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 token="good-$RANDOM$RANDOM" reject_token="reject-$RANDOM$RANDOM"
-"$PY" "$TESTING/fake_gateway.py" --host 127.0.0.1 --port 0 --token "$token" \
+"$PY" "$TESTING/fake_gateway.py" --host 127.0.0.1 --port 0 --token "$token" --batch-delay 0.05 \
   --reject-token "$reject_token" --record "$work/records.jsonl" >"$work/fake.out" 2>"$work/fake.err" &
 fake_pid=$!
 for _ in $(seq 100); do

@@ -1,5 +1,7 @@
 package dev.sluice.examples;
 
+import dev.sluice.client.BatchingPublisher;
+import dev.sluice.client.PublishException;
 import dev.sluice.v1.Delivery;
 import dev.sluice.v1.Envelope;
 import dev.sluice.v1.EventGatewayGrpc;
@@ -16,8 +18,12 @@ import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -26,7 +32,13 @@ import java.util.concurrent.TimeUnit;
  * Publishes one binary sluice.v1.Envelope to the Sluice gateway and prints the delivery as one
  * JSON line.
  *
- * <pre>publish --target HOST:PORT --token TOKEN --vector PATH.binpb [--stream]</pre>
+ * <pre>publish --target HOST:PORT --token TOKEN --vector PATH.binpb
+ *         [--stream | --batch N [--batch-size M] [--invalid I]]</pre>
+ *
+ * <p>{@code --batch N} publishes the vector N times, each with a fresh id, through a {@link
+ * BatchingPublisher} (batches of at most M events) and prints one JSON line per event, in order,
+ * with its "index"; {@code --invalid I} gives event I the id "not-a-uuid", which the gateway
+ * refuses.
  */
 public final class Publish {
   private static final Metadata.Key<String> AUTHORIZATION =
@@ -42,22 +54,26 @@ public final class Publish {
         Grpc.newChannelBuilder(opts.get("--target"), InsecureChannelCredentials.create()).build();
     int exit = 0;
     try {
-      Delivery d;
-      if (opts.containsKey("--stream")) {
-        d = publishStream(EventGatewayGrpc.newStub(channel)
-            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-            .withDeadlineAfter(30, TimeUnit.SECONDS), envelope);
+      if (opts.containsKey("--batch")) {
+        exit = publishBatch(EventGatewayGrpc.newStub(channel), opts.get("--token"), envelope,
+            Integer.parseInt(opts.get("--batch")),
+            Integer.parseInt(opts.getOrDefault("--batch-size", "500")),
+            Integer.parseInt(opts.getOrDefault("--invalid", "-1")));
       } else {
-        d = EventGatewayGrpc.newBlockingStub(channel)
-            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-            .withDeadlineAfter(30, TimeUnit.SECONDS)
-            .publish(PublishRequest.newBuilder().setEnvelope(envelope).build())
-            .getDelivery();
+        Delivery d;
+        if (opts.containsKey("--stream")) {
+          d = publishStream(EventGatewayGrpc.newStub(channel)
+              .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+              .withDeadlineAfter(30, TimeUnit.SECONDS), envelope);
+        } else {
+          d = EventGatewayGrpc.newBlockingStub(channel)
+              .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+              .withDeadlineAfter(30, TimeUnit.SECONDS)
+              .publish(PublishRequest.newBuilder().setEnvelope(envelope).build())
+              .getDelivery();
+        }
+        System.out.printf("{\"lang\":\"java\",%s}%n", deliveryJson(d));
       }
-      System.out.printf("{\"lang\":\"java\",\"eventId\":%s,\"topic\":%s,\"partition\":%d,"
-              + "\"offset\":%d,\"duplicate\":%b}%n",
-          json(d.getEventId()), json(d.getTopic()), d.getPartition(), d.getOffset(),
-          d.getDuplicate());
     } catch (StatusRuntimeException e) {
       Status s = e.getStatus();
       System.out.printf("{\"lang\":\"java\",\"error\":{\"code\":%d,\"message\":%s}}%n",
@@ -67,6 +83,36 @@ public final class Publish {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
     System.exit(exit);
+  }
+
+  /** --batch: prints one line per event; returns the exit status (1 if any event failed). */
+  static int publishBatch(EventGatewayGrpc.EventGatewayStub stub, String token, Envelope envelope,
+      int n, int batchSize, int invalid) throws InterruptedException {
+    List<CompletableFuture<Delivery>> futures = new ArrayList<>();
+    try (BatchingPublisher publisher = new BatchingPublisher(
+        stub, token, batchSize, 1_000_000, Duration.ofMillis(5), 4, Duration.ofSeconds(30))) {
+      for (int i = 0; i < n; i++) {
+        String id = i == invalid ? "not-a-uuid" : UUID.randomUUID().toString();
+        futures.add(publisher.publish(envelope.toBuilder().setId(id).build()));
+      }
+    }
+    int exit = 0;
+    for (int i = 0; i < n; i++) {
+      try {
+        System.out.printf("{\"lang\":\"java\",\"index\":%d,%s}%n", i, deliveryJson(futures.get(i).get()));
+      } catch (ExecutionException e) {
+        PublishException p = (PublishException) e.getCause();
+        System.out.printf("{\"lang\":\"java\",\"index\":%d,\"error\":{\"code\":%d,\"message\":%s,"
+            + "\"field\":%s}}%n", i, p.code().value(), json(p.message()), json(p.field()));
+        exit = 1;
+      }
+    }
+    return exit;
+  }
+
+  private static String deliveryJson(Delivery d) {
+    return String.format("\"eventId\":%s,\"topic\":%s,\"partition\":%d,\"offset\":%d,\"duplicate\":%b",
+        json(d.getEventId()), json(d.getTopic()), d.getPartition(), d.getOffset(), d.getDuplicate());
   }
 
   /** One stream, one event: the sequence number pairs each response with its request. */
@@ -109,7 +155,7 @@ public final class Publish {
     for (int i = 0; i < args.length; i++) {
       if (args[i].equals("--stream")) {
         opts.put("--stream", "");
-      } else if (args[i].matches("--(target|token|vector)") && i + 1 < args.length) {
+      } else if (args[i].matches("--(target|token|vector|batch|batch-size|invalid)") && i + 1 < args.length) {
         opts.put(args[i], args[++i]);
       } else {
         usage("unexpected argument: " + args[i]);
@@ -125,7 +171,8 @@ public final class Publish {
 
   private static void usage(String why) {
     System.err.println(why);
-    System.err.println("usage: publish --target HOST:PORT --token TOKEN --vector PATH.binpb [--stream]");
+    System.err.println("usage: publish --target HOST:PORT --token TOKEN --vector PATH.binpb"
+        + " [--stream | --batch N [--batch-size M] [--invalid I]]");
     System.exit(2);
   }
 
