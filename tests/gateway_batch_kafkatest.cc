@@ -148,8 +148,8 @@ TEST_F(GatewayBatch, EachEventGetsItsOwnResultInRequestOrderAndOnlyValidOnesLand
   for (const auto& r : records) offset_by_id[r.envelope.id()] = r.offset;
   EXPECT_EQ(records.size(), 3u);
   EXPECT_EQ(offset_by_id, (std::map<std::string, int64_t>{{earlier.id(), first.delivery().offset()},
-                                                         {a.id(), resp.results(0).ack().offset()},
-                                                         {b.id(), resp.results(3).ack().offset()}}));
+                                                          {a.id(), resp.results(0).ack().offset()},
+                                                          {b.id(), resp.results(3).ack().offset()}}));
 }
 
 TEST_F(GatewayBatch, RefusesEmptyAndOverLimitBatchesWholeWithNothingPublished) {
@@ -209,11 +209,11 @@ TEST_F(GatewayBatch, StreamMessagesWithEnvelopesGetResultsAndBadMessagesDoNotEnd
   const std::vector<v1::Envelope> mixed = {Valid(), bad, Valid()};
 
   send(1, mixed);
-  send(2, {Valid()}, &lone);          // envelope and envelopes both set
-  send(3, too_many_in_flight);        // more than the stream may have in flight: refused, no deadlock
-  send(4, {}, &lone);                 // a single envelope, as before
-  send(5, full);                      // exactly the in-flight bound
-  send(6, over_batch);                // over --max-batch-events
+  send(2, {Valid()}, &lone);    // envelope and envelopes both set
+  send(3, too_many_in_flight);  // more than the stream may have in flight: refused, no deadlock
+  send(4, {}, &lone);           // a single envelope, as before
+  send(5, full);                // exactly the in-flight bound
+  send(6, over_batch);          // over --max-batch-events
   send(7, {Valid(), Valid()}, nullptr);
   ASSERT_TRUE(stream->WritesDone());
 
