@@ -1,17 +1,26 @@
 #include "gateway/dedup.h"
 
+#include <absl/hash/hash.h>
+
 namespace sluice::gateway {
 
-void DedupWindow::EvictLocked(absl::Time now) {
-  while (!order_.empty()) {
-    auto it = entries_.find(order_.front());
-    bool expired = it != entries_.end() && it->second->finished && now - it->second->at > window_;
-    bool over = entries_.size() > capacity_ && it != entries_.end() && it->second->finished;
-    if (it == entries_.end()) {
-      order_.pop_front();
+DedupWindow::DedupWindow(absl::Duration window, size_t capacity)
+    : window_(window),
+      shard_capacity_(capacity >= kMinShardedCapacity ? (capacity + kShards - 1) / kShards : capacity) {
+  const size_t shards = capacity >= kMinShardedCapacity ? kShards : 1;
+  for (size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+void DedupWindow::EvictLocked(Shard& shard, absl::Time now) {
+  while (!shard.order.empty()) {
+    auto it = shard.entries.find(shard.order.front());
+    bool expired = it != shard.entries.end() && it->second->finished && now - it->second->at > window_;
+    bool over = shard.entries.size() > shard_capacity_ && it != shard.entries.end() && it->second->finished;
+    if (it == shard.entries.end()) {
+      shard.order.pop_front();
     } else if (expired || over) {
-      entries_.erase(it);
-      order_.pop_front();
+      shard.entries.erase(it);
+      shard.order.pop_front();
     } else {
       break;  // in-flight entries stay until they finish
     }
@@ -19,12 +28,13 @@ void DedupWindow::EvictLocked(absl::Time now) {
 }
 
 void DedupWindow::Publish(const std::string& id, const Start& start, Done done, absl::Time now) {
+  Shard& shard = *shards_[shards_.size() == 1 ? 0 : absl::Hash<std::string>{}(id) % shards_.size()];
   std::shared_ptr<Entry> entry;
   {
-    std::unique_lock lock(mu_);
-    EvictLocked(now);
-    auto it = entries_.find(id);
-    if (it != entries_.end()) {
+    std::unique_lock lock(shard.mu);
+    EvictLocked(shard, now);
+    auto it = shard.entries.find(id);
+    if (it != shard.entries.end()) {
       if (!it->second->finished) {
         it->second->waiters.push_back(std::move(done));
         return;
@@ -37,21 +47,21 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
     }
     entry = std::make_shared<Entry>();
     entry->at = now;
-    order_.push_back(id);
-    entry->order = std::prev(order_.end());
-    entries_[id] = entry;
+    shard.order.push_back(id);
+    entry->order = std::prev(shard.order.end());
+    shard.entries.emplace(id, entry);
   }
-  start([this, id, entry, done = std::move(done)](absl::StatusOr<v1::Delivery> result) {
+  start([&shard, entry, done = std::move(done)](absl::StatusOr<v1::Delivery> result) {
     std::vector<Done> waiters;
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(shard.mu);
       waiters.swap(entry->waiters);
       if (result.ok()) {
         entry->finished = true;
         entry->delivery = *result;
       } else {
-        entries_.erase(id);  // a retry may publish again
-        order_.erase(entry->order);
+        shard.entries.erase(*entry->order);  // a retry may publish again
+        shard.order.erase(entry->order);
       }
     }
     done(result);
@@ -68,8 +78,12 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
 }
 
 size_t DedupWindow::size() const {
-  std::lock_guard lock(mu_);
-  return entries_.size();
+  size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    n += shard->entries.size();
+  }
+  return n;
 }
 
 }  // namespace sluice::gateway

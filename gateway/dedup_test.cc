@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/strings.h"
+
 namespace sluice::gateway {
 namespace {
 
@@ -69,6 +71,24 @@ TEST(DedupWindow, ForgetsAfterTheWindowAndBeyondCapacity) {
   w.Publish("c", start, ignore, t + absl::Seconds(62));
   w.Publish("d", start, ignore, t + absl::Seconds(62));
   EXPECT_LE(w.size(), 3u);
+}
+
+TEST(DedupWindow, ShardedWindowStillFindsEveryIdAndBoundsItsSize) {
+  constexpr size_t kCapacity = 8192;  // sharded (>= kMinShardedCapacity)
+  DedupWindow w(absl::Minutes(10), kCapacity);
+  int starts = 0;
+  auto start = [&](DedupWindow::Done done) { done(D(++starts)); };
+  const absl::Time t = absl::FromUnixSeconds(1000);
+  int duplicates = 0;
+  auto count = [&](absl::StatusOr<v1::Delivery> d) { duplicates += d.ok() && d->duplicate(); };
+  for (int i = 0; i < 1000; ++i) w.Publish(common::Cat("id-", i), start, count, t);
+  for (int i = 0; i < 1000; ++i) w.Publish(common::Cat("id-", i), start, count, t);
+  EXPECT_EQ(starts, 1000);
+  EXPECT_EQ(duplicates, 1000);
+  // Far past the capacity: each shard forgets its oldest, the total stays near the capacity.
+  for (int i = 0; i < 50000; ++i) w.Publish(common::Cat("more-", i), start, count, t);
+  EXPECT_LE(w.size(), kCapacity + DedupWindow::kShards);
+  EXPECT_GE(w.size(), kCapacity - DedupWindow::kShards * 64);
 }
 
 }  // namespace
