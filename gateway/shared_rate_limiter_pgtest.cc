@@ -21,7 +21,9 @@ class SharedRateLimiterPg : public ::testing::Test {
   }
   void TearDown() override {
     pool_.reset();
-    if (conn_) EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
+    if (conn_) {
+      EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
+    }
   }
   std::unique_ptr<SharedRateLimiter> Replica(const std::string& limits_json) {
     auto local = RateLimiter::FromJson(limits_json);

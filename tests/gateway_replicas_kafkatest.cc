@@ -59,7 +59,9 @@ class GatewayReplicas : public testing::KafkaTest {
       kill(r.pid, SIGKILL);
       waitpid(r.pid, nullptr, 0);
     }
-    if (pg_) EXPECT_TRUE(testing::DropSchema(*pg_, schema_).ok());
+    if (pg_) {
+      EXPECT_TRUE(testing::DropSchema(*pg_, schema_).ok());
+    }
     fs::remove_all(dir_);
     KafkaTest::TearDown();
   }
