@@ -216,7 +216,7 @@ int main(int argc, char** argv) {
       std::set<std::string> producers(route.producers.begin(), route.producers.end());
       auto r = conn->Exec(
           "INSERT INTO bench_mix VALUES ($1, $2, $3, $4, $5, $6, $7)",
-          {std::to_string(++no), route.type, gateway::TextArray(producers), route.topic, payload,
+          {std::to_string(++no), route.type, common::PgTextArray(producers), route.topic, payload,
            e.ttl_ms() > 0 ? std::optional<std::string>(std::to_string(e.ttl_ms())) : std::nullopt, route.version});
       if (!r.ok()) return Fail("bench_mix", r.status());
     }

@@ -48,6 +48,24 @@ std::string SqlState(const absl::Status& status);
 // PgStatus's mapping of a SQLSTATE to a status code (exposed for tests).
 absl::Status MapSqlState(const std::string& code, const std::string& text, bool connection_bad);
 
+// A PostgreSQL text[] literal ({"a","b\"c"}) of `values` (any range of strings), each
+// element double-quoted and escaped so no value is misread. Pass it as a parameter and
+// cast it: `col = ANY($1::text[])`.
+template <typename Range>
+std::string PgTextArray(const Range& values) {
+  std::string out = "{";
+  for (const auto& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 // One libpq connection. Not thread-safe: use one per thread (or a pool).
 // Move-only; the destructor closes the connection.
 class PgConnection {

@@ -88,6 +88,9 @@ grpc::ServerUnaryReactor* EventGatewayServiceImpl::PublishBatch(grpc::CallbackSe
     return reactor;
   }
   struct Batch {
+    // A constructor, not an aggregate: clang 14 (the fuzz build) has no parenthesized
+    // aggregate initialization for make_shared.
+    Batch(grpc::ServerUnaryReactor* r, v1::PublishBatchResponse* p, size_t n) : reactor(r), resp(p), remaining(n) {}
     grpc::ServerUnaryReactor* reactor;
     v1::PublishBatchResponse* resp;
     std::atomic<size_t> remaining;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/pg.h"
 #include "common/strings.h"
 #include "gateway/list_request.h"
 #include "kafka/util.h"
@@ -184,7 +185,7 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
     auto r = (*conn)->Exec(
         "SELECT topic, coalesce(tenant_id, ''), count(*), (extract(epoch FROM max(dead_lettered_at)) * 1000000)::bigint"
         " FROM event_dead_letter WHERE $1 OR tenant_id = ANY($2::text[]) GROUP BY 1, 2 ORDER BY 1, 2",
-        {scope.all_tenants ? "true" : "false", TextArray(scope.tenants)});
+        {scope.all_tenants ? "true" : "false", common::PgTextArray(scope.tenants)});
     pool_->Release(*std::move(conn), r.status());
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {

@@ -8,6 +8,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "common/pg.h"
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
@@ -26,20 +27,6 @@ std::string MicrosText(int64_t micros) {
 }
 
 }  // namespace
-
-std::string TextArray(const std::set<std::string>& values) {
-  std::string out = "{";
-  for (const auto& v : values) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::EventFilter& f) {
   for (int i = 0; i < f.types_size(); ++i)
@@ -115,11 +102,9 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     q.params.emplace_back(std::move(value));
     return Cat("$", q.params.size());
   };
-  if (!q.tenants.empty()) q.where += Cat(" AND tenant_id = ANY(", param(TextArray(q.tenants)), "::text[])");
-  if (f.types_size() > 0)
-    q.where += Cat(" AND type = ANY(", param(TextArray({f.types().begin(), f.types().end()})), "::text[])");
-  if (f.sources_size() > 0)
-    q.where += Cat(" AND source = ANY(", param(TextArray({f.sources().begin(), f.sources().end()})), "::text[])");
+  if (!q.tenants.empty()) q.where += Cat(" AND tenant_id = ANY(", param(common::PgTextArray(q.tenants)), "::text[])");
+  if (f.types_size() > 0) q.where += Cat(" AND type = ANY(", param(common::PgTextArray(f.types())), "::text[])");
+  if (f.sources_size() > 0) q.where += Cat(" AND source = ANY(", param(common::PgTextArray(f.sources())), "::text[])");
   if (!f.correlation_id().empty()) q.where += Cat(" AND correlation_id = ", param(f.correlation_id()));
   if (f.has_from_time())
     q.where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))),

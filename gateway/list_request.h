@@ -49,9 +49,6 @@ absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::E
 // InvalidArgument naming `field` otherwise. Also used by Replay.
 absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view field);
 
-// A PostgreSQL text[] literal of `values` (quoted and escaped, passed as a parameter).
-std::string TextArray(const std::set<std::string>& values);
-
 // A checked ListEvents request, ready to run.
 struct ListQuery {
   int limit = 0;                  // 1..200 (0 in the request means 100)

@@ -208,10 +208,5 @@ TEST_F(ListRequestTest, BuildsTheWhereClauseWithParameters) {
                                      "2025-12-01T12:00:00.500000Z", "$.entityKey", "2025-12-01T11:00:00.000001Z", kId));
 }
 
-TEST(TextArray, QuotesAndEscapes) {
-  EXPECT_EQ(TextArray({}), "{}");
-  EXPECT_EQ(TextArray({"a", "b\"c", "d\\e"}), "{\"a\",\"b\\\"c\",\"d\\\\e\"}");
-}
-
 }  // namespace
 }  // namespace sluice::gateway

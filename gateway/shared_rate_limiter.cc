@@ -6,6 +6,7 @@
 #include <charconv>
 #include <set>
 
+#include "common/pg.h"
 #include "common/strings.h"
 #include "gateway/list_request.h"
 
@@ -218,7 +219,7 @@ void SharedRateLimiter::SweepIdle() const {
       "DELETE FROM gateway_rate_window w USING unnest($1::text[], $2::bigint[]) AS l(source, interval_ms)"
       " WHERE w.source = l.source AND w.paused_until <= now()"
       " AND w.window_start + l.interval_ms * interval '1 millisecond' <= now()",
-      {TextArray(sources), intervals});
+      {common::PgTextArray(sources), intervals});
   pool_.Release(*std::move(conn), r.status());
   if (!r.ok()) spdlog::warn("gateway: rate limits: sweeping idle rows: {}", r.status().message());
 }

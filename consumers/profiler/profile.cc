@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/pg.h"
 #include "common/strings.h"
 
 namespace sluice::profiler {
@@ -28,21 +29,6 @@ absl::StatusOr<std::string> Scalar(const Value& v) {
     return fmt::format("{}", d);  // shortest text that reads back as the same double: 0.1, not 0.1000...01
   }
   return absl::InvalidArgumentError("must be a number or a string");
-}
-
-// A PostgreSQL array literal of text elements, each double-quoted and escaped.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
 }
 
 int64_t Int(const common::PgResult& r, int col) {
@@ -153,7 +139,8 @@ absl::StatusOr<ProfilePlan> BuildProfilePlan(const std::string& quoted_table, co
         violations.push_back(parts.size() == 1 ? parts[0] : Cat("(", parts[0], " OR ", parts[1], ")"));
       }
       if (r.allowed_values)
-        violations.push_back(Cat("NOT (", q, "::text = ANY (", param(TextArray(*r.allowed_values)), "::text[]))"));
+        violations.push_back(
+            Cat("NOT (", q, "::text = ANY (", param(common::PgTextArray(*r.allowed_values)), "::text[]))"));
       if (r.max_length) violations.push_back(Cat("length(", q, "::text) > ", param(Cat(*r.max_length)), "::integer"));
       size_t v = 0;
       auto counted = [&](bool present) {

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "common/pg.h"
 #include "common/strings.h"
 #include "contracts/cloudevents.h"
 
@@ -22,21 +23,6 @@ std::string FromHexBytea(std::string_view text) {
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = static_cast<char>(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
   return out;
-}
-
-// A PostgreSQL text[] literal ({"a","b"}), each element quoted so no value is misread.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (const auto& v : values) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
 }
 
 struct Row {
@@ -143,7 +129,7 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
   for (int t = 0; t < tenants.rows(); ++t) wanted.emplace_back(tenants.Get(t, 0));
   auto locked = conn_->Exec(
       "SELECT t FROM unnest($1::text[]) AS t WHERE pg_try_advisory_xact_lock(hashtext('sluice.outbox.relay:' || t))",
-      {TextArray(wanted)});  // a tenant another relay holds is skipped
+      {common::PgTextArray(wanted)});  // a tenant another relay holds is skipped
   if (!locked.ok()) return locked.status();
   if (locked->rows() == 0) return 0;
   std::vector<std::string> mine;
@@ -154,7 +140,7 @@ absl::StatusOr<int64_t> Relay::RelayTenants(const common::PgResult& tenants) {
       " (SELECT tenant_id, id, attempts, next_attempt_at, envelope FROM event_outbox"
       "  WHERE tenant_id = t.tenant AND sent_at IS NULL ORDER BY id LIMIT $2) AS r"
       " ORDER BY t.n, r.id",
-      {TextArray(mine), std::to_string(config_.batch_size)});
+      {common::PgTextArray(mine), std::to_string(config_.batch_size)});
   if (!rows.ok()) return rows.status();
   std::string current;  // the tenant of per_tenant.back()
   bool held = false;    // a row of `current` is still waiting out its back-off

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/pg.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "gateway/list_request.h"
@@ -106,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckWhere(*q);
   // The tenant condition is always there, and it carries exactly the tenant set.
   if (!q->where.starts_with("TRUE AND tenant_id = ANY($1::text[])") ||
-      q->params.front() != gateway::TextArray(q->tenants))
+      q->params.front() != common::PgTextArray(q->tenants))
     fuzz::Fail("tenant condition missing or not the tenant set: " + q->where);
   if (q->cursor.has_value() == req.cursor().empty()) fuzz::Fail("cursor decoded without one sent, or dropped");
   return 0;
