@@ -74,6 +74,7 @@ cleanup() {
     STORY_TABLE="$(sed -n 's/^\[1\/6\] seeded \(demo\.[a-z0-9_]*\):.*/\1/p' "$WORK/sluicectl-story.log")"
   fi
   [[ -z "$STORY_TABLE" ]] || psql "$SLUICE_PG_DSN" -X -q -c "DROP TABLE IF EXISTS $STORY_TABLE" >/dev/null 2>&1 || true
+  [[ -z "${KSEC_KEEP:-}" ]] || cp "$WORK"/*.log "$KSEC_KEEP"/ 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -373,17 +374,18 @@ done
 alive
 for name in sluice-gateway sluice-relay sluice-audit sluice-profiler sluicectl-topics sluicectl-tail sluicectl-replay \
   sluicectl-story; do
-  # sluicectl replay's reader is destroyed as soon as it is done, which can cut its group
-  # coordinator connection short mid-login: librdkafka logs that as a "SASL authentication
-  # error ... Broker transport failure". Only an actual refusal counts there.
-  connection_errors='has not reached a broker|kafka authentication failed|SSL handshake failed|SASL authentication'
-  [[ $name != sluicectl-* ]] || connection_errors='has not reached a broker|kafka authentication failed'
+  # A refusal is what counts: our own "kafka authentication failed", the broker's "Authentication
+  # failed" answer to SASL, a failed TLS handshake, or never reaching a broker. A reader that is
+  # closed as soon as it is done (sluicectl replay, the gateway's Replay) can cut its group
+  # coordinator connection short mid-login, which librdkafka logs as "SASL authentication
+  # error: SaslAuthenticateRequest failed: Local: Broker transport failure": not a refusal.
+  connection_errors='has not reached a broker|kafka authentication failed|SSL handshake failed|SASL authentication error: Authentication failed'
   if grep -Eq "$connection_errors" "$name.log"; then
-    fail "$name logged a Kafka connection error"
+    fail "$name logged a Kafka connection error: $(grep -E "$connection_errors" "$name.log" | head -n 5)"
   fi
   # Its ACLs cover all it does (a refused topic or group is logged by librdkafka, not fatal).
   if grep -Eiq 'authorization failed|AUTHORIZATION_FAILED|not authorized' "$name.log"; then
-    fail "$name logged a Kafka authorization error"
+    fail "$name logged a Kafka authorization error: $(grep -Ei 'authorization failed|AUTHORIZATION_FAILED|not authorized' "$name.log" | head -n 5)"
   fi
 done
 
