@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
       "target: every p99 <= %.0f ms: %s%s\n", target_ms, all_met ? "met" : "NOT met",
       over_timeout > 0 ? Cat(" (", over_timeout, " calls over the gateway's 5 s statement timeout)").c_str() : "");
 
-  // For each miss, the plan of its slowest call: the same WHERE and parameters the gateway
+  // For each miss, the plan of its slowest call: the same statement and parameters the gateway
   // built (CheckListRequest), SELECT * instead of the gateway's column expressions.
   for (const auto& name : missed) {
     const Latencies& lat = results[name];
@@ -414,9 +414,7 @@ int main(int argc, char** argv) {
     who.add_tenants(lat.worst_request.filter().tenant_ids(0));
     auto q = gateway::CheckListRequest(catalog, authz, who, lat.worst_request);
     if (!q.ok()) continue;
-    auto plan = conn->Exec(Cat("EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM event_log WHERE ", q->where,
-                               " ORDER BY occurred_at, id LIMIT ", q->limit + 1),
-                           q->params);
+    auto plan = conn->Exec(Cat("EXPLAIN (ANALYZE, BUFFERS) ", gateway::ListStatement(*q, "*")), q->params);
     std::fprintf(stderr, "\n== %s: slowest call %.1f ms, filter %s%s\n", name.c_str(), lat.worst,
                  lat.worst_request.filter().ShortDebugString().c_str(),
                  lat.worst_request.cursor().empty() ? "" : " (next page)");

@@ -76,8 +76,7 @@ absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, 
   auto q = CheckListRequest(catalog_, authz_, who, req);
   if (!q.ok()) return q.status();
   const int limit = q->limit;
-  const std::string sql =
-      Cat("SELECT ", kEventCols, " FROM event_log WHERE ", q->where, " ORDER BY occurred_at, id LIMIT ", limit + 1);
+  const std::string sql = ListStatement(*q, kEventCols);
 
   auto conn = pool_.Acquire();
   if (!conn.ok()) return conn.status();

@@ -97,14 +97,55 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     q.cursor = *std::move(c);
   }
 
-  q.where = "TRUE";
   auto param = [&](std::string value) {
     q.params.emplace_back(std::move(value));
     return Cat("$", q.params.size());
   };
-  if (!q.tenants.empty()) q.where += Cat(" AND tenant_id = ANY(", param(common::PgTextArray(q.tenants)), "::text[])");
-  if (f.types_size() > 0) q.where += Cat(" AND type = ANY(", param(common::PgTextArray(f.types())), "::text[])");
-  if (f.sources_size() > 0) q.where += Cat(" AND source = ANY(", param(common::PgTextArray(f.sources())), "::text[])");
+  // Per dimension the alternatives a branch picks one of: "col = $k" per value when the
+  // dimension is split, else one "col = ANY($k::text[])".
+  std::vector<std::vector<std::string>> dims;
+  size_t combinations = 1;
+  // With a JSONPath, each tenant condition is also written in the form the event_log_payload_path
+  // index (on ARRAY[tenant_id] and payload) can search, so PostgreSQL finds the tenant's
+  // matching rows in the index instead of every tenant's.
+  const bool by_path = !f.json_path().empty();
+  auto dimension = [&](std::string_view col, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    std::vector<std::string> alternatives;
+    const bool tenant_path = by_path && col == "tenant_id";
+    if (combinations * values.size() <= kMaxListBranches) {
+      combinations *= values.size();
+      for (const auto& v : values) {
+        const std::string k = param(v);
+        alternatives.push_back(tenant_path ? Cat(col, " = ", k, " AND ARRAY[tenant_id] @> ARRAY[", k, "::text]")
+                                           : Cat(col, " = ", k));
+      }
+    } else {
+      const std::string k = param(common::PgTextArray(values));
+      alternatives.push_back(tenant_path ? Cat(col, " = ANY(", k, "::text[]) AND ARRAY[tenant_id] && ", k, "::text[]")
+                                         : Cat(col, " = ANY(", k, "::text[])"));
+    }
+    dims.push_back(std::move(alternatives));
+  };
+  auto distinct = [](const auto& values) {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const auto& v : values)
+      if (seen.insert(v).second) out.push_back(v);
+    return out;
+  };
+  dimension("tenant_id", std::vector<std::string>(q.tenants.begin(), q.tenants.end()));
+  dimension("type", distinct(f.types()));
+  dimension("source", distinct(f.sources()));
+  q.branches = {"TRUE"};
+  for (const auto& alternatives : dims) {
+    std::vector<std::string> next;
+    for (const auto& b : q.branches)
+      for (const auto& a : alternatives) next.push_back(b == "TRUE" ? a : Cat(b, " AND ", a));
+    q.branches = std::move(next);
+  }
+
+  q.where = "TRUE";
   if (!f.correlation_id().empty()) q.where += Cat(" AND correlation_id = ", param(f.correlation_id()));
   if (f.has_from_time())
     q.where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))),
@@ -113,12 +154,25 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     q.where +=
         Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");
   if (!f.json_path().empty())
-    q.where += Cat(" AND jsonb_path_exists(payload, ", param(f.json_path()), "::jsonpath, '{}', true)");
+    // The operator form (not jsonb_path_exists) so a GIN index on payload can serve it;
+    // errors in the path's evaluation are suppressed the same way.
+    q.where += Cat(" AND payload @? ", param(f.json_path()), "::jsonpath");
   if (q.cursor) {
     const std::string at = param(MicrosText(q.cursor->micros));
     q.where += Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(q.cursor->id), "::uuid)");
   }
   return q;
+}
+
+std::string ListStatement(const ListQuery& q, std::string_view columns) {
+  constexpr std::string_view kOrder = " ORDER BY occurred_at, id LIMIT ";
+  if (q.branches.size() == 1)
+    return Cat("SELECT ", columns, " FROM event_log WHERE ", q.branches[0], " AND ", q.where, kOrder, q.limit + 1);
+  std::string sql = Cat("SELECT ", columns, " FROM (");
+  for (size_t i = 0; i < q.branches.size(); ++i)
+    sql += Cat(i == 0 ? "" : " UNION ALL ", "(SELECT * FROM event_log WHERE ", q.branches[i], " AND ", q.where, kOrder,
+               q.limit + 1, ")");
+  return Cat(sql, ") AS event_log", kOrder, q.limit + 1);
 }
 
 }  // namespace sluice::gateway

@@ -1,6 +1,6 @@
 #pragma once
 
-// The checks of a ListEvents request and the WHERE clause they lead to: everything
+// The checks of a ListEvents request and the statement they lead to: everything
 // EventLog::List decides before it talks to PostgreSQL. Kept apart from the database
 // code so unit tests and the fuzz targets (tests/fuzz/) reach every branch without a
 // server. Pure functions; thread-safe.
@@ -9,6 +9,7 @@
 #include <absl/status/statusor.h>
 #include <google/protobuf/timestamp.pb.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -50,15 +51,32 @@ absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::E
 absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view field);
 
 // A checked ListEvents request, ready to run.
+//
+// The statement reads one ordered index scan per branch: a branch fixes tenant_id, type
+// and source to single values with `=` (PostgreSQL 15's btree returns an `= ANY(array)`
+// scan out of index order, so such a filter would read and sort every matching row to
+// return the first page). A filter on several tenants, types or sources becomes one branch
+// per combination, up to kMaxListBranches; beyond that the later dimensions stay
+// `= ANY(...)` (correct, only slower). Branches never overlap: values are deduplicated.
 struct ListQuery {
   int limit = 0;                  // 1..200 (0 in the request means 100)
   std::set<std::string> tenants;  // tenants read; empty only for a "*" principal: every tenant
   std::optional<Cursor> cursor;   // absent on the first page
-  // A WHERE condition over event_log whose only variable parts are $1..$n, with
-  // params[i] the value of $(i+1). Caller data never enters `where` itself.
+  // Conditions over tenant_id, type and source, one per branch (at least one; "TRUE" when
+  // nothing narrows them), and the WHERE condition every branch shares. Their only
+  // variable parts are $1..$n, with params[i] the value of $(i+1); caller data never
+  // enters the text itself.
+  std::vector<std::string> branches;
   std::string where;
   std::vector<std::optional<std::string>> params;
 };
+
+inline constexpr size_t kMaxListBranches = 32;
+
+// The whole statement: `columns` of at most limit + 1 rows of event_log, ordered by
+// (occurred_at, id). With one branch a plain SELECT; with several, a UNION ALL of the
+// branches' ordered, limited scans, merged.
+std::string ListStatement(const ListQuery& q, std::string_view columns);
 
 // Checks `req` for `who` in the order ListEvents reports them: limit, tenants (through
 // authz.ReadableTenants, field "filter.tenant_ids"), types and sources, time range,

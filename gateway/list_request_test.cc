@@ -7,6 +7,7 @@
 #include <limits>
 #include <string_view>
 
+#include "common/pg.h"
 #include "contracts/validate.h"
 
 namespace sluice::gateway {
@@ -161,8 +162,9 @@ TEST_F(ListRequestTest, TenantsAreTheCallersOwn) {
   auto q = Check(req);
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_THAT(q->tenants, ElementsAre("tenant-acme"));
-  EXPECT_EQ(q->where, "TRUE AND tenant_id = ANY($1::text[])");
-  EXPECT_THAT(q->params, ElementsAre(std::optional<std::string>("{\"tenant-acme\"}")));
+  EXPECT_THAT(q->branches, ElementsAre("tenant_id = $1"));
+  EXPECT_EQ(q->where, "TRUE");
+  EXPECT_THAT(q->params, ElementsAre(std::optional<std::string>("tenant-acme")));
 
   req.mutable_filter()->add_tenant_ids("tenant-other");
   q = Check(req);
@@ -176,6 +178,7 @@ TEST_F(ListRequestTest, TenantsAreTheCallersOwn) {
   q = Check(v1::ListEventsRequest(), all);
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_TRUE(q->tenants.empty());
+  EXPECT_THAT(q->branches, ElementsAre("TRUE"));
   EXPECT_EQ(q->where, "TRUE");
   EXPECT_TRUE(q->params.empty());
 }
@@ -198,14 +201,62 @@ TEST_F(ListRequestTest, BuildsTheWhereClauseWithParameters) {
   EXPECT_EQ(q->limit, 7);
   ASSERT_TRUE(q->cursor.has_value());
   EXPECT_EQ(*q->cursor, (Cursor{1764586800000001, kId}));
+  // With a JSONPath, the tenant also in the form the (ARRAY[tenant_id], payload) GIN index searches.
+  EXPECT_THAT(q->branches,
+              ElementsAre("tenant_id = $1 AND ARRAY[tenant_id] @> ARRAY[$1::text] AND type = $2 AND source = $3"));
   EXPECT_EQ(q->where,
-            "TRUE AND tenant_id = ANY($1::text[]) AND type = ANY($2::text[]) AND source = ANY($3::text[])"
-            " AND correlation_id = $4 AND occurred_at >= $5::timestamptz AND occurred_at <= $6::timestamptz"
-            " AND jsonb_path_exists(payload, $7::jsonpath, '{}', true)"
-            " AND (occurred_at, id) > ($8::timestamptz, $9::uuid)");
-  EXPECT_THAT(q->params, ElementsAre("{\"tenant-acme\"}", "{\"metadata.changed\"}", "{\"metadata-studio.api\"}",
+            "TRUE AND correlation_id = $4 AND occurred_at >= $5::timestamptz AND occurred_at <= $6::timestamptz"
+            " AND payload @? $7::jsonpath AND (occurred_at, id) > ($8::timestamptz, $9::uuid)");
+  EXPECT_THAT(q->params, ElementsAre("tenant-acme", "metadata.changed", "metadata-studio.api",
                                      "corr'); DROP TABLE event_log; --", "2025-12-01T11:00:00.000000Z",
                                      "2025-12-01T12:00:00.500000Z", "$.entityKey", "2025-12-01T11:00:00.000001Z", kId));
+}
+
+TEST_F(ListRequestTest, SeveralValuesBecomeOneOrderedScanEach) {
+  v1::Principal two;
+  two.add_tenants("tenant-acme");
+  two.add_tenants("tenant-beta");
+  v1::ListEventsRequest req;
+  v1::EventFilter& f = *req.mutable_filter();
+  f.add_types("metadata.changed");
+  f.add_types("data.refreshed");
+  f.add_types("metadata.changed");  // a repeated value must not repeat its rows
+  req.set_limit(5);
+  auto q = Check(req, two);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_THAT(q->branches, ElementsAre("tenant_id = $1 AND type = $3", "tenant_id = $1 AND type = $4",
+                                       "tenant_id = $2 AND type = $3", "tenant_id = $2 AND type = $4"));
+  EXPECT_THAT(q->params, ElementsAre("tenant-acme", "tenant-beta", "metadata.changed", "data.refreshed"));
+  EXPECT_EQ(ListStatement(*q, "id"),
+            "SELECT id FROM ("
+            "(SELECT * FROM event_log WHERE tenant_id = $1 AND type = $3 AND TRUE ORDER BY occurred_at, id LIMIT 6)"
+            " UNION ALL (SELECT * FROM event_log WHERE tenant_id = $1 AND type = $4 AND TRUE ORDER BY occurred_at, id"
+            " LIMIT 6) UNION ALL (SELECT * FROM event_log WHERE tenant_id = $2 AND type = $3 AND TRUE ORDER BY"
+            " occurred_at, id LIMIT 6) UNION ALL (SELECT * FROM event_log WHERE tenant_id = $2 AND type = $4 AND TRUE"
+            " ORDER BY occurred_at, id LIMIT 6)) AS event_log ORDER BY occurred_at, id LIMIT 6");
+
+  // One branch: a plain ordered SELECT.
+  q = Check(v1::ListEventsRequest());
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListStatement(*q, "id"),
+            "SELECT id FROM event_log WHERE tenant_id = $1 AND TRUE ORDER BY occurred_at, id LIMIT 101");
+}
+
+TEST_F(ListRequestTest, TooManyCombinationsKeepTheLaterDimensionsAsArrays) {
+  v1::ListEventsRequest req;
+  v1::EventFilter& f = *req.mutable_filter();
+  for (const auto& r : catalog_.routes()) f.add_types(r.type);  // 13
+  for (const auto& s : catalog_.sources()) f.add_sources(s);    // 7
+  ASSERT_GT(static_cast<size_t>(f.types_size() * f.sources_size()), kMaxListBranches);
+  ASSERT_LE(static_cast<size_t>(f.types_size()), kMaxListBranches);
+  auto q = Check(req);
+  ASSERT_TRUE(q.ok()) << q.status();
+  // One branch per type; types x sources would pass kMaxListBranches, so source stays an array.
+  EXPECT_EQ(q->branches.size(), static_cast<size_t>(f.types_size()));
+  for (const auto& b : q->branches)
+    EXPECT_THAT(b, ::testing::MatchesRegex(
+                       "tenant_id = \\$1 AND type = \\$[0-9]+ AND source = ANY\\(\\$[0-9]+::text\\[\\]\\)"));
+  EXPECT_EQ(q->params.back(), common::PgTextArray(catalog_.sources()));
 }
 
 }  // namespace

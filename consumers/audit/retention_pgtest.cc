@@ -349,9 +349,10 @@ TEST_F(RetentionTest, MigratingTheOldLayoutKeepsEveryRow) {
   EXPECT_EQ(Scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'event_log_pkey'"
                    " AND conrelid = 'event_log'::regclass"),
             "PRIMARY KEY (tenant_id, id, occurred_at)");
-  EXPECT_THAT(Column("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'event_log'::regclass"),
-              UnorderedElementsAreArray({"event_log_pkey", "event_log_tenant_time", "event_log_tenant_type_time",
-                                         "event_log_tenant_source_time", "event_log_correlation"}));
+  EXPECT_THAT(
+      Column("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'event_log'::regclass"),
+      UnorderedElementsAreArray({"event_log_pkey", "event_log_tenant_time", "event_log_tenant_type_time",
+                                 "event_log_tenant_source_time", "event_log_correlation", "event_log_payload_path"}));
 
   // The sink stores into the migrated table, and a migrated row delivered again merges.
   v1::Envelope e = contracts::testing::Golden("kpi.changed");

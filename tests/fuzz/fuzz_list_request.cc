@@ -2,13 +2,16 @@
 // principal holding only "tenant-acme", with the compiled-in catalog. Beyond "no crash":
 // a refusal is InvalidArgument with a field path or PermissionDenied naming
 // filter.tenant_ids[i]; an accepted request reads only tenants the principal may act
-// for (never "every tenant"), has a limit in 1..200, and its WHERE clause is made of
-// the fixed conditions alone with placeholders $1..$n, n being the parameter count, so
-// nothing the caller sent is part of the SQL text.
+// for (never "every tenant"), has a limit in 1..200, and its branches and shared WHERE
+// clause are made of the fixed conditions alone with placeholders $1..$n, n being the
+// parameter count, so nothing the caller sent is part of the SQL text; the branches
+// together read exactly the tenant set, none twice.
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/pg.h"
 #include "contracts/authz.h"
@@ -21,51 +24,105 @@ using namespace sluice;  // NOLINT: a fuzz entry point, not a header
 
 namespace {
 
-// The conditions CheckListRequest may append to "TRUE", in its order, with each
-// placeholder written as "$#".
+// The conditions CheckListRequest may append to the shared "TRUE", in its order, with
+// each placeholder written as "$#".
 constexpr std::string_view kConditions[] = {
-    " AND tenant_id = ANY($#::text[])",
-    " AND type = ANY($#::text[])",
-    " AND source = ANY($#::text[])",
     " AND correlation_id = $#",
     " AND occurred_at >= $#::timestamptz",
     " AND occurred_at <= $#::timestamptz",
-    " AND jsonb_path_exists(payload, $#::jsonpath, '{}', true)",
+    " AND payload @? $#::jsonpath",
     " AND (occurred_at, id) > ($#::timestamptz, $#::uuid)",
 };
 
-// `where` with every "$<digits>" replaced by "$#"; the placeholders must count 1, 2, ...
-std::string Placeholders(const std::string& where, size_t& count) {
+// `text` with every "$<digits>" replaced by "$#", the numbers appended to `used`.
+std::string Placeholders(const std::string& text, std::vector<size_t>& used) {
   std::string out;
-  count = 0;
-  for (size_t i = 0; i < where.size();) {
-    if (where[i] != '$' || i + 1 >= where.size() || where[i + 1] < '0' || where[i + 1] > '9') {
-      out += where[i++];
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] != '$' || i + 1 >= text.size() || text[i + 1] < '0' || text[i + 1] > '9') {
+      out += text[i++];
       continue;
     }
     size_t j = i + 1;
-    while (j < where.size() && where[j] >= '0' && where[j] <= '9') ++j;
-    ++count;
-    if (where.substr(i + 1, j - i - 1) != std::to_string(count))
-      fuzz::Fail("placeholders out of order in WHERE: " + where);
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j - i > 6) fuzz::Fail("placeholder number too long: " + text);
+    used.push_back(std::stoul(text.substr(i + 1, j - i - 1)));
     out += "$#";
     i = j;
   }
   return out;
 }
 
-void CheckWhere(const gateway::ListQuery& q) {
-  size_t count = 0;
-  const std::string shape = Placeholders(q.where, count);
+// The tenants a branch reads: "tenant_id = $k" (one) or "tenant_id = ANY($k::text[])"
+// (which must be the whole tenant set); every branch starts with one of them. The rest
+// of the branch is type then source, each in one of the same two forms.
+std::set<std::string> CheckBranch(const gateway::ListQuery& q, const std::string& branch) {
+  std::vector<size_t> used;
+  const std::string shape = Placeholders(branch, used);
   std::string_view rest = shape;
-  if (count != q.params.size())
-    fuzz::Fail("WHERE has " + std::to_string(count) + " placeholders for " + std::to_string(q.params.size()) +
-               " parameters: " + q.where);
+  auto param = [&](size_t k) -> const std::string& {
+    if (k < 1 || k > q.params.size() || !q.params[k - 1].has_value())
+      fuzz::Fail("branch refers to a missing parameter: " + branch);
+    return *q.params[k - 1];
+  };
+  std::set<std::string> tenants;
+  if (rest.starts_with("tenant_id = $#")) {
+    tenants.insert(param(used.front()));
+    rest.remove_prefix(14);
+    // With a JSONPath: the same tenant again, for the GIN index.
+    constexpr std::string_view kGin = " AND ARRAY[tenant_id] @> ARRAY[$#::text]";
+    if (rest.starts_with(kGin)) {
+      if (used.size() < 2 || used[1] != used[0]) fuzz::Fail("index form names another tenant: " + branch);
+      rest.remove_prefix(kGin.size());
+    }
+  } else if (rest.starts_with("tenant_id = ANY($#::text[])")) {
+    if (param(used.front()) != common::PgTextArray(q.tenants)) fuzz::Fail("a tenant array that is not the set");
+    tenants = q.tenants;
+    rest.remove_prefix(27);
+    constexpr std::string_view kGin = " AND ARRAY[tenant_id] && $#::text[]";
+    if (rest.starts_with(kGin)) {
+      if (used.size() < 2 || used[1] != used[0]) fuzz::Fail("index form names other tenants: " + branch);
+      rest.remove_prefix(kGin.size());
+    }
+  } else {
+    fuzz::Fail("branch without a tenant condition: " + branch);
+  }
+  for (std::string_view col : {"type", "source"}) {
+    const std::string one = std::string(" AND ") + std::string(col) + " = $#";
+    const std::string any = std::string(" AND ") + std::string(col) + " = ANY($#::text[])";
+    if (rest.starts_with(any)) {
+      rest.remove_prefix(any.size());
+    } else if (rest.starts_with(one)) {
+      rest.remove_prefix(one.size());
+    }
+  }
+  if (!rest.empty()) fuzz::Fail("branch holds more than the fixed conditions: " + branch);
+  return tenants;
+}
+
+void CheckStatement(const gateway::ListQuery& q) {
+  if (q.branches.empty() || q.branches.size() > gateway::kMaxListBranches)
+    fuzz::Fail("branch count " + std::to_string(q.branches.size()));
+  std::vector<size_t> used;
+  const std::string shape = Placeholders(q.where, used);
+  std::string_view rest = shape;
   if (!rest.starts_with("TRUE")) fuzz::Fail("WHERE does not start with TRUE: " + q.where);
   rest.remove_prefix(4);
   for (std::string_view c : kConditions)
     if (rest.starts_with(c)) rest.remove_prefix(c.size());
-  if (!rest.empty()) fuzz::Fail("WHERE holds more than the fixed conditions: " + shape);
+  if (!rest.empty()) fuzz::Fail("WHERE holds more than the fixed conditions: " + q.where);
+  // The branches together read exactly the tenant set, each branch at least one tenant.
+  std::set<std::string> tenants;
+  std::set<std::string> seen;
+  for (const auto& b : q.branches) {
+    if (!seen.insert(b).second) fuzz::Fail("a branch twice (its rows would repeat): " + b);
+    tenants.merge(CheckBranch(q, b));
+    Placeholders(b, used);
+  }
+  if (tenants != q.tenants) fuzz::Fail("the branches' tenants are not the tenant set");
+  std::set<size_t> numbers(used.begin(), used.end());
+  if (numbers.size() != q.params.size() ||
+      (!numbers.empty() && (*numbers.begin() != 1 || *numbers.rbegin() != q.params.size())))
+    fuzz::Fail("placeholders are not exactly $1..$" + std::to_string(q.params.size()));
   for (const auto& p : q.params)
     if (!p.has_value()) fuzz::Fail("a NULL parameter: " + q.where);
 }
@@ -104,11 +161,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (q->tenants.empty()) fuzz::Fail("a one-tenant principal reads every tenant");
   for (const auto& t : q->tenants)
     if (!authz.MayActFor(who, t).ok()) fuzz::Fail("reads tenant \"" + t + "\" it may not act for");
-  CheckWhere(*q);
-  // The tenant condition is always there, and it carries exactly the tenant set.
-  if (!q->where.starts_with("TRUE AND tenant_id = ANY($1::text[])") ||
-      q->params.front() != common::PgTextArray(q->tenants))
-    fuzz::Fail("tenant condition missing or not the tenant set: " + q->where);
+  // Every branch has a tenant condition, and together they carry exactly the tenant set.
+  CheckStatement(*q);
   if (q->cursor.has_value() == req.cursor().empty()) fuzz::Fail("cursor decoded without one sent, or dropped");
   return 0;
 }

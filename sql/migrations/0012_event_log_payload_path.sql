@@ -1,0 +1,11 @@
+-- ListEvents' filter.json_path is `payload @? $n::jsonpath`; this index lets PostgreSQL
+-- answer it from the index instead of evaluating the path on every row of the tenant.
+-- Two columns, both searched in the one index: the tenant as a one-element array (GIN has
+-- no operator class for plain text without the btree_gin extension; ListEvents adds
+-- `ARRAY[tenant_id] @> ARRAY[$k::text]` next to `tenant_id = $k`) and the payload with
+-- jsonb_path_ops (hashes of value paths: smaller and faster than jsonb_ops, and serves @?
+-- and @@, all ListEvents uses). Without the tenant column, a path that matches many rows
+-- of other tenants (entity keys repeat across tenants) fetches all of them from the heap.
+-- Created on the partitioned table, so every month's partition has it, including those
+-- sluice-audit makes later.
+CREATE INDEX event_log_payload_path ON event_log USING gin ((ARRAY[tenant_id]), payload jsonb_path_ops);
