@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   conf->release();
   c->rk_.reset(rk);
   rd_kafka_poll_set_consumer(rk);
+  c->commit_results_.reset(rd_kafka_queue_new(rk));
 
   kafka::PartitionListHandle topics(rd_kafka_topic_partition_list_new(static_cast<int>(c->config_.topics.size())));
   for (const auto& t : c->config_.topics)
@@ -92,7 +93,10 @@ void Consumer::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_top
     if (auto s = self->CommitPending(parts); !s.ok())
       spdlog::warn("consumer {}: commit on revoke: {}", self->config_.group_id, s.message());
   }
-  for (int i = 0; i < parts->cnt; ++i) self->pending_.erase({parts->elems[i].topic, parts->elems[i].partition});
+  for (int i = 0; i < parts->cnt; ++i) {
+    self->pending_.erase({parts->elems[i].topic, parts->elems[i].partition});
+    self->sent_.erase({parts->elems[i].topic, parts->elems[i].partition});
+  }
   spdlog::info("consumer {}: revoked {} partitions", self->config_.group_id, parts->cnt);
   if (cooperative) {
     if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
@@ -116,6 +120,7 @@ absl::Status Consumer::CommitPending(const rd_kafka_topic_partition_list_t* only
       break;
     }
     pending_.erase({list->elems[i].topic, list->elems[i].partition});
+    sent_.erase({list->elems[i].topic, list->elems[i].partition});
   }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::lock_guard lock(stats_mu_);
@@ -124,9 +129,59 @@ absl::Status Consumer::CommitPending(const rd_kafka_topic_partition_list_t* only
   return kafka::KafkaStatus(err, "commit offsets");
 }
 
+void Consumer::CommitAsync() {
+  kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(pending_.size())));
+  for (const auto& [tp, next] : pending_) {
+    auto sent = sent_.find(tp);
+    if (sent != sent_.end() && sent->second == next) continue;  // already on its way
+    rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second)->offset = next;
+    sent_[tp] = next;
+  }
+  if (list->cnt == 0) return;
+  rd_kafka_resp_err_t err =
+      rd_kafka_commit_queue(rk_.get(), list.get(), commit_results_.get(), &Consumer::OnCommitted, this);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Not sent: the next batch (or the revoke, or Close) sends these offsets again.
+    for (int i = 0; i < list->cnt; ++i) sent_.erase({list->elems[i].topic, list->elems[i].partition});
+    std::lock_guard lock(stats_mu_);
+    ++stats_.commit_failures;
+    spdlog::warn("consumer {}: {}", config_.group_id, kafka::KafkaStatus(err, "commit offsets").message());
+  }
+}
+
+void Consumer::OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                           void* opaque) {
+  auto* self = static_cast<Consumer*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  bool failed = err != RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+    const auto& el = offsets->elems[i];
+    const TopicPartition tp{el.topic, el.partition};
+    auto pending = self->pending_.find(tp);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && el.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // Done, unless a later batch has moved the partition on since.
+      if (pending != self->pending_.end() && pending->second == el.offset) {
+        self->pending_.erase(pending);
+        self->sent_.erase(tp);
+      }
+      continue;
+    }
+    failed = true;
+    // Sent again with the next batch, or by the revoke or Close.
+    auto sent = self->sent_.find(tp);
+    if (sent != self->sent_.end() && sent->second == el.offset) self->sent_.erase(sent);
+  }
+  if (failed) {
+    std::lock_guard lock(self->stats_mu_);
+    ++self->stats_.commit_failures;
+    spdlog::warn("consumer {}: {}", self->config_.group_id, kafka::KafkaStatus(err, "commit offsets").message());
+  }
+}
+
 absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
   if (closed_) return absl::FailedPreconditionError("consumer is closed");
   if (!fatal_.ok()) return fatal_;
+  rd_kafka_queue_poll_callback(commit_results_.get(), 0);  // results of earlier commits
   std::vector<MessageHandle> messages;
   messages.reserve(std::min<size_t>(config_.max_batch, 1024));
   // Wait up to batch_wait for the first record, then take what is already fetched.
@@ -216,11 +271,11 @@ absl::StatusOr<size_t> Consumer::PollOnce(const BatchHandler& handler) {
     stats_.undecodable += undecodable;
     if (!batch.empty()) ++stats_.batches;
   }
-  if (auto s = CommitPending(); !s.ok()) {
-    // Still pending: retried with the next batch or on revoke. A partition that moved
-    // to another member is redelivered there (at-least-once).
-    spdlog::warn("consumer {}: {}", config_.group_id, s.message());
-  }
+  // Asynchronously: the next poll does not wait a broker round trip for it. Results are
+  // served from the next PollOnce; a failed commit is sent again with the next batch, and
+  // a revoke or Close commits what is still pending synchronously. A partition that moved
+  // to another member before its commit is redelivered there (at-least-once).
+  CommitAsync();
   return batch.size();
 }
 

@@ -47,17 +47,18 @@ struct ConsumerConfig {
 };
 
 struct ConsumerStats {
-  uint64_t delivered = 0;     // records handed to the handler and committed
+  uint64_t delivered = 0;     // records the handler accepted (their offsets then committed)
   uint64_t skipped_type = 0;  // filtered by ce_type, not decoded
   uint64_t undecodable = 0;   // value is not an Envelope (logged and skipped)
   uint64_t batches = 0;       // successful batches
   uint64_t handler_failures = 0;
-  uint64_t commit_failures = 0;
+  uint64_t commit_failures = 0;  // commits refused or not sent (the offsets are sent again)
 };
 
 // A Kafka consumer-group member that delivers batches of decoded envelopes and
-// commits a batch's offsets only after its handler succeeded (at-least-once).
-// Offsets not yet committed when partitions are revoked are committed first.
+// commits a batch's offsets only after its handler succeeded (at-least-once). That commit
+// is asynchronous, so the next batch does not wait for the broker; offsets not yet
+// committed when partitions are revoked, or at Close, are committed synchronously first.
 //
 // Thread-safety: Run/PollOnce/Close from one thread; Stop from any thread (it only
 // sets a flag). Non-copyable. Lifetime: the destructor calls Close, which commits,
@@ -102,6 +103,11 @@ class Consumer {
   absl::Status Rewind(const std::map<TopicPartition, int64_t>& first);
   // Commits pending_ offsets (all, or only those in `only`); synchronous.
   absl::Status CommitPending(const rd_kafka_topic_partition_list_t* only = nullptr);
+  // Sends the pending_ offsets not already on their way (sent_); results arrive on
+  // commit_results_, served at the start of each PollOnce by OnCommitted.
+  void CommitAsync();
+  static void OnCommitted(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                          void* opaque);
 
   ConsumerConfig config_;
   // Before rk_: OnError may use it until the handle is gone.
@@ -110,8 +116,12 @@ class Consumer {
   std::atomic<bool> stop_{false};
   bool closed_ = false;
   absl::Status fatal_;  // a fatal librdkafka error or a failed rewind ends Run
-  // Next offset to commit per partition, for records handled but not yet committed.
+  // After rk_: a queue handle must go before its client.
+  common::Handle<rd_kafka_queue_t, rd_kafka_queue_destroy> commit_results_;
+  // Next offset to commit per partition, for records handled but not yet known committed,
+  // and the offset last sent asynchronously for each (not yet answered).
   std::map<TopicPartition, int64_t> pending_;
+  std::map<TopicPartition, int64_t> sent_;
   mutable std::mutex stats_mu_;
   ConsumerStats stats_;
 };

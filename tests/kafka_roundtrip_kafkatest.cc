@@ -5,9 +5,11 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
+#include "common/strings.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
 #include "kafka/consumer.h"
@@ -119,6 +121,49 @@ TEST_F(KafkaRoundTrip, SkipsUnhandledTypesWithoutDecodingAndCommitsThem) {
   // Committed: a new member of the group gets nothing more.
   auto again = MakeConsumer("refresh-only", {topic}, {"data.refreshed"});
   EXPECT_TRUE(Collect(*again, 1, absl::Seconds(5)).empty());
+}
+
+// Commits are asynchronous, yet a running member's handled batches reach the group's
+// committed offsets without a revoke or Close (a crashed member would otherwise redo
+// everything since it joined).
+TEST_F(KafkaRoundTrip, HandledBatchesAreCommittedWhileTheMemberRuns) {
+  auto producer = MakeProducer();
+  constexpr int kEvents = 40;
+  for (int i = 0; i < kEvents; ++i) {
+    v1::Envelope e = Goldens()[0];
+    e.clear_id();
+    e.set_tenant_id(common::Cat("tenant-", i % 7));
+    ASSERT_TRUE(producer->SendSync(e).ok());
+  }
+  const std::string topic = catalog_->Find(Goldens()[0].type())->topic;
+  const std::string group = "commit-while-running";
+  auto c = MakeConsumer(group, {topic}, {}, 10);
+  auto got = Collect(*c, kEvents);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kEvents));
+  std::map<int32_t, int64_t> want;  // partition -> next offset
+  for (const auto& r : got) want[r.partition] = std::max(want[r.partition], r.offset + 1);
+
+  // The group's committed offsets as another client sees them (no membership needed).
+  auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap_}, {"group.id", Group(group)}});
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  char err[512];
+  kafka::KafkaHandle probe(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), err, sizeof(err)));
+  ASSERT_NE(probe, nullptr) << err;
+  conf->release();
+  auto committed = [&] {
+    std::map<int32_t, int64_t> out;
+    kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(want.size())));
+    for (const auto& [p, _] : want) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    EXPECT_EQ(rd_kafka_committed(probe.get(), list.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < list->cnt; ++i) out[list->elems[i].partition] = list->elems[i].offset;
+    return out;
+  };
+  std::map<int32_t, int64_t> seen;
+  for (int i = 0; i < 50 && (seen = committed()) != want; ++i)
+    ASSERT_TRUE(c->PollOnce([](auto&) { return absl::OkStatus(); }).ok());  // serves commit results
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(c->stats().commit_failures, 0u);
+  EXPECT_EQ(c->stats().delivered, static_cast<uint64_t>(kEvents));
 }
 
 TEST_F(KafkaRoundTrip, ConsumerStoppedMidBatchRereadsExactlyTheUncommittedRecords) {
