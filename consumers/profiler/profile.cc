@@ -126,7 +126,11 @@ absl::StatusOr<ProfilePlan> BuildProfilePlan(const std::string& quoted_table, co
     if (auto it = by_column.find(info.name); it != by_column.end()) {
       const ColumnRule& r = *it->second;
       pc.rule = &r;
-      if (r.unique && !info.unique_index) pc.distinct = add(Cat("count(DISTINCT ", q, ")"));
+      if (r.unique && !info.unique_index) {
+        pc.distinct = static_cast<int>(plan.distinct_sql.size());
+        plan.distinct_sql.push_back(Cat("SELECT count(*) FROM (SELECT ", q, " FROM ", quoted_table, " WHERE ", q,
+                                        " IS NOT NULL GROUP BY ", q, ") AS d"));
+      }
       std::vector<std::string> violations;
       if (r.regex) violations.push_back(Cat("NOT (", q, "::text ~ ", param(*r.regex), ")"));
       if (r.min || r.max) {
@@ -196,7 +200,8 @@ void ComputeScores(ProfileResult& r, const ScoreWeights& w) {
   r.grade = GradeFor(r.quality_score);
 }
 
-ProfileResult ScoreProfile(const ProfilePlan& plan, const common::PgResult& row, const ScoreWeights& w) {
+ProfileResult ScoreProfile(const ProfilePlan& plan, const common::PgResult& row,
+                           const std::vector<int64_t>& distinct_counts, const ScoreWeights& w) {
   ProfileResult r;
   r.row_count = Int(row, 0);
   bool any_distinct = false;
@@ -210,7 +215,7 @@ ProfileResult ScoreProfile(const ProfilePlan& plan, const common::PgResult& row,
       if (pc.distinct >= 0) {
         any_distinct = true;
         c.uniqueness_method = "distinct_count";
-        c.duplicates = (r.row_count - c.null_count) - Int(row, pc.distinct);
+        c.duplicates = (r.row_count - c.null_count) - distinct_counts.at(static_cast<size_t>(pc.distinct));
       } else {
         c.uniqueness_method = "unique_index";  // the database already forbids duplicates
       }
@@ -333,8 +338,14 @@ absl::StatusOr<ProfileResult> ProfileTable(common::PgConnection& conn, const std
 
   auto row = conn.Exec(plan->sql, plan->params);
   if (!row.ok()) return fail_pg(row.status());
+  std::vector<int64_t> distinct_counts;
+  for (const auto& sql : plan->distinct_sql) {
+    auto d = conn.Exec(sql);
+    if (!d.ok()) return fail_pg(d.status());
+    distinct_counts.push_back(Int(*d, 0));
+  }
   if (auto s = tx->Commit(); !s.ok()) return fail_pg(s);
-  ProfileResult result = ScoreProfile(*plan, *row, options.weights);
+  ProfileResult result = ScoreProfile(*plan, *row, distinct_counts, options.weights);
   result.duration = absl::Now() - start;
   return result;
 }

@@ -50,16 +50,21 @@ struct ScoreWeights {
   double validity = 0.3;
 };
 
-// The one-scan profile statement of a table: its SQL, parameters, and where each
-// metric lands in the single result row.
+// The profile statements of a table, run in one REPEATABLE READ snapshot: one scan for
+// every count, rule and min/max (`sql`, `params`, each metric a column of its one result
+// row), and one statement per column whose uniqueness needs counting distinct values
+// (`distinct_sql`, no parameters; a GROUP BY that PostgreSQL can hash in parallel, where
+// count(DISTINCT) in the main scan would sort every value in one process and keep the
+// whole scan from going parallel).
 struct ProfilePlan {
   std::string sql;
   std::vector<std::optional<std::string>> params;
+  std::vector<std::string> distinct_sql;
   struct Column {
     ColumnInfo info;
     const ColumnRule* rule = nullptr;                       // points into the rules passed to BuildProfilePlan
     int non_null = -1;                                      // result column of count(c)
-    int distinct = -1;                                      // count(DISTINCT c), when unique and no unique index
+    int distinct = -1;                                      // index into distinct_sql, when unique and no unique index
     int regex = -1, range = -1, allowed = -1, length = -1;  // violations per rule
     int invalid = -1;                                       // values violating any rule
     int min = -1, max = -1;
@@ -103,7 +108,8 @@ struct ProfileResult {
 //   uniqueness   = distinct / non-null values                     (columns marked unique)
 //   validity     = non-null values passing every rule / non-null  (columns with rules)
 // each in percent (100 when nothing is measured), score = weighted mean.
-ProfileResult ScoreProfile(const ProfilePlan& plan, const common::PgResult& row, const ScoreWeights& w);
+ProfileResult ScoreProfile(const ProfilePlan& plan, const common::PgResult& row,
+                           const std::vector<int64_t>& distinct_counts, const ScoreWeights& w);
 // The same from already computed column profiles (row_count and columns set).
 void ComputeScores(ProfileResult& r, const ScoreWeights& w);
 
