@@ -19,14 +19,11 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 #include <librdkafka/rdkafka.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -36,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "benchmarks/cpu_meter.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -54,45 +52,6 @@ using Clock = std::chrono::steady_clock;
 constexpr char kToken[] = "bench-token";
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Where the CPU goes in a phase: this process (gateway, clients, producers and consumers
-// all run in it) from getrusage, the whole machine (the broker included) from /proc/stat.
-class CpuMeter {
- public:
-  struct Mark {
-    double wall = 0, process = 0, machine_busy = 0, machine_total = 0;
-  };
-  static Mark Now() {
-    Mark m;
-    m.wall = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    m.process = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-                static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-    std::ifstream stat("/proc/stat");
-    std::string cpu;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    m.machine_busy = (user + nice + system + irq + softirq + steal) / tick;
-    m.machine_total = m.machine_busy + (idle + iowait) / tick;
-    return m;
-  }
-  void Add(const Mark& a, const Mark& b) {
-    wall_ += b.wall - a.wall;
-    process_ += b.process - a.process;
-    busy_ += b.machine_busy - a.machine_busy;
-    total_ += b.machine_total - a.machine_total;
-  }
-  void Print(const char* path) const {
-    if (wall_ <= 0) return;
-    std::printf("  %-8s %6.1f s: this process %.2f cores, machine %.2f cores busy (%.0f%%)\n", path, wall_,
-                process_ / wall_, busy_ / wall_, total_ > 0 ? 100.0 * busy_ / total_ : 0.0);
-  }
-
- private:
-  double wall_ = 0, process_ = 0, busy_ = 0, total_ = 0;
-};
 
 struct Percentiles {
   double p50 = 0, p90 = 0, p99 = 0, max = 0;
@@ -561,7 +520,7 @@ int main(int argc, char** argv) {
   std::vector<double> gaps;
   std::vector<size_t> batch_sizes;
   std::vector<double> raw_commits;
-  CpuMeter raw_cpu, gw_cpu;
+  bench::CpuMeter raw_cpu, gw_cpu;
   {
     kafka::ConsumerConfig cc{.bootstrap_servers = bootstrap,
                              .group_id = prefix + "gateway-path",
@@ -612,19 +571,19 @@ int main(int argc, char** argv) {
     int64_t raw_expected = 0, gw_expected = 0;
     for (int r = 0; r < rounds; ++r) {
       auto raw_events = MakeEvents(tmpl, n, true);
-      CpuMeter::Mark start = CpuMeter::Now();
+      bench::CpuMeter::Mark start = bench::CpuMeter::Now();
       Paced(n, rate, publishers, [&](int, size_t i) { raw_producer.Produce(raw_spec.name(), raw_events[i]); });
       raw_expected += static_cast<int64_t>(n);
       wait_all(raw_tracker, raw_expected);
-      raw_cpu.Add(start, CpuMeter::Now());
+      raw_cpu.Add(start, bench::CpuMeter::Now());
 
       auto gw_events = MakeEvents(tmpl, n, true);
       wrapper.Measure(true);
-      start = CpuMeter::Now();
+      start = bench::CpuMeter::Now();
       Paced(n, rate, publishers, [&](int p, size_t i) { publish_gw(p, gw_events[i]); });
       gw_expected += static_cast<int64_t>(n);
       wait_all(gw_tracker, gw_expected - streams.errors());
-      gw_cpu.Add(start, CpuMeter::Now());
+      gw_cpu.Add(start, bench::CpuMeter::Now());
       wrapper.Measure(false);
       if (probe) wait_all(probe_tracker, gw_expected - streams.errors());
     }
