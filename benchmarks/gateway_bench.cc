@@ -326,7 +326,10 @@ std::optional<double> JavaProducerThroughput(const std::string& kafka_libs, cons
   return rate;
 }
 
-Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, int rate, int seconds, int64_t* errors) {
+// Calls slower than `slow_ms` are listed on stderr by when they were sent (seconds into
+// the run), to see whether stalls recur on a period; 0 lists nothing.
+Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, int rate, int seconds, int64_t* errors,
+                         double slow_ms) {
   auto stub = v1::EventGateway::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::CompletionQueue cq;
   struct Call {
@@ -340,6 +343,8 @@ Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, in
   std::vector<double> lat;
   lat.reserve(static_cast<size_t>(n));
   std::atomic<int64_t> errs{0};
+  std::vector<std::pair<double, double>> slow;  // (sent, s into the run; latency, ms)
+  const auto start = Clock::now();
   std::thread reaper([&] {
     void* tag;
     bool ok;
@@ -347,10 +352,11 @@ Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, in
       std::unique_ptr<Call> c(static_cast<Call*>(tag));
       if (!c->status.ok()) errs++;
       lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - c->sent).count());
+      if (slow_ms > 0 && lat.back() > slow_ms)
+        slow.emplace_back(std::chrono::duration<double>(c->sent - start).count(), lat.back());
     }
   });
   const auto interval = std::chrono::nanoseconds(1'000'000'000LL / rate);
-  const auto start = Clock::now();
   v1::PublishRequest req;
   *req.mutable_envelope() = tmpl;
   for (int i = 0; i < n; ++i) {
@@ -365,6 +371,14 @@ Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, in
   reaper.join();
   cq.Shutdown();
   *errors = errs.load();
+  if (!slow.empty()) {
+    std::fprintf(
+        stderr, "unary calls over %.0f ms (run began at Unix ms %lld; sent at s into it: ms):", slow_ms,
+        static_cast<long long>(absl::ToUnixMillis(absl::Now()) -
+                               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()));
+    for (const auto& [at, ms] : slow) std::fprintf(stderr, " %.3f:%.1f", at, ms);
+    std::fprintf(stderr, "\n");
+  }
   return Summarize(lat);
 }
 
@@ -377,6 +391,7 @@ int main(int argc, char** argv) {
   int64_t records = 200000;
   int streams = 2, rate = 5000, seconds = 10, window = 16, latency_runs = 10;
   bool latency_only = false;
+  double slow_ms = 0;
   size_t batch = 500;
   std::string bootstrap = common::DefaultKafkaBootstrap();
   const char* libs_env = std::getenv("SLUICE_KAFKA_LIBS");
@@ -404,6 +419,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   app.add_flag("--latency-only", latency_only, "Skip the throughput runs");
+  app.add_option("--slow-ms", slow_ms, "List unary calls slower than this on stderr, by send time (0: none)")
+      ->capture_default_str();
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   common::InitLogging("gateway_bench", "warn");
@@ -503,7 +520,7 @@ int main(int argc, char** argv) {
   for (int run = 1; run <= latency_runs; ++run) {
     int64_t errors = 0;
     const auto g0 = CpuMeter::Now();
-    Percentiles g = UnaryLatency(target, tmpl, rate, seconds, &errors);
+    Percentiles g = UnaryLatency(target, tmpl, rate, seconds, &errors, slow_ms);
     const auto g1 = CpuMeter::Now();
     Percentiles r = RawLatency(bootstrap, topic, tmpl, rate, seconds);
     const auto r1 = CpuMeter::Now();
