@@ -1,15 +1,24 @@
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include <string_view>
+
 #include "gateway/approvals.h"
 #include "gateway/auth.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 
 namespace sluice::gateway {
 
-// The gRPC face of Approvals (synchronous API; each call runs one transaction).
+// The gRPC face of Approvals (synchronous API; each call runs one transaction). Counts
+// what each successful call decided in sluice_approvals_total{entity_type, tier,
+// decision}: created, approved, rejected or cancelled, by the approval's entity type and
+// tier (closed sets: at most 4 x 6 x 5 series).
 class ApprovalServiceImpl final : public v1::ApprovalService::Service {
  public:
-  ApprovalServiceImpl(const TokenStore& tokens, Approvals& approvals) : tokens_(tokens), approvals_(approvals) {}
+  ApprovalServiceImpl(const TokenStore& tokens, Approvals& approvals, prometheus::Registry& registry);
   grpc::Status CreateApproval(grpc::ServerContext*, const v1::CreateApprovalRequest*,
                               v1::CreateApprovalResponse*) override;
   grpc::Status GetApproval(grpc::ServerContext*, const v1::GetApprovalRequest*, v1::GetApprovalResponse*) override;
@@ -20,8 +29,11 @@ class ApprovalServiceImpl final : public v1::ApprovalService::Service {
   grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*, v1::CancelResponse*) override;
 
  private:
+  void Count(const v1::Approval& a, std::string_view decision);
+
   const TokenStore& tokens_;
   Approvals& approvals_;
+  prometheus::Family<prometheus::Counter>& decisions_;
 };
 
 }  // namespace sluice::gateway

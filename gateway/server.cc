@@ -193,7 +193,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->refresh = std::make_unique<DataRefreshServiceImpl>(impl->tokens, *impl->publisher);
   if (impl->pg != nullptr) {
     impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->catalog, impl->authz);
-    impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals);
+    impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals, registry);
     impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->catalog, impl->authz);
   }
   std::vector<std::string> topics;

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -157,6 +158,21 @@ struct TypeCase {
   std::vector<std::string> events;
 };
 
+// sluice_approvals_total for one label set, from the gateway's registry.
+double Decided(prometheus::Registry& registry, const std::string& type, const std::string& tier,
+               const std::string& decision) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "sluice_approvals_total") continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> labels;
+      for (const auto& l : m.label) labels[l.name] = l.value;
+      if (labels == std::map<std::string, std::string>{{"decision", decision}, {"entity_type", type}, {"tier", tier}})
+        return m.counter.value;
+    }
+  }
+  return 0;
+}
+
 TEST_F(Approvals, EachEntityTypeEmitsItsEventsInOrderOnceWithOneCorrelation) {
   const TypeCase cases[] = {
       {v1::ENTITY_TYPE_METADATA,
@@ -249,6 +265,7 @@ TEST_F(Approvals, ConcurrentApprovesGiveExactlyOneSuccessAndOneSetOfEvents) {
   }
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(precondition, 3);
+  EXPECT_EQ(Decided(registry_, "kpi", "tier2", "approved"), 1);  // the three refused are not counted
   EXPECT_THAT(OutboxTypes(a.id()), ElementsAre("approval.created", "kpi.approved", "kpi.changed", "approval.approved"));
 }
 
@@ -289,6 +306,12 @@ TEST_F(Approvals, RejectNeedsAReasonCancelIsTheRequestersAndDecidedApprovalsStay
   ASSERT_TRUE(stub_->Cancel(c4.get(), can, &cresp).ok());
   EXPECT_EQ(cresp.approval().status(), v1::APPROVAL_STATUS_CANCELLED);
   EXPECT_EQ(Approve(b.id(), testing::kTokenSteward).error_code(), grpc::FAILED_PRECONDITION);
+
+  // Counted once each, by what was decided; refused calls count nothing.
+  EXPECT_EQ(Decided(registry_, "glossary", "tier3", "created"), 2);
+  EXPECT_EQ(Decided(registry_, "glossary", "tier3", "rejected"), 1);
+  EXPECT_EQ(Decided(registry_, "glossary", "tier3", "cancelled"), 1);
+  EXPECT_EQ(Decided(registry_, "glossary", "tier3", "approved"), 0);
 }
 
 // `sluicectl audit verify` over this test's topics and schema: exit code and output.

@@ -3,7 +3,9 @@
 #   1. extracts the rule groups (the PrometheusRule's spec) into a plain rules file,
 #   2. promtool check rules,
 #   3. promtool test rules on every *.test.yaml here (fails when any test fails),
-#   4. promtool test rules on testdata/wrong-expectation.yaml, which MUST fail.
+#   4. promtool test rules on testdata/wrong-expectation.yaml, which MUST fail,
+#   5. checks the Grafana dashboard: it parses, panel ids are unique, and every sluice_*
+#      metric a panel queries is registered by some service's code.
 # Needs promtool (Debian package prometheus) and python3 with PyYAML (python3-yaml).
 set -euo pipefail
 
@@ -65,5 +67,27 @@ fi
 grep -q 'FAILED' wrong.log || { cat wrong.log; die "promtool failed on wrong-expectation.yaml, but not with a test failure"; }
 sed 's/^/   | /' wrong.log
 echo "   promtool rejected the wrong expectation, as it must"
+
+echo "== grafana dashboard: parses, unique panel ids, every sluice_* metric it queries is one the code registers"
+python3 - "$ROOT" <<'PY'
+import json, pathlib, re, sys
+root = pathlib.Path(sys.argv[1])
+board = json.loads((root / "k8s/base/monitoring/grafana-dashboard.json").read_text())
+ids = [p["id"] for p in board["panels"]]
+if len(ids) != len(set(ids)):
+    sys.exit(f"grafana-dashboard.json: repeated panel ids {sorted(i for i in ids if ids.count(i) > 1)}")
+code = "".join(f.read_text(errors="replace") for d in ("gateway", "consumers", "producers", "kafka", "common")
+               for f in (root / d).rglob("*.cc"))
+missing = set()
+for p in board["panels"]:
+    for t in p.get("targets", []):
+        for name in re.findall(r"\bsluice_[a-z0-9_]+", t.get("expr", "")):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            if f'"{base}"' not in code and f'"{name}"' not in code:
+                missing.add(f'{p["title"]}: {name}')
+if missing:
+    sys.exit("grafana-dashboard.json queries metrics no service registers:\n  " + "\n  ".join(sorted(missing)))
+print(f"   {len(ids)} panels, every queried metric registered")
+PY
 
 echo "monitoring-tests: OK"
