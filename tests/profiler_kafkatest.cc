@@ -106,7 +106,8 @@ class ProfilerTest : public testing::KafkaTest {
         " VALUES ($1, $2, $2, $3, $4, $5, $6::jsonb) RETURNING id::text",
         {kTenant, key, tier, schema, table, rules});
   }
-  v1::Envelope Due(const std::string& entity_id, v1::ProfileReason reason = v1::PROFILE_REASON_SCHEDULE) {
+  v1::Envelope Due(const std::string& entity_id, v1::ProfileReason reason = v1::PROFILE_REASON_SCHEDULE,
+                   v1::Priority priority = v1::PRIORITY_HIGH) {
     v1::Envelope e;
     e.set_id(contracts::NewUuidV7());
     e.set_tenant_id(kTenant);
@@ -117,7 +118,7 @@ class ProfilerTest : public testing::KafkaTest {
     p->set_entity_id(entity_id);
     p->set_canonical_key("k");
     p->set_tier(v1::TIER_1);
-    p->set_priority(v1::PRIORITY_HIGH);
+    p->set_priority(priority);
     p->set_reason(reason);
     contracts::FillDefaults(e, *catalog_);
     return e;
@@ -224,20 +225,38 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   EXPECT_TRUE(Handle(Due(bound, v1::PROFILE_REASON_MANUAL)).queued);
   EXPECT_TRUE(Handle(Due(bound, v1::PROFILE_REASON_QUALITY_DROP)).queued);
   EXPECT_EQ(Profiles(bound), 3);
+  // An approved change of the column rules is structural: it profiles within the
+  // cooldown, and that profile records the new definition, so a repeat is guarded again.
+  Exec(Cat("UPDATE mdm_global_metadata SET column_rules = '[{\"column\": \"amount\", \"min\": 0}]' WHERE id = '", bound,
+           "'"));
+  EXPECT_TRUE(Handle(Approved(bound, v1::TIER_1)).queued);
+  EXPECT_EQ(Handle(Approved(bound, v1::TIER_1)).skip_reason, "cooldown");
+  EXPECT_EQ(Scalar("SELECT count(DISTINCT definition_sha256) FROM mdm_profile WHERE entity_id = $1::uuid", {bound}),
+            "2");
+  EXPECT_EQ(Profiles(bound), 4);
+  // A normal-priority due event profiles what was never profiled, then waits for the
+  // tier's stale threshold (tier3: 30 days).
+  EXPECT_TRUE(Handle(Due(tier3, v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL)).queued);
+  auto not_stale = Handle(Due(tier3, v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL));
+  EXPECT_EQ(not_stale.skip_reason, "not_stale");
+  EXPECT_THAT(not_stale.detail, HasSubstr("tier3 is stale after 30 days"));
+  Exec(Cat("UPDATE mdm_profile SET profiled_at = now() - interval '30 days 1 minute' WHERE entity_id = '", tier3, "'"));
+  EXPECT_TRUE(Handle(Due(tier3, v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL)).queued);
+  EXPECT_EQ(Profiles(tier3), 2);
 
   // data.refreshed (by canonical key): 10 of 100 rows is not more than 10%; 11 is.
   EXPECT_EQ(Handle(Refreshed("orders", 10)).skip_reason, "refresh_below_threshold");
   EXPECT_TRUE(Handle(Refreshed("orders", 11)).queued);
-  EXPECT_EQ(Profiles(bound), 4);
-  // ... and older than 24 hours profiles whatever the row count.
-  Exec("UPDATE mdm_profile SET profiled_at = now() - interval '25 hours'");
-  EXPECT_TRUE(Handle(Refreshed("orders", 0)).queued);
   EXPECT_EQ(Profiles(bound), 5);
+  // ... and older than 24 hours profiles whatever the row count.
+  Exec(Cat("UPDATE mdm_profile SET profiled_at = now() - interval '25 hours' WHERE entity_id = '", bound, "'"));
+  EXPECT_TRUE(Handle(Refreshed("orders", 0)).queued);
+  EXPECT_EQ(Profiles(bound), 6);
 
   // A redelivered event finds its record and does nothing.
   auto again = Handle(first);
   EXPECT_TRUE(again.duplicate);
-  EXPECT_EQ(Profiles(bound), 5);
+  EXPECT_EQ(Profiles(bound), 6);
   // Another tenant's event with the same id is its own event, not a redelivery (and the
   // entity of this tenant is not its to profile).
   v1::Envelope foreign = first;
@@ -247,17 +266,18 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   EXPECT_EQ(theirs.skip_reason, "entity_not_found");
 
   EXPECT_EQ(Scalar("SELECT skip_reason FROM mdm_profile_trigger WHERE entity_id = $1::uuid", {unbound}), "no_binding");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "8");
-  for (const char* reason : {"no_binding", "entity_not_found", "tier_not_eligible", "refresh_below_threshold"})
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_trigger WHERE decision = 'skipped'"), "10");
+  for (const char* reason :
+       {"no_binding", "entity_not_found", "tier_not_eligible", "refresh_below_threshold", "not_stale"})
     EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", reason),
               reason == std::string("entity_not_found") ? 3 : 1)
         << reason;
-  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "cooldown"), 2);
+  EXPECT_EQ(Counter("sluice_profiler_skips_total", "reason", "cooldown"), 3);
   EXPECT_EQ(Counter("sluice_profiler_events_total", "outcome", "duplicate"), 1);
-  // Job history is kept: five finished jobs, none active.
-  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job WHERE status = 'succeeded'"), "5");
+  // Job history is kept: eight finished jobs, none active.
+  EXPECT_EQ(Scalar("SELECT count(*) FROM mdm_profile_job WHERE status = 'succeeded'"), "8");
   auto completed = Outbox("metadata.profile.completed");
-  ASSERT_EQ(completed.size(), 5u);
+  ASSERT_EQ(completed.size(), 8u);
   EXPECT_EQ(completed[0].correlation_id(), first.correlation_id());
   EXPECT_EQ(completed[0].causation_id(), first.id());
   EXPECT_EQ(completed[0].source(), "agent.profiler");

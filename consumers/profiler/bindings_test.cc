@@ -98,15 +98,16 @@ TEST(BindingAllowListTest, SystemAndGovernanceSchemasAreNeverAllowed) {
 TEST(BindingAllowListTest, PolicySkipsARefusedBindingBeforeTierAndCooldown) {
   EntityFacts refused{.found = true, .bound = true, .binding_refused = "binding: not allowed", .tier = v1::TIER_1};
   for (auto kind : {TriggerKind::kProfileDue, TriggerKind::kDataRefreshed, TriggerKind::kMetadataApproved}) {
-    auto d = Decide(PolicyConfig{}, kind, v1::PROFILE_REASON_MANUAL, refused, std::nullopt, 1'000'000, absl::Now());
+    auto d = Decide(PolicyConfig{}, {.kind = kind, .reason = v1::PROFILE_REASON_MANUAL, .rows_affected = 1'000'000},
+                    refused, std::nullopt, absl::Now());
     EXPECT_FALSE(d.profile);
     EXPECT_EQ(d.skip_reason, "binding_not_allowed");
     EXPECT_EQ(d.detail, "binding: not allowed");
   }
   refused.binding_refused.clear();
-  EXPECT_TRUE(
-      Decide(PolicyConfig{}, TriggerKind::kProfileDue, v1::PROFILE_REASON_MANUAL, refused, std::nullopt, 0, absl::Now())
-          .profile);
+  EXPECT_TRUE(Decide(PolicyConfig{}, {.kind = TriggerKind::kProfileDue, .reason = v1::PROFILE_REASON_MANUAL}, refused,
+                     std::nullopt, absl::Now())
+                  .profile);
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ constexpr char kTriggerSeenSql[] = "SELECT 1 FROM mdm_profile_trigger WHERE tena
 constexpr char kLockEntitySql[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 
 constexpr char kLatestProfileSql[] =
-    "SELECT id::text, extract(epoch FROM profiled_at)::float8, row_count, quality_score FROM mdm_profile"
+    "SELECT id::text, extract(epoch FROM profiled_at)::float8, row_count, quality_score,"
+    "  coalesce(definition_sha256, '') FROM mdm_profile"
     " WHERE tenant_id = $1 AND entity_type = $2 AND entity_id = $3::uuid ORDER BY profiled_at DESC LIMIT 1";
 
 // The partial unique index allows one pending or running job per entity.
@@ -63,9 +64,10 @@ constexpr char kLockLeaseSql[] =
 
 constexpr char kInsertProfileSql[] =
     "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema, binding_table,"
-    "  row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms, method, details)"
+    "  row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms, method, details,"
+    "  definition_sha256)"
     " VALUES ($1, $2, $3::uuid, $4, $5::uuid, $6, $7, $8::bigint, $9::float8, $10::float8, $11::float8, $12::float8,"
-    "  $13, $14::bigint, $15, $16::jsonb)"
+    "  $13, $14::bigint, $15, $16::jsonb, $17)"
     " RETURNING id::text";
 
 constexpr char kCompleteSql[] =
@@ -113,7 +115,8 @@ absl::StatusOr<std::optional<StoredProfile>> JobStore::LatestProfile(const std::
       .id = std::string(r->Get(0, 0)),
       .profiled_at = absl::FromUnixMicros(static_cast<int64_t>(std::stod(std::string(r->Get(0, 1))) * 1e6)),
       .row_count = std::stoll(std::string(r->Get(0, 2))),
-      .quality_score = std::stod(std::string(r->Get(0, 3)))};
+      .quality_score = std::stod(std::string(r->Get(0, 3))),
+      .definition = std::string(r->Get(0, 4))};
 }
 
 absl::StatusOr<std::optional<std::string>> JobStore::Enqueue(const NewJob& job) {
@@ -174,13 +177,13 @@ absl::StatusOr<bool> JobStore::LockLease(const std::string& job_id, const std::s
 }
 
 absl::StatusOr<std::string> JobStore::Complete(const ClaimedJob& job, const std::string& schema,
-                                               const std::string& table, const ProfileResult& p,
-                                               const std::string& details_json) {
+                                               const std::string& table, const std::string& definition,
+                                               const ProfileResult& p, const std::string& details_json) {
   auto ins = conn_.Exec(
       kInsertProfileSql,
       {job.tenant_id, EntityTypeDb(job.entity_type), job.entity_id, job.canonical_key, job.id, schema, table,
        Cat(p.row_count), Float(p.completeness), Float(p.uniqueness), Float(p.validity), Float(p.quality_score),
-       GradeLetter(p.grade), Cat(absl::ToInt64Milliseconds(p.duration)), p.method, details_json});
+       GradeLetter(p.grade), Cat(absl::ToInt64Milliseconds(p.duration)), p.method, details_json, definition});
   if (!ins.ok()) return ins.status();
   std::string profile_id(ins->Get(0, 0));
   if (auto upd = conn_.Exec(kCompleteSql, {job.id, profile_id}); !upd.ok()) return upd.status();

@@ -14,6 +14,12 @@
 
 namespace sluice::profiler {
 
+// The definition a profile measures, as SQL over a row of mdm_global_metadata: the hex
+// SHA-256 of [binding_schema, binding_table, column_rules] as jsonb text (key order and
+// spacing normalized by jsonb). Stored with every profile (mdm_profile.definition_sha256).
+inline constexpr char kDefinitionSql[] =
+    "encode(sha256(convert_to(jsonb_build_array(binding_schema, binding_table, column_rules)::text, 'UTF8')), 'hex')";
+
 // A job to queue in mdm_profile_job (always a metadata entity: only those are bound).
 struct NewJob {
   std::string tenant_id, entity_id, canonical_key;
@@ -53,6 +59,7 @@ struct StoredProfile {
   absl::Time profiled_at;
   int64_t row_count = 0;
   double quality_score = 0;
+  std::string definition;  // definition_sha256; "" when stored before it was recorded
 };
 
 // metadata_tier1_compliance_ratio's inputs for one tenant.
@@ -102,11 +109,13 @@ class JobStore {
   // Inside a transaction: locks the job row if the lease is still held, so nobody can
   // take it over before the transaction ends; false when it is no longer held.
   absl::StatusOr<bool> LockLease(const std::string& job_id, const std::string& lease_token);
-  // Stores the profile of `job` (bound to schema.table) and marks the job succeeded,
+  // Stores the profile of `job` (bound to schema.table, of the definition digest
+  // `definition`) and marks the job succeeded,
   // releasing its lease. Call after LockLease in the same transaction. Returns the
   // profile's id.
   absl::StatusOr<std::string> Complete(const ClaimedJob& job, const std::string& schema, const std::string& table,
-                                       const ProfileResult& result, const std::string& details_json);
+                                       const std::string& definition, const ProfileResult& result,
+                                       const std::string& details_json);
   // Records a failed attempt: back to pending, due after `backoff`, when `retry`; else
   // failed for good. Releases the lease; false (nothing written) when it was no longer
   // held.

@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   sluice::common::Service service("sluice-profiler",
                                   "profile bound tables on metadata.profile.due, data.refreshed and metadata.approved");
   sluice::profiler::ProfilerConfig pc;
-  std::string bootstrap, topic_prefix, group = "sluice-profiler";
+  std::string bootstrap, topic_prefix, group = "sluice-profiler", stale_days = "7,14,30,90,90";
   double cooldown_h = 12, refresh_max_age_h = 24, lease_s = 30, heartbeat_s = 10, retry_backoff_s = 30,
          statement_timeout_s = 600;
   service.AddPostgres(pc.pg_dsn, pc.pg_schema, "the governance tables");
@@ -28,8 +28,18 @@ int main(int argc, char** argv) {
   service.app()
       .add_option("--worker-id", pc.worker_id, "Name of this worker in job rows (default: host-pid)")
       ->envname(service.EnvName("worker-id"));
-  service.Flag("cooldown-h", cooldown_h, "Skip due/approved triggers this soon after a successful profile")
+  service
+      .Flag("cooldown-h", cooldown_h,
+            "Guard against repeated triggers: skip a tier1 HIGH/CRITICAL due or a non-structural approval this soon "
+            "after a successful profile")
       ->check(CLI::NonNegativeNumber);
+  service
+      .Flag("stale-days", stale_days,
+            "Any other profile.due runs once the last profile is older than this many days, tier1 to tier5")
+      ->check([](const std::string& v) {
+        auto s = sluice::profiler::ParseStaleDays(v);
+        return s.ok() ? std::string() : std::string(s.status().message());
+      });
   service.Flag("refresh-max-age-h", refresh_max_age_h, "data.refreshed profiles when the last profile is older")
       ->check(CLI::NonNegativeNumber);
   service
@@ -58,6 +68,7 @@ int main(int argc, char** argv) {
   service.AddMetrics("127.0.0.1:9465");
   if (auto rc = service.Parse(argc, argv)) return *rc;
   pc.policy.cooldown = absl::Seconds(cooldown_h * 3600);
+  pc.policy.stale = *sluice::profiler::ParseStaleDays(stale_days);  // checked by the flag
   pc.policy.refresh_max_age = absl::Seconds(refresh_max_age_h * 3600);
   pc.lease = absl::Seconds(lease_s);
   pc.heartbeat = absl::Seconds(heartbeat_s);

@@ -38,16 +38,15 @@ std::string DefaultWorkerId() {
 
 // The metadata entry a trigger names, and where its binding points. The catalog table
 // is read here; everything on the job tables goes through JobStore.
-constexpr char kEntityColumnsSql[] =
-    "SELECT id::text, canonical_key, tier, binding_schema, binding_table FROM mdm_global_metadata ";
+const std::string kEntityColumnsSql = Cat("SELECT id::text, canonical_key, tier, binding_schema, binding_table, ",
+                                          kDefinitionSql, " FROM mdm_global_metadata ");
 constexpr char kEntityByUrnSql[] =
     "WHERE tenant_id = $1 AND (entity_urn = $2 OR canonical_key = $2) ORDER BY (entity_urn = $2) IS TRUE DESC LIMIT 1";
 constexpr char kEntityByBindingSql[] =
     "WHERE tenant_id = $1 AND binding_schema = $2 AND binding_table = $3 ORDER BY canonical_key LIMIT 1";
 constexpr char kEntityByIdSql[] = "WHERE tenant_id = $1 AND id = $2::uuid";
-constexpr char kBindingSql[] =
-    "SELECT binding_schema, binding_table, column_rules::text FROM mdm_global_metadata"
-    " WHERE tenant_id = $1 AND id = $2::uuid";
+const std::string kBindingSql = Cat("SELECT binding_schema, binding_table, column_rules::text, ", kDefinitionSql,
+                                    " FROM mdm_global_metadata WHERE tenant_id = $1 AND id = $2::uuid");
 
 }  // namespace
 
@@ -250,34 +249,33 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     return out;
   }
 
-  TriggerKind kind;
-  v1::ProfileReason reason;
+  Trigger trigger;
   v1::EntityType entity_type = v1::ENTITY_TYPE_METADATA;
   std::string entity_id, urn, schema, table, priority = "PRIORITY_NORMAL";
-  int64_t rows_affected = 0;
   v1::Actor actor;
   actor.set_actor_id(event.source());
   actor.set_actor_type(v1::ACTOR_TYPE_SYSTEM);
   switch (event.payload_case()) {
     case v1::Envelope::kProfileDue:
-      kind = TriggerKind::kProfileDue;
-      reason = event.profile_due().reason();
+      trigger.kind = TriggerKind::kProfileDue;
+      trigger.reason = event.profile_due().reason();
+      trigger.priority = event.profile_due().priority();
       entity_type = event.profile_due().entity_type();
       entity_id = event.profile_due().entity_id();
       priority = v1::Priority_Name(event.profile_due().priority());
       break;
     case v1::Envelope::kDataRefreshed:
-      kind = TriggerKind::kDataRefreshed;
-      reason = v1::PROFILE_REASON_DATA_REFRESH;
+      trigger.kind = TriggerKind::kDataRefreshed;
+      trigger.reason = v1::PROFILE_REASON_DATA_REFRESH;
       urn = event.data_refreshed().entity_urn();
       schema = event.data_refreshed().service().schema();
       table = event.data_refreshed().service().table();
-      rows_affected = event.data_refreshed().rows_affected();
+      trigger.rows_affected = event.data_refreshed().rows_affected();
       if (event.data_refreshed().has_triggered_by()) actor = event.data_refreshed().triggered_by();
       break;
     case v1::Envelope::kMetadataApproved:
-      kind = TriggerKind::kMetadataApproved;
-      reason = v1::PROFILE_REASON_STRUCTURAL_CHANGE;
+      trigger.kind = TriggerKind::kMetadataApproved;
+      trigger.reason = v1::PROFILE_REASON_STRUCTURAL_CHANGE;
       entity_id = event.metadata_approved().entity_id();
       priority = "PRIORITY_HIGH";
       if (event.metadata_approved().has_approved_by()) actor = event.metadata_approved().approved_by();
@@ -297,7 +295,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
   std::string canonical_key;
   if (entity_type == v1::ENTITY_TYPE_METADATA) {
     absl::StatusOr<PgResult> e = absl::NotFoundError("");
-    if (kind == TriggerKind::kDataRefreshed) {
+    if (trigger.kind == TriggerKind::kDataRefreshed) {
       e = c.Exec(Cat(kEntityColumnsSql, kEntityByUrnSql), {event.tenant_id(), urn});
       if (e.ok() && e->rows() == 0)
         e = c.Exec(Cat(kEntityColumnsSql, kEntityByBindingSql), {event.tenant_id(), schema, table});
@@ -311,6 +309,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       canonical_key = std::string(e->Get(0, 1));
       facts.tier = TierFromDb(e->Get(0, 2));
       facts.bound = !e->IsNull(0, 3) && !e->IsNull(0, 4);
+      facts.definition = std::string(e->Get(0, 5));
       // Names only: nothing about the table is looked up, so a refusal tells nothing.
       if (facts.bound)
         if (auto s = bindings_.Check(event.tenant_id(), e->Get(0, 3), e->Get(0, 4)); !s.ok())
@@ -327,9 +326,9 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
     if (auto s = jobs.LockEntity(event.tenant_id(), entity_id); !s.ok()) return s;
     auto lp = jobs.LatestProfile(event.tenant_id(), v1::ENTITY_TYPE_METADATA, entity_id);
     if (!lp.ok()) return lp.status();
-    if (*lp) last = LastProfile{(*lp)->profiled_at, (*lp)->row_count};
+    if (*lp) last = LastProfile{(*lp)->profiled_at, (*lp)->row_count, (*lp)->definition};
   }
-  Decision d = Decide(config_.policy, kind, reason, facts, last, rows_affected, absl::Now());
+  Decision d = Decide(config_.policy, trigger, facts, last, absl::Now());
   out.detail = d.detail;
   std::optional<std::string> job_id;
   if (d.profile) {
@@ -337,7 +336,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
                              .entity_id = entity_id,
                              .canonical_key = canonical_key,
                              .tier = facts.tier,
-                             .reason = reason,
+                             .reason = trigger.reason,
                              .priority = priority,
                              .trigger_event_id = event.id(),
                              .trigger_type = event.type(),
@@ -410,7 +409,8 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   if (binding->rows() == 0) return Fail(job, {"ENTITY_NOT_FOUND", "the entity was deleted", false});
   if (binding->IsNull(0, 0) || binding->IsNull(0, 1))
     return Fail(job, {"NO_BINDING", "the entity has no physical binding", false});
-  const std::string schema(binding->Get(0, 0)), table(binding->Get(0, 1)), rules(binding->Get(0, 2));
+  const std::string schema(binding->Get(0, 0)), table(binding->Get(0, 1)), rules(binding->Get(0, 2)),
+      definition(binding->Get(0, 3));
   // Again right before the scan: the binding or the allow-list may have changed since the
   // job was queued. Fails before any statement on the source connection.
   if (auto s = bindings_.Check(job.tenant_id, schema, table); !s.ok())
@@ -433,13 +433,13 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
     return Fail(job, error);
   }
   metrics_.duration.Observe(absl::ToDoubleSeconds(result->duration));
-  auto out = Succeed(job, *result, schema, table);
+  auto out = Succeed(job, *result, schema, table, definition);
   if (out.ok()) out->took_over = job.took_over;
   return out;
 }
 
 absl::StatusOr<JobOutcome> Profiler::Succeed(const ClaimedJob& job, const ProfileResult& r, const std::string& schema,
-                                             const std::string& table) {
+                                             const std::string& table, const std::string& definition) {
   PgConnection& c = *meta_;
   JobStore jobs(c);
   auto tx = PgTransaction::Begin(c);
@@ -454,7 +454,7 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const ClaimedJob& job, const Profil
   }
   auto prev = jobs.LatestProfile(job.tenant_id, job.entity_type, job.entity_id);
   if (!prev.ok()) return prev.status();
-  auto stored = jobs.Complete(job, schema, table, r, r.DetailsJson(config_.profile.weights));
+  auto stored = jobs.Complete(job, schema, table, definition, r, r.DetailsJson(config_.profile.weights));
   if (!stored.ok()) return stored.status();
   const std::string& profile_id = *stored;
 

@@ -149,7 +149,7 @@ class Profiler {
   absl::StatusOr<TriggerOutcome> HandleEventLocked(const v1::Envelope& event);
   absl::StatusOr<std::optional<JobOutcome>> RunReadyJobLocked(const std::string& job_id);
   absl::StatusOr<JobOutcome> Succeed(const ClaimedJob& job, const ProfileResult& result, const std::string& schema,
-                                     const std::string& table);
+                                     const std::string& table, const std::string& definition);
   absl::StatusOr<JobOutcome> Fail(const ClaimedJob& job, const ProfileError& error);
   // An event about `job`'s outcome: tenant, source, the trigger's correlation, `cause`.
   v1::Envelope OutcomeEvent(const ClaimedJob& job, const std::string& cause) const;

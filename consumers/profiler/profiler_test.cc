@@ -1,5 +1,6 @@
 // Unit tests of the profiler's pure parts: the trigger policy, column rules, the profile
 // statement and the scores. The PostgreSQL side is in tests/profiler_kafkatest.cc.
+#include <absl/strings/str_cat.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,43 +15,100 @@ using testing::HasSubstr;
 using testing::Not;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
-const EntityFacts kBoundTier1{.found = true, .bound = true, .tier = v1::TIER_1};
+const EntityFacts kBoundTier1{.found = true, .bound = true, .tier = v1::TIER_1, .definition = "def-1"};
 
-LastProfile Ago(absl::Duration d, int64_t rows = 1000) { return {kNow - d, rows}; }
+EntityFacts Bound(v1::Tier tier) { return {.found = true, .bound = true, .tier = tier, .definition = "def-1"}; }
+LastProfile Ago(absl::Duration d, int64_t rows = 1000, std::string definition = "def-1") {
+  return {kNow - d, rows, std::move(definition)};
+}
+Trigger Due(v1::ProfileReason reason = v1::PROFILE_REASON_SCHEDULE, v1::Priority priority = v1::PRIORITY_HIGH) {
+  return {.kind = TriggerKind::kProfileDue, .reason = reason, .priority = priority};
+}
+const Trigger kApproved{.kind = TriggerKind::kMetadataApproved, .reason = v1::PROFILE_REASON_STRUCTURAL_CHANGE};
+Trigger Refresh(int64_t rows) {
+  return {.kind = TriggerKind::kDataRefreshed, .reason = v1::PROFILE_REASON_DATA_REFRESH, .rows_affected = rows};
+}
 
 TEST(PolicyTest, SkipsUnknownAndUnboundEntitiesWithTheReason) {
   PolicyConfig c;
-  auto d = Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_MANUAL, {}, std::nullopt, 0, kNow);
+  auto d = Decide(c, Due(v1::PROFILE_REASON_MANUAL), {}, std::nullopt, kNow);
   EXPECT_FALSE(d.profile);
   EXPECT_EQ(d.skip_reason, "entity_not_found");
-  d = Decide(c, TriggerKind::kDataRefreshed, v1::PROFILE_REASON_DATA_REFRESH, {.found = true, .tier = v1::TIER_1},
-             std::nullopt, 1'000'000, kNow);
+  d = Decide(c, Refresh(1'000'000), {.found = true, .tier = v1::TIER_1}, std::nullopt, kNow);
   EXPECT_FALSE(d.profile);
   EXPECT_EQ(d.skip_reason, "no_binding");
 }
 
-TEST(PolicyTest, CooldownSkipsRecentProfilesUnlessQualityDropOrManual) {
+TEST(PolicyTest, Tier1HighPriorityDueAlwaysProfilesButForTheRepeatGuard) {
   PolicyConfig c;
-  for (auto reason : {v1::PROFILE_REASON_SCHEDULE, v1::PROFILE_REASON_STRUCTURAL_CHANGE}) {
-    auto d = Decide(c, TriggerKind::kProfileDue, reason, kBoundTier1, Ago(absl::Hours(11)), 0, kNow);
-    EXPECT_FALSE(d.profile) << v1::ProfileReason_Name(reason);
+  for (auto priority : {v1::PRIORITY_HIGH, v1::PRIORITY_CRITICAL}) {
+    auto d = Decide(c, Due(v1::PROFILE_REASON_SCHEDULE, priority), kBoundTier1, Ago(absl::Hours(11)), kNow);
+    EXPECT_FALSE(d.profile) << v1::Priority_Name(priority);
     EXPECT_EQ(d.skip_reason, "cooldown");
-    EXPECT_TRUE(Decide(c, TriggerKind::kProfileDue, reason, kBoundTier1, Ago(absl::Hours(13)), 0, kNow).profile);
+    // Well within tier1's 7-day stale threshold, but high priority: profiles.
+    EXPECT_TRUE(Decide(c, Due(v1::PROFILE_REASON_SCHEDULE, priority), kBoundTier1, Ago(absl::Hours(13)), kNow).profile);
   }
-  for (auto reason : {v1::PROFILE_REASON_QUALITY_DROP, v1::PROFILE_REASON_MANUAL})
-    EXPECT_TRUE(Decide(c, TriggerKind::kProfileDue, reason, kBoundTier1, Ago(absl::Minutes(1)), 0, kNow).profile);
-  EXPECT_TRUE(
-      Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, std::nullopt, 0, kNow).profile);
+  EXPECT_TRUE(Decide(c, Due(), kBoundTier1, std::nullopt, kNow).profile);
   c.cooldown = absl::Hours(1);
-  EXPECT_TRUE(
-      Decide(c, TriggerKind::kProfileDue, v1::PROFILE_REASON_SCHEDULE, kBoundTier1, Ago(absl::Hours(2)), 0, kNow)
-          .profile);
+  EXPECT_TRUE(Decide(c, Due(), kBoundTier1, Ago(absl::Hours(2)), kNow).profile);
+}
+
+TEST(PolicyTest, OtherDueEventsProfileOnceStalePerTier) {
+  PolicyConfig c;
+  const std::pair<v1::Tier, int> stale_days[] = {
+      {v1::TIER_1, 7}, {v1::TIER_2, 14}, {v1::TIER_3, 30}, {v1::TIER_4, 90}, {v1::TIER_5, 90}};
+  for (auto [tier, days] : stale_days) {
+    // tier1 only when not HIGH/CRITICAL; every other tier whatever its priority.
+    for (auto priority : {v1::PRIORITY_NORMAL, v1::PRIORITY_LOW, v1::PRIORITY_HIGH}) {
+      if (tier == v1::TIER_1 && priority == v1::PRIORITY_HIGH) continue;
+      const auto due = Due(v1::PROFILE_REASON_SCHEDULE, priority);
+      auto d = Decide(c, due, Bound(tier), Ago(absl::Hours(24 * days - 1)), kNow);
+      EXPECT_FALSE(d.profile) << v1::Tier_Name(tier);
+      EXPECT_EQ(d.skip_reason, "not_stale") << v1::Tier_Name(tier);
+      EXPECT_THAT(d.detail, HasSubstr(absl::StrCat("stale after ", days, " days")));
+      EXPECT_TRUE(Decide(c, due, Bound(tier), Ago(absl::Hours(24 * days)), kNow).profile) << v1::Tier_Name(tier);
+    }
+  }
+  c.stale = *ParseStaleDays("1,2,3,4,5");
+  EXPECT_TRUE(Decide(c, Due(v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL), Bound(v1::TIER_5),
+                     Ago(absl::Hours(24 * 5)), kNow)
+                  .profile);
+  EXPECT_EQ(Decide(c, Due(v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL), Bound(v1::TIER_5),
+                   Ago(absl::Hours(24 * 4)), kNow)
+                .skip_reason,
+            "not_stale");
+}
+
+TEST(PolicyTest, QualityDropAndManualAlwaysProfile) {
+  PolicyConfig c;
+  for (auto reason : {v1::PROFILE_REASON_QUALITY_DROP, v1::PROFILE_REASON_MANUAL})
+    for (auto tier : {v1::TIER_1, v1::TIER_3, v1::TIER_5})
+      EXPECT_TRUE(Decide(c, Due(reason, v1::PRIORITY_LOW), Bound(tier), Ago(absl::Minutes(1)), kNow).profile);
+}
+
+TEST(PolicyTest, AChangedDefinitionAlwaysProfilesTheCooldownGuardsOnlyRepeats) {
+  PolicyConfig c;
+  // The same definition as the last profile, a minute ago: a repeated trigger.
+  EXPECT_EQ(Decide(c, kApproved, kBoundTier1, Ago(absl::Minutes(1)), kNow).skip_reason, "cooldown");
+  EXPECT_EQ(Decide(c, Due(), kBoundTier1, Ago(absl::Minutes(1)), kNow).skip_reason, "cooldown");
+  EXPECT_EQ(
+      Decide(c, Due(v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL), Bound(v1::TIER_2), Ago(absl::Minutes(1)), kNow)
+          .skip_reason,
+      "not_stale");
+  // The binding or the column rules changed since: structural, whatever the trigger.
+  for (const Trigger& t : {kApproved, Due(), Due(v1::PROFILE_REASON_SCHEDULE, v1::PRIORITY_NORMAL)}) {
+    auto d = Decide(c, t, kBoundTier1, Ago(absl::Minutes(1), 1000, "def-0"), kNow);
+    EXPECT_TRUE(d.profile);
+    EXPECT_THAT(d.detail, HasSubstr("changed"));
+  }
+  // A profile stored before definitions were recorded counts as another definition.
+  EXPECT_TRUE(Decide(c, kApproved, kBoundTier1, Ago(absl::Minutes(1), 1000, ""), kNow).profile);
 }
 
 TEST(PolicyTest, DataRefreshedProfilesWhenNeverProfiledStaleOrMoreThanTenPercentChanged) {
   PolicyConfig c;
   auto refresh = [&](std::optional<LastProfile> last, int64_t rows) {
-    return Decide(c, TriggerKind::kDataRefreshed, v1::PROFILE_REASON_DATA_REFRESH, kBoundTier1, last, rows, kNow);
+    return Decide(c, Refresh(rows), kBoundTier1, last, kNow);
   };
   EXPECT_TRUE(refresh(std::nullopt, 0).profile);
   EXPECT_TRUE(refresh(Ago(absl::Hours(25)), 1).profile);
@@ -63,19 +121,21 @@ TEST(PolicyTest, DataRefreshedProfilesWhenNeverProfiledStaleOrMoreThanTenPercent
 
 TEST(PolicyTest, ApprovalsProfileTier1AndTier2Only) {
   PolicyConfig c;
-  for (auto tier : {v1::TIER_1, v1::TIER_2})
-    EXPECT_TRUE(Decide(c, TriggerKind::kMetadataApproved, v1::PROFILE_REASON_STRUCTURAL_CHANGE,
-                       {.found = true, .bound = true, .tier = tier}, std::nullopt, 0, kNow)
-                    .profile);
+  for (auto tier : {v1::TIER_1, v1::TIER_2}) EXPECT_TRUE(Decide(c, kApproved, Bound(tier), std::nullopt, kNow).profile);
   for (auto tier : {v1::TIER_3, v1::TIER_4, v1::TIER_5}) {
-    auto d = Decide(c, TriggerKind::kMetadataApproved, v1::PROFILE_REASON_STRUCTURAL_CHANGE,
-                    {.found = true, .bound = true, .tier = tier}, std::nullopt, 0, kNow);
+    auto d = Decide(c, kApproved, Bound(tier), Ago(absl::Hours(24 * 400), 1000, "def-0"), kNow);
     EXPECT_FALSE(d.profile);
     EXPECT_EQ(d.skip_reason, "tier_not_eligible");
   }
-  auto d = Decide(c, TriggerKind::kMetadataApproved, v1::PROFILE_REASON_STRUCTURAL_CHANGE, kBoundTier1,
-                  Ago(absl::Hours(1)), 0, kNow);
-  EXPECT_EQ(d.skip_reason, "cooldown");
+}
+
+TEST(PolicyTest, StaleDaysParsingNamesTheBadTier) {
+  auto ok = ParseStaleDays("7,14,30,90,90");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)[1], absl::Hours(24 * 14));
+  EXPECT_THAT(std::string(ParseStaleDays("7,14,30").status().message()), HasSubstr("five"));
+  EXPECT_THAT(std::string(ParseStaleDays("7,14,x,90,90").status().message()), HasSubstr("tier3"));
+  EXPECT_THAT(std::string(ParseStaleDays("7,0,30,90,90").status().message()), HasSubstr("tier2"));
 }
 
 TEST(ColumnRulesTest, ParsesEveryKey) {
