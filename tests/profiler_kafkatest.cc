@@ -580,7 +580,7 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   Exec(
       "UPDATE mdm_global_metadata SET created_at = now() - interval '12 days' WHERE canonical_key = 't1_old';"
       "UPDATE mdm_global_metadata SET created_at = now() - interval '2 hours' WHERE canonical_key = 't1_never'");
-  // Past profiles: t2 profiled 1 day ago (cadence 3 days), t3 8 days ago (cadence 7).
+  // Past profiles: t2 profiled 1 day ago (cadence 14 days), t3 31 days ago (cadence 30).
   auto profiled = [&](const std::string& entity, const std::string& ago) {
     Exec(
         Cat("INSERT INTO mdm_profile_job (id, tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
@@ -596,27 +596,52 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
             "', 's', 't', 0, 100, 100, 100, 100, 'A', 1, 'm', '{}', now() - interval '", ago, "')"));
   };
   profiled(t2_fresh, "1 day");
-  profiled(t3_stale, "8 days");
+  profiled(t3_stale, "31 days");
+  auto entities_of = [&](const std::vector<v1::Envelope>& events) {
+    std::map<std::string, v1::Priority> out;
+    for (const auto& e : events) {
+      out[e.profile_due().entity_id()] = e.profile_due().priority();
+      EXPECT_EQ(e.source(), "kernel.scheduler");
+      EXPECT_EQ(e.profile_due().reason(), v1::PROFILE_REASON_SCHEDULE);
+    }
+    return out;
+  };
 
   scheduler::SchedulerConfig sc{.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_};
+  const absl::Time now = absl::Now();
+  // An off-peak window that closes 30 s after `now`: at `now` every entity's offset into
+  // it (whole minutes below its 4 hours) has passed; 4 hours earlier it was still closed.
+  const absl::Duration time_of_day = now - scheduler::WindowStart(now, absl::Hours(24));
+  sc.window = {.start = (time_of_day + absl::Hours(20) + absl::Seconds(30)) % absl::Hours(24),
+               .length = absl::Hours(4)};
   auto s = scheduler::Scheduler::Create(sc, *catalog_);
   ASSERT_TRUE(s.ok()) << s.status();
-  const absl::Time now = absl::Now();
-  auto dry = s->Run(now, /*dry_run=*/true);
-  ASSERT_TRUE(dry.ok()) << dry.status();
-  EXPECT_EQ(dry->due.size(), 3u);  // never profiled counts as due at once
-  EXPECT_EQ(Scalar("SELECT count(*) FROM event_outbox"), "0");
 
+  // Before the window: tier1 (HIGH, CRITICAL) bypasses it; tier3 (NORMAL) waits for its slot.
+  const absl::Time before = now - absl::Hours(4);
+  auto dry = s->Run(before, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->due.size(), 2u);  // never profiled counts as due at once
+  ASSERT_EQ(dry->waiting.size(), 1u);
+  EXPECT_EQ(dry->waiting[0].event.profile_due().entity_id(), t3_stale);
+  EXPECT_GT(dry->waiting[0].emit_at, before);
+  EXPECT_LE(dry->waiting[0].emit_at, now);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM event_outbox"), "0");
+  auto early = s->Run(before, false);
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(early->emitted, 2);
+  EXPECT_EQ(entities_of(Outbox("metadata.profile.due")),
+            (std::map<std::string, v1::Priority>{{t1_new, v1::PRIORITY_HIGH}, {t1_old, v1::PRIORITY_CRITICAL}}));
+
+  // In the window the tier3 entity's turn has come; the tier1 ones, still unprofiled, are
+  // due again in this window (new ids).
   auto first = s->Run(now, false);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->emitted, 3);
-  std::map<std::string, v1::Priority> priority;
-  for (const auto& e : Outbox("metadata.profile.due")) {
-    priority[e.profile_due().entity_id()] = e.profile_due().priority();
-    EXPECT_EQ(e.source(), "kernel.scheduler");
-    EXPECT_EQ(e.profile_due().reason(), v1::PROFILE_REASON_SCHEDULE);
-  }
-  EXPECT_EQ(priority,
+  EXPECT_TRUE(first->waiting.empty());
+  auto due = Outbox("metadata.profile.due");
+  ASSERT_EQ(due.size(), 5u);
+  EXPECT_EQ(entities_of({due.begin() + 2, due.end()}),
             (std::map<std::string, v1::Priority>{
                 {t1_new, v1::PRIORITY_HIGH}, {t1_old, v1::PRIORITY_CRITICAL}, {t3_stale, v1::PRIORITY_NORMAL}}));
   // A second run in the same window, with the profiles still not done, emits nothing.
@@ -625,19 +650,31 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   EXPECT_EQ(second->due.size(), 3u);
   EXPECT_EQ(second->emitted, 0);
   EXPECT_EQ(second->already_emitted, 3);
-  EXPECT_EQ(Outbox("metadata.profile.due").size(), 3u);
-  // The next day is a new tier1 window: still unprofiled, they are due again (new ids);
-  // the tier3 entity only if a new week began as well.
+  EXPECT_EQ(Outbox("metadata.profile.due").size(), 5u);
+
+  // The tier3 entity's job fails (its table is gone). It stays due, so the next window
+  // emits it again rather than the next 30-day cadence period; so are the tier1 ones.
+  Exec("DROP TABLE t");
+  const v1::Envelope& t3_due = due[2].profile_due().entity_id() == t3_stale   ? due[2]
+                               : due[3].profile_due().entity_id() == t3_stale ? due[3]
+                                                                              : due[4];
+  EXPECT_TRUE(Handle(t3_due).queued);
+  EXPECT_EQ(Scalar("SELECT status || ' ' || last_error_code FROM mdm_profile_job WHERE entity_id = $1::uuid"
+                   " ORDER BY created_at DESC LIMIT 1",
+                   {t3_stale}),
+            "failed TABLE_NOT_FOUND");
   auto next_day = s->Run(now + absl::Hours(24), false);
   ASSERT_TRUE(next_day.ok()) << next_day.status();
-  const bool new_week =
-      scheduler::WindowStart(now, sc.tier3_cadence) != scheduler::WindowStart(now + absl::Hours(24), sc.tier3_cadence);
-  EXPECT_EQ(next_day->emitted, new_week ? 3 : 2);
+  EXPECT_EQ(next_day->emitted, 3);
+  EXPECT_EQ(Scalar("SELECT count(DISTINCT event_id) FROM mdm_profile_schedule WHERE entity_id = $1::uuid", {t3_stale}),
+            "2");
 
   // The profiler takes the scheduler's event: t1_old gets profiled.
-  auto due = Outbox("metadata.profile.due");
-  EXPECT_TRUE(Handle(due[0]).queued);
-  EXPECT_EQ(Profiles(due[0].profile_due().entity_id()), 1);
+  Exec("CREATE TABLE t (id int)");
+  due = Outbox("metadata.profile.due");
+  const v1::Envelope& t1_due = due[0].profile_due().entity_id() == t1_old ? due[0] : due[1];
+  EXPECT_TRUE(Handle(t1_due).queued);
+  EXPECT_EQ(Profiles(t1_old), 1);
 }
 
 TEST_F(ProfilerTest, BindingsOutsideTheAllowListAreRefusedBeforeAnyQuery) {

@@ -30,13 +30,12 @@ absl::StatusOr<std::array<absl::Duration, 5>> ParseStaleDays(std::string_view te
   const std::vector<std::string> parts = absl::StrSplit(std::string(text), ',');
   if (parts.size() != 5)
     return absl::InvalidArgumentError(
-        Cat("stale-days: expected five comma-separated day counts (tier1 to tier5), got \"", text, "\""));
+        Cat("expected five comma-separated day counts (tier1 to tier5), got \"", text, "\""));
   std::array<absl::Duration, 5> out;
   for (size_t i = 0; i < parts.size(); ++i) {
     double days = 0;
     if (!absl::SimpleAtod(parts[i], &days) || !(days > 0) || days > 3650)
-      return absl::InvalidArgumentError(
-          Cat("stale-days: tier", i + 1, " \"", parts[i], "\" is not a number of days in (0, 3650]"));
+      return absl::InvalidArgumentError(Cat("tier", i + 1, " \"", parts[i], "\" is not a number of days in (0, 3650]"));
     out[i] = absl::Seconds(days * 86400);
   }
   return out;

@@ -2,6 +2,7 @@
 // their tier's cadence (see producers/scheduler/README.md).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/service.h"
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
   sluice::common::Service service(
       "sluice-scheduler", "emit metadata.profile.due for entities whose last profile is older than their cadence");
   sluice::scheduler::SchedulerConfig sc;
-  std::string every, tier1 = "24h", tier2 = "72h", tier3 = "168h", critical = "240h";
+  std::string every, tier1 = "24h", tier2 = "336h", tier3 = "720h", critical = "240h", window = "02:00/4h";
+  std::vector<std::string> tenant_windows;
   bool dry_run = false;
   service.AddPostgres(sc.pg_dsn, sc.pg_schema, "the governance tables");
   service.app()
@@ -41,8 +43,32 @@ int main(int argc, char** argv) {
   service.Flag("tier3-cadence", tier3, "Profile tier3 entities this often");
   service.Flag("critical-age", critical, "tier1 entities this long unprofiled are due with CRITICAL priority");
   service.Flag("limit", sc.limit, "Most events per run (oldest first)")->check(CLI::PositiveNumber);
+  auto valid = [](auto parse) {
+    return [parse](const std::string& v) {
+      auto r = parse(v);
+      return r.ok() ? std::string() : std::string(r.status().message());
+    };
+  };
+  service
+      .Flag("window", window,
+            "Off-peak window HH:MM/DURATION (UTC) in which NORMAL and LOW priority events are emitted, spread over it; "
+            "HIGH and CRITICAL bypass it")
+      ->check(valid(sluice::scheduler::ParseWindow));
+  service
+      .ListFlag(
+          "tenant-window", tenant_windows,
+          "TENANT=HH:MM/DURATION: that tenant's off-peak window instead of --window; repeatable or comma-separated")
+      ->check(valid(sluice::scheduler::ParseTenantWindow));
   if (auto rc = service.Parse(argc, argv)) return *rc;
 
+  sc.window = *sluice::scheduler::ParseWindow(window);  // checked by the flag
+  for (const auto& tw : tenant_windows) {
+    auto [tenant, w] = *sluice::scheduler::ParseTenantWindow(tw);
+    if (!sc.tenant_windows.emplace(tenant, w).second) {
+      spdlog::critical("--tenant-window: {} is given twice", tenant);
+      return 2;
+    }
+  }
   absl::Duration period = absl::ZeroDuration();
   for (auto [flag, text, out] : {std::tuple{"--tier1-cadence", &tier1, &sc.tier1_cadence},
                                  std::tuple{"--tier2-cadence", &tier2, &sc.tier2_cadence},
@@ -72,11 +98,24 @@ int main(int argc, char** argv) {
       rc = 1;
     } else if (dry_run) {
       for (const auto& d : report->due) std::printf("would emit %s\n", Describe(d).c_str());
-      std::printf("%zu due (dry run: nothing emitted)\n", report->due.size());
+      for (const auto& d : report->waiting)
+        std::printf("would wait until %s: %s\n",
+                    absl::FormatTime(absl::RFC3339_sec, d.emit_at, absl::UTCTimeZone()).c_str(), Describe(d).c_str());
+      std::printf("%zu due, %zu waiting for the off-peak window (dry run: nothing emitted)\n", report->due.size(),
+                  report->waiting.size());
     } else {
       for (const auto& d : report->due) spdlog::info("due: {}", Describe(d));
-      spdlog::info("scheduler: {} due, {} emitted, {} already emitted in their window", report->due.size(),
-                   report->emitted, report->already_emitted);
+      spdlog::info(
+          "scheduler: {} due, {} emitted, {} already emitted in their window, {} waiting for the off-peak window "
+          "(next at {})",
+          report->due.size(), report->emitted, report->already_emitted, report->waiting.size(),
+          report->waiting.empty()
+              ? std::string("-")
+              : absl::FormatTime(absl::RFC3339_sec,
+                                 std::min_element(report->waiting.begin(), report->waiting.end(),
+                                                  [](const auto& a, const auto& b) { return a.emit_at < b.emit_at; })
+                                     ->emit_at,
+                                 absl::UTCTimeZone()));
       rc = 0;
     }
     std::fflush(stdout);

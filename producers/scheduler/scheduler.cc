@@ -3,6 +3,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "common/strings.h"
 #include "contracts/governance.h"
 #include "outbox/outbox.h"
@@ -23,6 +26,60 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 }
 
 }  // namespace
+
+absl::StatusOr<OffPeakWindow> ParseWindow(std::string_view text) {
+  const std::string t(text);
+  const auto slash = t.find('/');
+  int hh = -1, mm = -1;
+  char tail = 0;
+  OffPeakWindow w;
+  const std::string clock = t.substr(0, slash == std::string::npos ? t.size() : slash);
+  if (slash == std::string::npos || clock.size() != 5 ||
+      std::sscanf(clock.c_str(), "%2d:%2d%c", &hh, &mm, &tail) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59)
+    return absl::InvalidArgumentError(Cat("'", text, "' is not HH:MM/DURATION (UTC), e.g. 02:00/4h"));
+  if (!absl::ParseDuration(t.substr(slash + 1), &w.length) || w.length < absl::Minutes(1) || w.length > absl::Hours(24))
+    return absl::InvalidArgumentError(
+        Cat("length '", t.substr(slash + 1), "' is not a duration from 1m to 24h, e.g. 4h"));
+  w.start = absl::Hours(hh) + absl::Minutes(mm);
+  return w;
+}
+
+absl::StatusOr<std::pair<std::string, OffPeakWindow>> ParseTenantWindow(std::string_view text) {
+  const std::string t(text);
+  const auto eq = t.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return absl::InvalidArgumentError(Cat("'", text, "' is not TENANT=HH:MM/DURATION"));
+  auto w = ParseWindow(t.substr(eq + 1));
+  if (!w.ok()) return absl::InvalidArgumentError(Cat(t.substr(0, eq), ": ", w.status().message()));
+  return std::pair{t.substr(0, eq), *w};
+}
+
+absl::Time SlotStart(absl::Time now, const OffPeakWindow& window) {
+  return WindowStart(now - window.start, absl::Hours(24)) + window.start;
+}
+
+absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window) {
+  const std::string name = Cat(tenant, "\n", entity_id);
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
+  uint64_t h = 0;
+  for (int i = 0; i < 8; ++i) h = (h << 8) | d[i];
+  const int64_t minutes = std::max<int64_t>(1, absl::ToInt64Minutes(window.length));
+  return absl::Minutes(static_cast<int64_t>(h % static_cast<uint64_t>(minutes)));
+}
+
+absl::Time EmitAt(absl::Time now, v1::Priority priority, const std::string& tenant, const std::string& entity_id,
+                  const OffPeakWindow& window) {
+  if (priority == v1::PRIORITY_HIGH || priority == v1::PRIORITY_CRITICAL) return now;
+  const absl::Time slot = SlotStart(now, window);
+  const absl::Time at = slot + SpreadOffset(tenant, entity_id, window);
+  if (now >= at && now < slot + window.length) return now;
+  return now < at ? at : at + absl::Hours(24);
+}
+
+absl::Time EmissionKey(absl::Time now, absl::Duration cadence, const OffPeakWindow& window) {
+  return cadence < absl::Hours(24) ? WindowStart(now, cadence) : SlotStart(now, window);
+}
 
 absl::Time WindowStart(absl::Time now, absl::Duration cadence) {
   const int64_t c = absl::ToInt64Seconds(cadence);
@@ -59,6 +116,11 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
         std::pair{"tier3_cadence", config.tier3_cadence}})
     if (d < absl::Seconds(1)) return absl::InvalidArgumentError(Cat(name, ": must be at least one second"));
   if (config.limit < 1) return absl::InvalidArgumentError("limit: must be positive");
+  for (const auto& [tenant, w] : config.tenant_windows)
+    if (tenant.empty() || w.length < absl::Minutes(1) || w.length > absl::Hours(24))
+      return absl::InvalidArgumentError(Cat("tenant_windows: ", tenant, ": length must be from 1m to 24h"));
+  if (config.window.length < absl::Minutes(1) || config.window.length > absl::Hours(24))
+    return absl::InvalidArgumentError("window: length must be from 1m to 24h");
   auto conn = Connect(config);
   if (!conn.ok()) return conn.status();
   return Scheduler(std::move(config), catalog, *std::move(conn));
@@ -66,6 +128,11 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
 
 absl::StatusOr<common::PgConnection> Scheduler::Connect(const SchedulerConfig& config) {
   return common::Connect(config.pg_dsn, config.pg_schema);
+}
+
+const OffPeakWindow& Scheduler::WindowFor(const std::string& tenant) const {
+  auto it = config_.tenant_windows.find(tenant);
+  return it == config_.tenant_windows.end() ? config_.window : it->second;
 }
 
 absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
@@ -96,7 +163,10 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     const absl::Duration cadence = tier == v1::TIER_1   ? config_.tier1_cadence
                                    : tier == v1::TIER_2 ? config_.tier2_cadence
                                                         : config_.tier3_cadence;
-    d.window_start = WindowStart(now, cadence);
+    const OffPeakWindow& window = WindowFor(tenant);
+    d.window_start = EmissionKey(now, cadence, window);
+    const v1::Priority priority = PriorityFor(tier, d.age, config_);
+    d.emit_at = EmitAt(now, priority, tenant, id, window);
     v1::Envelope& e = d.event;
     e.set_id(DueEventId(tenant, id, tier, d.window_start));
     e.set_tenant_id(tenant);
@@ -107,7 +177,7 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     p->set_entity_id(id);
     p->set_canonical_key(std::string(r->Get(i, 2)));
     p->set_tier(tier);
-    p->set_priority(PriorityFor(tier, d.age, config_));
+    p->set_priority(priority);
     p->set_reason(v1::PROFILE_REASON_SCHEDULE);
     if (d.last_profiled_at) *p->mutable_last_profiled_at() = ToProto(*d.last_profiled_at);
     p->set_standard_pack_id(std::string(r->Get(i, 4)));
@@ -125,7 +195,7 @@ absl::StatusOr<RunReport> Scheduler::Run(absl::Time now, bool dry_run) {
   }
   auto due = FindDue(now);
   if (!due.ok()) return due.status();
-  report.due = *std::move(due);
+  for (auto& d : *due) (d.emit_at > now ? report.waiting : report.due).push_back(std::move(d));
   if (dry_run) return report;
   // One transaction per event: a failure leaves earlier events emitted and later ones due.
   for (auto& d : report.due) {

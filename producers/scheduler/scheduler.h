@@ -3,8 +3,10 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pg.h"
@@ -13,13 +15,25 @@
 
 namespace sluice::scheduler {
 
+// A daily off-peak window: opens `start` after midnight UTC and stays open `length`.
+struct OffPeakWindow {
+  absl::Duration start = absl::Hours(2);
+  absl::Duration length = absl::Hours(4);
+};
+
 struct SchedulerConfig {
   std::string pg_dsn;
   std::string pg_schema;  // schema of the governance tables; empty = the search_path
-  // How often each tier is profiled; tier4 and tier5 are never scheduled.
+  // How often each tier is profiled; tier4 and tier5 are never scheduled. tier2 and tier3
+  // match the profiler's stale thresholds; tier1 runs daily so its 7-day compliance holds
+  // even when a run fails.
   absl::Duration tier1_cadence = absl::Hours(24);
-  absl::Duration tier2_cadence = absl::Hours(24 * 3);
-  absl::Duration tier3_cadence = absl::Hours(24 * 7);
+  absl::Duration tier2_cadence = absl::Hours(24 * 14);
+  absl::Duration tier3_cadence = absl::Hours(24 * 30);
+  // NORMAL and LOW priority events are emitted only inside the off-peak window, each
+  // entity at its own offset into it; HIGH and CRITICAL at once.
+  OffPeakWindow window;
+  std::map<std::string, OffPeakWindow> tenant_windows;  // per-tenant overrides
   // A tier1 entity this long without a profile is due with CRITICAL priority.
   absl::Duration critical_age = absl::Hours(24 * 10);
   std::string source = "kernel.scheduler";
@@ -32,14 +46,35 @@ struct DueEntity {
   v1::Envelope event;                          // the metadata.profile.due to emit
   std::optional<absl::Time> last_profiled_at;  // absent when never profiled
   absl::Duration age;                          // since the last profile, or since the entity was created
-  absl::Time window_start;                     // the cadence window the event id is derived from
+  absl::Time window_start;                     // the window the event id is derived from (EmissionKey)
+  absl::Time emit_at;                          // when it may be emitted (now, or its slot in the off-peak window)
 };
 
 struct RunReport {
-  std::vector<DueEntity> due;  // every entity found due
-  int emitted = 0;             // events written to the outbox by this run
-  int already_emitted = 0;     // due, but this window's event was emitted by an earlier run
+  std::vector<DueEntity> due;      // every entity found due and emitted now (or already emitted)
+  std::vector<DueEntity> waiting;  // due, NORMAL or LOW, waiting for its slot in the off-peak window
+  int emitted = 0;                 // events written to the outbox by this run
+  int already_emitted = 0;         // due, but this window's event was emitted by an earlier run
 };
+
+// "HH:MM/DURATION", e.g. "02:00/4h" (UTC; the length at least 1 minute, at most 24h).
+absl::StatusOr<OffPeakWindow> ParseWindow(std::string_view text);
+// "TENANT=HH:MM/DURATION".
+absl::StatusOr<std::pair<std::string, OffPeakWindow>> ParseTenantWindow(std::string_view text);
+// The latest opening of the window at or before `now`.
+absl::Time SlotStart(absl::Time now, const OffPeakWindow& window);
+// An entity's offset into the window, in whole minutes in [0, length): derived from tenant
+// and entity, so the scans of a tenant spread over the window instead of starting at once.
+absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window);
+// When a due entity of this priority may be emitted: `now` for HIGH and CRITICAL; for
+// others `now` when inside the open window past the entity's offset, else the entity's
+// slot in the next opening.
+absl::Time EmitAt(absl::Time now, v1::Priority priority, const std::string& tenant, const std::string& entity_id,
+                  const OffPeakWindow& window);
+// What an event id is derived from: the cadence window for cadences under a day, else the
+// window's latest opening. An entity still due (its job failed, or never ran) is emitted
+// again in the next window, not only in the next cadence period.
+absl::Time EmissionKey(absl::Time now, absl::Duration cadence, const OffPeakWindow& window);
 
 // The start of the cadence window holding `now` (windows are aligned to the Unix epoch).
 absl::Time WindowStart(absl::Time now, absl::Duration cadence);
@@ -67,6 +102,7 @@ class Scheduler {
   Scheduler(SchedulerConfig config, const contracts::Catalog& catalog, common::PgConnection conn)
       : config_(std::move(config)), catalog_(catalog), conn_(std::move(conn)) {}
   absl::StatusOr<std::vector<DueEntity>> FindDue(absl::Time now);
+  const OffPeakWindow& WindowFor(const std::string& tenant) const;
   static absl::StatusOr<common::PgConnection> Connect(const SchedulerConfig& config);
 
   SchedulerConfig config_;

@@ -1,7 +1,10 @@
 // Unit tests of the scheduler's pure parts. Against PostgreSQL: tests/profiler_kafkatest.cc.
 #include "producers/scheduler/scheduler.h"
 
+#include <absl/strings/str_cat.h>
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "contracts/envelope.h"
 
@@ -35,6 +38,76 @@ TEST(SchedulerTest, Tier1IsHighThenCriticalAfterTenDaysOthersNormal) {
   EXPECT_EQ(PriorityFor(v1::TIER_1, absl::Hours(24 * 10), c), v1::PRIORITY_CRITICAL);
   EXPECT_EQ(PriorityFor(v1::TIER_2, absl::Hours(24 * 30), c), v1::PRIORITY_NORMAL);
   EXPECT_EQ(PriorityFor(v1::TIER_3, absl::Hours(24 * 30), c), v1::PRIORITY_NORMAL);
+}
+
+TEST(SchedulerTest, WindowsParseAndNameWhatIsWrong) {
+  auto w = ParseWindow("02:00/4h");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->start, absl::Hours(2));
+  EXPECT_EQ(w->length, absl::Hours(4));
+  auto t = ParseTenantWindow("acme=22:30/90m");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->first, "acme");
+  EXPECT_EQ(t->second.start, absl::Hours(22) + absl::Minutes(30));
+  EXPECT_EQ(t->second.length, absl::Minutes(90));
+  for (const char* bad : {"2:00/4h", "24:00/4h", "02:60/4h", "02:00", "02:00/0s", "02:00/25h", "02:00/x", "0200/4h"})
+    EXPECT_FALSE(ParseWindow(bad).ok()) << bad;
+  EXPECT_FALSE(ParseTenantWindow("=02:00/4h").ok());
+  EXPECT_FALSE(ParseTenantWindow("acme").ok());
+  EXPECT_NE(std::string(ParseTenantWindow("acme=02:00/25h").status().message()).find("acme"), std::string::npos);
+}
+
+TEST(SchedulerTest, NormalPriorityWaitsForItsSlotInTheWindowHighAndCriticalDoNot) {
+  const OffPeakWindow w{.start = absl::Hours(2), .length = absl::Hours(4)};
+  const absl::Time midnight = absl::FromUnixSeconds(1'799'971'200);  // 2027-01-15T00:00:00Z
+  const absl::Time noon = midnight + absl::Hours(12);
+  EXPECT_EQ(SlotStart(noon, w), midnight + absl::Hours(2));
+  EXPECT_EQ(SlotStart(midnight + absl::Hours(1), w), midnight - absl::Hours(22));
+  for (auto p : {v1::PRIORITY_HIGH, v1::PRIORITY_CRITICAL}) {
+    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w), noon);
+  }
+  // At noon the window is closed: NORMAL and LOW wait for tomorrow's slot.
+  const absl::Duration off = SpreadOffset("acme", "e1", w);
+  for (auto p : {v1::PRIORITY_NORMAL, v1::PRIORITY_LOW}) {
+    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w), midnight + absl::Hours(26) + off);
+  }
+  // Inside the window: before the entity's offset it waits, from it on it goes.
+  const absl::Time slot = midnight + absl::Hours(2) + off;
+  EXPECT_EQ(EmitAt(slot, v1::PRIORITY_NORMAL, "acme", "e1", w), slot);
+  EXPECT_EQ(EmitAt(midnight + absl::Hours(6) - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w),
+            midnight + absl::Hours(6) - absl::Seconds(1));
+  if (off > absl::ZeroDuration()) {
+    EXPECT_EQ(EmitAt(slot - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w), slot);
+  }
+  // Closed again at the end of the window.
+  EXPECT_EQ(EmitAt(midnight + absl::Hours(6), v1::PRIORITY_NORMAL, "acme", "e1", w), slot + absl::Hours(24));
+}
+
+TEST(SchedulerTest, OffsetsSpreadEntitiesOverTheWindow) {
+  const OffPeakWindow w{.start = absl::Hours(2), .length = absl::Hours(4)};
+  std::map<int64_t, int> per_hour;
+  for (int i = 0; i < 400; ++i) {
+    const absl::Duration off = SpreadOffset("acme", absl::StrCat("entity-", i), w);
+    ASSERT_GE(off, absl::ZeroDuration());
+    ASSERT_LT(off, w.length);
+    EXPECT_EQ(off, absl::Minutes(absl::ToInt64Minutes(off)));  // whole minutes
+    per_hour[absl::ToInt64Hours(off)]++;
+  }
+  ASSERT_EQ(per_hour.size(), 4u);
+  for (auto [hour, n] : per_hour) EXPECT_GT(n, 60) << "hour " << hour;  // about 100 each
+  EXPECT_EQ(SpreadOffset("acme", "e1", w), SpreadOffset("acme", "e1", w));
+}
+
+TEST(SchedulerTest, EventIdsFollowTheWindowSoAStillDueEntityIsRetriedNextWindow) {
+  const OffPeakWindow w{.start = absl::Hours(2), .length = absl::Hours(4)};
+  const absl::Time midnight = absl::FromUnixSeconds(1'799'971'200);
+  const absl::Duration two_weeks = absl::Hours(24 * 14);
+  // Cadences of a day or more: one key per window opening, so one id a day.
+  EXPECT_EQ(EmissionKey(midnight + absl::Hours(3), two_weeks, w), midnight + absl::Hours(2));
+  EXPECT_EQ(EmissionKey(midnight + absl::Hours(25), two_weeks, w), midnight + absl::Hours(2));
+  EXPECT_EQ(EmissionKey(midnight + absl::Hours(27), two_weeks, w), midnight + absl::Hours(26));
+  // Shorter cadences keep their own windows.
+  EXPECT_EQ(EmissionKey(midnight + absl::Minutes(90), absl::Hours(1), w), midnight + absl::Hours(1));
 }
 
 }  // namespace
