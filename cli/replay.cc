@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/time_flag.h"
 #include "common/strings.h"
 #include "kafka/replay.h"
 
@@ -16,16 +17,6 @@ namespace {
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "sluicectl replay: %s\n", std::string(s.message()).c_str());
   return 1;
-}
-
-absl::StatusOr<std::optional<absl::Time>> ParseTimeFlag(std::string_view flag, const std::string& text) {
-  if (text.empty()) return std::optional<absl::Time>();
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err))
-    return absl::InvalidArgumentError(
-        common::Cat(flag, ": \"", text, "\" is not an ISO-8601 time such as 2026-11-22T08:00:00Z (", err, ")"));
-  return std::optional<absl::Time>(t);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "common/strings.h"
+#include "contracts/spellings.h"
 
 namespace sluice::contracts {
 
@@ -22,8 +23,15 @@ absl::Status FromJson(std::string_view json, google::protobuf::Message& msg) {
   opts.ignore_unknown_fields = false;
   auto s =
       google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &msg, opts);
-  if (!s.ok()) return absl::InvalidArgumentError(common::Cat("JSON: ", s.message().as_string()));
-  return absl::OkStatus();
+  if (s.ok()) return absl::OkStatus();
+  // Closed sets may be spelled the short way (tier1, A, high): contracts/spellings.h.
+  auto normalized = NormalizeEnumSpellings(json, *msg.GetDescriptor());
+  if (normalized.ok() && *normalized != json) {
+    msg.Clear();
+    if (google::protobuf::util::JsonStringToMessage(*normalized, &msg, opts).ok()) return absl::OkStatus();
+    msg.Clear();
+  }
+  return absl::InvalidArgumentError(common::Cat("JSON: ", s.message().as_string()));
 }
 
 }  // namespace sluice::contracts

@@ -15,6 +15,7 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& msg, bool pr
 
 // Parses protobuf JSON into `msg` (cleared first). Accepts both lowerCamelCase and
 // proto field names; unknown fields are an error (InvalidArgument naming the problem).
+// Closed sets may also be spelled the short way (tier1, A, high; contracts/spellings.h).
 absl::Status FromJson(std::string_view json, google::protobuf::Message& msg);
 
 }  // namespace sluice::contracts

@@ -12,6 +12,7 @@
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/spellings.h"
 #include "contracts/validate.h"
 
 namespace sluice::gateway {
@@ -155,8 +156,10 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
         Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");
   if (!f.json_path().empty())
     // The operator form (not jsonb_path_exists) so a GIN index on payload can serve it;
-    // errors in the path's evaluation are suppressed the same way.
-    q.where += Cat(" AND payload @? ", param(f.json_path()), "::jsonpath");
+    // errors in the path's evaluation are suppressed the same way. A comparison with the
+    // short spelling of a closed set ("tier1") also matches the enum name the payload
+    // JSON stores ("TIER_1"): contracts/spellings.h.
+    q.where += Cat(" AND payload @? ", param(contracts::WidenEnumComparisons(f.json_path())), "::jsonpath");
   if (q.cursor) {
     const std::string at = param(MicrosText(q.cursor->micros));
     q.where += Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(q.cursor->id), "::uuid)");

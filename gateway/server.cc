@@ -25,6 +25,7 @@
 #include "gateway/event_query_service.h"
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
+#include "gateway/quality_service.h"
 #include "gateway/shared_rate_limiter.h"
 #include "gateway/stream_slots.h"
 #include "gateway/tls_files.h"
@@ -79,6 +80,7 @@ struct Gateway::Impl {
   std::unique_ptr<EventLog> event_log;
   std::unique_ptr<EventHealth> health;
   std::unique_ptr<EventQueryServiceImpl> query_service;
+  std::unique_ptr<QualityServiceImpl> quality_service;
   std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -216,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                                           .health = *impl->health,
                                                                           .stopping = impl->stopping,
                                                                           .streams = impl->streams.get()});
+  impl->quality_service = std::make_unique<QualityServiceImpl>(impl->tokens, impl->authz, impl->pg.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -234,6 +237,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   builder.RegisterService(impl->events.get());
   builder.RegisterService(impl->refresh.get());
   builder.RegisterService(impl->query_service.get());
+  builder.RegisterService(impl->quality_service.get());
   if (impl->approval_service) builder.RegisterService(impl->approval_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0)

@@ -268,6 +268,22 @@ TEST_F(EventsTest, ListEventsFiltersAndPagesWithoutGapsOrRepeatsAndIsolatesTenan
   });
   EXPECT_FALSE(big.empty());
   EXPECT_THAT(ListAll(testing::kTokenA, f, 10), ElementsAreArray(big));
+  // Written with the database's spelling of a tier ("tier1", as the reference writes it),
+  // it matches the enum name the payload JSON stores ("TIER_1"); the same with the enum name.
+  auto tier1 = expect([&](const v1::Envelope& e) {
+    if (!acme(e)) return false;
+    const auto* field = e.GetDescriptor()->FindFieldByName(std::string(contracts::PayloadField(e)));
+    if (field == nullptr) return false;
+    const auto& payload = e.GetReflection()->GetMessage(e, field);
+    const auto* tier = payload.GetDescriptor()->FindFieldByName("tier");
+    return tier != nullptr && !tier->is_repeated() && payload.GetReflection()->GetEnumValue(payload, tier) == 1;
+  });
+  EXPECT_FALSE(tier1.empty());
+  f.Clear();
+  f.set_json_path(R"($.tier ? (@ == "tier1"))");
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 50), ElementsAreArray(tier1));
+  f.set_json_path(R"($.tier ? (@ == "TIER_1"))");
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 50), ElementsAreArray(tier1));
 
   // Bad requests.
   v1::ListEventsRequest bad;

@@ -21,20 +21,11 @@ namespace {
 
 using contracts::testing::Golden;
 using ::testing::HasSubstr;
+using testing::ViolationField;
 
 constexpr size_t kMaxBatch = 8;
 constexpr size_t kInFlight = 4;
 constexpr int kMaxMessageBytes = 8 * 1024;
-
-// The field a google.rpc.BadRequest in the status details names, or "".
-std::string ViolationField(const grpc::Status& s) {
-  google::rpc::Status rich;
-  google::rpc::BadRequest bad;
-  if (!rich.ParseFromString(s.error_details()) || rich.details_size() == 0 || !rich.details(0).UnpackTo(&bad) ||
-      bad.field_violations_size() == 0)
-    return "";
-  return bad.field_violations(0).field();
-}
 
 // A valid data.refreshed event of tenant-acme from etl.pipeline with a fresh id.
 v1::Envelope Valid() {

@@ -7,11 +7,23 @@
 #include <string>
 
 #include "gateway/server.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "kafka/consumer.h"
 #include "sluice/v1/gateway.grpc.pb.h"
 #include "tests/kafka_fixture.h"
 
 namespace sluice::testing {
+
+// The field a google.rpc.BadRequest in the status details names, or "".
+inline std::string ViolationField(const grpc::Status& s) {
+  google::rpc::Status rich;
+  google::rpc::BadRequest bad;
+  if (!rich.ParseFromString(s.error_details()) || rich.details_size() == 0 || !rich.details(0).UnpackTo(&bad) ||
+      bad.field_violations_size() == 0)
+    return "";
+  return bad.field_violations(0).field();
+}
 
 inline constexpr char kTokenA[] = "token-tenant-a";
 inline constexpr char kTokenB[] = "token-tenant-b";

@@ -20,16 +20,7 @@ namespace {
 
 using contracts::testing::Golden;
 using ::testing::HasSubstr;
-
-// The field a google.rpc.BadRequest in the status details names, or "".
-std::string ViolationField(const grpc::Status& s) {
-  google::rpc::Status rich;
-  google::rpc::BadRequest bad;
-  if (!rich.ParseFromString(s.error_details()) || rich.details_size() == 0 || !rich.details(0).UnpackTo(&bad) ||
-      bad.field_violations_size() == 0)
-    return "";
-  return bad.field_violations(0).field();
-}
+using testing::ViolationField;
 
 class GatewayKafka : public testing::GatewayTest {
  protected:
