@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   AddStoryCommand(app, g);
   AddReplayCommand(app, g);
   AddAuditCommand(app, g);
+  AddQualityCommand(app, g);
 
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);

@@ -1,7 +1,6 @@
 #include "gateway/quality_service.h"
 
 #include <google/protobuf/util/time_util.h>
-#include <spdlog/spdlog.h>
 
 #include <charconv>
 
@@ -154,13 +153,7 @@ grpc::Status QualityServiceImpl::Serve(grpc::ServerContext* ctx, const std::stri
   if (!lease.ok()) return ToGrpcStatus(lease.status());
   absl::Status s = body(**lease);
   lease->Note(s);
-  if (!s.ok() && s.code() != absl::StatusCode::kInvalidArgument && s.code() != absl::StatusCode::kNotFound) {
-    // Database failures: the operator's log has PostgreSQL's text, the caller only the kind.
-    spdlog::warn("gateway: QualityService for {} failed: {}", tenant, s.message());
-    return ToGrpcStatus(
-        absl::Status(s.code() == absl::StatusCode::kUnavailable ? s.code() : absl::StatusCode::kInternal,
-                     "reading profiles failed; see the gateway's log"));
-  }
+  // A database error reaches the caller as its SQLSTATE only (ToGrpcStatus).
   return ToGrpcStatus(s);
 }
 

@@ -317,16 +317,10 @@ TEST_F(Approvals, RejectNeedsAReasonCancelIsTheRequestersAndDecidedApprovalsStay
 // `sluicectl audit verify` over this test's topics and schema: exit code and output.
 std::pair<int, std::string> Verify(const std::string& prefix, const std::string& bootstrap, const std::string& schema) {
   const std::string log = common::Cat(::testing::TempDir(), "/verify-", schema, ".out");
-  pid_t pid = testing::Spawn(SLUICECTL,
-                             {"--topic-prefix", prefix, "--bootstrap", bootstrap, "audit", "verify", "--pg-dsn",
-                              common::DefaultPgDsn(), "--pg-schema", schema},
-                             log);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  std::ifstream in(log);
-  std::stringstream out;
-  out << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.str()};
+  return testing::RunCaptured(SLUICECTL,
+                              {"--topic-prefix", prefix, "--bootstrap", bootstrap, "audit", "verify", "--pg-dsn",
+                               common::DefaultPgDsn(), "--pg-schema", schema},
+                              log);
 }
 
 TEST_F(Approvals, AuditVerifyFindsRowsChangedBehindThePlatformsBack) {

@@ -12,9 +12,11 @@
 #include "common/pg.h"
 #include "consumers/profiler/profiler.h"
 #include "contracts/envelope.h"
+#include "contracts/json.h"
 #include "gateway/quality_service.h"
 #include "sluice/v1/quality_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -368,6 +370,47 @@ TEST_F(Quality, AnotherTenantSeesNothingAndBadRequestsNameTheField) {
   v1::GetLatestProfileResponse lresp2;
   EXPECT_EQ(bare_stub->GetLatestProfile(Ctx(testing::kTokenA).get(), lreq, &lresp2).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(Quality, SluicectlQualityPrintsWhatTheServiceReturnsInTheDatabasesSpelling) {
+  const std::string fine = Entry(kTenant, "fine", "tier2", "fine", 0);
+  const std::string poor = Entry(kTenant, "poor", "tier2", "poor", 8);
+  Profile(kTenant, fine);
+  const std::string job = Profile(kTenant, poor);
+  const std::string gateway = Cat("127.0.0.1:", gateway_->port());
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "quality");
+    args.insert(args.end(), {"--gateway", gateway, "--token", testing::kTokenA, "--tenant", kTenant});
+    return testing::RunCaptured(SLUICECTL, args, Cat(::testing::TempDir(), "/quality-", schema_, ".out"));
+  };
+  // Worst first, the tier flag in either spelling, one line each with tier2 and the grade letter.
+  for (const char* tier : {"tier2", "TIER_2"}) {
+    auto [rc, out] = run({"worst", "--tier", tier});
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_LT(out.find(" poor "), out.find(" fine ")) << out;
+    EXPECT_THAT(out, HasSubstr("tier2"));
+    EXPECT_THAT(out, HasSubstr("grade A"));
+  }
+  auto [rc, out] = run({"latest", "--key", "poor", "--json"});
+  EXPECT_EQ(rc, 0) << out;
+  v1::Profile p;
+  ASSERT_TRUE(contracts::FromJson(out, p).ok()) << out;
+  EXPECT_EQ(p.entity_id(), poor);
+  EXPECT_EQ(p.tier(), v1::TIER_2);
+  std::tie(rc, out) = run({"history", "--max", "1"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr(" poor "));
+  EXPECT_THAT(out, Not(HasSubstr(" fine ")));
+  std::tie(rc, out) = run({"job", job});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("\"status\": \"succeeded\""));
+  // Errors: the gateway's message and a non-zero exit.
+  std::tie(rc, out) = run({"worst", "--tier", "tier9"});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("--tier"));
+  std::tie(rc, out) = run({"latest", "--key", "nothing_by_that_key"});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("nothing_by_that_key"));
 }
 
 }  // namespace

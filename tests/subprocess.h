@@ -1,9 +1,13 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sluice::testing {
@@ -28,6 +32,19 @@ inline pid_t Spawn(const char* binary, const std::vector<std::string>& args, con
     _exit(127);
   }
   return pid;
+}
+
+// Runs `binary` with `args` to the end, its stdout and stderr going to the file `log`;
+// returns its exit code (-1 when it did not exit normally) and what it wrote.
+inline std::pair<int, std::string> RunCaptured(const char* binary, const std::vector<std::string>& args,
+                                               const std::string& log) {
+  pid_t pid = Spawn(binary, args, log);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.str()};
 }
 
 }  // namespace sluice::testing
