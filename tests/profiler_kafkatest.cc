@@ -470,10 +470,10 @@ TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
     for (const auto& m : f.metric) {
       std::map<std::string, std::string> labels;
       for (const auto& l : m.label) labels[l.name] = l.value;
-      if (f.name == "metadata_quality_score" && labels["entity"] == "customers" && labels["tier"] == "tier1" &&
-          labels["tenant"] == kTenant)
+      if (f.name == "metadata_quality_score" && labels["canonical_key"] == "customers" && labels["tier"] == "tier1" &&
+          labels["tenant_id"] == kTenant)
         score = m.gauge.value;
-      if (f.name == "metadata_tier1_compliance_ratio" && labels["tenant"] == kTenant) compliance = m.gauge.value;
+      if (f.name == "metadata_tier1_compliance_ratio" && labels["tenant_id"] == kTenant) compliance = m.gauge.value;
     }
   }
   auto all = Outbox("metadata.profile.completed");
@@ -481,6 +481,7 @@ TEST_F(ProfilerTest, DegradingTheTableEmitsDataQualityDegradedWithBothScores) {
   EXPECT_NEAR(score, all[2].profile_completed().quality_score(), 1e-9);
   EXPECT_EQ(Counter("metadata_profile_runs_total", "status", "completed"), 3);
   EXPECT_EQ(Counter("metadata_quality_degraded_total", "tier", "tier1"), 1);
+  EXPECT_EQ(Counter("metadata_quality_degraded_total", "canonical_key", "customers"), 1);
   EXPECT_EQ(compliance, 1.0);
   // An entry never profiled halves it.
   Entity("orders", "tier1", "orders", "[]");

@@ -495,11 +495,15 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const ClaimedJob& job, const Profil
   }
   if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = tx->Commit(); !s.ok()) return s;
-  metrics_.quality_score.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}, {"entity", job.canonical_key}})
+  metrics_.quality_score
+      .Add({{"tenant_id", job.tenant_id}, {"tier", TierDb(job.tier)}, {"canonical_key", job.canonical_key}})
       .Set(r.quality_score);
   metrics_.runs.Add({{"status", "completed"}}).Increment();
   metrics_.run_duration.Observe(absl::ToDoubleSeconds(r.duration));
-  if (events.size() > 1) metrics_.degraded.Add({{"tenant", job.tenant_id}, {"tier", TierDb(job.tier)}}).Increment();
+  if (events.size() > 1)
+    metrics_.degraded
+        .Add({{"tenant_id", job.tenant_id}, {"tier", TierDb(job.tier)}, {"canonical_key", job.canonical_key}})
+        .Increment();
   spdlog::info("profiler: job {} succeeded: {} {} rows={} score={:.2f} grade={} in {}", job.id, job.tenant_id,
                job.canonical_key, r.row_count, r.quality_score, GradeLetter(r.grade), absl::FormatDuration(r.duration));
   return JobOutcome{.job_id = job.id, .status = "succeeded", .profile_id = profile_id, .attempt = job.attempt};
@@ -547,7 +551,7 @@ absl::Status Profiler::UpdateComplianceMetrics() {
   auto counts = JobStore(*meta_).Tier1Compliance();
   if (!counts.ok()) return counts.status();
   for (const auto& n : *counts)
-    metrics_.tier1_compliance.Add({{"tenant", n.tenant_id}})
+    metrics_.tier1_compliance.Add({{"tenant_id", n.tenant_id}})
         .Set(n.bound_tier1 > 0 ? n.profiled_recently / n.bound_tier1 : 1.0);
   return absl::OkStatus();
 }
