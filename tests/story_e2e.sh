@@ -8,6 +8,7 @@
 set -euo pipefail
 
 DSN="${SLUICE_PG_DSN:-host=127.0.0.1 port=15432 dbname=sluice user=postgres}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ID="$RANDOM$RANDOM"
 PREFIX="it-story-$ID."
 SCHEMA="it_story_$ID"
@@ -79,6 +80,25 @@ done
 # The database agrees: two profiles of the entity, the second graded below the first.
 GRADES="$(psql "$DSN" -Atc "SELECT string_agg(quality_grade, '' ORDER BY profiled_at) FROM $SCHEMA.mdm_profile")"
 [[ "$GRADES" == A[B-F] ]] || fail "profile grades are '$GRADES', want A then worse"
+# The reference's verification queries, on Sluice's schema (sql/verify/approval_chain.sql),
+# find the story's approval, entry and latest profile.
+APPROVAL="$(sed -n 's/^\[2\/6\] approval \([0-9a-f-]*\) requested by .*/\1/p' "$WORK/story.out")"
+KEY="$(sed -n 's/^\[2\/6\] .*tier1 metadata "\([^"]*\)" bound to .*/\1/p' "$WORK/story.out")"
+APPROVER="$(sed -n 's/^\[3\/6\] approved by \([^:]*\): .*/\1/p' "$WORK/story.out")"
+[[ -n "$APPROVAL" && -n "$KEY" && -n "$APPROVER" ]] || fail "story output lacks the approval, key or approver"
+psql "$SDSN" -X -At -F '|' -v ON_ERROR_STOP=1 -v tenant_id=acme -v approval_id="$APPROVAL" -v canonical_key="$KEY" \
+  -v entity_urn="urn:sluice:demo:$KEY" -f "$ROOT/sql/verify/approval_chain.sql" >"$WORK/verify.out" 2>&1 \
+  || { cat "$WORK/verify.out" >&2; fail "sql/verify/approval_chain.sql failed"; }
+python3 - "$WORK/verify.out" "$APPROVER" "$KEY" "$(psql "$DSN" -Atc "SELECT quality_score FROM $SCHEMA.mdm_profile ORDER BY profiled_at DESC LIMIT 1")" <<'PYEOF' \
+  || { cat "$WORK/verify.out" >&2; fail "the verification queries did not find the story"; }
+import sys
+rows = [l.split("|") for l in open(sys.argv[1]).read().splitlines() if l]
+approver, key, score = sys.argv[2], sys.argv[3], float(sys.argv[4])
+assert len(rows) == 3, rows
+assert rows[0][0] == "approved" and rows[0][1] == approver and rows[0][2], rows[0]
+assert rows[1][1] == key and rows[1][3] == "tier1" and rows[1][4] == "active", rows[1]
+assert rows[2][1] == "urn:sluice:demo:" + key and abs(float(rows[2][5]) - score) < 1e-9, rows[2]
+PYEOF
 # Every service stops cleanly on SIGTERM.
 NAMES=(sluice-gateway sluice-relay sluice-profiler)
 for i in "${!PIDS[@]}"; do kill -TERM "${PIDS[$i]}"; done
