@@ -27,9 +27,11 @@ int Fail(std::string_view step, const std::string& why) {
   return 1;
 }
 
-std::unique_ptr<grpc::ClientContext> Call(const std::string& token) {
+// A call of the story: its token, and a span of the story's trace as "traceparent".
+std::unique_ptr<grpc::ClientContext> Call(const std::string& token, const std::string& trace) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->AddMetadata("authorization", "Bearer " + token);
+  ctx->AddMetadata("traceparent", contracts::ChildTraceparent(trace));
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
   return ctx;
 }
@@ -103,6 +105,9 @@ int RunStory(const StoryOptions& o) {
   const absl::Time deadline = absl::Now() + absl::Seconds(o.timeout_s);
   const std::string run = contracts::NewUuidV7().substr(24, 8);
   const std::string key = Cat("sales_orders_", run);
+  // One trace for the whole story: every call is a span of it, and every event the calls
+  // cause (through approvals, the outbox and the profiler) carries a span of it too.
+  const std::string trace = contracts::NewTraceparent();
   const std::string schema = "demo", table = Cat("sales_orders_", run);
 
   // 1. The table: clean data, so the first profile grades A.
@@ -154,7 +159,7 @@ int RunStory(const StoryOptions& o) {
   if (auto s = google::protobuf::util::JsonStringToMessage(payload, create.mutable_payload()); !s.ok())
     return Fail("approval payload", std::string(s.message()));
   v1::CreateApprovalResponse created;
-  if (auto s = approvals->CreateApproval(Call(o.requester_token).get(), create, &created); !s.ok())
+  if (auto s = approvals->CreateApproval(Call(o.requester_token, trace).get(), create, &created); !s.ok())
     return Fail("CreateApproval (is sluice-gateway running with --pg-dsn?)", GrpcError(s));
   const std::string approval_id = created.approval().id();
   watcher.Follow(approval_id);
@@ -166,7 +171,7 @@ int RunStory(const StoryOptions& o) {
   approve.set_tenant_id(o.tenant);
   approve.set_id(approval_id);
   v1::ApproveResponse approved;
-  if (auto s = approvals->Approve(Call(o.steward_token).get(), approve, &approved); !s.ok())
+  if (auto s = approvals->Approve(Call(o.steward_token, trace).get(), approve, &approved); !s.ok())
     return Fail("Approve", GrpcError(s));
   std::printf("[3/6] approved by %s: entity %s\n", approved.approval().decided_by().c_str(),
               approved.approval().entity_id().c_str());
@@ -206,7 +211,7 @@ int RunStory(const StoryOptions& o) {
   refresh.mutable_triggered_by()->set_actor_type(v1::ACTOR_TYPE_SYSTEM);
   refresh.set_correlation_id(approval_id);  // one story, one chain
   v1::NotifyDataRefreshedResponse refreshed;
-  if (auto s = refresh_stub->NotifyDataRefreshed(Call(o.etl_token).get(), refresh, &refreshed); !s.ok())
+  if (auto s = refresh_stub->NotifyDataRefreshed(Call(o.etl_token, trace).get(), refresh, &refreshed); !s.ok())
     return Fail("NotifyDataRefreshed", GrpcError(s));
   std::printf("[5/6] made %lld rows worse; data.refreshed %s acknowledged at %s[%d]@%lld\n",
               static_cast<long long>(worse->affected()), refreshed.delivery().event_id().c_str(),
@@ -232,7 +237,8 @@ int RunStory(const StoryOptions& o) {
 
   absl::SleepFor(absl::Seconds(1));  // let stragglers of the chain arrive
   watcher.Stop();
-  std::printf("\nThe chain, correlation id %s (type, event id, caused by):\n", approval_id.c_str());
+  std::printf("\nThe chain, correlation id %s, trace %s (type, event id, caused by, source, trace/span):\n",
+              approval_id.c_str(), trace.substr(3, 32).c_str());
   auto events = watcher.Events();
   std::map<std::string, std::string> type_of;
   for (const auto& e : events) type_of[e.id()] = e.type();
@@ -243,7 +249,9 @@ int RunStory(const StoryOptions& o) {
   for (const auto& e : events) {
     std::string cause = e.causation_id().empty() ? "-" : e.causation_id();
     if (auto it = type_of.find(e.causation_id()); it != type_of.end()) cause = Cat(it->second, " ", cause);
-    std::printf("  %-27s %s  <- %s  (%s)\n", e.type().c_str(), e.id().c_str(), cause.c_str(), e.source().c_str());
+    const std::string span = e.traceparent().empty() ? "-" : e.traceparent().substr(3, 49);
+    std::printf("  %-27s %s  <- %s  (%s)  %s\n", e.type().c_str(), e.id().c_str(), cause.c_str(), e.source().c_str(),
+                span.c_str());
   }
   return 0;
 }

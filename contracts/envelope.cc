@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <random>
 
+#include "contracts/validate.h"
+
 namespace sluice::contracts {
 
 std::string NewUuidV7(absl::Time now) {
@@ -31,6 +33,35 @@ std::string NewUuidV7(absl::Time now) {
     out.push_back(kHex[b[i] >> 4]);
     out.push_back(kHex[b[i] & 0x0F]);
   }
+  return out;
+}
+
+namespace {
+// 16 lower-case hex digits of a random non-zero 64-bit value (all-zero ids are invalid).
+void AppendRandomHex64(std::string& out) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t v = 0;
+  while (v == 0) v = rng();
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
+}
+}  // namespace
+
+std::string ChildTraceparent(std::string_view parent) {
+  if (!IsValidTraceparent(parent)) return "";
+  std::string out(parent.substr(0, 36));  // "00-<trace id>-"
+  AppendRandomHex64(out);
+  out.append(parent.substr(52));  // "-<flags>"
+  return out;
+}
+
+std::string NewTraceparent() {
+  std::string out = "00-";
+  AppendRandomHex64(out);
+  AppendRandomHex64(out);
+  out.push_back('-');
+  AppendRandomHex64(out);
+  out.append("-01");
   return out;
 }
 

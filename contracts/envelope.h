@@ -15,6 +15,13 @@ namespace sluice::contracts {
 // hyphenated. Ids from one thread sort by creation time. Thread-safe.
 std::string NewUuidV7(absl::Time now = absl::Now());
 
+// A child span of the W3C traceparent `parent`: the same trace id and flags, a new random
+// span id, so an event caused by a traced call or event stays in its trace. "" when
+// `parent` is empty or not a valid traceparent (there is no trace to continue).
+std::string ChildTraceparent(std::string_view parent);
+// The root of a new trace: a random trace id and span id, sampled ("00-<32>-<16>-01").
+std::string NewTraceparent();
+
 // True for a hyphenated, lower- or upper-case hex UUID of any version.
 bool IsUuid(std::string_view s);
 

@@ -55,5 +55,27 @@ TEST(FillDefaults, AssignsWhatIsAbsentAndKeepsWhatIsPresent) {
   EXPECT_EQ(f.occurred_at().seconds(), 1764583300);
 }
 
+TEST(TraceparentTest, ChildrenKeepTheTraceAndFlagsWithANewSpan) {
+  const std::string root = NewTraceparent();
+  ASSERT_TRUE(IsValidTraceparent(root)) << root;
+  EXPECT_EQ(root.substr(53), "01");
+  EXPECT_NE(NewTraceparent().substr(3, 32), root.substr(3, 32));
+  const std::string parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+  std::set<std::string> spans;
+  for (int i = 0; i < 100; ++i) {
+    const std::string child = ChildTraceparent(parent);
+    ASSERT_TRUE(IsValidTraceparent(child)) << child;
+    EXPECT_EQ(child.substr(0, 36), parent.substr(0, 36));  // version and trace id
+    EXPECT_EQ(child.substr(52), parent.substr(52));        // flags
+    EXPECT_NE(child.substr(36, 16), parent.substr(36, 16));
+    spans.insert(child.substr(36, 16));
+  }
+  EXPECT_EQ(spans.size(), 100u);
+  for (const char* bad : {"", "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"}) {
+    EXPECT_EQ(ChildTraceparent(bad), "") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace sluice::contracts

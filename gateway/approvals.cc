@@ -57,11 +57,12 @@ constexpr char kCols[] =
     " payload::text, coalesce(current_state::text, ''), status, coalesce(decision_reason, ''), requested_by,"
     " coalesce(decided_by, ''), (extract(epoch FROM requested_at) * 1000000)::bigint,"
     " coalesce((extract(epoch FROM decided_at) * 1000000)::bigint, 0), required_role,"
-    " coalesce(created_event_id::text, '')";
+    " coalesce(created_event_id::text, ''), coalesce(traceparent, '')";
 
 struct Row {
   v1::Approval approval;
   std::string created_event_id;
+  std::string traceparent;  // CreateApproval's
 };
 
 Row ToRow(const common::PgResult& r, int i) {
@@ -84,6 +85,7 @@ Row ToRow(const common::PgResult& r, int i) {
   if (r.Get(i, 14) != "0") *a.mutable_decided_at() = Micros(r.Get(i, 14));
   a.set_required_role(std::string(r.Get(i, 15)));
   row.created_event_id = std::string(r.Get(i, 16));
+  row.traceparent = std::string(r.Get(i, 17));
   return row;
 }
 
@@ -94,14 +96,21 @@ v1::Actor Human(const v1::Principal& who) {
   return a;
 }
 
-v1::Envelope Event(const v1::Approval& a, const std::string& cause) {
+// `trace`: the traceparent of what caused the event; the event gets a child span of it.
+v1::Envelope Event(const v1::Approval& a, const std::string& cause, const std::string& trace) {
   v1::Envelope e;
   e.set_id(contracts::NewUuidV7());
   e.set_tenant_id(a.tenant_id());
   e.set_source("metadata-studio.approval");
   e.set_correlation_id(a.id());  // every event of one approval shares it
   e.set_causation_id(cause);
+  e.set_traceparent(contracts::ChildTraceparent(trace));
   return e;
+}
+
+// The trace a decision's events continue: the deciding call's, else the request's.
+std::string DecisionTrace(const std::string& call, const Row& row) {
+  return contracts::IsValidTraceparent(call) ? call : row.traceparent;
 }
 
 absl::StatusOr<Row> LockPending(PgConnection& c, const std::string& tenant, const std::string& id) {
@@ -130,7 +139,8 @@ absl::StatusOr<Row> Decide(PgConnection& c, const std::string& id, const char* s
 
 }  // namespace
 
-absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v1::CreateApprovalRequest& req) {
+absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v1::CreateApprovalRequest& req,
+                                               const std::string& trace) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (contracts::EntityTable(req.entity_type()) == nullptr)
     return Invalid("entity_type", "must be METADATA, KPI, GLOSSARY or BUSINESS_RULE");
@@ -157,16 +167,17 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
   if (!payload.ok()) return payload.status();
 
   return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
-    auto r =
-        c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
-                   " requested_by, required_role) VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9)"
-                   " RETURNING ",
-                   kCols),
-               {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
-                who.name(), role});
+    auto r = c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
+                        " requested_by, required_role, traceparent)"
+                        " VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9, nullif($10, ''))"
+                        " RETURNING ",
+                        kCols),
+                    {req.tenant_id(), type, req.entity_id(), key, TierDb(req.tier()), LaneDb(req.lane()), *payload,
+                     who.name(), role, contracts::IsValidTraceparent(trace) ? trace : ""});
     if (!r.ok()) return r.status();
-    v1::Approval a = ToRow(*r, 0).approval;
-    v1::Envelope e = Event(a, "");
+    const Row created = ToRow(*r, 0);
+    const v1::Approval& a = created.approval;
+    v1::Envelope e = Event(a, "", created.traceparent);
     auto* p = e.mutable_approval_created();
     p->set_approval_id(a.id());
     p->set_entity_type(a.entity_type());
@@ -239,7 +250,8 @@ absl::StatusOr<v1::ListApprovalsResponse> Approvals::List(const v1::Principal& w
       });
 }
 
-absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who, const v1::ApproveRequest& req) {
+absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who, const v1::ApproveRequest& req,
+                                                       const std::string& trace) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   return InTransaction<v1::ApproveResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ApproveResponse> {
@@ -258,6 +270,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
     if (!decided.ok()) return decided.status();
     const v1::Approval& a = decided->approval;
 
+    const std::string parent = DecisionTrace(trace, *row);
     std::vector<v1::Envelope> events;
     const v1::Actor by = Human(who);
     const std::string key = a.entity_key();
@@ -269,7 +282,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
     };
     std::string first;  // the entity type's own "approved" event causes the rest
     if (a.entity_type() == v1::ENTITY_TYPE_METADATA) {
-      v1::Envelope approved = Event(a, cause);
+      v1::Envelope approved = Event(a, cause, parent);
       auto* m = approved.mutable_metadata_approved();
       m->set_approval_id(a.id());
       m->set_entity_id(entity_id);
@@ -278,7 +291,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
       *m->mutable_approved_by() = by;
       *m->mutable_approved_at() = a.decided_at();
       first = add(std::move(approved));
-      v1::Envelope changed = Event(a, first);
+      v1::Envelope changed = Event(a, first, parent);
       auto* ch = changed.mutable_metadata_changed();
       ch->set_entity_id(entity_id);
       ch->set_canonical_key(key);
@@ -292,7 +305,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
       // metadata.approved itself (tier1 and tier2), so no profile.due is emitted here.
       std::string changed_id = add(std::move(changed));
       if (StringField(a.payload(), "status") == "deprecated") {
-        v1::Envelope dep = Event(a, changed_id);
+        v1::Envelope dep = Event(a, changed_id, parent);
         auto* d = dep.mutable_metadata_deprecated();
         d->set_entity_id(entity_id);
         d->set_canonical_key(key);
@@ -305,7 +318,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
         add(std::move(dep));
       }
     } else if (a.entity_type() == v1::ENTITY_TYPE_KPI) {
-      v1::Envelope approved = Event(a, cause);
+      v1::Envelope approved = Event(a, cause, parent);
       auto* k = approved.mutable_kpi_approved();
       k->set_approval_id(a.id());
       k->set_kpi_id(entity_id);
@@ -314,7 +327,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
       *k->mutable_approved_by() = by;
       *k->mutable_approved_at() = a.decided_at();
       first = add(std::move(approved));
-      v1::Envelope changed = Event(a, first);
+      v1::Envelope changed = Event(a, first, parent);
       auto* ch = changed.mutable_kpi_changed();
       ch->set_kpi_id(entity_id);
       ch->set_canonical_key(key);
@@ -326,7 +339,7 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
       ch->set_approval_id(a.id());
       add(std::move(changed));
     }
-    v1::Envelope done = Event(a, first.empty() ? row->created_event_id : first);
+    v1::Envelope done = Event(a, first.empty() ? row->created_event_id : first, parent);
     auto* p = done.mutable_approval_approved();
     p->set_approval_id(a.id());
     p->set_entity_type(a.entity_type());
@@ -347,7 +360,8 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
   });
 }
 
-absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, const v1::RejectRequest& req) {
+absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, const v1::RejectRequest& req,
+                                                     const std::string& trace) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   if (req.reason().empty()) return Invalid("reason", "required");
@@ -358,7 +372,7 @@ absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, c
     auto decided = Decide(c, req.id(), "rejected", who, req.reason(), "", "");
     if (!decided.ok()) return decided.status();
     const v1::Approval& a = decided->approval;
-    v1::Envelope e = Event(a, row->created_event_id);
+    v1::Envelope e = Event(a, row->created_event_id, DecisionTrace(trace, *row));
     auto* p = e.mutable_approval_rejected();
     p->set_approval_id(a.id());
     p->set_entity_type(a.entity_type());

@@ -32,11 +32,17 @@ class Approvals {
   Approvals(PgPool& pool, const contracts::Catalog& catalog, const contracts::Authorizer& authz)
       : pool_(pool), catalog_(catalog), authz_(authz) {}
 
-  absl::StatusOr<v1::Approval> Create(const v1::Principal& who, const v1::CreateApprovalRequest& req);
+  // `trace`: the call's W3C traceparent ("" or invalid: none). Create stores it with the
+  // approval; every event an approval emits carries a child span of the deciding call's
+  // trace, or of the stored one when the decision came without a trace.
+  absl::StatusOr<v1::Approval> Create(const v1::Principal& who, const v1::CreateApprovalRequest& req,
+                                      const std::string& trace = "");
   absl::StatusOr<v1::Approval> Get(const v1::Principal& who, const v1::GetApprovalRequest& req);
   absl::StatusOr<v1::ListApprovalsResponse> List(const v1::Principal& who, const v1::ListApprovalsRequest& req);
-  absl::StatusOr<v1::ApproveResponse> Approve(const v1::Principal& who, const v1::ApproveRequest& req);
-  absl::StatusOr<v1::RejectResponse> Reject(const v1::Principal& who, const v1::RejectRequest& req);
+  absl::StatusOr<v1::ApproveResponse> Approve(const v1::Principal& who, const v1::ApproveRequest& req,
+                                              const std::string& trace = "");
+  absl::StatusOr<v1::RejectResponse> Reject(const v1::Principal& who, const v1::RejectRequest& req,
+                                            const std::string& trace = "");
   absl::StatusOr<v1::Approval> Cancel(const v1::Principal& who, const v1::CancelRequest& req);
 
  private:

@@ -36,8 +36,9 @@ absl::Status AppendToOutbox(common::PgConnection& conn, std::vector<v1::Envelope
   }
   for (const auto& e : events) {
     auto r = conn.Exec(
-        "INSERT INTO event_outbox (event_id, tenant_id, event_type, envelope) VALUES ($1::uuid, $2, $3, $4::bytea)",
-        {e.id(), e.tenant_id(), e.type(), HexBytea(contracts::SerializeDeterministic(e))});
+        "INSERT INTO event_outbox (event_id, tenant_id, event_type, envelope, traceparent)"
+        " VALUES ($1::uuid, $2, $3, $4::bytea, nullif($5, ''))",
+        {e.id(), e.tenant_id(), e.type(), HexBytea(contracts::SerializeDeterministic(e)), e.traceparent()});
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();

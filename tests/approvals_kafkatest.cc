@@ -13,6 +13,7 @@
 
 #include "common/pg.h"
 #include "contracts/json.h"
+#include "contracts/validate.h"
 #include "producers/relay/relay.h"
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
@@ -75,35 +76,45 @@ class Approvals : public testing::GatewayTest {
     EXPECT_TRUE(contracts::FromJson(payload_json, *r.mutable_payload()).ok()) << payload_json;
     return r;
   }
-  v1::Approval Create(const v1::CreateApprovalRequest& r) {
+  v1::Approval Create(const v1::CreateApprovalRequest& r, const std::string& traceparent = "") {
     v1::CreateApprovalResponse resp;
     auto ctx = Ctx(testing::kTokenA);
+    if (!traceparent.empty()) ctx->AddMetadata("traceparent", traceparent);
     grpc::Status s = stub_->CreateApproval(ctx.get(), r, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp.approval();
   }
-  grpc::Status Approve(const std::string& id, const char* token, v1::ApproveResponse* out = nullptr) {
+  grpc::Status Approve(const std::string& id, const char* token, v1::ApproveResponse* out = nullptr,
+                       const std::string& traceparent = "") {
     v1::ApproveRequest req;
     req.set_tenant_id("tenant-acme");
     req.set_id(id);
     v1::ApproveResponse resp;
     auto ctx = Ctx(token);
+    if (!traceparent.empty()) ctx->AddMetadata("traceparent", traceparent);
     grpc::Status s = stub_->Approve(ctx.get(), req, &resp);
     if (out) *out = resp;
     return s;
   }
-  // event_type of the outbox rows of an approval (correlation), in commit order.
-  std::vector<std::string> OutboxTypes(const std::string& approval_id) {
-    std::vector<std::string> out;
-    auto r = conn_->Exec("SELECT event_type, envelope FROM event_outbox ORDER BY id");
+  // The outbox rows of an approval (correlation), in commit order: the envelope, and the
+  // row's traceparent column.
+  std::vector<std::pair<v1::Envelope, std::string>> OutboxOf(const std::string& approval_id) {
+    std::vector<std::pair<v1::Envelope, std::string>> out;
+    auto r = conn_->Exec("SELECT envelope, coalesce(traceparent, '') FROM event_outbox ORDER BY id");
     for (int i = 0; r.ok() && i < r->rows(); ++i) {
-      std::string_view hex = r->Get(i, 1);
+      std::string_view hex = r->Get(i, 0);
       std::string bytes;
       for (size_t j = 2; j + 1 < hex.size(); j += 2)
         bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(j, 2)), nullptr, 16)));
       v1::Envelope e;
-      if (e.ParseFromString(bytes) && e.correlation_id() == approval_id) out.emplace_back(r->Get(i, 0));
+      if (e.ParseFromString(bytes) && e.correlation_id() == approval_id) out.emplace_back(e, std::string(r->Get(i, 1)));
     }
+    return out;
+  }
+  // event_type of the outbox rows of an approval, in commit order.
+  std::vector<std::string> OutboxTypes(const std::string& approval_id) {
+    std::vector<std::string> out;
+    for (const auto& [e, tp] : OutboxOf(approval_id)) out.push_back(e.type());
     return out;
   }
   // The events of `ids` as they arrived in Kafka: one consumer over every catalog topic,
@@ -229,6 +240,49 @@ TEST_F(Approvals, EachEntityTypeEmitsItsEventsInOrderOnceWithOneCorrelation) {
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM mdm_kpi_definition")->Get(0, 0), "1");
   EXPECT_EQ(conn_->Exec("SELECT synonyms::text FROM mdm_glossary_term")->Get(0, 0), "{Sales}");
   EXPECT_EQ(conn_->Exec("SELECT expression FROM mdm_business_rule")->Get(0, 0), "amount > 0");
+}
+
+TEST_F(Approvals, EventsContinueTheCallersTraceWithASpanEach) {
+  const std::string create_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const std::string decide_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto trace_of = [](const std::string& tp) { return tp.size() == 55 ? tp.substr(3, 32) : std::string("none"); };
+  // Created in one trace, approved by a call without one: every event is in the creator's trace.
+  v1::Approval a =
+      Create(Request(v1::ENTITY_TYPE_METADATA, v1::TIER_1, "traced", R"({"label":"Traced"})"), create_trace);
+  ASSERT_TRUE(Approve(a.id(), testing::kTokenSteward).ok());
+  auto rows = OutboxOf(a.id());
+  ASSERT_EQ(rows.size(), 4u);  // approval.created, metadata.approved, metadata.changed, approval.approved
+  std::set<std::string> spans;
+  for (const auto& [e, column] : rows) {
+    EXPECT_EQ(trace_of(e.traceparent()), trace_of(create_trace)) << e.type();
+    EXPECT_TRUE(contracts::IsValidTraceparent(e.traceparent())) << e.traceparent();
+    EXPECT_EQ(column, e.traceparent()) << e.type();
+    spans.insert(e.traceparent().substr(36, 16));
+  }
+  EXPECT_EQ(spans.size(), rows.size());  // a span of its own each
+  EXPECT_FALSE(spans.contains(create_trace.substr(36, 16)));
+  // A decision made in a trace of its own continues that one.
+  v1::Approval b =
+      Create(Request(v1::ENTITY_TYPE_METADATA, v1::TIER_1, "traced2", R"({"label":"Traced 2"})"), create_trace);
+  ASSERT_TRUE(Approve(b.id(), testing::kTokenSteward, nullptr, decide_trace).ok());
+  rows = OutboxOf(b.id());
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(trace_of(rows[0].first.traceparent()), trace_of(create_trace));
+  for (size_t i = 1; i < rows.size(); ++i)
+    EXPECT_EQ(trace_of(rows[i].first.traceparent()), trace_of(decide_trace)) << rows[i].first.type();
+  // No trace anywhere, or a malformed one: no traceparent (nothing invented).
+  v1::Approval c =
+      Create(Request(v1::ENTITY_TYPE_METADATA, v1::TIER_1, "untraced", R"({"label":"Untraced"})"), "garbage");
+  ASSERT_TRUE(Approve(c.id(), testing::kTokenSteward).ok());
+  for (const auto& [e, column] : OutboxOf(c.id())) {
+    EXPECT_EQ(e.traceparent(), "") << e.type();
+    EXPECT_EQ(column, "") << e.type();
+  }
+  // Kafka carries the same traceparent (the relay passes the envelope on as it is).
+  WaitRelayed();
+  auto kafka = InKafka({rows[0].first.id()});
+  ASSERT_EQ(kafka.size(), 1u);
+  EXPECT_EQ(kafka.begin()->second.traceparent(), rows[0].first.traceparent());
 }
 
 TEST_F(Approvals, DeprecationKeepsThePriorStateAndEmitsMetadataDeprecated) {

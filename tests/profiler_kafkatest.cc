@@ -18,6 +18,7 @@
 #include "common/pg.h"
 #include "contracts/envelope.h"
 #include "contracts/test_util.h"
+#include "contracts/validate.h"
 #include "kafka/consumer.h"
 #include "producers/relay/relay.h"
 #include "producers/scheduler/scheduler.h"
@@ -218,6 +219,7 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
 
   // First due event profiles; a scheduled one within the cooldown does not; MANUAL does.
   auto first = Due(bound);
+  first.set_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   EXPECT_TRUE(Handle(first).queued);
   EXPECT_EQ(Profiles(bound), 1);
   EXPECT_EQ(Handle(Due(bound)).skip_reason, "cooldown");
@@ -281,6 +283,14 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   EXPECT_EQ(completed[0].correlation_id(), first.correlation_id());
   EXPECT_EQ(completed[0].causation_id(), first.id());
   EXPECT_EQ(completed[0].source(), "agent.profiler");
+  // The job keeps the trigger's trace; its outcome is a span of that trace; a trigger
+  // without a trace gives an outcome without one.
+  EXPECT_EQ(Scalar("SELECT traceparent FROM mdm_profile_job WHERE trigger_event_id = $1", {first.id()}),
+            first.traceparent());
+  EXPECT_EQ(completed[0].traceparent().substr(0, 36), first.traceparent().substr(0, 36));
+  EXPECT_NE(completed[0].traceparent(), first.traceparent());
+  EXPECT_TRUE(contracts::IsValidTraceparent(completed[0].traceparent()));
+  EXPECT_EQ(completed[1].traceparent(), "");
 }
 
 TEST_F(ProfilerTest, FiftyConcurrentDueEventsForOneEntityRunOneProfile) {
@@ -604,6 +614,7 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
       out[e.profile_due().entity_id()] = e.profile_due().priority();
       EXPECT_EQ(e.source(), "kernel.scheduler");
       EXPECT_EQ(e.profile_due().reason(), v1::PROFILE_REASON_SCHEDULE);
+      EXPECT_TRUE(contracts::IsValidTraceparent(e.traceparent())) << e.traceparent();  // a trace of its own
     }
     return out;
   };

@@ -70,13 +70,28 @@ fi
 cat "$WORK/story.out"
 
 grep -q '^\[6/6\] data.quality.degraded: score 100.00 -> ' "$WORK/story.out" || fail "no degradation line"
-CORR="$(sed -n 's/^The chain, correlation id \([0-9a-f-]*\) .*/\1/p' "$WORK/story.out")"
+CORR="$(sed -n 's/^The chain, correlation id \([0-9a-f-]*\), .*/\1/p' "$WORK/story.out")"
 [[ -n "$CORR" ]] || fail "no chain printed"
 for type in approval.created metadata.approved approval.approved data.refreshed \
             metadata.profile.completed data.quality.degraded; do
   grep -q "^  $type " "$WORK/story.out" || fail "the chain lacks $type"
 done
 [[ "$(grep -c '^  metadata.profile.completed ' "$WORK/story.out")" == 2 ]] || fail "want two profile.completed in the chain"
+# One trace from CreateApproval through the approval, the outbox and the profiler to
+# data.quality.degraded: every event of the chain carries a span of the story's trace,
+# each a span of its own.
+python3 - "$WORK/story.out" <<'PYEOF' || fail "the chain does not share the story's trace"
+import re, sys
+text = open(sys.argv[1]).read()
+trace = re.search(r"^The chain, correlation id \S+, trace ([0-9a-f]{32}) ", text, re.M).group(1)
+chain = text.split("\nThe chain, ", 1)[1].splitlines()[1:]
+spans = [l.rsplit(None, 1)[1] for l in chain if l.startswith("  ")]
+types = [l.split()[0] for l in chain if l.startswith("  ")]
+assert "data.quality.degraded" in types and "approval.created" in types, types
+bad = [(t, s) for t, s in zip(types, spans) if not re.fullmatch(trace + r"-[0-9a-f]{16}", s)]
+assert not bad, f"not in trace {trace}: {bad}"
+assert len(set(spans)) == len(spans), f"spans repeat: {spans}"
+PYEOF
 # The database agrees: two profiles of the entity, the second graded below the first.
 GRADES="$(psql "$DSN" -Atc "SELECT string_agg(quality_grade, '' ORDER BY profiled_at) FROM $SCHEMA.mdm_profile")"
 [[ "$GRADES" == A[B-F] ]] || fail "profile grades are '$GRADES', want A then worse"

@@ -27,8 +27,8 @@ constexpr char kLatestProfileSql[] =
 // The partial unique index allows one pending or running job per entity.
 constexpr char kEnqueueSql[] =
     "INSERT INTO mdm_profile_job (tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
-    "  trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts)"
-    " VALUES ($1, 'metadata', $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::integer)"
+    "  trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts, traceparent)"
+    " VALUES ($1, 'metadata', $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::integer, nullif($13, ''))"
     " ON CONFLICT (tenant_id, entity_type, entity_id) WHERE status IN ('pending', 'running') DO NOTHING"
     " RETURNING id::text";
 
@@ -53,7 +53,7 @@ constexpr char kClaimSql[] =
     " FROM ready WHERE j.id = ready.id"
     " RETURNING j.id::text, j.tenant_id, j.entity_type, j.entity_id::text, j.canonical_key, j.tier,"
     "   j.trigger_event_id, j.trigger_type, j.correlation_id, j.actor_id, j.actor_type, j.attempts, j.max_attempts,"
-    "   j.lease_token::text, ready.was, coalesce(ready.prev_worker, '')";
+    "   j.lease_token::text, ready.was, coalesce(ready.prev_worker, ''), coalesce(j.traceparent, '')";
 
 constexpr char kExtendLeaseSql[] =
     "UPDATE mdm_profile_job SET heartbeat_at = now(), lease_expires_at = now() + $3::interval"
@@ -120,10 +120,10 @@ absl::StatusOr<std::optional<StoredProfile>> JobStore::LatestProfile(const std::
 }
 
 absl::StatusOr<std::optional<std::string>> JobStore::Enqueue(const NewJob& job) {
-  auto r = conn_.Exec(kEnqueueSql,
-                      {job.tenant_id, job.entity_id, job.canonical_key, TierDb(job.tier),
-                       v1::ProfileReason_Name(job.reason), job.priority, job.trigger_event_id, job.trigger_type,
-                       job.correlation_id, job.actor_id, v1::ActorType_Name(job.actor_type), Cat(job.max_attempts)});
+  auto r = conn_.Exec(kEnqueueSql, {job.tenant_id, job.entity_id, job.canonical_key, TierDb(job.tier),
+                                    v1::ProfileReason_Name(job.reason), job.priority, job.trigger_event_id,
+                                    job.trigger_type, job.correlation_id, job.actor_id,
+                                    v1::ActorType_Name(job.actor_type), Cat(job.max_attempts), job.traceparent});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return std::optional<std::string>();
   return std::optional<std::string>(std::string(r->Get(0, 0)));
@@ -160,6 +160,7 @@ absl::StatusOr<std::optional<ClaimedJob>> JobStore::Claim(const std::string& job
   job.lease_token = r->Get(0, 13);
   job.took_over = r->Get(0, 14) == "running";
   job.previous_worker = r->Get(0, 15);
+  job.traceparent = r->Get(0, 16);
   return std::optional<ClaimedJob>(std::move(job));
 }
 

@@ -29,6 +29,7 @@ struct NewJob {
   std::string trigger_event_id, trigger_type, correlation_id, actor_id;
   v1::ActorType actor_type = v1::ACTOR_TYPE_SYSTEM;
   int max_attempts = 1;
+  std::string traceparent;  // the trigger event's; "" stores NULL
 };
 
 // One trigger event's row in mdm_profile_trigger: the decision taken on it.
@@ -45,6 +46,7 @@ struct TriggerRecord {
 // A job this worker claimed: the row as the claim left it.
 struct ClaimedJob {
   std::string id, tenant_id, entity_id, canonical_key, trigger_event_id, trigger_type, correlation_id, lease_token;
+  std::string traceparent;  // the trigger event's; "" when it had none
   v1::EntityType entity_type = v1::ENTITY_TYPE_UNSPECIFIED;
   v1::Tier tier = v1::TIER_UNSPECIFIED;
   v1::Actor actor;

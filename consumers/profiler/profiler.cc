@@ -66,6 +66,7 @@ v1::Envelope Profiler::OutcomeEvent(const ClaimedJob& job, const std::string& ca
   e.set_source(config_.source);
   e.set_correlation_id(job.correlation_id);
   e.set_causation_id(cause);
+  e.set_traceparent(contracts::ChildTraceparent(job.traceparent));  // the trigger's trace, a span of its own
   return e;
 }
 
@@ -343,7 +344,8 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
                              .correlation_id = event.correlation_id().empty() ? event.id() : event.correlation_id(),
                              .actor_id = actor.actor_id().empty() ? event.source() : actor.actor_id(),
                              .actor_type = actor.actor_type(),
-                             .max_attempts = config_.max_attempts});
+                             .max_attempts = config_.max_attempts,
+                             .traceparent = event.traceparent()});
     if (!job.ok()) return job.status();
     if (*job) {
       out.queued = true;
@@ -392,7 +394,7 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   if (!*claimed) return std::optional<JobOutcome>();
   const ClaimedJob& job = **claimed;
   // The job's log lines carry the event that asked for it.
-  common::ScopedLogContext log_ctx(job.trigger_event_id, job.correlation_id);
+  common::ScopedLogContext log_ctx(job.trigger_event_id, job.correlation_id, job.traceparent);
   if (job.took_over)
     spdlog::warn("profiler: took over job {} from {} (lease expired), attempt {}", job.id, job.previous_worker,
                  job.attempt);

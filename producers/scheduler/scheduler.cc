@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/strings.h"
+#include "contracts/envelope.h"
 #include "contracts/governance.h"
 #include "outbox/outbox.h"
 
@@ -172,6 +173,7 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     e.set_tenant_id(tenant);
     e.set_source(config_.source);
     *e.mutable_occurred_at() = ToProto(absl::Now());  // when emitted; `now` only decides what is due
+    e.set_traceparent(contracts::NewTraceparent());   // each scheduled profile is a trace of its own
     auto* p = e.mutable_profile_due();
     p->set_entity_type(v1::ENTITY_TYPE_METADATA);
     p->set_entity_id(id);
