@@ -9,6 +9,7 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/metrics_exposer.h"
+#include "common/otlp.h"
 
 namespace sluice::common {
 namespace {
@@ -46,6 +47,10 @@ Service::Service(std::string name, std::string description)
 }
 
 Service::~Service() {
+  if (spans_) {
+    SetSpanSink(nullptr);
+    spans_.reset();  // sends what is queued
+  }
   exiting_.store(true);
   pthread_kill(signals_.native_handle(), SIGTERM);  // ends its sigwait; exiting_ says why
   signals_.join();
@@ -79,6 +84,23 @@ void Service::AddMetrics(std::string default_listen) {
   metrics_listen_ = std::move(default_listen);
   has_metrics_ = true;
   Flag("metrics-listen", metrics_listen_, "Prometheus /metrics address host:port; empty disables");
+}
+
+void Service::AddTracing() {
+  has_tracing_ = true;
+  app_.add_option("--otlp-endpoint", otlp_endpoint_,
+                  "Export spans over OTLP/HTTP (JSON) to this collector, e.g. http://otel-collector:4318; empty: none")
+      ->envname("SLUICE_OTLP_ENDPOINT");
+}
+
+absl::Status Service::StartTracing() {
+  if (!has_tracing_ || otlp_endpoint_.empty()) return absl::OkStatus();
+  auto exporter = OtlpExporter::Start({.endpoint = otlp_endpoint_, .service_name = name_}, *registry_);
+  if (!exporter.ok()) return exporter.status();
+  spans_ = *std::move(exporter);
+  SetSpanSink(spans_.get());
+  spdlog::info("{}: exporting spans to {}/v1/traces", name_, otlp_endpoint_);
+  return absl::OkStatus();
 }
 
 std::optional<int> Service::Parse(int argc, char** argv) {

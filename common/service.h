@@ -11,6 +11,7 @@
 //   --pg-dsn SLUICE_PG_DSN      --pg-schema SLUICE_PG_SCHEMA
 //   --bootstrap SLUICE_KAFKA_BOOTSTRAP   --topic-prefix SLUICE_TOPIC_PREFIX
 //   --log-level SLUICE_LOG_LEVEL  --kafka-config SLUICE_KAFKA_CONFIG
+//   --otlp-endpoint SLUICE_OTLP_ENDPOINT
 // A flag on the command line wins over its variable. The Kafka client settings of
 // --kafka-config can be overridden one by one from SLUICE_KAFKA_SECURITY_PROTOCOL,
 // SLUICE_KAFKA_SASL_PASSWORD, ... (common/kafka_config.h, docs/security.md).
@@ -42,6 +43,7 @@
 #include <thread>
 
 #include "common/kafka_config.h"
+#include "common/tracing.h"
 
 namespace sluice::common {
 
@@ -82,6 +84,9 @@ class Service {
   const KafkaSettings& kafka_settings() const { return kafka_settings_; }
   // --metrics-listen (SLUICE_<SERVICE>_METRICS_LISTEN) with this default; empty disables.
   void AddMetrics(std::string default_listen);
+  // --otlp-endpoint (SLUICE_OTLP_ENDPOINT): where to export spans over OTLP/HTTP; empty
+  // (the default) exports none. StartTracing starts the exporter.
+  void AddTracing();
 
   // Parses the command line and environment, then starts logging at --log-level.
   // Returns the exit code when the process should end now (0 after --help, CLI11's code
@@ -90,6 +95,9 @@ class Service {
 
   // Serves registry() on --metrics-listen (nothing when empty or not added).
   absl::Status StartMetrics();
+  // With --otlp-endpoint, makes an OtlpExporter the process's span sink (common/tracing.h)
+  // until the Service is destroyed, which sends what is still queued.
+  absl::Status StartTracing();
   prometheus::Registry& registry() { return *registry_; }
 
   // Runs `hook` when the service is asked to stop. The hook stays registered while the
@@ -142,6 +150,9 @@ class Service {
   KafkaSettings kafka_settings_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  bool has_tracing_ = false;
+  std::string otlp_endpoint_;
+  std::unique_ptr<SpanSink> spans_;  // the OtlpExporter
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> exiting_{false};

@@ -166,7 +166,9 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
   auto payload = contracts::ToJson(req.payload());
   if (!payload.ok()) return payload.status();
 
-  return InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
+  std::vector<v1::Envelope> emitted;  // spans go out once the transaction committed
+  std::string parent;
+  auto result = InTransaction<v1::Approval>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Approval> {
     auto r = c.Exec(Cat("INSERT INTO mdm_approval (tenant_id, entity_type, entity_id, entity_key, tier, lane, payload,"
                         " requested_by, required_role, traceparent)"
                         " VALUES ($1, $2, nullif($3, '')::uuid, $4, $5, $6, $7::jsonb, $8, $9, nullif($10, ''))"
@@ -194,8 +196,12 @@ absl::StatusOr<v1::Approval> Approvals::Create(const v1::Principal& who, const v
     auto u =
         c.Exec("UPDATE mdm_approval SET created_event_id = $2::uuid WHERE id = $1::uuid", {a.id(), events[0].id()});
     if (!u.ok()) return u.status();
+    emitted = events;
+    parent = created.traceparent;
     return a;
   });
+  if (result.ok()) outbox::ExportEmitSpans(emitted, parent);
+  return result;
 }
 
 absl::StatusOr<v1::Approval> Approvals::Get(const v1::Principal& who, const v1::GetApprovalRequest& req) {
@@ -254,7 +260,9 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
                                                        const std::string& trace) {
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
-  return InTransaction<v1::ApproveResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ApproveResponse> {
+  std::vector<v1::Envelope> emitted;  // spans go out once the transaction committed
+  std::string emitted_parent;
+  auto result = InTransaction<v1::ApproveResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::ApproveResponse> {
     auto row = LockPending(c, req.tenant_id(), req.id());  // row lock: concurrent decisions wait here
     if (!row.ok()) return row.status();
     if (auto s = MayDecide(authz_, who, row->approval); !s.ok()) return s;
@@ -353,11 +361,15 @@ absl::StatusOr<v1::ApproveResponse> Approvals::Approve(const v1::Principal& who,
     events.push_back(std::move(done));
 
     if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    emitted = events;
+    emitted_parent = parent;
     v1::ApproveResponse out;
     *out.mutable_approval() = a;
     for (const auto& e : events) out.add_event_ids(e.id());
     return out;
   });
+  if (result.ok()) outbox::ExportEmitSpans(emitted, emitted_parent);
+  return result;
 }
 
 absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, const v1::RejectRequest& req,
@@ -365,14 +377,17 @@ absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, c
   if (auto s = CheckTenant(authz_, who, req.tenant_id()); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
   if (req.reason().empty()) return Invalid("reason", "required");
-  return InTransaction<v1::RejectResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::RejectResponse> {
+  std::vector<v1::Envelope> emitted;  // spans go out once the transaction committed
+  std::string parent;
+  auto result = InTransaction<v1::RejectResponse>(pool_, [&](PgConnection& c) -> absl::StatusOr<v1::RejectResponse> {
     auto row = LockPending(c, req.tenant_id(), req.id());
     if (!row.ok()) return row.status();
     if (auto s = MayDecide(authz_, who, row->approval); !s.ok()) return s;
     auto decided = Decide(c, req.id(), "rejected", who, req.reason(), "", "");
     if (!decided.ok()) return decided.status();
     const v1::Approval& a = decided->approval;
-    v1::Envelope e = Event(a, row->created_event_id, DecisionTrace(trace, *row));
+    parent = DecisionTrace(trace, *row);
+    v1::Envelope e = Event(a, row->created_event_id, parent);
     auto* p = e.mutable_approval_rejected();
     p->set_approval_id(a.id());
     p->set_entity_type(a.entity_type());
@@ -384,11 +399,14 @@ absl::StatusOr<v1::RejectResponse> Approvals::Reject(const v1::Principal& who, c
     p->set_reason(req.reason());
     std::vector<v1::Envelope> events{e};
     if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
+    emitted = events;
     v1::RejectResponse out;
     *out.mutable_approval() = a;
     out.add_event_ids(events[0].id());
     return out;
   });
+  if (result.ok()) outbox::ExportEmitSpans(emitted, parent);
+  return result;
 }
 
 absl::StatusOr<v1::Approval> Approvals::Cancel(const v1::Principal& who, const v1::CancelRequest& req) {

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   service.app().add_option("--librdkafka", librdkafka, "Raw producer setting KEY=VALUE (repeatable)");
   service.AddMetrics("127.0.0.1:9464");
+  service.AddTracing();
   if (auto rc = service.Parse(argc, argv)) return *rc;
 
   c.delivery_timeout = absl::Milliseconds(delivery_timeout_ms);
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   }
 
   if (auto s = service.StartMetrics(); !s.ok()) return service.Fail("--metrics-listen", s);
+  if (auto s = service.StartTracing(); !s.ok()) return service.Fail("--otlp-endpoint", s);
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   auto gw = sluice::gateway::Gateway::Start(c, *std::move(tokens), *std::move(limits), catalog, service.registry());
   if (!gw.ok()) return service.Fail("start", gw.status());

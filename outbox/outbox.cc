@@ -1,6 +1,7 @@
 #include "outbox/outbox.h"
 
 #include "common/strings.h"
+#include "common/tracing.h"
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 
@@ -42,6 +43,20 @@ absl::Status AppendToOutbox(common::PgConnection& conn, std::vector<v1::Envelope
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();
+}
+
+void ExportEmitSpans(const std::vector<v1::Envelope>& events, const std::string& parent) {
+  if (!common::SpansWanted()) return;
+  const absl::Time now = absl::Now();
+  for (const auto& e : events) {
+    auto span = common::SpanOf(e.traceparent(), parent, "emit " + e.type(), common::Span::kProducer, now, now);
+    if (!span) continue;
+    span->attributes = {{"sluice.event.id", e.id()},
+                        {"sluice.event.type", e.type()},
+                        {"sluice.tenant_id", e.tenant_id()},
+                        {"sluice.correlation_id", e.correlation_id()}};
+    common::ExportSpan(*std::move(span));
+  }
 }
 
 }  // namespace sluice::outbox

@@ -19,4 +19,10 @@ namespace sluice::outbox {
 absl::Status AppendToOutbox(common::PgConnection& conn, std::vector<v1::Envelope>& events,
                             const contracts::Catalog& catalog = contracts::Catalog::Default());
 
+// After the transaction that appended `events` committed: one producer span per event
+// ("emit <type>", its own ids from the event's traceparent, below `parent`, the
+// traceparent of what caused it) for the process's span sink (common/tracing.h). Events
+// without a traceparent, or without a sink, export nothing.
+void ExportEmitSpans(const std::vector<v1::Envelope>& events, const std::string& parent);
+
 }  // namespace sluice::outbox

@@ -14,7 +14,9 @@ PREFIX="it-story-$ID."
 SCHEMA="it_story_$ID"
 WORK="$(mktemp -d)"
 PIDS=()
+RECEIVER=""
 cleanup() {
+  [[ -n "$RECEIVER" ]] && kill "$RECEIVER" 2>/dev/null || true
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql "$DSN" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
@@ -41,14 +43,20 @@ source "$WORK/tokens.env"
 # shellcheck source=lib/test_ca.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/test_ca.sh"
 (cd "$WORK" && ca ca sluice-test-ca && leaf gateway localhost "subjectAltName=DNS:localhost")
+# Spans go to a stand-in OTLP collector.
+python3 "$(dirname "${BASH_SOURCE[0]}")/lib/otlp_receiver.py" "$WORK/spans.jsonl" "$WORK/otlp.port" &
+RECEIVER=$!
+for _ in $(seq 1 100); do [[ -s "$WORK/otlp.port" ]] && break; sleep 0.1; done
+[[ -s "$WORK/otlp.port" ]] || fail "the OTLP receiver did not start"
+OTLP="http://127.0.0.1:$(cat "$WORK/otlp.port")"
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
-  --tls-cert "$WORK/gateway.crt" --tls-key "$WORK/gateway.key" \
+  --tls-cert "$WORK/gateway.crt" --tls-key "$WORK/gateway.key" --otlp-endpoint "$OTLP" \
   --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 "$SLUICE_RELAY_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
 SLUICE_LOG_FORMAT=json "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
-  --allow-binding 'acme=demo.*' --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
+  --allow-binding 'acme=demo.*' --otlp-endpoint "$OTLP" --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
 PIDS+=($!)
 
 PORT=""
@@ -122,6 +130,43 @@ for i in "${!PIDS[@]}"; do
   [[ $rc == 0 ]] || fail "${NAMES[$i]} exited with status $rc on SIGTERM"
 done
 PIDS=()
+# The services exported their spans on the way out: the approval's events (gateway), each
+# profile run below the event that triggered it and its outcome events below the run
+# (profiler), all in the story's trace and matching the chain's spans.
+python3 - "$WORK/spans.jsonl" "$WORK/story.out" "$KEY" <<'PYEOF' || fail "the exported spans do not match the chain"
+import json, re, sys
+spans = {}
+for line in open(sys.argv[1]):
+    for rs in json.loads(line)["resourceSpans"]:
+        service = rs["resource"]["attributes"][0]["value"]["stringValue"]
+        for ss in rs["scopeSpans"]:
+            for s in ss["spans"]:
+                spans[s["spanId"]] = dict(s, service=service)
+text = open(sys.argv[2]).read()
+trace = re.search(r"^The chain, correlation id \S+, trace ([0-9a-f]{32}) ", text, re.M).group(1)
+chain = [l.split() for l in text.split("\nThe chain, ", 1)[1].splitlines()[1:] if l.startswith("  ")]
+span_of = {f[1]: f[-1].split("-")[1] for f in chain}   # event id -> span id
+type_of = {f[1]: f[0] for f in chain}
+cause_of = {f[1]: (f[4] if f[3] != "-" else None) for f in chain}  # "<- type id" or "<- -"
+for event, span in span_of.items():
+    kind = type_of[event]
+    if kind == "data.refreshed":  # published by the story itself, which exports no spans
+        continue
+    s = spans.get(span)
+    assert s is not None, f"no span for {kind} {event}"
+    assert s["traceId"] == trace and s["name"] == "emit " + kind, s
+    attrs = {a["key"]: a["value"]["stringValue"] for a in s["attributes"]}
+    assert attrs["sluice.event.id"] == event, attrs
+    if kind.startswith("metadata.profile") or kind == "data.quality.degraded":
+        run = spans[s["parentSpanId"]]
+        assert run["service"] == "sluice-profiler" and run["name"] == "profile " + sys.argv[3], run
+        trigger = cause_of[event] if kind != "data.quality.degraded" else cause_of[cause_of[event]]
+        assert run["parentSpanId"] == span_of[trigger], (run, trigger)
+    else:
+        assert s["service"] == "sluice-gateway", s
+runs = [s for s in spans.values() if s["name"].startswith("profile ") and s["traceId"] == trace]
+assert len(runs) == 2, runs
+PYEOF
 # The profiler logged JSON lines, and its job lines name the event and correlation they serve.
 python3 - "$WORK/profiler.log" "$CORR" <<'PYEOF' || fail "profiler.log is not JSON lines with event context"
 import json, sys

@@ -47,6 +47,7 @@ struct TriggerRecord {
 struct ClaimedJob {
   std::string id, tenant_id, entity_id, canonical_key, trigger_event_id, trigger_type, correlation_id, lease_token;
   std::string traceparent;  // the trigger event's; "" when it had none
+  std::string span;         // this run's span, a child of traceparent (set when the run starts; not stored)
   v1::EntityType entity_type = v1::ENTITY_TYPE_UNSPECIFIED;
   v1::Tier tier = v1::TIER_UNSPECIFIED;
   v1::Actor actor;

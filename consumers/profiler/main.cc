@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   service.Flag("retry-backoff-s", retry_backoff_s, "First retry delay, doubled per attempt (capped at 10 min)")
       ->check(CLI::NonNegativeNumber);
   service.AddMetrics("127.0.0.1:9465");
+  service.AddTracing();
   if (auto rc = service.Parse(argc, argv)) return *rc;
   pc.policy.cooldown = absl::Seconds(cooldown_h * 3600);
   pc.policy.stale = *sluice::profiler::ParseStaleDays(stale_days);  // checked by the flag
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   pc.profile.statement_timeout = absl::Seconds(statement_timeout_s);
 
   if (auto s = service.StartMetrics(); !s.ok()) return service.Fail("--metrics-listen", s);
+  if (auto s = service.StartTracing(); !s.ok()) return service.Fail("--otlp-endpoint", s);
   auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   auto profiler = sluice::profiler::Profiler::Create(pc, service.registry(), catalog);
   if (!profiler.ok()) return service.Fail("profiler", profiler.status());

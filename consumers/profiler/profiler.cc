@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/tracing.h"
 #include "consumers/profiler/job_store.h"
 #include "consumers/profiler/lease_heartbeat.h"
 #include "contracts/envelope.h"
@@ -66,7 +67,7 @@ v1::Envelope Profiler::OutcomeEvent(const ClaimedJob& job, const std::string& ca
   e.set_source(config_.source);
   e.set_correlation_id(job.correlation_id);
   e.set_causation_id(cause);
-  e.set_traceparent(contracts::ChildTraceparent(job.traceparent));  // the trigger's trace, a span of its own
+  e.set_traceparent(contracts::ChildTraceparent(job.span));  // a span of its own below the run's
   return e;
 }
 
@@ -392,7 +393,30 @@ absl::StatusOr<std::optional<JobOutcome>> Profiler::RunReadyJobLocked(const std:
   auto claimed = JobStore(c).Claim(job_id, config_.worker_id, config_.lease);
   if (!claimed.ok()) return claimed.status();
   if (!*claimed) return std::optional<JobOutcome>();
-  const ClaimedJob& job = **claimed;
+  ClaimedJob job = **claimed;
+  // The run is a span of the trigger's trace; its outcome events are spans below it.
+  job.span = contracts::ChildTraceparent(job.traceparent);
+  const absl::Time started = absl::Now();
+  auto out = RunClaimed(job);
+  if (common::SpansWanted()) {
+    if (auto span = common::SpanOf(job.span, job.traceparent, "profile " + job.canonical_key, common::Span::kConsumer,
+                                   started, absl::Now())) {
+      span->attributes = {{"sluice.job.id", job.id},
+                          {"sluice.tenant_id", job.tenant_id},
+                          {"sluice.canonical_key", job.canonical_key},
+                          {"sluice.trigger.event_id", job.trigger_event_id},
+                          {"sluice.job.attempt", Cat(job.attempt)},
+                          {"sluice.job.outcome", out.ok() ? out->status : "error"}};
+      span->error = !out.ok() || out->status != "succeeded";
+      common::ExportSpan(*std::move(span));
+    }
+  }
+  if (!out.ok()) return out.status();
+  return std::optional<JobOutcome>(*std::move(out));
+}
+
+absl::StatusOr<JobOutcome> Profiler::RunClaimed(const ClaimedJob& job) {
+  PgConnection& c = *meta_;
   // The job's log lines carry the event that asked for it.
   common::ScopedLogContext log_ctx(job.trigger_event_id, job.correlation_id, job.traceparent);
   if (job.took_over)
@@ -497,6 +521,7 @@ absl::StatusOr<JobOutcome> Profiler::Succeed(const ClaimedJob& job, const Profil
   }
   if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = tx->Commit(); !s.ok()) return s;
+  outbox::ExportEmitSpans(events, job.span);
   metrics_.quality_score
       .Add({{"tenant_id", job.tenant_id}, {"tier", TierDb(job.tier)}, {"canonical_key", job.canonical_key}})
       .Set(r.quality_score);
@@ -537,6 +562,7 @@ absl::StatusOr<JobOutcome> Profiler::Fail(const ClaimedJob& job, const ProfileEr
   std::vector<v1::Envelope> events{e};
   if (auto s = outbox::AppendToOutbox(c, events, catalog_); !s.ok()) return s;
   if (auto s = tx->Commit(); !s.ok()) return s;
+  outbox::ExportEmitSpans(events, job.span);
   metrics_.runs.Add({{"status", retry ? "retry" : "failed"}}).Increment();
   if (retry)
     spdlog::warn("profiler: job {} attempt {} failed ({}); retry in {}", job.id, job.attempt, error.code,

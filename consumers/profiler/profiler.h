@@ -148,6 +148,8 @@ class Profiler {
   absl::Status SourceAuthorized(const v1::Envelope& event) const;
   absl::StatusOr<TriggerOutcome> HandleEventLocked(const v1::Envelope& event);
   absl::StatusOr<std::optional<JobOutcome>> RunReadyJobLocked(const std::string& job_id);
+  // Runs a claimed job to its outcome (stored, or the lease lost).
+  absl::StatusOr<JobOutcome> RunClaimed(const ClaimedJob& job);
   absl::StatusOr<JobOutcome> Succeed(const ClaimedJob& job, const ProfileResult& result, const std::string& schema,
                                      const std::string& table, const std::string& definition);
   absl::StatusOr<JobOutcome> Fail(const ClaimedJob& job, const ProfileError& error);

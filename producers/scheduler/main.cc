@@ -59,7 +59,12 @@ int main(int argc, char** argv) {
           "tenant-window", tenant_windows,
           "TENANT=HH:MM/DURATION: that tenant's off-peak window instead of --window; repeatable or comma-separated")
       ->check(valid(sluice::scheduler::ParseTenantWindow));
+  service.AddTracing();
   if (auto rc = service.Parse(argc, argv)) return *rc;
+  if (auto s = service.StartTracing(); !s.ok()) {
+    spdlog::critical("{}", std::string(s.message()));
+    return 2;
+  }
 
   sc.window = *sluice::scheduler::ParseWindow(window);  // checked by the flag
   for (const auto& tw : tenant_windows) {
