@@ -47,7 +47,7 @@ int RpcFailed(const grpc::Status& s) {
 }
 
 // One line per profile: time, key, tier, score and grade as the database spells them.
-void Print(const QualityOptions& o, const v1::Profile& p) {
+void Print(const QualityOptions& o, const v1::QualityProfile& p) {
   if (o.json) {
     auto j = contracts::ToJson(p);
     std::printf("%s\n", j.ok() ? j->c_str() : "{}");

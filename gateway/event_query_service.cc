@@ -119,13 +119,10 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
   if (req->has_from_offset() && req->has_to_offset() && req->to_offset() < req->from_offset())
     return ToGrpcStatus(Invalid("to_offset", "before from_offset"));
   if (req->has_partition() && req->partition() < 0) return ToGrpcStatus(Invalid("partition", "must not be negative"));
-  if (req->has_from_time())
-    if (auto s = CheckTime(req->from_time(), "from_time"); !s.ok()) return ToGrpcStatus(s);
-  if (req->has_to_time())
-    if (auto s = CheckTime(req->to_time(), "to_time"); !s.ok()) return ToGrpcStatus(s);
-  if (req->has_from_time() && req->has_to_time() &&
-      TimeUtil::TimestampToMicroseconds(req->to_time()) < TimeUtil::TimestampToMicroseconds(req->from_time()))
-    return ToGrpcStatus(Invalid("to_time", "before from_time"));
+  if (auto s = CheckTimeRange(req->has_from_time() ? &req->from_time() : nullptr,
+                              req->has_to_time() ? &req->to_time() : nullptr, "from_time", "to_time");
+      !s.ok())
+    return ToGrpcStatus(s);
   if (req->has_from_offset()) spec.range.from_offset = req->from_offset();
   if (req->has_to_offset()) spec.range.to_offset = req->to_offset();
   if (req->has_partition()) spec.range.partition = req->partition();

@@ -46,6 +46,18 @@ absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view fi
   return absl::OkStatus();
 }
 
+absl::Status CheckTimeRange(const google::protobuf::Timestamp* from, const google::protobuf::Timestamp* to,
+                            std::string_view from_field, std::string_view to_field) {
+  if (from != nullptr)
+    if (auto s = CheckTime(*from, from_field); !s.ok()) return s;
+  if (to != nullptr)
+    if (auto s = CheckTime(*to, to_field); !s.ok()) return s;
+  if (from != nullptr && to != nullptr &&
+      TimeUtil::TimestampToMicroseconds(*to) < TimeUtil::TimestampToMicroseconds(*from))
+    return Invalid(to_field, Cat("before ", from_field));
+  return absl::OkStatus();
+}
+
 std::string FilterDigest(const v1::EventFilter& f) {
   std::string bytes;
   google::protobuf::io::StringOutputStream out(&bytes);
@@ -85,13 +97,10 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
   if (!tenants.ok()) return tenants.status();
   q.tenants = *std::move(tenants);
   if (auto s = CheckTypesAndSources(catalog, f); !s.ok()) return s;
-  if (f.has_from_time())
-    if (auto s = CheckTime(f.from_time(), "filter.from_time"); !s.ok()) return s;
-  if (f.has_to_time())
-    if (auto s = CheckTime(f.to_time(), "filter.to_time"); !s.ok()) return s;
-  if (f.has_from_time() && f.has_to_time() &&
-      TimeUtil::TimestampToMicroseconds(f.to_time()) < TimeUtil::TimestampToMicroseconds(f.from_time()))
-    return Invalid("filter.to_time", "before filter.from_time");
+  if (auto s = CheckTimeRange(f.has_from_time() ? &f.from_time() : nullptr, f.has_to_time() ? &f.to_time() : nullptr,
+                              "filter.from_time", "filter.to_time");
+      !s.ok())
+    return s;
   if (!req.cursor().empty()) {
     auto c = DecodeCursor(req.cursor(), f);
     if (!c.ok()) return c.status();

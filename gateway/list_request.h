@@ -49,6 +49,10 @@ absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::E
 // A request timestamp within 1970..9999 (so microseconds cannot overflow);
 // InvalidArgument naming `field` otherwise. Also used by Replay.
 absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view field);
+// An optional inclusive range (a bound is nullptr when unset): each bound by CheckTime, and
+// `to` before `from` is InvalidArgument on `to_field`.
+absl::Status CheckTimeRange(const google::protobuf::Timestamp* from, const google::protobuf::Timestamp* to,
+                            std::string_view from_field, std::string_view to_field);
 
 // A checked ListEvents request, ready to run.
 //

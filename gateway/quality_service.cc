@@ -55,8 +55,8 @@ v1::QualityGrade GradeFromDb(std::string_view g) {
   return v1::QUALITY_GRADE_UNSPECIFIED;
 }
 
-absl::StatusOr<v1::Profile> ToProfile(const PgResult& r, int i) {
-  v1::Profile p;
+absl::StatusOr<v1::QualityProfile> ToProfile(const PgResult& r, int i) {
+  v1::QualityProfile p;
   p.set_id(std::string(r.Get(i, 0)));
   p.set_tenant_id(std::string(r.Get(i, 1)));
   p.set_entity_type(contracts::EntityTypeFromDb(r.Get(i, 2)));
@@ -101,7 +101,7 @@ absl::StatusOr<std::string> ResolveEntity(PgConnection& c, const std::string& te
 }
 
 // "<profiled_at micros>.<profile id>" of the last profile of a page.
-std::string EncodeCursor(const v1::Profile& p) {
+std::string EncodeCursor(const v1::QualityProfile& p) {
   return Cat(TimeUtil::TimestampToMicroseconds(p.profiled_at()), ".", p.id());
 }
 absl::Status DecodeCursor(const std::string& cursor, std::string* micros, std::string* id) {
@@ -180,13 +180,10 @@ grpc::Status QualityServiceImpl::ListProfiles(grpc::ServerContext* ctx, const v1
   if (req->limit() < 0 || req->limit() > kMaxPage)
     return ToGrpcStatus(Invalid("limit", Cat("must be 0 (", kDefaultPage, ") to ", kMaxPage)));
   const int limit = req->limit() == 0 ? kDefaultPage : req->limit();
-  if (req->has_from_time())
-    if (auto s = CheckTime(req->from_time(), "from_time"); !s.ok()) return ToGrpcStatus(s);
-  if (req->has_to_time())
-    if (auto s = CheckTime(req->to_time(), "to_time"); !s.ok()) return ToGrpcStatus(s);
-  if (req->has_from_time() && req->has_to_time() &&
-      TimeUtil::TimestampToMicroseconds(req->to_time()) < TimeUtil::TimestampToMicroseconds(req->from_time()))
-    return ToGrpcStatus(Invalid("to_time", "before from_time"));
+  if (auto s = CheckTimeRange(req->has_from_time() ? &req->from_time() : nullptr,
+                              req->has_to_time() ? &req->to_time() : nullptr, "from_time", "to_time");
+      !s.ok())
+    return ToGrpcStatus(s);
   std::string cursor_micros, cursor_id;
   if (!req->cursor().empty())
     if (auto s = DecodeCursor(req->cursor(), &cursor_micros, &cursor_id); !s.ok()) return ToGrpcStatus(s);

@@ -16,6 +16,7 @@
 #include "gateway/quality_service.h"
 #include "sluice/v1/quality_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/pg_schema.h"
 #include "tests/subprocess.h"
 
 namespace sluice {
@@ -31,22 +32,21 @@ constexpr char kTenant[] = "tenant-acme";
 
 class Quality : public testing::GatewayTest {
  protected:
-  Quality() : schema_(Cat("it_qual_", std::random_device{}())), src_(Cat(schema_, "_src")) {
+  Quality() {
     config_overrides_ = [this](gateway::GatewayConfig& c) {
       c.pg_dsn = common::DefaultPgDsn();
       c.pg_schema = schema_;
     };
   }
   void SetUp() override {
-    GatewayTest::SetUp();
-    if (HasFatalFailure()) return;
-    auto c = common::PgConnection::Connect(common::DefaultPgDsn());
+    // The governance schema first: the gateway starts on it.
+    auto c = testing::MigratedSchema("it_qual_", schema_);
     ASSERT_TRUE(c.ok()) << c.status();
     conn_.emplace(*std::move(c));
-    ASSERT_TRUE(
-        conn_->ExecScript(Cat("CREATE SCHEMA ", schema_, "; CREATE SCHEMA ", src_, "; SET search_path TO ", schema_))
-            .ok());
-    ASSERT_TRUE(common::Migrate(*conn_, std::string(SLUICE_SOURCE_DIR) + "/sql/migrations").ok());
+    src_ = Cat(schema_, "_src");
+    ASSERT_TRUE(conn_->ExecScript(Cat("CREATE SCHEMA ", src_)).ok());
+    GatewayTest::SetUp();
+    if (HasFatalFailure()) return;
     stub_ = v1::QualityService::NewStub(channel_);
     profiler::ProfilerConfig pc;
     pc.pg_dsn = common::DefaultPgDsn();
@@ -61,7 +61,8 @@ class Quality : public testing::GatewayTest {
     stub_.reset();
     GatewayTest::TearDown();
     if (conn_) {
-      EXPECT_TRUE(conn_->ExecScript(Cat("DROP SCHEMA ", schema_, ", ", src_, " CASCADE")).ok());
+      EXPECT_TRUE(testing::DropSchema(*conn_, schema_).ok());
+      EXPECT_TRUE(testing::DropSchema(*conn_, src_).ok());
     }
   }
 
@@ -114,7 +115,7 @@ class Quality : public testing::GatewayTest {
     r.set_canonical_key(key);
     return r;
   }
-  grpc::Status Latest(const char* token, const std::string& tenant, const v1::EntityRef& ref, v1::Profile* out) {
+  grpc::Status Latest(const char* token, const std::string& tenant, const v1::EntityRef& ref, v1::QualityProfile* out) {
     v1::GetLatestProfileRequest req;
     req.set_tenant_id(tenant);
     *req.mutable_entity() = ref;
@@ -155,7 +156,7 @@ class Quality : public testing::GatewayTest {
 
 TEST_F(Quality, LatestProfileByIdOrKeyIsWhatTheProfilerStored) {
   const std::string orders = Entry(kTenant, "orders", "tier1", "orders", 3);  // 3 of 10 codes invalid
-  v1::Profile p;
+  v1::QualityProfile p;
   EXPECT_EQ(Latest(testing::kTokenA, kTenant, ByKey("orders"), &p).error_code(), grpc::StatusCode::NOT_FOUND);
   const std::string job = Profile(kTenant, orders);
   ASSERT_TRUE(Latest(testing::kTokenA, kTenant, ByKey("orders"), &p).ok());
@@ -175,7 +176,7 @@ TEST_F(Quality, LatestProfileByIdOrKeyIsWhatTheProfilerStored) {
             v1::QualityGrade_Name(p.quality_grade()));
   EXPECT_TRUE(p.details().fields().contains("columns"));
   // By id, the same; a newer profile replaces it.
-  v1::Profile by_id;
+  v1::QualityProfile by_id;
   ASSERT_TRUE(Latest(testing::kTokenA, kTenant, ById(orders), &by_id).ok());
   EXPECT_EQ(by_id.id(), p.id());
   Exec(Cat("UPDATE ", src_, ".orders SET code = 'EUR'"));
@@ -193,7 +194,7 @@ TEST_F(Quality, HistoryPagesNewestFirstWithoutGapsOrRepeatsAndHonoursTheRange) {
   Profile(kTenant, refunds);
 
   auto list = [&](const v1::ListProfilesRequest& base) {
-    std::vector<v1::Profile> all;
+    std::vector<v1::QualityProfile> all;
     v1::ListProfilesRequest req = base;
     for (int page = 0; page < 20; ++page) {
       v1::ListProfilesResponse resp;
@@ -393,7 +394,7 @@ TEST_F(Quality, SluicectlQualityPrintsWhatTheServiceReturnsInTheDatabasesSpellin
   }
   auto [rc, out] = run({"latest", "--key", "poor", "--json"});
   EXPECT_EQ(rc, 0) << out;
-  v1::Profile p;
+  v1::QualityProfile p;
   ASSERT_TRUE(contracts::FromJson(out, p).ok()) << out;
   EXPECT_EQ(p.entity_id(), poor);
   EXPECT_EQ(p.tier(), v1::TIER_2);
