@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "benchmarks/cpu_meter.h"
+#include "benchmarks/raw_producer.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -81,12 +82,7 @@ struct RawProducer {
     }
   }
   explicit RawProducer(const std::string& bootstrap) {
-    auto conf = kafka::MakeConf({{"bootstrap.servers", bootstrap},
-                                 {"enable.idempotence", "true"},
-                                 {"acks", "all"},
-                                 {"linger.ms", "1"},
-                                 {"compression.type", "lz4"},
-                                 {"partitioner", "murmur2_random"}});
+    auto conf = kafka::MakeConf(bench::GatewayProducerSettings(bootstrap));
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);
     rd_kafka_conf_set_opaque(conf->get(), this);
     char err[512];

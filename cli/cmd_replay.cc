@@ -10,7 +10,8 @@ void AddReplayCommand(CLI::App& app, Globals& g) {
   auto ro = std::make_shared<ReplayOptions>();
   auto* replay = app.add_subcommand(
       "replay", "Read topics by offset or time range and write JSON lines, or re-publish into another topic");
-  replay->add_option("--topic", ro->topics, "Topic to read (repeatable)");
+  replay->add_option("--topic", ro->topics,
+                     "Topic to read (repeatable); a catalog topic's name gets --topic-prefix, like --type's topics");
   replay->add_option("--type", ro->types, "Event type: reads its topic and keeps only this type (repeatable)");
   replay->add_option("--tenant", ro->tenants, "Only this tenant's events (repeatable)");
   replay->add_option("--source", ro->sources, "Only events from this source (repeatable)");

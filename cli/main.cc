@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   Globals g;
   CLI::App app{"sluicectl: operate and try out a Sluice event platform"};
   app.require_subcommand(1);
+  // The global flags may also come after the subcommand (sluicectl replay --topic-prefix x ...).
+  app.fallthrough();
   app.add_option("--bootstrap", g.bootstrap, "Kafka bootstrap servers (env SLUICE_KAFKA_BOOTSTRAP)")
       ->capture_default_str();
   app.add_option("--topic-prefix", g.topic_prefix, "Prefix added to every catalog topic name (e.g. an environment)");

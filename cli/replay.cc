@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "cli/time_flag.h"
 #include "common/strings.h"
@@ -24,7 +25,16 @@ int Fail(const absl::Status& s) {
 int RunReplay(const ReplayOptions& o) {
   const contracts::Catalog catalog = contracts::Catalog::Default().WithTopicPrefix(o.topic_prefix);
   kafka::ReplaySpec spec;
-  auto topics = kafka::ReplayTopics(catalog, o.topics, o.types);
+  // A --topic that names a catalog topic gets --topic-prefix, as the topics of --type do;
+  // a name that already carries the prefix, or is no catalog topic, is read as given.
+  std::set<std::string> catalog_topics;
+  for (const auto& t : catalog.topics()) catalog_topics.insert(t.name());
+  std::vector<std::string> named;
+  for (const auto& t : o.topics) {
+    const std::string prefixed = o.topic_prefix + t;
+    named.push_back(!catalog_topics.contains(t) && catalog_topics.contains(prefixed) ? prefixed : t);
+  }
+  auto topics = kafka::ReplayTopics(catalog, named, o.types);
   if (!topics.ok()) return Fail(topics.status());
   spec.topics = *topics;
   spec.range.from_offset = o.from_offset;

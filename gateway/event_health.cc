@@ -9,7 +9,6 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "gateway/list_request.h"
 #include "kafka/util.h"
 
 namespace sluice::gateway {

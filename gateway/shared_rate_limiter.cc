@@ -8,7 +8,6 @@
 
 #include "common/pg.h"
 #include "common/strings.h"
-#include "gateway/list_request.h"
 
 namespace sluice::gateway {
 namespace {

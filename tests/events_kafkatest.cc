@@ -425,11 +425,13 @@ TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
 
   // sluicectl replay, same window, tenant B, as JSON lines.
   const std::string out = Cat(::testing::TempDir(), "/replay-", prefix_, "jsonl");
-  std::vector<std::string> args = {"--topic-prefix",
+  // The global flags after the subcommand, and catalog topics named without the prefix
+  // (--topic applies --topic-prefix, as --type does).
+  std::vector<std::string> args = {"replay",
+                                   "--topic-prefix",
                                    prefix_,
                                    "--bootstrap",
                                    bootstrap_,
-                                   "replay",
                                    "--tenant",
                                    kB,
                                    "--from",
@@ -439,8 +441,9 @@ TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
                                    "--output",
                                    out};
   for (const auto& t : TopicNames()) {
+    ASSERT_TRUE(t.starts_with(prefix_)) << t;
     args.push_back("--topic");
-    args.push_back(t);
+    args.push_back(t.substr(prefix_.size()));
   }
   pid_t pid = testing::Spawn(SLUICECTL, args, out + ".log");
   int status = 0;
