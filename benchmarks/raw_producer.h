@@ -12,12 +12,8 @@
 namespace sluice::bench {
 
 inline std::map<std::string, std::string> GatewayProducerSettings(const std::string& bootstrap) {
-  return {{"bootstrap.servers", bootstrap},
-          {"enable.idempotence", "true"},
-          {"acks", "all"},
-          {"linger.ms", "1"},
-          {"compression.type", "lz4"},
-          {"partitioner", "murmur2_random"}};
+  return {{"bootstrap.servers", bootstrap}, {"enable.idempotence", "true"},   {"acks", "all"}, {"linger.ms", "1"},
+          {"compression.type", "lz4"},      {"partitioner", "murmur2_random"}};
 }
 
 }  // namespace sluice::bench
