@@ -115,6 +115,11 @@ void OtlpExporter::Loop() {
       (ok ? sent_ : failed_).Increment(static_cast<double>(batch.size()));
       lock.lock();
       in_flight_ = 0;
+      if (!ok && stop_) {
+        // Stopping with the collector unreachable: one timeout is all shutdown waits.
+        dropped_.Increment(static_cast<double>(queue_.size()));
+        queue_.clear();
+      }
     }
     flush_done_ = asked;
     idle_cv_.notify_all();

@@ -42,7 +42,8 @@ class OtlpExporter final : public SpanSink {
  public:
   // InvalidArgument naming "otlp-endpoint" for an endpoint that is not http(s)://...
   static absl::StatusOr<std::unique_ptr<OtlpExporter>> Start(OtlpConfig config, prometheus::Registry& registry);
-  // Sends what is still queued (one POST per batch), then stops the thread.
+  // Sends what is still queued (one POST per batch; after a failed one the rest is
+  // dropped, so shutdown waits one timeout at most beyond a POST in flight), then stops.
   ~OtlpExporter() override;
   OtlpExporter(const OtlpExporter&) = delete;
   OtlpExporter& operator=(const OtlpExporter&) = delete;

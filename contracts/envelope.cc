@@ -13,8 +13,20 @@
 
 namespace sluice::contracts {
 
+namespace {
+// The calling thread's generator, seeded with 256 bits from the system's entropy source.
+std::mt19937_64& Rng() {
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device rd;
+    std::seed_seq seed{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seed);
+  }();
+  return rng;
+}
+}  // namespace
+
 std::string NewUuidV7(absl::Time now) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64& rng = Rng();
   const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & 0xFFFFFFFFFFFFULL;
   const uint64_t r1 = rng();
   const uint64_t r2 = rng();
@@ -39,9 +51,8 @@ std::string NewUuidV7(absl::Time now) {
 namespace {
 // 16 lower-case hex digits of a random non-zero 64-bit value (all-zero ids are invalid).
 void AppendRandomHex64(std::string& out) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t v = 0;
-  while (v == 0) v = rng();
+  while (v == 0) v = Rng()();
   static constexpr char kHex[] = "0123456789abcdef";
   for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
 }

@@ -195,20 +195,36 @@ std::string WidenEnumComparisons(std::string_view path) {
     const std::string literal(path.substr(i + 1, j - i - 1));
     i = j + 1;
     auto it = escaped ? spellings.end() : spellings.find(literal);
+    // The operator before the literal: == (widened with ||), != or <> (narrowed with &&).
     size_t k = out.size();
     while (k > 0 && out[k - 1] == ' ') --k;
-    const bool equals = it != spellings.end() && k >= 2 && out.compare(k - 2, 2, "==") == 0 &&
-                        (k < 3 || (out[k - 3] != '=' && out[k - 3] != '!' && out[k - 3] != '<' && out[k - 3] != '>'));
+    std::string_view op;  // "" when the literal is not compared this way
+    if (it != spellings.end() && k >= 2) {
+      const std::string_view two = std::string_view(out).substr(k - 2, 2);
+      const char before = k >= 3 ? out[k - 3] : ' ';
+      const bool lone = before != '=' && before != '!' && before != '<' && before != '>';
+      if (lone && two == "==") op = "==";
+      if (lone && two == "!=") op = "!=";
+      if (lone && two == "<>") op = "<>";
+    }
     size_t lhs_end = k >= 2 ? k - 2 : 0;
-    while (equals && lhs_end > 0 && out[lhs_end - 1] == ' ') --lhs_end;
-    const size_t lhs_start = equals ? PathStart(out, lhs_end) : std::string::npos;
+    while (!op.empty() && lhs_end > 0 && out[lhs_end - 1] == ' ') --lhs_end;
+    size_t lhs_start = op.empty() ? std::string::npos : PathStart(out, lhs_end);
+    if (lhs_start != std::string::npos) {
+      // Not when the path is the right operand of arithmetic or a unary sign
+      // (`@.a - @.b == "x"`): the comparison's left side is more than the path.
+      size_t b = lhs_start;
+      while (b > 0 && out[b - 1] == ' ') --b;
+      if (b > 0 && std::string_view("+-*/%").find(out[b - 1]) != std::string_view::npos) lhs_start = std::string::npos;
+    }
     if (lhs_start == std::string::npos) {
       out.append(raw);
       continue;
     }
     const std::string lhs = out.substr(lhs_start, lhs_end - lhs_start);
-    std::string widened = Cat("(", lhs, " == ", raw);
-    for (const auto& name : it->second) widened += Cat(" || ", lhs, " == \"", name, "\"");
+    const bool equal = op == "==";
+    std::string widened = Cat("(", lhs, " ", op, " ", raw);
+    for (const auto& name : it->second) widened += Cat(equal ? " || " : " && ", lhs, " ", op, " \"", name, "\"");
     widened += ")";
     out.resize(lhs_start);
     out += widened;

@@ -39,9 +39,11 @@ absl::StatusOr<std::string> NormalizeEnumSpellings(std::string_view json, const 
 
 // A SQL/JSON path in which every comparison `X == "s"`, where `s` is the short spelling
 // of some closed-set value of the event payloads, becomes `(X == "s" || X == "NAME")`
-// (NAME: every enum name spelled `s`), so a filter written from the database or the
-// reference (`$.tier ? (@ == "tier1")`) matches the JSON as stored. Only a plain path as X
-// (`@`, `$`, keys, [n], [*]) is widened; anything else is left as written.
+// (NAME: every enum name spelled `s`), and `X != "s"` (or `<>`) becomes
+// `(X != "s" && X != "NAME")`, so a filter written from the database or the reference
+// (`$.tier ? (@ == "tier1")`) means the same on the JSON as stored. Only a plain path as X
+// (`@`, `$`, keys, [n], [*]) that is not itself an operand of arithmetic is rewritten;
+// anything else (the reversed form `"s" == X` included) is left as written.
 std::string WidenEnumComparisons(std::string_view path);
 
 }  // namespace sluice::contracts

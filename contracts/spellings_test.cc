@@ -84,8 +84,13 @@ TEST(SpellingsTest, JsonPathComparisonsWithShortSpellingsMatchTheEnumNameToo) {
       R"($ ? ((@.currentGrade == "F" || @.currentGrade == "QUALITY_GRADE_F") && (@.tier == "tier2" || @.tier == "TIER_2")))");
   EXPECT_EQ(WidenEnumComparisons(R"($.items[*].priority ? (@ == "high"))"),
             R"($.items[*].priority ? ((@ == "high" || @ == "PRIORITY_HIGH")))");
-  // Left alone: enum names, other strings, other operators, escapes, non-path operands.
-  for (const char* p : {R"($.tier ? (@ == "TIER_1"))", R"($.entityKey ? (@ == "orders"))", R"($.tier ? (@ != "tier1"))",
+  // Inequality excludes both spellings.
+  EXPECT_EQ(WidenEnumComparisons(R"($.tier ? (@ != "tier1"))"), R"($.tier ? ((@ != "tier1" && @ != "TIER_1")))");
+  EXPECT_EQ(WidenEnumComparisons(R"($.tier ? (@ <> "tier1"))"), R"($.tier ? ((@ <> "tier1" && @ <> "TIER_1")))");
+  // Left alone: enum names, other strings, other operators, escapes, non-path operands,
+  // a path that is the right operand of arithmetic.
+  for (const char* p : {R"($.tier ? (@ == "TIER_1"))", R"($.entityKey ? (@ == "orders"))", R"($.tier ? (@ >= "tier1"))",
+                        R"($ ? (@.a - @.b == "tier1"))", R"($ ? (-$.x == "tier1"))",
                         R"($.tier ? (@ like_regex "tier1"))", R"($.tier ? (@ == "tier\u0031"))",
                         R"($.tier ? (@.size() == "tier1"))", R"($.a ? ("tier1" == @))", R"x($.a ? (@ == "tier1)")x"}) {
     EXPECT_EQ(WidenEnumComparisons(p), p) << p;

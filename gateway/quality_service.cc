@@ -105,12 +105,14 @@ std::string EncodeCursor(const v1::QualityProfile& p) {
   return Cat(TimeUtil::TimestampToMicroseconds(p.profiled_at()), ".", p.id());
 }
 absl::Status DecodeCursor(const std::string& cursor, std::string* micros, std::string* id) {
+  constexpr int64_t kMaxMicros = 253402300799999999;  // 9999-12-31T23:59:59.999999Z
   const auto dot = cursor.find('.');
-  if (dot == std::string::npos || dot == 0 || dot > 20) return Invalid("cursor", "not a cursor from this API");
-  for (size_t i = 0; i < dot; ++i)
-    if (!std::isdigit(static_cast<unsigned char>(cursor[i])) && !(i == 0 && cursor[i] == '-'))
-      return Invalid("cursor", "not a cursor from this API");
-  *micros = cursor.substr(0, dot);
+  int64_t at = -1;
+  if (dot == std::string::npos || dot == 0) return Invalid("cursor", "not a cursor from this API");
+  const auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + dot, at);
+  if (ec != std::errc() || end != cursor.data() + dot || at < 0 || at > kMaxMicros)
+    return Invalid("cursor", "not a cursor from this API");
+  *micros = Cat(at);
   *id = cursor.substr(dot + 1);
   if (!contracts::IsUuid(*id)) return Invalid("cursor", "not a cursor from this API");
   return absl::OkStatus();

@@ -284,6 +284,17 @@ TEST_F(EventsTest, ListEventsFiltersAndPagesWithoutGapsOrRepeatsAndIsolatesTenan
   EXPECT_THAT(ListAll(testing::kTokenA, f, 50), ElementsAreArray(tier1));
   f.set_json_path(R"($.tier ? (@ == "TIER_1"))");
   EXPECT_THAT(ListAll(testing::kTokenA, f, 50), ElementsAreArray(tier1));
+  // ... and "not tier1" leaves out both spellings.
+  auto other_tiers = expect([&](const v1::Envelope& e) {
+    if (!acme(e)) return false;
+    const auto* field = e.GetDescriptor()->FindFieldByName(std::string(contracts::PayloadField(e)));
+    if (field == nullptr) return false;
+    const auto& payload = e.GetReflection()->GetMessage(e, field);
+    const auto* tier = payload.GetDescriptor()->FindFieldByName("tier");
+    return tier != nullptr && !tier->is_repeated() && payload.GetReflection()->GetEnumValue(payload, tier) > 1;
+  });
+  f.set_json_path(R"($.tier ? (@ != "tier1"))");
+  EXPECT_THAT(ListAll(testing::kTokenA, f, 50), ElementsAreArray(other_tiers));
 
   // Bad requests.
   v1::ListEventsRequest bad;

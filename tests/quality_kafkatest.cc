@@ -347,6 +347,8 @@ TEST_F(Quality, AnotherTenantSeesNothingAndBadRequestsNameTheField) {
       {"limit", list([](auto& r) { r.set_limit(-1); })},
       {"cursor", list([](auto& r) { r.set_cursor("12.not-a-uuid"); })},
       {"cursor", list([](auto& r) { r.set_cursor("garbage"); })},
+      {"cursor", list([](auto& r) { r.set_cursor("99999999999999999999.0190a0c2-0000-7000-8000-000000000001"); })},
+      {"cursor", list([](auto& r) { r.set_cursor("-5.0190a0c2-0000-7000-8000-000000000001"); })},
       {"to_time", list([](auto& r) {
          *r.mutable_from_time() = TimeUtil::SecondsToTimestamp(2000);
          *r.mutable_to_time() = TimeUtil::SecondsToTimestamp(1000);

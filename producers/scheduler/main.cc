@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   sluice::common::Service service(
       "sluice-scheduler", "emit metadata.profile.due for entities whose last profile is older than their cadence");
   sluice::scheduler::SchedulerConfig sc;
-  std::string every, tier1 = "24h", tier2 = "336h", tier3 = "720h", critical = "240h", window = "02:00/4h";
+  std::string every, tier1 = "24h", tier2 = "336h", tier3 = "720h", critical = "240h", window = "02:00/4h",
+                     run_period = "15m";
   std::vector<std::string> tenant_windows;
   bool dry_run = false;
   service.AddPostgres(sc.pg_dsn, sc.pg_schema, "the governance tables");
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
   service.Flag("tier2-cadence", tier2, "Profile tier2 entities this often");
   service.Flag("tier3-cadence", tier3, "Profile tier3 entities this often");
   service.Flag("critical-age", critical, "tier1 entities this long unprofiled are due with CRITICAL priority");
+  service.Flag("run-period", run_period,
+               "How often the scheduler is run (the CronJob's period; --every overrides it): every entity's slot is "
+               "kept at least this far from the window's end");
   service.Flag("limit", sc.limit, "Most events per run (oldest first)")->check(CLI::PositiveNumber);
   auto valid = [](auto parse) {
     return [parse](const std::string& v) {
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
   for (auto [flag, text, out] : {std::tuple{"--tier1-cadence", &tier1, &sc.tier1_cadence},
                                  std::tuple{"--tier2-cadence", &tier2, &sc.tier2_cadence},
                                  std::tuple{"--tier3-cadence", &tier3, &sc.tier3_cadence},
-                                 std::tuple{"--critical-age", &critical, &sc.critical_age}}) {
+                                 std::tuple{"--critical-age", &critical, &sc.critical_age},
+                                 std::tuple{"--run-period", &run_period, &sc.run_period}}) {
     if (auto s = ParseDuration(flag, *text, out); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));
       return 2;
@@ -89,6 +94,11 @@ int main(int argc, char** argv) {
       spdlog::critical("--every: '{}' is not a duration of at least 1s (e.g. 15m)", every);
       return 2;
     }
+    sc.run_period = std::max(period, absl::Minutes(1));
+  }
+  if (sc.run_period < absl::Minutes(1)) {
+    spdlog::critical("--run-period: '{}' is shorter than a minute", run_period);
+    return 2;
   }
   auto scheduler = sluice::scheduler::Scheduler::Create(sc);
   if (!scheduler.ok()) {

@@ -59,21 +59,22 @@ absl::Time SlotStart(absl::Time now, const OffPeakWindow& window) {
   return WindowStart(now - window.start, absl::Hours(24)) + window.start;
 }
 
-absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window) {
+absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window,
+                            absl::Duration run_period) {
   const std::string name = Cat(tenant, "\n", entity_id);
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(name.data()), name.size(), d);
   uint64_t h = 0;
   for (int i = 0; i < 8; ++i) h = (h << 8) | d[i];
-  const int64_t minutes = std::max<int64_t>(1, absl::ToInt64Minutes(window.length));
+  const int64_t minutes = std::max<int64_t>(1, absl::ToInt64Minutes(window.length - run_period));
   return absl::Minutes(static_cast<int64_t>(h % static_cast<uint64_t>(minutes)));
 }
 
 absl::Time EmitAt(absl::Time now, v1::Priority priority, const std::string& tenant, const std::string& entity_id,
-                  const OffPeakWindow& window) {
+                  const OffPeakWindow& window, absl::Duration run_period) {
   if (priority == v1::PRIORITY_HIGH || priority == v1::PRIORITY_CRITICAL) return now;
   const absl::Time slot = SlotStart(now, window);
-  const absl::Time at = slot + SpreadOffset(tenant, entity_id, window);
+  const absl::Time at = slot + SpreadOffset(tenant, entity_id, window, run_period);
   if (now >= at && now < slot + window.length) return now;
   return now < at ? at : at + absl::Hours(24);
 }
@@ -122,6 +123,7 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
       return absl::InvalidArgumentError(Cat("tenant_windows: ", tenant, ": length must be from 1m to 24h"));
   if (config.window.length < absl::Minutes(1) || config.window.length > absl::Hours(24))
     return absl::InvalidArgumentError("window: length must be from 1m to 24h");
+  if (config.run_period < absl::Minutes(1)) return absl::InvalidArgumentError("run_period: must be at least 1m");
   auto conn = Connect(config);
   if (!conn.ok()) return conn.status();
   return Scheduler(std::move(config), catalog, *std::move(conn));
@@ -148,7 +150,9 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
       " WHERE m.status = 'active' AND m.binding_table IS NOT NULL AND m.tier IN ('tier1', 'tier2', 'tier3')"
       "   AND coalesce(p.profiled_at, '-infinity') < to_timestamp($1::float8) - CASE m.tier"
       "     WHEN 'tier1' THEN $2::float8 WHEN 'tier2' THEN $3::float8 ELSE $4::float8 END * interval '1 second'"
-      " ORDER BY coalesce(p.profiled_at, m.created_at), m.tenant_id, m.id LIMIT $5::integer",
+      // tier1 first: its HIGH/CRITICAL events go at once, and must not be crowded out of
+      // the limit by entries that wait for the off-peak window.
+      " ORDER BY (m.tier = 'tier1') DESC, coalesce(p.profiled_at, m.created_at), m.tenant_id, m.id LIMIT $5::integer",
       {Cat(absl::ToDoubleSeconds(now - absl::UnixEpoch())), Cat(absl::ToDoubleSeconds(config_.tier1_cadence)),
        Cat(absl::ToDoubleSeconds(config_.tier2_cadence)), Cat(absl::ToDoubleSeconds(config_.tier3_cadence)),
        Cat(config_.limit)});
@@ -167,7 +171,7 @@ absl::StatusOr<std::vector<DueEntity>> Scheduler::FindDue(absl::Time now) {
     const OffPeakWindow& window = WindowFor(tenant);
     d.window_start = EmissionKey(now, cadence, window);
     const v1::Priority priority = PriorityFor(tier, d.age, config_);
-    d.emit_at = EmitAt(now, priority, tenant, id, window);
+    d.emit_at = EmitAt(now, priority, tenant, id, window, config_.run_period);
     v1::Envelope& e = d.event;
     e.set_id(DueEventId(tenant, id, tier, d.window_start));
     e.set_tenant_id(tenant);

@@ -34,6 +34,10 @@ struct SchedulerConfig {
   // entity at its own offset into it; HIGH and CRITICAL at once.
   OffPeakWindow window;
   std::map<std::string, OffPeakWindow> tenant_windows;  // per-tenant overrides
+  // How often the scheduler runs (the CronJob's period, or --every). Offsets stay at least
+  // this far from the window's end, so some run falls between each entity's slot and the
+  // end of the window.
+  absl::Duration run_period = absl::Minutes(15);
   // A tier1 entity this long without a profile is due with CRITICAL priority.
   absl::Duration critical_age = absl::Hours(24 * 10);
   std::string source = "kernel.scheduler";
@@ -63,14 +67,17 @@ absl::StatusOr<OffPeakWindow> ParseWindow(std::string_view text);
 absl::StatusOr<std::pair<std::string, OffPeakWindow>> ParseTenantWindow(std::string_view text);
 // The latest opening of the window at or before `now`.
 absl::Time SlotStart(absl::Time now, const OffPeakWindow& window);
-// An entity's offset into the window, in whole minutes in [0, length): derived from tenant
-// and entity, so the scans of a tenant spread over the window instead of starting at once.
-absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window);
+// An entity's offset into the window, in whole minutes in [0, length - run_period) (at
+// least [0, 1 minute)): derived from tenant and entity, so the scans of a tenant spread
+// over the window instead of starting at once, and a run every run_period always finds
+// each entity's slot open.
+absl::Duration SpreadOffset(const std::string& tenant, const std::string& entity_id, const OffPeakWindow& window,
+                            absl::Duration run_period);
 // When a due entity of this priority may be emitted: `now` for HIGH and CRITICAL; for
 // others `now` when inside the open window past the entity's offset, else the entity's
 // slot in the next opening.
 absl::Time EmitAt(absl::Time now, v1::Priority priority, const std::string& tenant, const std::string& entity_id,
-                  const OffPeakWindow& window);
+                  const OffPeakWindow& window, absl::Duration run_period);
 // What an event id is derived from: the cadence window for cadences under a day, else the
 // window's latest opening. An entity still due (its job failed, or never ran) is emitted
 // again in the next window, not only in the next cadence period.

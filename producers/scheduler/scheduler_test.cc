@@ -11,6 +11,8 @@
 namespace sluice::scheduler {
 namespace {
 
+const absl::Duration kPeriod = absl::Minutes(15);  // how often the scheduler runs
+
 TEST(SchedulerTest, WindowsAreAlignedAndStableWithinACadence) {
   const absl::Duration day = absl::Hours(24);
   const absl::Time t = absl::FromUnixSeconds(1'800'000'000);  // 2027-01-15T08:00:00Z
@@ -64,38 +66,62 @@ TEST(SchedulerTest, NormalPriorityWaitsForItsSlotInTheWindowHighAndCriticalDoNot
   EXPECT_EQ(SlotStart(noon, w), midnight + absl::Hours(2));
   EXPECT_EQ(SlotStart(midnight + absl::Hours(1), w), midnight - absl::Hours(22));
   for (auto p : {v1::PRIORITY_HIGH, v1::PRIORITY_CRITICAL}) {
-    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w), noon);
+    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w, kPeriod), noon);
   }
   // At noon the window is closed: NORMAL and LOW wait for tomorrow's slot.
-  const absl::Duration off = SpreadOffset("acme", "e1", w);
+  const absl::Duration off = SpreadOffset("acme", "e1", w, kPeriod);
   for (auto p : {v1::PRIORITY_NORMAL, v1::PRIORITY_LOW}) {
-    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w), midnight + absl::Hours(26) + off);
+    EXPECT_EQ(EmitAt(noon, p, "acme", "e1", w, kPeriod), midnight + absl::Hours(26) + off);
   }
   // Inside the window: before the entity's offset it waits, from it on it goes.
   const absl::Time slot = midnight + absl::Hours(2) + off;
-  EXPECT_EQ(EmitAt(slot, v1::PRIORITY_NORMAL, "acme", "e1", w), slot);
-  EXPECT_EQ(EmitAt(midnight + absl::Hours(6) - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w),
+  EXPECT_EQ(EmitAt(slot, v1::PRIORITY_NORMAL, "acme", "e1", w, kPeriod), slot);
+  EXPECT_EQ(EmitAt(midnight + absl::Hours(6) - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w, kPeriod),
             midnight + absl::Hours(6) - absl::Seconds(1));
   if (off > absl::ZeroDuration()) {
-    EXPECT_EQ(EmitAt(slot - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w), slot);
+    EXPECT_EQ(EmitAt(slot - absl::Seconds(1), v1::PRIORITY_NORMAL, "acme", "e1", w, kPeriod), slot);
   }
   // Closed again at the end of the window.
-  EXPECT_EQ(EmitAt(midnight + absl::Hours(6), v1::PRIORITY_NORMAL, "acme", "e1", w), slot + absl::Hours(24));
+  EXPECT_EQ(EmitAt(midnight + absl::Hours(6), v1::PRIORITY_NORMAL, "acme", "e1", w, kPeriod), slot + absl::Hours(24));
 }
 
 TEST(SchedulerTest, OffsetsSpreadEntitiesOverTheWindow) {
   const OffPeakWindow w{.start = absl::Hours(2), .length = absl::Hours(4)};
   std::map<int64_t, int> per_hour;
   for (int i = 0; i < 400; ++i) {
-    const absl::Duration off = SpreadOffset("acme", absl::StrCat("entity-", i), w);
+    const absl::Duration off = SpreadOffset("acme", absl::StrCat("entity-", i), w, kPeriod);
     ASSERT_GE(off, absl::ZeroDuration());
-    ASSERT_LT(off, w.length);
+    ASSERT_LT(off, w.length - kPeriod);                        // a run every kPeriod finds the slot open
     EXPECT_EQ(off, absl::Minutes(absl::ToInt64Minutes(off)));  // whole minutes
     per_hour[absl::ToInt64Hours(off)]++;
   }
   ASSERT_EQ(per_hour.size(), 4u);
-  for (auto [hour, n] : per_hour) EXPECT_GT(n, 60) << "hour " << hour;  // about 100 each
-  EXPECT_EQ(SpreadOffset("acme", "e1", w), SpreadOffset("acme", "e1", w));
+  for (auto [hour, n] : per_hour) EXPECT_GT(n, 50) << "hour " << hour;  // 3h45m spread: about 107, 107, 107, 80
+  EXPECT_EQ(SpreadOffset("acme", "e1", w, kPeriod), SpreadOffset("acme", "e1", w, kPeriod));
+}
+
+TEST(SchedulerTest, RunsEveryPeriodEmitEveryEntityInsideTheWindow) {
+  const absl::Time midnight = absl::FromUnixSeconds(1'799'971'200);
+  for (const OffPeakWindow w : {OffPeakWindow{.start = absl::Hours(2), .length = absl::Hours(4)},
+                                OffPeakWindow{.start = absl::Hours(23), .length = absl::Minutes(90)}}) {
+    for (const absl::Duration period : {absl::Minutes(15), absl::Hours(1)}) {
+      // Runs at arbitrary phase: every `period` from 7 minutes past a slot's opening minus a period.
+      for (int i = 0; i < 300; ++i) {
+        const std::string id = absl::StrCat("entity-", i);
+        bool emitted = false;
+        const absl::Time opening = midnight + w.start;
+        for (absl::Time t = opening - period + absl::Minutes(7); t < opening + w.length; t += period) {
+          const absl::Time at = EmitAt(t, v1::PRIORITY_NORMAL, "acme", id, w, period);
+          if (at == t) {
+            emitted = true;
+            EXPECT_GE(t, opening);
+            EXPECT_LT(t, opening + w.length);
+          }
+        }
+        EXPECT_TRUE(emitted) << id << " window " << w.length << " period " << period;
+      }
+    }
+  }
 }
 
 TEST(SchedulerTest, EventIdsFollowTheWindowSoAStillDueEntityIsRetriedNextWindow) {
