@@ -124,6 +124,10 @@ void FillDefaults(v1::Envelope& env, const Catalog& catalog, absl::Time now) {
   if (const Route* r = catalog.FindByPayloadField(PayloadField(env))) {
     if (env.type().empty()) env.set_type(r->type);
     if (env.version().empty()) env.set_version(r->version);
+  } else if (const Route* by_type = env.version().empty() ? catalog.Find(env.type()) : nullptr) {
+    // No payload (or an unknown one): the version still follows the type, so Validate
+    // reports the payload that is missing rather than a version nobody was asked for.
+    env.set_version(by_type->version);
   }
 }
 

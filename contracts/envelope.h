@@ -38,7 +38,8 @@ std::string_view PayloadField(const v1::Envelope& env);
 std::string SerializeDeterministic(const google::protobuf::Message& msg);
 
 // Fills what a producer may leave out: id (a new UUIDv7), occurred_at (now), and,
-// from the payload case and the catalog, type and version. Never overwrites a value
+// from the payload case and the catalog, type and version (without a payload, version
+// from the type). Never overwrites a value
 // that is present: a wrong one is left for Validate to report. The one change to a
 // present value: an upper-case UUID id is lower-cased (CanonicalEventId), so clients
 // that send upper-case still work and dedup sees one spelling.

@@ -26,11 +26,42 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 constexpr char kTypeUrl[] = "type.sluice.dev/sluice.v1.FieldPath";
+// Every violation when there are several: "path\0message\0" for each, in order.
+constexpr char kListTypeUrl[] = "type.sluice.dev/sluice.v1.FieldViolations";
 constexpr int64_t kMinSeconds = 946684800;  // 2000-01-01T00:00:00Z
 
 absl::Status Violation(std::string_view path, std::string_view what) {
   return WithFieldPath(absl::InvalidArgumentError(common::Cat(path, ": ", what)), path);
 }
+
+// Every violation of one envelope, up to kMaxViolations (the rest are not looked for).
+// Allocates only when a rule fails.
+class Violations {
+ public:
+  bool full() const { return list_.size() >= kMaxViolations; }
+  void Add(absl::Status s) {
+    if (!s.ok() && !full()) list_.push_back(std::move(s));
+  }
+  // OK, the one violation, or the first with every message joined by "; " and the whole
+  // list attached (ViolationsOf).
+  absl::Status ToStatus() && {
+    if (list_.empty()) return absl::OkStatus();
+    if (list_.size() == 1) return std::move(list_.front());
+    std::string message, encoded;
+    for (const absl::Status& v : list_) {
+      if (!message.empty()) message += "; ";
+      message.append(v.message().data(), v.message().size());
+      encoded +=
+          common::Cat(FieldPathOf(v).value_or(""), std::string_view("\0", 1), v.message(), std::string_view("\0", 1));
+    }
+    absl::Status all = WithFieldPath(absl::InvalidArgumentError(message), FieldPathOf(list_.front()).value_or(""));
+    all.SetPayload(kListTypeUrl, absl::Cord(std::move(encoded)));
+    return all;
+  }
+
+ private:
+  std::vector<absl::Status> list_;
+};
 
 bool IsLowerHex(std::string_view s) {
   for (char c : s)
@@ -278,48 +309,59 @@ absl::Status CheckList(const google::protobuf::ListValue& l, const Path& path, i
   return absl::OkStatus();
 }
 
-absl::Status CheckMessage(const Message& m, const Path& path, absl::Time now);
+void CheckMessage(const Message& m, const Path& path, absl::Time now, Violations& out);
 
 // One value of a field (an entry of a repeated one) by its rule.
-absl::Status CheckOne(const FieldRule& rule, const Message& m, int index, const Path& path, absl::Time now) {
+void CheckOne(const FieldRule& rule, const Message& m, int index, const Path& path, absl::Time now, Violations& out) {
   const Reflection* r = m.GetReflection();
   const FieldDescriptor* f = rule.field;
   if (rule.kind == FieldRule::Kind::kString) {
     std::string scratch;
     const std::string& s =
         rule.repeated ? r->GetRepeatedStringReference(m, f, index, &scratch) : r->GetStringReference(m, f, &scratch);
-    return CheckText(s, path);
+    out.Add(CheckText(s, path));
+    return;
   }
   const Message& sub = rule.repeated ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
   switch (rule.kind) {
-    case FieldRule::Kind::kTimestamp: return CheckTimestamp(sub, Render(path), now);
-    case FieldRule::Kind::kDuration: return CheckDuration(sub, Render(path));
-    case FieldRule::Kind::kStruct: return CheckStruct(static_cast<const google::protobuf::Struct&>(sub), path, 1);
-    case FieldRule::Kind::kListValue: return CheckList(static_cast<const google::protobuf::ListValue&>(sub), path, 1);
-    case FieldRule::Kind::kValue: return CheckValue(static_cast<const google::protobuf::Value&>(sub), path, 0);
-    default: return CheckMessage(sub, path, now);
+    case FieldRule::Kind::kTimestamp: out.Add(CheckTimestamp(sub, Render(path), now)); break;
+    case FieldRule::Kind::kDuration: out.Add(CheckDuration(sub, Render(path))); break;
+    case FieldRule::Kind::kStruct:
+      out.Add(CheckStruct(static_cast<const google::protobuf::Struct&>(sub), path, 1));
+      break;
+    case FieldRule::Kind::kListValue:
+      out.Add(CheckList(static_cast<const google::protobuf::ListValue&>(sub), path, 1));
+      break;
+    case FieldRule::Kind::kValue: out.Add(CheckValue(static_cast<const google::protobuf::Value&>(sub), path, 0)); break;
+    default: CheckMessage(sub, path, now, out);
   }
 }
 
 // Walks a payload message: required fields, strings, repeated counts, timestamps,
-// durations and Structs, recursively.
-absl::Status CheckMessage(const Message& m, const Path& path, absl::Time now) {
+// durations and Structs, recursively. Every field is checked (one violation per field,
+// the first found inside a Struct), until `out` is full.
+void CheckMessage(const Message& m, const Path& path, absl::Time now, Violations& out) {
   const Reflection* r = m.GetReflection();
   for (const FieldRule& rule : RulesFor(m.GetDescriptor())) {
+    if (out.full()) return;
     const FieldDescriptor* f = rule.field;
     const Path at = path.Field(f->name());
-    if (rule.required && !IsPresent(m, f)) return Violation(at, "required");
+    if (rule.required && !IsPresent(m, f)) {
+      out.Add(Violation(at, "required"));
+      continue;
+    }
     if (rule.repeated) {
       const int n = r->FieldSize(m, f);
-      if (n > kMaxRepeatedEntries) return TooMany(at, n);
+      if (n > kMaxRepeatedEntries) {
+        out.Add(TooMany(at, n));
+        continue;
+      }
       if (rule.kind == FieldRule::Kind::kScalar) continue;
-      for (int j = 0; j < n; ++j)
-        if (auto s = CheckOne(rule, m, j, at.Index(j), now); !s.ok()) return s;
+      for (int j = 0; j < n && !out.full(); ++j) CheckOne(rule, m, j, at.Index(j), now, out);
     } else if (rule.kind == FieldRule::Kind::kString || (rule.kind != FieldRule::Kind::kScalar && r->HasField(m, f))) {
-      if (auto s = CheckOne(rule, m, 0, at, now); !s.ok()) return s;
+      CheckOne(rule, m, 0, at, now, out);
     }
   }
-  return absl::OkStatus();
 }
 
 // correlation_id and causation_id: short printable ASCII, so they index and log cleanly.
@@ -386,56 +428,95 @@ bool IsValidTraceparent(std::string_view tp) {
          !AllZero(parent);
 }
 
-absl::Status Validate(const v1::Envelope& env, const Catalog& catalog, absl::Time now) {
-  if (env.id().empty()) return Violation("id", "required");
-  if (!IsUuid(env.id())) return Violation("id", "must be a UUID");
-  for (char c : env.id())
+namespace {
+
+absl::Status CheckId(std::string_view id) {
+  if (id.empty()) return Violation("id", "required");
+  if (!IsUuid(id)) return Violation("id", "must be a UUID");
+  for (char c : id)
     if (c >= 'A' && c <= 'F') return Violation("id", "must be a lower-case UUID");
+  return absl::OkStatus();
+}
 
-  if (env.type().empty()) return Violation("type", "required");
-  if (env.type().size() > kMaxTypeBytes)
-    return Violation("type", common::Cat(env.type().size(), " bytes exceeds the ", kMaxTypeBytes, "-byte limit"));
-  const Route* route = catalog.Find(env.type());
-  if (route == nullptr) return Violation("type", common::Cat("unknown event type \"", Escaped(env.type()), "\""));
+absl::Status CheckType(std::string_view type, const Catalog& catalog, const Route** route) {
+  if (type.empty()) return Violation("type", "required");
+  if (type.size() > kMaxTypeBytes)
+    return Violation("type", common::Cat(type.size(), " bytes exceeds the ", kMaxTypeBytes, "-byte limit"));
+  *route = catalog.Find(type);
+  if (*route == nullptr) return Violation("type", common::Cat("unknown event type \"", Escaped(type), "\""));
+  return absl::OkStatus();
+}
 
-  if (env.version().empty()) return Violation("version", "required");
-  if (!IsSemver(env.version())) return Violation("version", "must be MAJOR.MINOR.PATCH");
-  if (env.version().substr(0, env.version().find('.')) != route->version.substr(0, route->version.find('.')))
+// `route` is null when the type is wrong: then only the form is checked.
+absl::Status CheckVersion(std::string_view version, const Route* route) {
+  if (version.empty()) return Violation("version", "required");
+  if (!IsSemver(version)) return Violation("version", "must be MAJOR.MINOR.PATCH");
+  if (route != nullptr && version.substr(0, version.find('.')) != route->version.substr(0, route->version.find('.')))
     return Violation("version", common::Cat("major version differs from the catalog's ", route->version));
+  return absl::OkStatus();
+}
 
-  if (env.tenant_id().empty()) return Violation("tenant_id", "required");
-  if (!IsValidTenantId(env.tenant_id()))
+absl::Status CheckTenant(std::string_view tenant) {
+  if (tenant.empty()) return Violation("tenant_id", "required");
+  if (!IsValidTenantId(tenant))
     return Violation("tenant_id", "must be 1-64 characters of a-z, 0-9 and '-', not starting with '-'");
+  return absl::OkStatus();
+}
 
-  if (env.source().empty()) return Violation("source", "required");
-  if (env.source().size() > kMaxSourceBytes)
-    return Violation("source", common::Cat(env.source().size(), " bytes exceeds the ", kMaxSourceBytes, "-byte limit"));
-  if (!catalog.IsKnownSource(env.source()))
-    return Violation("source", common::Cat("unknown source \"", Escaped(env.source()), "\""));
+absl::Status CheckSource(std::string_view source, const Catalog& catalog) {
+  if (source.empty()) return Violation("source", "required");
+  if (source.size() > kMaxSourceBytes)
+    return Violation("source", common::Cat(source.size(), " bytes exceeds the ", kMaxSourceBytes, "-byte limit"));
+  if (!catalog.IsKnownSource(source))
+    return Violation("source", common::Cat("unknown source \"", Escaped(source), "\""));
+  return absl::OkStatus();
+}
 
-  if (!env.has_occurred_at()) return Violation("occurred_at", "required");
-  if (auto s = CheckTimestamp(env.occurred_at(), "occurred_at", now); !s.ok()) return s;
-
-  if (env.ttl_ms() < 0) return Violation("ttl_ms", "must not be negative");
-  if (!env.traceparent().empty() && !IsValidTraceparent(env.traceparent()))
-    return Violation("traceparent", "must be W3C traceparent 00-<32 hex>-<16 hex>-<2 hex>");
-
-  if (auto s = CheckCorrelationId(env.correlation_id(), "correlation_id"); !s.ok()) return s;
-  if (auto s = CheckCorrelationId(env.causation_id(), "causation_id"); !s.ok()) return s;
-  if (auto s = CheckMetadata(env.metadata()); !s.ok()) return s;
-
+void CheckPayload(const v1::Envelope& env, const Route* route, absl::Time now, Violations& out) {
   static const google::protobuf::OneofDescriptor* const kPayload =
       v1::Envelope::descriptor()->FindOneofByName("payload");
   const FieldDescriptor* fd = env.GetReflection()->GetOneofFieldDescriptor(env, kPayload);
-  const std::string_view field = fd == nullptr ? std::string_view() : std::string_view(fd->name());
-  if (field.empty()) return Violation("payload", common::Cat("required (", route->payload_field, ")"));
-  if (field != route->payload_field)
-    return Violation(field, common::Cat("type ", env.type(), " carries ", route->payload_field));
-
+  if (fd == nullptr) {
+    out.Add(Violation(
+        "payload", route == nullptr ? std::string("required") : common::Cat("required (", route->payload_field, ")")));
+    return;
+  }
+  const std::string_view field = fd->name();
+  if (route != nullptr && field != route->payload_field) {
+    out.Add(Violation(field, common::Cat("type ", env.type(), " carries ", route->payload_field)));
+    return;
+  }
   const Message& payload = env.GetReflection()->GetMessage(env, fd);
-  if (size_t n = payload.ByteSizeLong(); n > kMaxPayloadBytes)
-    return Violation(field, common::Cat(n, " bytes exceeds the 256 KiB limit"));
-  return CheckMessage(payload, RootPath(field), now);
+  if (size_t n = payload.ByteSizeLong(); n > kMaxPayloadBytes) {
+    out.Add(Violation(field, common::Cat(n, " bytes exceeds the 256 KiB limit")));
+    return;
+  }
+  CheckMessage(payload, RootPath(field), now, out);
+}
+
+}  // namespace
+
+absl::Status Validate(const v1::Envelope& env, const Catalog& catalog, absl::Time now) {
+  Violations out;
+  out.Add(CheckId(env.id()));
+  const Route* route = nullptr;
+  out.Add(CheckType(env.type(), catalog, &route));
+  out.Add(CheckVersion(env.version(), route));
+  out.Add(CheckTenant(env.tenant_id()));
+  out.Add(CheckSource(env.source(), catalog));
+  if (!env.has_occurred_at()) {
+    out.Add(Violation("occurred_at", "required"));
+  } else {
+    out.Add(CheckTimestamp(env.occurred_at(), "occurred_at", now));
+  }
+  if (env.ttl_ms() < 0) out.Add(Violation("ttl_ms", "must not be negative"));
+  if (!env.traceparent().empty() && !IsValidTraceparent(env.traceparent()))
+    out.Add(Violation("traceparent", "must be W3C traceparent 00-<32 hex>-<16 hex>-<2 hex>"));
+  out.Add(CheckCorrelationId(env.correlation_id(), "correlation_id"));
+  out.Add(CheckCorrelationId(env.causation_id(), "causation_id"));
+  out.Add(CheckMetadata(env.metadata()));
+  CheckPayload(env, route, now, out);
+  return std::move(out).ToStatus();
 }
 
 absl::Status WithFieldPath(absl::Status status, std::string_view path) {
@@ -445,6 +526,20 @@ absl::Status WithFieldPath(absl::Status status, std::string_view path) {
 
 absl::Status InvalidField(std::string_view field, std::string_view what) {
   return WithFieldPath(absl::InvalidArgumentError(common::Cat(field, ": ", what)), field);
+}
+
+std::vector<FieldViolation> ViolationsOf(const absl::Status& status) {
+  std::vector<FieldViolation> out;
+  if (auto list = status.GetPayload(kListTypeUrl); list.has_value()) {
+    const std::string flat(*list);
+    std::vector<std::string> parts;
+    for (size_t at = 0, nul; (nul = flat.find('\0', at)) != std::string::npos; at = nul + 1)
+      parts.push_back(flat.substr(at, nul - at));
+    for (size_t i = 0; i + 1 < parts.size(); i += 2) out.push_back({parts[i], parts[i + 1]});
+    return out;
+  }
+  if (auto path = FieldPathOf(status)) out.push_back({*path, std::string(status.message())});
+  return out;
 }
 
 std::optional<std::string> FieldPathOf(const absl::Status& status) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "contracts/catalog.h"
 #include "sluice/v1/envelope.pb.h"
@@ -32,9 +33,16 @@ inline constexpr int kMaxStructDepth = 32;
 // How far in the future a timestamp may lie (producer clock skew).
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 
+// At most this many violations are reported for one envelope.
+inline constexpr size_t kMaxViolations = 20;
+
 // The one validation every entry point runs (gateway, producer, relay, CLI). Returns
 // OK or InvalidArgument whose message starts with the offending field path, e.g.
 // "profile_due.triggered_by.actor_id: required"; FieldPathOf() extracts the path.
+// Every field is checked, so all that is wrong is reported at once (up to
+// kMaxViolations): the message then joins each "<path>: <what>" with "; ", FieldPathOf
+// names the first and ViolationsOf lists them all. Inside one Struct, string or
+// repeated entry only the first problem is reported.
 //
 // Every field is bounded, so an event that passes can be stored (PostgreSQL text takes
 // no NUL), indexed (btree entries stay small) and deduplicated (one spelling per id):
@@ -74,6 +82,16 @@ absl::Status Validate(const v1::Envelope& env, const Catalog& catalog = Catalog:
 
 // The field path carried by a Validate error, or nullopt for other statuses.
 std::optional<std::string> FieldPathOf(const absl::Status& status);
+
+// One field that is wrong: its path and "<path>: <what>".
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+// Every violation a Validate error carries, in the order found; a status with only a
+// field path (InvalidField) gives one, any other status none.
+std::vector<FieldViolation> ViolationsOf(const absl::Status& status);
 
 // `status` with `path` attached as its field path (what FieldPathOf returns).
 absl::Status WithFieldPath(absl::Status status, std::string_view path);

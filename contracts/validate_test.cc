@@ -418,7 +418,9 @@ TEST(Validate, TypeAndSourceAreAtMost64BytesEvenWhenCatalogued) {
   e.set_type(type64 + "t");
   absl::Status s = Validate(e, past);
   EXPECT_EQ(FieldPathOf(s).value_or("<none>"), "type") << s;
-  EXPECT_EQ(s.message(), "type: 65 bytes exceeds the 64-byte limit");
+  // (source64 is not a source of this catalog: reported too.)
+  ASSERT_FALSE(ViolationsOf(s).empty());
+  EXPECT_EQ(ViolationsOf(s)[0].description, "type: 65 bytes exceeds the 64-byte limit");
 
   e.set_type(type64);
   e.set_source(source64 + "s");
@@ -452,6 +454,64 @@ TEST(CanonicalEventId, LowerCasesUuidsOnly) {
   EXPECT_EQ(CanonicalEventId("0193a5f2-7c00-7000-8000-00000000c0de"), "0193a5f2-7c00-7000-8000-00000000c0de");
   EXPECT_EQ(CanonicalEventId("Order-42"), "Order-42");
   EXPECT_EQ(CanonicalEventId(""), "");
+}
+
+TEST(Validate, ReportsEveryViolationAtOnce) {
+  v1::Envelope e = Golden("data.refreshed");
+  e.clear_tenant_id();
+  e.set_source("nobody");
+  e.set_ttl_ms(-1);
+  e.mutable_data_refreshed()->clear_entity_urn();
+  const absl::Status s = Validate(e);
+  ASSERT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(FieldPathOf(s).value_or("<none>"), "tenant_id");
+  std::vector<std::string> fields;
+  for (const auto& v : ViolationsOf(s)) {
+    EXPECT_THAT(v.description, ::testing::StartsWith(v.field + ": "));
+    fields.push_back(v.field);
+  }
+  EXPECT_THAT(fields, ::testing::ElementsAre("tenant_id", "source", "ttl_ms", "data_refreshed.entity_urn"));
+  EXPECT_EQ(s.message(),
+            "tenant_id: required; source: unknown source \"nobody\"; ttl_ms: must not be negative; "
+            "data_refreshed.entity_urn: required");
+}
+
+TEST(Validate, OneViolationIsReportedAlone) {
+  v1::Envelope e = Golden("data.refreshed");
+  e.clear_tenant_id();
+  const absl::Status s = Validate(e);
+  EXPECT_EQ(s.message(), "tenant_id: required");
+  ASSERT_EQ(ViolationsOf(s).size(), 1u);
+  EXPECT_EQ(ViolationsOf(s)[0].field, "tenant_id");
+  EXPECT_EQ(ViolationsOf(s)[0].description, "tenant_id: required");
+}
+
+TEST(Validate, ReportsAtMostTheLimit) {
+  v1::Envelope e = Golden("kpi.changed");
+  SetChangedFields(e, 50);
+  for (int i = 0; i < 50; ++i) e.mutable_kpi_changed()->set_changed_fields(i, "bad" + kNul);
+  const auto violations = ViolationsOf(Validate(e));
+  ASSERT_EQ(violations.size(), kMaxViolations);
+  EXPECT_EQ(violations.front().field, "kpi_changed.changed_fields[0]");
+  EXPECT_EQ(violations.back().field, "kpi_changed.changed_fields[19]");
+}
+
+TEST(FillDefaults, WithoutAPayloadTheVersionFollowsTheType) {
+  v1::Envelope e = Golden("data.refreshed");
+  e.clear_data_refreshed();
+  e.clear_version();
+  FillDefaults(e);
+  EXPECT_EQ(e.version(), Catalog::Default().Find("data.refreshed")->version);
+  const absl::Status s = Validate(e);
+  EXPECT_EQ(s.message(), "payload: required (data_refreshed)");
+  EXPECT_EQ(FieldPathOf(s).value_or("<none>"), "payload");
+
+  e.clear_type();  // nothing to go on: both are reported
+  e.clear_version();
+  FillDefaults(e);
+  EXPECT_THAT(ViolationsOf(Validate(e)), ::testing::ElementsAre(::testing::Field(&FieldViolation::field, "type"),
+                                                                ::testing::Field(&FieldViolation::field, "version"),
+                                                                ::testing::Field(&FieldViolation::field, "payload")));
 }
 
 TEST(Validate, OtherStatusesCarryNoFieldPath) { EXPECT_FALSE(FieldPathOf(absl::InternalError("x")).has_value()); }

@@ -134,6 +134,30 @@ EventHealth::~EventHealth() {
   if (thread_.joinable()) thread_.join();
 }
 
+absl::Status EventHealth::MeasureLags(absl::Time not_before) const {
+  // One measurement at a time (the caller holds lag_mu_): each opens Kafka clients (and
+  // their threads), so concurrent callers must not multiply them. A caller that waited
+  // for another's measurement, begun at or after `not_before`, takes that one.
+  if (lag_measured_at_ >= not_before) return absl::OkStatus();
+  const absl::Time started = absl::Now();
+  auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics, config_.librdkafka);
+  if (!lags.ok()) return lags.status();
+  lag_cache_ = *std::move(lags);
+  lag_measured_at_ = started;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<int64_t>> EventHealth::GroupLag(const std::string& group, absl::Duration max_age) const {
+  if (std::find(config_.groups.begin(), config_.groups.end(), group) == config_.groups.end())
+    return absl::InvalidArgumentError(common::Cat("consumer group ", group, " is not measured (--health-group)"));
+  std::lock_guard lock(lag_mu_);
+  if (auto s = MeasureLags(absl::Now() - max_age); !s.ok()) return s;
+  std::optional<int64_t> total;
+  for (const auto& l : lag_cache_)
+    if (l.group() == group) total = total.value_or(0) + l.lag();
+  return total;
+}
+
 absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& scope) const {
   v1::GetEventHealthResponse out;
   const absl::Time now = absl::Now();
@@ -141,17 +165,8 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
   out.set_replica(config_.replica);
   const auto visible = [&](const std::string& tenant) { return scope.all_tenants || scope.tenants.contains(tenant); };
   if (scope.all_tenants) {  // partitions mix tenants: their lag is for callers who see every tenant
-    // One measurement at a time: each opens Kafka clients (and their threads), so
-    // concurrent callers must not multiply them. A caller that waited for another's
-    // measurement, begun after it asked, takes that one; nothing older is reused.
     std::lock_guard lock(lag_mu_);
-    if (lag_measured_at_ < now) {
-      const absl::Time started = absl::Now();
-      auto lags = ConsumerLags(config_.bootstrap_servers, config_.groups, config_.topics, config_.librdkafka);
-      if (!lags.ok()) return lags.status();
-      lag_cache_ = *std::move(lags);
-      lag_measured_at_ = started;
-    }
+    if (auto s = MeasureLags(now); !s.ok()) return s;
     for (const auto& l : lag_cache_) *out.add_consumer_lag() = l;
   }
   std::map<std::pair<std::string, std::string>, absl::Time> paused;  // (tenant, source)

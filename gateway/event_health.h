@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -62,9 +63,14 @@ class EventHealth {
   absl::Status UpdateApprovalsPending();
   ~EventHealth();
   absl::StatusOr<v1::GetEventHealthResponse> Get(const HealthScope& scope) const;
+  // The lag of `group` (one of config.groups) summed over the partitions it committed
+  // on, from a measurement at most `max_age` old (shared with Get); nullopt when the
+  // group has committed nothing on the topics.
+  absl::StatusOr<std::optional<int64_t>> GroupLag(const std::string& group, absl::Duration max_age) const;
 
  private:
   void Loop();
+  absl::Status MeasureLags(absl::Time not_before) const;  // lag_mu_ held
   const EventHealthConfig config_;
   SourceActivity& activity_;
   const SourceLimits& limits_;

@@ -39,7 +39,26 @@ grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v
   auto r = d_.log->List(**who, *req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
+  if (resp->events_size() == 0 && req->cursor().empty() && !d_.event_log_group.empty())
+    resp->set_notice(EventLogNotice());
   return grpc::Status::OK;
+}
+
+std::string EventQueryServiceImpl::EventLogNotice() const {
+  // Says nothing of how far behind (the lag mixes every tenant's events): only whether the
+  // log can be expected to hold what was published.
+  auto lag = d_.health.GroupLag(d_.event_log_group, d_.notice_max_age);
+  if (!lag.ok()) {
+    spdlog::warn("gateway: ListEvents notice: {}", lag.status().message());
+    return "";
+  }
+  if (!lag->has_value())
+    return common::Cat("the event log is written by the audit sink (sluice-audit, consumer group ", d_.event_log_group,
+                       "), which has not stored anything yet: is it running?");
+  if (**lag > 0)
+    return common::Cat("the audit sink (consumer group ", d_.event_log_group,
+                       ") is behind the topics: events published recently may not be in the event log yet");
+  return "";
 }
 
 grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1::SubscribeRequest* req,

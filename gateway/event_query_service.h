@@ -29,6 +29,8 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
     EventLog* log;              // null: ListEvents is FAILED_PRECONDITION
     kafka::Producer& producer;  // re-publishing replays
     const EventHealth& health;
+    std::string event_log_group;        // the audit sink's group: ListEvents' notice; empty: none
+    absl::Duration notice_max_age;      // how old a lag measurement the notice may use
     const std::atomic<bool>& stopping;  // set at shutdown: live streams end
     StreamSlots* streams = nullptr;     // caps Subscribe and Replay per principal and in total; null: no cap
   };
@@ -42,6 +44,7 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
                               v1::GetEventHealthResponse*) override;
 
  private:
+  std::string EventLogNotice() const;  // ListEventsResponse.notice for an empty first page
   Deps d_;
 };
 

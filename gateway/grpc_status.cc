@@ -21,13 +21,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     message = common::Cat("database error (SQLSTATE ", state, ")");
     return grpc::Status(code, message);
   }
-  auto field = contracts::FieldPathOf(status);
-  if (!field.has_value()) return grpc::Status(code, message);
+  const auto violations = contracts::ViolationsOf(status);
+  if (violations.empty()) return grpc::Status(code, message);
 
   google::rpc::BadRequest bad;
-  auto* v = bad.add_field_violations();
-  v->set_field(*field);
-  v->set_description(message);
+  for (const auto& violation : violations) {
+    auto* v = bad.add_field_violations();
+    v->set_field(violation.field);
+    v->set_description(violation.description);
+  }
   google::rpc::Status rich;
   rich.set_code(static_cast<int>(status.code()));
   rich.set_message(message);

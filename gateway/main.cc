@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
           "health-group", c.health_groups,
           "Consumer group whose lag GetEventHealth and sluice_consumer_lag report (repeatable or comma-separated)")
       ->capture_default_str();
+  service
+      .Flag("event-log-group", c.event_log_group,
+            "The audit sink's consumer group (it writes event_log): an empty first page of ListEvents carries a notice "
+            "when the group has committed nothing or is behind. Must be one of --health-group; empty: no notice")
+      ->capture_default_str();
   service.Flag("replica-name", c.replica_name,
                "This replica's name in GetEventHealth, whose source figures are per replica (default: the host "
                "name, the pod's name in Kubernetes)");

@@ -29,6 +29,7 @@
 #include "gateway/shared_rate_limiter.h"
 #include "gateway/stream_slots.h"
 #include "gateway/tls_files.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace sluice::gateway {
 namespace {
@@ -200,6 +201,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   }
   std::vector<std::string> topics;
   for (const auto& t : impl->catalog.topics()) topics.push_back(t.name());
+  std::string event_log_group = config.event_log_group;
+  if (!event_log_group.empty() && std::find(config.health_groups.begin(), config.health_groups.end(),
+                                            event_log_group) == config.health_groups.end()) {
+    // Measuring another group would need its own Kafka ACL (Describe): not silently.
+    spdlog::warn("gateway: --event-log-group {} is not a --health-group: ListEvents gives no notice", event_log_group);
+    event_log_group.clear();
+  }
   impl->health = std::make_unique<EventHealth>(EventHealthConfig{.bootstrap_servers = config.bootstrap_servers,
                                                                  .groups = config.health_groups,
                                                                  .topics = topics,
@@ -207,20 +215,27 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
                                                                  .librdkafka = config.kafka_client,
                                                                  .replica = config.replica_name},
                                                impl->activity, *impl->admission, registry, impl->pg.get());
-  impl->query_service =
-      std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{.tokens = impl->tokens,
-                                                                          .catalog = impl->catalog,
-                                                                          .authz = impl->authz,
-                                                                          .bootstrap_servers = config.bootstrap_servers,
-                                                                          .kafka_client = config.kafka_client,
-                                                                          .log = impl->event_log.get(),
-                                                                          .producer = *impl->producer,
-                                                                          .health = *impl->health,
-                                                                          .stopping = impl->stopping,
-                                                                          .streams = impl->streams.get()});
+  impl->query_service = std::make_unique<EventQueryServiceImpl>(EventQueryServiceImpl::Deps{
+      .tokens = impl->tokens,
+      .catalog = impl->catalog,
+      .authz = impl->authz,
+      .bootstrap_servers = config.bootstrap_servers,
+      .kafka_client = config.kafka_client,
+      .log = impl->event_log.get(),
+      .producer = *impl->producer,
+      .health = *impl->health,
+      .event_log_group = event_log_group,
+      // at most one measurement per period
+      // however often callers ask
+      .notice_max_age = config.health_interval > absl::ZeroDuration() ? config.health_interval : absl::Seconds(15),
+      .stopping = impl->stopping,
+      .streams = impl->streams.get()});
   impl->quality_service = std::make_unique<QualityServiceImpl>(impl->tokens, impl->authz, impl->pg.get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection lists grpc.health.v1.Health; naming a message of its descriptor links
+  // health.pb.o in, so reflection can also resolve it (grpcurl needs both).
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, creds, &impl->port);
@@ -242,6 +257,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0)
     return absl::UnavailableError(common::Cat("gateway: cannot listen on ", config.listen));
+  // Each service by name as well as the server as a whole (""), so a probe can ask for the
+  // one it needs; Shutdown sets them all NOT_SERVING at once.
+  std::vector<std::string> served = {
+      sluice::v1::EventGateway::service_full_name(), sluice::v1::DataRefreshService::service_full_name(),
+      sluice::v1::EventQueryService::service_full_name(), sluice::v1::QualityService::service_full_name()};
+  if (impl->approval_service) served.emplace_back(sluice::v1::ApprovalService::service_full_name());
+  for (const auto& name : served) impl->server->GetHealthCheckService()->SetServingStatus(name, true);
   impl->server->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("gateway: serving on port {} ({} principals)", impl->port, impl->tokens.size());
   if (!impl->tokens.path().empty()) {

@@ -75,6 +75,10 @@ struct GatewayConfig {
   std::string replica_name;
   // Consumer groups whose lag GetEventHealth and the sluice_consumer_lag gauge report.
   std::vector<std::string> health_groups = {"sluice-audit", "sluice-profiler"};
+  // The audit sink's consumer group: an empty first page of ListEvents says when it has
+  // committed nothing or is behind (ListEventsResponse.notice). One of health_groups
+  // (measured with them; else a warning and no notice); empty: no notice.
+  std::string event_log_group = "sluice-audit";
   // How often the event-health gauges are refreshed; zero: only on GetEventHealth.
   absl::Duration health_interval = absl::Seconds(15);
   // Raw librdkafka settings for the gateway's producer.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gateway/server.h"
 #include "google/rpc/error_details.pb.h"
@@ -15,14 +16,21 @@
 
 namespace sluice::testing {
 
-// The field a google.rpc.BadRequest in the status details names, or "".
-inline std::string ViolationField(const grpc::Status& s) {
+// Every field a google.rpc.BadRequest in the status details names, in order.
+inline std::vector<std::string> ViolationFields(const grpc::Status& s) {
   google::rpc::Status rich;
   google::rpc::BadRequest bad;
-  if (!rich.ParseFromString(s.error_details()) || rich.details_size() == 0 || !rich.details(0).UnpackTo(&bad) ||
-      bad.field_violations_size() == 0)
-    return "";
-  return bad.field_violations(0).field();
+  std::vector<std::string> fields;
+  if (!rich.ParseFromString(s.error_details()) || rich.details_size() == 0 || !rich.details(0).UnpackTo(&bad))
+    return fields;
+  for (const auto& v : bad.field_violations()) fields.push_back(v.field());
+  return fields;
+}
+
+// The first field a google.rpc.BadRequest in the status details names, or "".
+inline std::string ViolationField(const grpc::Status& s) {
+  auto fields = ViolationFields(s);
+  return fields.empty() ? "" : fields.front();
 }
 
 inline constexpr char kTokenA[] = "token-tenant-a";

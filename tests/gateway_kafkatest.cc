@@ -14,12 +14,15 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
 
 using contracts::testing::Golden;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ViolationField;
 
 class GatewayKafka : public testing::GatewayTest {
@@ -106,6 +109,22 @@ TEST_F(GatewayKafka, EveryErrorCaseHasItsCode) {
   }
   // Nothing of the above reached Kafka.
   EXPECT_TRUE(ReadTopic(catalog_->Find("data.refreshed")->topic, 1, absl::Seconds(4)).empty());
+}
+
+TEST_F(GatewayKafka, EveryViolationIsReportedInOneBadRequest) {
+  // A type and nothing else that a producer must supply: no payload (and so no version to
+  // infer from it), an unknown source and a negative TTL.
+  v1::Envelope e = Golden("data.refreshed");
+  e.clear_id();
+  e.clear_version();
+  e.clear_data_refreshed();
+  e.set_source("nobody");
+  e.set_ttl_ms(-5);
+  grpc::Status s = Publish(e, testing::kTokenA);
+  ASSERT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(testing::ViolationFields(s), ElementsAre("source", "ttl_ms", "payload")) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("payload: required (data_refreshed)"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("version")));
 }
 
 TEST_F(GatewayKafka, TenantATokenCannotPublishForTenantBOnEitherRpc) {
@@ -280,6 +299,44 @@ TEST_F(GatewayKafka, HealthAndReflectionAreServed) {
   grpc::Status st;
   call->Finish(&st, reinterpret_cast<void*>(4));
   cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(GatewayKafka, HealthResolvesByReflectionAsGrpcurlNeeds) {
+  // A reflection client (grpcio-reflection) resolves every service the server lists,
+  // grpc.health.v1.Health included, then calls Health/Check built from the reflected
+  // descriptor for the server and for each service by name.
+  const std::string root = SLUICE_SOURCE_DIR;
+  const std::string python = root + "/.cache/venv-clients/bin/python";
+  ASSERT_EQ(access(python.c_str(), X_OK), 0) << python << " missing: run bash clients/build.sh python";
+  const std::string log = ::testing::TempDir() + "/reflect_health.log";
+  auto [rc, out] = testing::RunCaptured(
+      python.c_str(),
+      {root + "/tests/lib/reflect_health.py", common::Cat("127.0.0.1:", gateway_->port()), "sluice.v1.EventGateway",
+       "sluice.v1.DataRefreshService", "sluice.v1.EventQueryService", "sluice.v1.QualityService"},
+      log);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("resolved: grpc.health.v1.Health"));
+  EXPECT_THAT(out, HasSubstr("ok: Check('sluice.v1.QualityService') = SERVING"));
+  EXPECT_THAT(out, Not(HasSubstr("UNRESOLVED")));
+
+  // A name the server does not serve is NOT_FOUND, as the health protocol says.
+  grpc::ClientContext ctx;
+  grpc::GenericStub generic(channel_);
+  grpc::CompletionQueue cq;
+  std::string body = "\x0a\x07nothing";
+  grpc::Slice slice(body);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  grpc::Status status;
+  auto call = generic.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", req, &cq);
+  call->StartCall();
+  call->Finish(&resp, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::NOT_FOUND) << status.error_message();
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }

@@ -291,7 +291,7 @@ wait_for() {  # wait_for WHAT COMMAND...: up to 60s for COMMAND to succeed, serv
 # --- the services, connected
 start sluice-gateway "$SLUICE_GATEWAY_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config gateway.properties \
   --listen 127.0.0.1:0 --tokens "$WORK/tokens/tokens.textproto" --topic-prefix "$PREFIX" --pg-schema "$SCHEMA" \
-  --metrics-listen "127.0.0.1:$GW_METRICS" --health-group "${PREFIX}audit" --health-interval-s 1
+  --metrics-listen "127.0.0.1:$GW_METRICS" --health-group "${PREFIX}audit" --event-log-group "${PREFIX}audit" --health-interval-s 1
 SLUICE_KAFKA_SASL_PASSWORD="${PASSWORD[sluice-audit]}" \
   start sluice-audit "$SLUICE_AUDIT_BIN" --bootstrap "$SASL_BOOTSTRAP" --kafka-config audit.properties \
   --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}audit" --metrics-listen ""
