@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "common/strings.h"
+#include "contracts/derived.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "gateway/list_request.h"
@@ -98,6 +99,7 @@ absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, 
     for (int i = 0; i < n; ++i) {
       auto e = ToStoredEvent(*r, i, catalog_);
       if (!e.ok()) return e.status();
+      contracts::Derive(*e);
       *out.add_events() = *std::move(e);
     }
     if (r->rows() > limit) {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "contracts/derived.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
 #include "gateway/list_request.h"
@@ -75,6 +76,7 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
   auto tenants = d_.authz.ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
   if (!tenants.ok()) return ToGrpcStatus(tenants.status());
   if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
+  const std::set<v1::EventSeverity> severities = Severities(f);
   kafka::RecordFilter filter{.tenants = *tenants,
                              .types = {f.types().begin(), f.types().end()},
                              .sources = {f.sources().begin(), f.sources().end()},
@@ -98,6 +100,7 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
     if (!batch.ok()) return ToGrpcStatus(batch.status());
     for (const auto& r : *batch) {
       if (!filter.Matches(r.envelope)) continue;
+      if (!severities.empty() && !severities.contains(contracts::SeverityOf(r.envelope))) continue;
       v1::SubscribeResponse out;
       v1::StoredEvent* e = out.mutable_event();
       *e->mutable_envelope() = r.envelope;
@@ -105,6 +108,7 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
       e->set_partition(r.partition);
       e->set_offset(r.offset);
       *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+      contracts::Derive(*e);
       if (!writer->Write(out)) return grpc::Status::OK;  // the caller went away
     }
   }
@@ -165,6 +169,7 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
                                e->set_partition(r.partition);
                                e->set_offset(r.offset);
                                *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+                               contracts::Derive(*e);
                                if (sent != nullptr) {
                                  v1::Delivery* d = out.mutable_republished();
                                  d->set_event_id(sent->event_id);

@@ -11,6 +11,7 @@
 #include "common/pg.h"
 #include "common/sha256.h"
 #include "common/strings.h"
+#include "contracts/derived.h"
 #include "contracts/envelope.h"
 #include "contracts/spellings.h"
 #include "contracts/validate.h"
@@ -36,7 +37,16 @@ absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::E
   for (int i = 0; i < f.sources_size(); ++i)
     if (!catalog.IsKnownSource(f.sources(i)))
       return Invalid(Cat("filter.sources[", i, "]"), Cat("unknown source \"", f.sources(i), "\""));
+  for (int i = 0; i < f.severities_size(); ++i)
+    if (f.severities(i) == v1::EVENT_SEVERITY_UNSPECIFIED || !v1::EventSeverity_IsValid(f.severities(i)))
+      return Invalid(Cat("filter.severities[", i, "]"), "must be EVENT_SEVERITY_INFO, _WARNING or _ERROR");
   return absl::OkStatus();
+}
+
+std::set<v1::EventSeverity> Severities(const v1::EventFilter& f) {
+  std::set<v1::EventSeverity> out;
+  for (int s : f.severities()) out.insert(static_cast<v1::EventSeverity>(s));
+  return out;
 }
 
 absl::Status CheckTime(const google::protobuf::Timestamp& t, std::string_view field) {
@@ -145,7 +155,14 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
     return out;
   };
   dimension("tenant_id", std::vector<std::string>(q.tenants.begin(), q.tenants.end()));
-  dimension("type", distinct(f.types()));
+  // Without INFO, a severity filter holds only its severities' types: searched as a type
+  // filter would be (the severity condition below still decides).
+  const std::set<v1::EventSeverity> severities = Severities(f);
+  std::vector<std::string> types = distinct(f.types());
+  if (types.empty() && !severities.empty() && !severities.contains(v1::EVENT_SEVERITY_INFO))
+    for (auto s : severities)
+      for (auto& t : contracts::TypesWithSeverity(s)) types.push_back(std::move(t));
+  dimension("type", types);
   dimension("source", distinct(f.sources()));
   q.branches = {"TRUE"};
   for (const auto& alternatives : dims) {
@@ -157,6 +174,11 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
 
   q.where = "TRUE";
   if (!f.correlation_id().empty()) q.where += Cat(" AND correlation_id = ", param(f.correlation_id()));
+  if (!severities.empty()) {
+    std::vector<std::string> numbers;
+    for (auto s : severities) numbers.push_back(Cat(static_cast<int>(s)));
+    q.where += Cat(" AND (", contracts::kSeveritySql, ") = ANY(", param(common::PgTextArray(numbers)), "::int[])");
+  }
   if (f.has_from_time())
     q.where += Cat(" AND occurred_at >= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.from_time()))),
                    "::timestamptz");

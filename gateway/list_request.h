@@ -42,9 +42,13 @@ std::string EncodeCursor(int64_t micros, const std::string& id, const v1::EventF
 // or one issued for a different filter.
 absl::StatusOr<Cursor> DecodeCursor(const std::string& text, const v1::EventFilter& f);
 
-// Every type and source of `f` is in the catalog; InvalidArgument naming
-// "filter.types[i]" / "filter.sources[i]" otherwise. Also used by Subscribe.
+// Every type and source of `f` is in the catalog and every severity a known one other
+// than UNSPECIFIED; InvalidArgument naming "filter.types[i]" / "filter.sources[i]" /
+// "filter.severities[i]" otherwise. Also used by Subscribe.
 absl::Status CheckTypesAndSources(const contracts::Catalog& catalog, const v1::EventFilter& f);
+
+// The severities of `f` (checked by CheckTypesAndSources), without repeats.
+std::set<v1::EventSeverity> Severities(const v1::EventFilter& f);
 
 // A request timestamp within 1970..9999 (so microseconds cannot overflow);
 // InvalidArgument naming `field` otherwise. Also used by Replay.

@@ -16,6 +16,7 @@
 
 #include "common/pg.h"
 #include "consumers/audit/audit_sink.h"
+#include "contracts/derived.h"
 #include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/test_util.h"
@@ -441,6 +442,81 @@ TEST_F(EventsTest, SubscribeDeliversNewMatchingEventsOfTheCallersTenantsOnly) {
   while (s3->Read(&r)) {
   }
   EXPECT_EQ(s3->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(EventsTest, SeverityAndLinksAreDerivedAndFilterListEventsAndSubscribe) {
+  // Subscribed before publishing: only errors.
+  v1::SubscribeRequest sub;
+  sub.mutable_filter()->add_severities(v1::EVENT_SEVERITY_ERROR);
+  auto ctx = Ctx(testing::kTokenA);
+  auto stream = query_->Subscribe(ctx.get(), sub);
+  stream->WaitForInitialMetadata();
+
+  const v1::Envelope failed = Make("metadata.profile.failed", kAcme);
+  const v1::Envelope degraded = Make("data.quality.degraded", kAcme);
+  v1::Envelope grade_f = Make("metadata.profile.completed", kAcme);
+  grade_f.mutable_profile_completed()->set_quality_grade(v1::QUALITY_GRADE_F);
+  const v1::Envelope grade_a = Make("metadata.profile.completed", kAcme);
+  const v1::Envelope refreshed = Make("data.refreshed", kAcme);
+  const v1::Envelope other_tenant_failed = Make("metadata.profile.failed", kB);
+  PublishAll({refreshed, grade_a, other_tenant_failed, grade_f, degraded, failed});
+  StoreAll(6);
+
+  v1::SubscribeResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_EQ(r.event().envelope().id(), failed.id()) << "the first error of the caller's tenant";
+  EXPECT_EQ(r.event().severity(), v1::EVENT_SEVERITY_ERROR);
+  EXPECT_THAT(r.event().links(), Not(IsEmpty()));
+  ctx->TryCancel();
+  while (stream->Read(&r)) {
+  }
+  (void)stream->Finish();
+
+  auto ids = [&](std::vector<v1::EventSeverity> severities, std::vector<std::string> types = {}) {
+    v1::EventFilter f;
+    for (auto s : severities) f.add_severities(s);
+    for (auto& t : types) f.add_types(t);
+    std::vector<v1::StoredEvent> events;
+    auto got = ListAll(testing::kTokenA, f, 2, &events);
+    for (const auto& e : events) {
+      EXPECT_EQ(e.severity(), contracts::SeverityOf(e.envelope())) << e.envelope().type();
+      const auto links = contracts::LinksOf(e.envelope());
+      EXPECT_EQ(e.links_size(), static_cast<int>(links.size()));
+      for (int i = 0; i < e.links_size() && i < static_cast<int>(links.size()); ++i) {
+        EXPECT_EQ(e.links(i).kind(), links[i].kind());
+        EXPECT_EQ(e.links(i).id(), links[i].id());
+      }
+    }
+    return std::set<std::string>(got.begin(), got.end());
+  };
+  using S = std::set<std::string>;
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_ERROR}), S({failed.id()}));
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_WARNING}), S({degraded.id(), grade_f.id()}));
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_INFO}), S({refreshed.id(), grade_a.id()}));
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_ERROR, v1::EVENT_SEVERITY_WARNING}), S({failed.id(), degraded.id(), grade_f.id()}));
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_WARNING}, {"metadata.profile.completed"}), S({grade_f.id()}));
+  EXPECT_EQ(ids({v1::EVENT_SEVERITY_ERROR}, {"data.refreshed"}), S());
+  EXPECT_EQ(ids({}).size(), 5u) << "no severity filter: every event of the caller's tenant";
+
+  // A profile failure links its entity, key, job and correlation id.
+  std::vector<v1::StoredEvent> events;
+  v1::EventFilter only_failed;
+  only_failed.add_severities(v1::EVENT_SEVERITY_ERROR);
+  ListAll(testing::kTokenA, only_failed, 10, &events);
+  ASSERT_EQ(events.size(), 1u);
+  std::vector<std::string> kinds;
+  for (const auto& l : events[0].links()) kinds.push_back(l.kind());
+  EXPECT_THAT(kinds, ElementsAre("entity", "canonical_key", "job", "correlation"));
+
+  // UNSPECIFIED and unknown numbers are refused, naming the entry.
+  for (int bad : {0, 9}) {
+    v1::ListEventsRequest req;
+    req.mutable_filter()->add_severities(v1::EVENT_SEVERITY_ERROR);
+    req.mutable_filter()->add_severities(static_cast<v1::EventSeverity>(bad));
+    std::string message;
+    EXPECT_EQ(ListCode(testing::kTokenA, req, &message), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_THAT(message, HasSubstr("filter.severities[1]"));
+  }
 }
 
 TEST_F(EventsTest, ReplayByTimeWindowReturnsExactlyTheEventsInsideIt) {
