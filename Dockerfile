@@ -22,7 +22,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc \
-      librdkafka-dev libpq-dev libabsl-dev prometheus-cpp-dev libjemalloc-dev libcurl4-openssl-dev \
+      librdkafka-dev libpq-dev libabsl-dev prometheus-cpp-dev libjemalloc-dev libcurl4-openssl-dev libcpp-httplib-dev \
       libgtest-dev libgmock-dev \
       libspdlog-dev libfmt-dev libcli11-dev libssl-dev golang-github-gogo-googleapis-dev \
  && rm -rf /var/lib/apt/lists/*

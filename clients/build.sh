@@ -37,7 +37,7 @@ inputs_digest() {
 
 build_python() {
   [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r "$CLIENTS/python/requirements.txt"
+  "$VENV/bin/pip" install -q -r "$CLIENTS/python/requirements.txt" -r "$ROOT/tests/requirements.txt"
   local gen="$CLIENTS/python/gen"
   rm -rf "$gen" && mkdir -p "$gen"
   # grpc_tools.protoc adds the well-known types (google/protobuf/*.proto) itself.
@@ -76,7 +76,7 @@ build_node() {
 # Inputs whose change forces a rebuild, and outputs that must exist to skip one.
 digest_of() {
   case "$1" in
-    python) inputs_digest "$(python3 --version 2>&1)" proto clients/python clients/build.sh ;;
+    python) inputs_digest "$(python3 --version 2>&1)" proto clients/python clients/build.sh tests/requirements.txt ;;
     go)     inputs_digest "$(go version) $(protoc --version)" proto clients/go clients/build.sh ;;
     java)   inputs_digest "$(java -version 2>&1 | head -1) $(mvn -v 2>/dev/null | head -1)" proto clients/java clients/build.sh ;;
     node)   inputs_digest "$(node --version) $(protoc --version)" proto clients/node clients/build.sh ;;

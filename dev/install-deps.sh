@@ -19,6 +19,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config mold  # mold: the linker (cmake/SluiceTargets.cmake)
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   librdkafka-dev libpq-dev libabsl-dev prometheus-cpp-dev libjemalloc-dev libcurl4-openssl-dev
+  libcpp-httplib-dev  # the gateway's HTTP/JSON API
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev openssl golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
+#include "common/pg.h"
 #include "common/strings.h"
 #include "contracts/derived.h"
+#include "contracts/envelope.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "gateway/list_request.h"
@@ -110,6 +113,44 @@ absl::StatusOr<v1::ListEventsResponse> EventLog::List(const v1::Principal& who, 
   }();
   pool_.Release(*std::move(conn), result.status());
   return result;
+}
+
+absl::StatusOr<v1::GetEventResponse> EventLog::Get(const v1::Principal& who, const v1::GetEventRequest& req) {
+  if (req.id().empty()) return Invalid("id", "required");
+  if (!contracts::IsUuid(req.id())) return Invalid("id", "must be a UUID");
+  google::protobuf::RepeatedPtrField<std::string> requested;
+  if (!req.tenant_id().empty()) *requested.Add() = req.tenant_id();
+  auto tenants = authz_.ReadableTenants(who, requested, "tenant_id");
+  if (!tenants.ok()) return tenants.status();
+  // Found through the primary key (tenant_id, id, occurred_at), one tenant at a time: a
+  // token of every tenant names the one to look in.
+  if (tenants->empty()) return Invalid("tenant_id", "required for a token of every tenant (*)");
+  std::vector<std::string> list(tenants->begin(), tenants->end());
+  auto conn = pool_.Acquire();
+  if (!conn.ok()) return conn.status();
+  auto r = (*conn)->Exec(
+      Cat("SELECT ", kEventCols,
+          " FROM event_log WHERE tenant_id = ANY($1::text[]) AND id = $2::uuid ORDER BY tenant_id LIMIT 1"),
+      {common::PgTextArray(list), contracts::CanonicalEventId(req.id())});
+  pool_.Release(*std::move(conn), r.status());
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return absl::NotFoundError(Cat("no event ", req.id(), " in the tenants searched"));
+  auto e = ToStoredEvent(*r, 0, catalog_);
+  if (!e.ok()) return e.status();
+  contracts::Derive(*e);
+  v1::GetEventResponse out;
+  *out.mutable_event() = *std::move(e);
+  if (out.event().envelope().correlation_id().empty()) return out;
+  // The chain through List: the same tenant isolation, order and limits.
+  v1::ListEventsRequest chain;
+  chain.mutable_filter()->add_tenant_ids(out.event().envelope().tenant_id());
+  chain.mutable_filter()->set_correlation_id(out.event().envelope().correlation_id());
+  chain.set_limit(kMaxChain);
+  auto page = List(who, chain);
+  if (!page.ok()) return page.status();
+  for (auto& event : *page->mutable_events()) *out.add_chain() = std::move(event);
+  out.set_chain_truncated(page->has_more());
+  return out;
 }
 
 }  // namespace sluice::gateway

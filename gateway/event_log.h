@@ -9,12 +9,15 @@
 
 namespace sluice::gateway {
 
-// ListEvents over event_log. Thread-safe.
+// ListEvents and GetEvent over event_log. Thread-safe.
 class EventLog {
  public:
+  // GetEventResponse.chain holds at most this many events.
+  static constexpr int kMaxChain = 200;
   EventLog(common::PgPool& pool, const contracts::Catalog& catalog, const contracts::Authorizer& authz)
       : pool_(pool), catalog_(catalog), authz_(authz) {}
   absl::StatusOr<v1::ListEventsResponse> List(const v1::Principal& who, const v1::ListEventsRequest& req);
+  absl::StatusOr<v1::GetEventResponse> Get(const v1::Principal& who, const v1::GetEventRequest& req);
 
  private:
   common::PgPool& pool_;

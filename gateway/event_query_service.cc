@@ -31,17 +31,105 @@ absl::StatusOr<std::optional<StreamSlot>> OpenStreamSlot(StreamSlots* slots, con
 
 }  // namespace
 
+absl::StatusOr<v1::ListEventsResponse> EventQueryServiceImpl::List(const v1::Principal& who,
+                                                                   const v1::ListEventsRequest& req) const {
+  if (d_.log == nullptr) return absl::FailedPreconditionError("ListEvents: this gateway has no --pg-dsn (event_log)");
+  auto r = d_.log->List(who, req);
+  if (!r.ok()) return r.status();
+  if (r->events_size() == 0 && req.cursor().empty() && !d_.event_log_group.empty()) r->set_notice(EventLogNotice());
+  return r;
+}
+
+absl::StatusOr<v1::GetEventResponse> EventQueryServiceImpl::Get(const v1::Principal& who,
+                                                                const v1::GetEventRequest& req) const {
+  if (d_.log == nullptr) return absl::FailedPreconditionError("GetEvent: this gateway has no --pg-dsn (event_log)");
+  return d_.log->Get(who, req);
+}
+
+absl::StatusOr<v1::GetEventHealthResponse> EventQueryServiceImpl::Health(const v1::Principal& who) const {
+  // Each caller sees its own tenants' sources; consumer lag only with every tenant.
+  HealthScope scope{.all_tenants = contracts::Authorizer::SeesAllTenants(who)};
+  if (!scope.all_tenants) {
+    auto tenants = d_.authz.ReadableTenants(who, {}, "tenant_ids");
+    if (!tenants.ok()) return tenants.status();
+    scope.tenants = *std::move(tenants);
+  }
+  return d_.health.Get(scope);
+}
+
+absl::StatusOr<std::optional<StreamSlot>> EventQueryServiceImpl::OpenFeed(const v1::Principal& who,
+                                                                          const v1::EventFilter& f) const {
+  // Held for the whole feed: each open feed costs a thread and a Kafka reader's threads.
+  auto slot = OpenStreamSlot(d_.streams, who.name());
+  if (!slot.ok()) return slot.status();
+  if (f.has_from_time() || f.has_to_time())
+    return Invalid("filter.from_time", "a live feed has no time range (use ListEvents or Replay)");
+  if (!f.json_path().empty()) return Invalid("filter.json_path", "not supported by a live feed");
+  if (auto tenants = d_.authz.ReadableTenants(who, f.tenant_ids(), "filter.tenant_ids"); !tenants.ok())
+    return tenants.status();
+  if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return s;
+  return slot;
+}
+
+absl::Status EventQueryServiceImpl::Feed(const v1::Principal& who, const v1::EventFilter& f,
+                                         const FeedCalls& calls) const {
+  auto tenants = d_.authz.ReadableTenants(who, f.tenant_ids(), "filter.tenant_ids");
+  if (!tenants.ok()) return tenants.status();
+  const std::set<v1::EventSeverity> severities = Severities(f);
+  kafka::RecordFilter filter{.tenants = *tenants,
+                             .types = {f.types().begin(), f.types().end()},
+                             .sources = {f.sources().begin(), f.sources().end()},
+                             .correlation_id = f.correlation_id()};
+  std::vector<std::string> topic_names;
+  for (const auto& t : d_.catalog.topics()) topic_names.push_back(t.name());
+  auto topics = f.types_size() > 0 ? kafka::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
+                                   : absl::StatusOr<std::vector<std::string>>(topic_names);
+  if (!topics.ok()) return topics.status();
+  auto reader = kafka::TopicReader::OpenLive({.bootstrap_servers = d_.bootstrap_servers,
+                                              .client_id = "sluice-gateway-subscribe",
+                                              .librdkafka = d_.kafka_client},
+                                             *topics);
+  if (!reader.ok()) return reader.status();
+  // The caller hears "live" once the reader holds its start offsets: a client that waits
+  // for it sees every event published afterwards.
+  if (!calls.live()) return absl::OkStatus();
+  spdlog::info("gateway: {} subscribed ({} topics)", who.name(), topics->size());
+  while (!calls.cancelled() && !d_.stopping.load()) {
+    auto batch = (*reader)->Next(200, absl::Milliseconds(200));
+    if (!batch.ok()) return batch.status();
+    for (const auto& r : *batch) {
+      if (!filter.Matches(r.envelope)) continue;
+      if (!severities.empty() && !severities.contains(contracts::SeverityOf(r.envelope))) continue;
+      v1::StoredEvent e;
+      *e.mutable_envelope() = r.envelope;
+      e.set_topic(r.topic);
+      e.set_partition(r.partition);
+      e.set_offset(r.offset);
+      *e.mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
+      contracts::Derive(e);
+      if (!calls.write(e)) return absl::OkStatus();  // the caller went away
+    }
+  }
+  return d_.stopping.load() ? absl::UnavailableError("gateway shutting down") : absl::OkStatus();
+}
+
 grpc::Status EventQueryServiceImpl::ListEvents(grpc::ServerContext* ctx, const v1::ListEventsRequest* req,
                                                v1::ListEventsResponse* resp) {
   auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
-  if (d_.log == nullptr)
-    return ToGrpcStatus(absl::FailedPreconditionError("ListEvents: this gateway has no --pg-dsn (event_log)"));
-  auto r = d_.log->List(**who, *req);
+  auto r = List(**who, *req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
-  if (resp->events_size() == 0 && req->cursor().empty() && !d_.event_log_group.empty())
-    resp->set_notice(EventLogNotice());
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::GetEvent(grpc::ServerContext* ctx, const v1::GetEventRequest* req,
+                                             v1::GetEventResponse* resp) {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto r = Get(**who, *req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
   return grpc::Status::OK;
 }
 
@@ -66,53 +154,22 @@ grpc::Status EventQueryServiceImpl::Subscribe(grpc::ServerContext* ctx, const v1
                                               grpc::ServerWriter<v1::SubscribeResponse>* writer) {
   auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
-  // Held for the whole call: each open feed costs a thread and a Kafka reader's threads.
-  auto slot = OpenStreamSlot(d_.streams, (*who)->name());
+  auto slot = OpenFeed(**who, req->filter());
   if (!slot.ok()) return ToGrpcStatus(slot.status());
-  const v1::EventFilter& f = req->filter();
-  if (f.has_from_time() || f.has_to_time())
-    return ToGrpcStatus(Invalid("filter.from_time", "a live feed has no time range (use ListEvents or Replay)"));
-  if (!f.json_path().empty()) return ToGrpcStatus(Invalid("filter.json_path", "not supported by Subscribe"));
-  auto tenants = d_.authz.ReadableTenants(**who, f.tenant_ids(), "filter.tenant_ids");
-  if (!tenants.ok()) return ToGrpcStatus(tenants.status());
-  if (auto s = CheckTypesAndSources(d_.catalog, f); !s.ok()) return ToGrpcStatus(s);
-  const std::set<v1::EventSeverity> severities = Severities(f);
-  kafka::RecordFilter filter{.tenants = *tenants,
-                             .types = {f.types().begin(), f.types().end()},
-                             .sources = {f.sources().begin(), f.sources().end()},
-                             .correlation_id = f.correlation_id()};
-  std::vector<std::string> topic_names;
-  for (const auto& t : d_.catalog.topics()) topic_names.push_back(t.name());
-  auto topics = f.types_size() > 0 ? kafka::ReplayTopics(d_.catalog, {}, {f.types().begin(), f.types().end()})
-                                   : absl::StatusOr<std::vector<std::string>>(topic_names);
-  if (!topics.ok()) return ToGrpcStatus(topics.status());
-  auto reader = kafka::TopicReader::OpenLive({.bootstrap_servers = d_.bootstrap_servers,
-                                              .client_id = "sluice-gateway-subscribe",
-                                              .librdkafka = d_.kafka_client},
-                                             *topics);
-  if (!reader.ok()) return ToGrpcStatus(reader.status());
-  // Headers go out once the reader holds its start offsets: a client that waits for them
-  // sees every event published afterwards.
-  writer->SendInitialMetadata();
-  spdlog::info("gateway: {} subscribed ({} topics)", (*who)->name(), topics->size());
-  while (!ctx->IsCancelled() && !d_.stopping.load()) {
-    auto batch = (*reader)->Next(200, absl::Milliseconds(200));
-    if (!batch.ok()) return ToGrpcStatus(batch.status());
-    for (const auto& r : *batch) {
-      if (!filter.Matches(r.envelope)) continue;
-      if (!severities.empty() && !severities.contains(contracts::SeverityOf(r.envelope))) continue;
-      v1::SubscribeResponse out;
-      v1::StoredEvent* e = out.mutable_event();
-      *e->mutable_envelope() = r.envelope;
-      e->set_topic(r.topic);
-      e->set_partition(r.partition);
-      e->set_offset(r.offset);
-      *e->mutable_received_at() = TimeUtil::MillisecondsToTimestamp(r.timestamp_ms);
-      contracts::Derive(*e);
-      if (!writer->Write(out)) return grpc::Status::OK;  // the caller went away
-    }
-  }
-  return d_.stopping.load() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "gateway shutting down") : grpc::Status::OK;
+  return ToGrpcStatus(Feed(**who, req->filter(),
+                           {.live =
+                                [&] {
+                                  // Headers go out once the feed is live.
+                                  writer->SendInitialMetadata();
+                                  return true;
+                                },
+                            .write =
+                                [&](const v1::StoredEvent& e) {
+                                  v1::SubscribeResponse out;
+                                  *out.mutable_event() = e;
+                                  return writer->Write(out);
+                                },
+                            .cancelled = [&] { return ctx->IsCancelled(); }}));
 }
 
 grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::ReplayRequest* req,
@@ -206,14 +263,7 @@ grpc::Status EventQueryServiceImpl::GetEventHealth(grpc::ServerContext* ctx, con
                                                    v1::GetEventHealthResponse* resp) {
   auto who = d_.tokens.Authenticate(*ctx);
   if (!who.ok()) return ToGrpcStatus(who.status());
-  // Each caller sees its own tenants' sources; consumer lag only with every tenant.
-  HealthScope scope{.all_tenants = contracts::Authorizer::SeesAllTenants(**who)};
-  if (!scope.all_tenants) {
-    auto tenants = d_.authz.ReadableTenants(**who, {}, "tenant_ids");
-    if (!tenants.ok()) return ToGrpcStatus(tenants.status());
-    scope.tenants = *std::move(tenants);
-  }
-  auto h = d_.health.Get(scope);
+  auto h = Health(**who);
   if (!h.ok()) return ToGrpcStatus(h.status());
   *resp = *std::move(h);
   return grpc::Status::OK;

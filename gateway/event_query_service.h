@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -37,11 +39,31 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
   explicit EventQueryServiceImpl(Deps deps) : d_(std::move(deps)) {}
 
   grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest*, v1::ListEventsResponse*) override;
+  grpc::Status GetEvent(grpc::ServerContext*, const v1::GetEventRequest*, v1::GetEventResponse*) override;
   grpc::Status Subscribe(grpc::ServerContext*, const v1::SubscribeRequest*,
                          grpc::ServerWriter<v1::SubscribeResponse>*) override;
   grpc::Status Replay(grpc::ServerContext*, const v1::ReplayRequest*, grpc::ServerWriter<v1::ReplayResponse>*) override;
   grpc::Status GetEventHealth(grpc::ServerContext*, const v1::GetEventHealthRequest*,
                               v1::GetEventHealthResponse*) override;
+
+  // The calls without their transport, for a principal the caller authenticated with
+  // `tokens()`: the gRPC methods above and the HTTP API (http_api.h) answer the same.
+  absl::StatusOr<v1::ListEventsResponse> List(const v1::Principal& who, const v1::ListEventsRequest& req) const;
+  absl::StatusOr<v1::GetEventResponse> Get(const v1::Principal& who, const v1::GetEventRequest& req) const;
+  absl::StatusOr<v1::GetEventHealthResponse> Health(const v1::Principal& who) const;
+  // A live feed (Subscribe) in two steps. OpenFeed checks the filter and takes one of the
+  // principal's stream slots (none without caps), held by the caller for the feed's life;
+  // then Feed runs it: live() once events published from now on will be seen (false:
+  // stop), write() for each matching event (false: the caller went away), cancelled()
+  // polled between reads.
+  absl::StatusOr<std::optional<StreamSlot>> OpenFeed(const v1::Principal& who, const v1::EventFilter& filter) const;
+  struct FeedCalls {
+    std::function<bool()> live;
+    std::function<bool(const v1::StoredEvent&)> write;
+    std::function<bool()> cancelled;
+  };
+  absl::Status Feed(const v1::Principal& who, const v1::EventFilter& filter, const FeedCalls& calls) const;
+  const TokenStore& tokens() const { return d_.tokens; }
 
  private:
   std::string EventLogNotice() const;  // ListEventsResponse.notice for an empty first page

@@ -10,17 +10,22 @@
 
 namespace sluice::gateway {
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
+std::string CallerMessage(const absl::Status& status) {
   std::string message(status.message());
   // PostgreSQL's own message can quote row contents, other tenants' included: callers get
   // the SQLSTATE only, the operator's log the whole text.
   if (const std::string state = common::SqlState(status); !state.empty()) {
     spdlog::warn("gateway: database error answered as {}: {}", absl::StatusCodeToString(status.code()), message);
-    message = common::Cat("database error (SQLSTATE ", state, ")");
-    return grpc::Status(code, message);
+    return common::Cat("database error (SQLSTATE ", state, ")");
   }
+  return message;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
+  std::string message = CallerMessage(status);
+  if (!common::SqlState(status).empty()) return grpc::Status(code, message);
   const auto violations = contracts::ViolationsOf(status);
   if (violations.empty()) return grpc::Status(code, message);
 

@@ -3,6 +3,8 @@
 #include <absl/status/status.h>
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 namespace sluice::gateway {
 
 // The one place an absl::Status becomes a grpc::Status. Codes map one to one. An
@@ -12,5 +14,9 @@ namespace sluice::gateway {
 // language's rich-status helpers. A status carrying a PostgreSQL SQLSTATE
 // goes out as "database error (SQLSTATE x)" without PostgreSQL's text, which is logged.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The message a caller may read: the status's own, or "database error (SQLSTATE x)" for
+// one carrying a SQLSTATE (whose text is logged instead). Also the HTTP API's.
+std::string CallerMessage(const absl::Status& status);
 
 }  // namespace sluice::gateway

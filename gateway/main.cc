@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
       ->envname("SLUICE_PG_DSN");
   service.app().add_option("--pg-schema", c.pg_schema, "Schema of the governance tables")->envname("SLUICE_PG_SCHEMA");
   service.Flag("listen", c.listen, "gRPC address host:port");
+  service.Flag("http-listen", c.http_listen,
+               "HTTP/JSON API address host:port (events, one event with its chain, health, a live feed as "
+               "Server-Sent Events); plain HTTP, TLS from the ingress. Empty: no HTTP API");
+  service.Flag("http-threads", c.http_threads, "HTTP requests served at once; live feeds take at most half")
+      ->check(CLI::Range(2, 1024));
   service.Flag("tokens", tokens_file, "Token file (sluice.v1.TokenFile text format)")->required();
   service.Flag("rate-limits", rate_limits,
                "Per-source limits as JSON, or @FILE: "

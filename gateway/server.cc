@@ -23,6 +23,7 @@
 #include "gateway/event_health.h"
 #include "gateway/event_log.h"
 #include "gateway/event_query_service.h"
+#include "gateway/http_api.h"
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
 #include "gateway/quality_service.h"
@@ -85,6 +86,7 @@ struct Gateway::Impl {
   std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  std::unique_ptr<HttpApi> http;  // with --http-listen
   std::once_flag shutdown_once;
 
   // Reloading: Reload and the poller take turns under reload_mu.
@@ -265,6 +267,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   if (impl->approval_service) served.emplace_back(sluice::v1::ApprovalService::service_full_name());
   for (const auto& name : served) impl->server->GetHealthCheckService()->SetServingStatus(name, true);
   impl->server->GetHealthCheckService()->SetServingStatus(true);
+  if (!config.http_listen.empty()) {
+    auto http = HttpApi::Start({.listen = config.http_listen, .threads = config.http_threads}, *impl->query_service,
+                               impl->stopping);
+    if (!http.ok()) {
+      impl->stopping.store(true);
+      impl->server->Shutdown();
+      return http.status();
+    }
+    impl->http = *std::move(http);
+  }
   spdlog::info("gateway: serving on port {} ({} principals)", impl->port, impl->tokens.size());
   if (!impl->tokens.path().empty()) {
     // What the poller compares against; a change since the store read the file is
@@ -281,11 +293,14 @@ Gateway::~Gateway() { Shutdown(absl::Seconds(5)); }
 
 int Gateway::port() const { return impl_->port; }
 
+int Gateway::http_port() const { return impl_->http ? impl_->http->port() : 0; }
+
 void Gateway::Shutdown(absl::Duration grace) {
   std::call_once(impl_->shutdown_once, [&] {
     spdlog::info("gateway: shutting down (grace {})", absl::FormatDuration(grace));
     impl_->server->GetHealthCheckService()->SetServingStatus(false);
     impl_->stopping.store(true);  // live streams (Subscribe, Replay) end now, not at the deadline
+    if (impl_->http) impl_->http->Stop();
     impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     if (auto s = impl_->producer->Flush(impl_->config.delivery_timeout); !s.ok())
       spdlog::warn("gateway: {}", s.message());

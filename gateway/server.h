@@ -20,6 +20,10 @@ namespace sluice::gateway {
 struct GatewayConfig {
   // host:port to serve gRPC on; port 0 picks a free one (see Gateway::port()).
   std::string listen = "127.0.0.1:50051";
+  // host:port of the HTTP/JSON API (http_api.h; port 0: a free one, Gateway::http_port());
+  // empty: none. Plain HTTP: TLS comes from the ingress in front of it.
+  std::string http_listen;
+  int http_threads = 16;  // requests served at once; live feeds take at most half
   std::string bootstrap_servers;
   // How long the broker may take to acknowledge before the caller gets UNAVAILABLE.
   absl::Duration delivery_timeout = absl::Seconds(10);
@@ -104,6 +108,7 @@ class Gateway {
   ~Gateway();
 
   int port() const;
+  int http_port() const;  // 0 without an HTTP API
   // Stops accepting calls, lets in-flight calls finish for up to `grace` (then cancels
   // them), and waits for the producer's outstanding acknowledgements.
   void Shutdown(absl::Duration grace);

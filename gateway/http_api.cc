@@ -1,0 +1,387 @@
+#include "gateway/http_api.h"
+
+#include <absl/strings/ascii.h>
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_split.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/time_util.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/strings.h"
+#include "contracts/json.h"
+#include "contracts/validate.h"
+#include "gateway/grpc_status.h"
+
+namespace sluice::gateway {
+namespace {
+
+using common::Cat;
+using google::protobuf::util::TimeUtil;
+
+// A live feed writes at least this often: a write is how a closed connection shows, and
+// each feed holds a thread and a stream slot until it does.
+constexpr absl::Duration kKeepalive = absl::Seconds(2);
+
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
+
+// gRPC's codes as HTTP statuses (the mapping google.rpc documents).
+int HttpStatusOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kCancelled: return 499;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted: return 409;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kUnimplemented: return 501;
+    case absl::StatusCode::kUnavailable: return 503;
+    case absl::StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+std::string ErrorJson(const absl::Status& status) {
+  google::protobuf::Struct body;
+  google::protobuf::Struct& error = *(*body.mutable_fields())["error"].mutable_struct_value();
+  auto& f = *error.mutable_fields();
+  f["code"].set_number_value(HttpStatusOf(status.code()));
+  f["status"].set_string_value(absl::StatusCodeToString(status.code()));
+  // (An unknown code's name is "" in absl: the number still says it.)
+  f["message"].set_string_value(CallerMessage(status));
+  if (common::SqlState(status).empty()) {
+    auto* list = f["fieldViolations"].mutable_list_value();
+    for (const auto& v : contracts::ViolationsOf(status)) {
+      auto& entry = *list->add_values()->mutable_struct_value()->mutable_fields();
+      entry["field"].set_string_value(v.field);
+      entry["description"].set_string_value(v.description);
+    }
+    if (list->values_size() == 0) f.erase("fieldViolations");
+  }
+  auto json = contracts::ToJson(body);
+  return json.ok() ? *json : R"({"error":{"code":500,"status":"INTERNAL","message":"error not encodable"}})";
+}
+
+void SetCommonHeaders(httplib::Response& res) {
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+}
+
+void ReplyError(httplib::Response& res, const absl::Status& status) {
+  SetCommonHeaders(res);
+  res.status = HttpStatusOf(status.code());
+  res.set_content(ErrorJson(status), "application/json");
+}
+
+void Reply(httplib::Response& res, const absl::StatusOr<std::string>& json) {
+  if (!json.ok()) return ReplyError(res, json.status());
+  SetCommonHeaders(res);
+  res.status = 200;
+  res.set_content(*json, "application/json");
+}
+
+template <class M>
+void ReplyMessage(httplib::Response& res, const absl::StatusOr<M>& message) {
+  if (!message.ok()) return ReplyError(res, message.status());
+  Reply(res, contracts::ToJson(*message));
+}
+
+// The query parameters of a request, checked against the names a route takes: each
+// value of a repeated one may also be a comma-separated list; a single one given twice
+// is refused.
+class Query {
+ public:
+  static absl::StatusOr<Query> Of(const httplib::Request& req, const std::set<std::string_view>& repeated,
+                                  const std::set<std::string_view>& single) {
+    Query q;
+    for (const auto& [name, value] : req.params) {
+      if (repeated.contains(name)) {
+        for (auto part : absl::StrSplit(value, ',', absl::SkipEmpty()))
+          q.lists_[name].emplace_back(part.data(), part.size());
+      } else if (single.contains(name)) {
+        if (!q.singles_.emplace(name, value).second) return Invalid(name, "given more than once");
+      } else {
+        return Invalid(name, "not a parameter of this route");
+      }
+    }
+    return q;
+  }
+  const std::vector<std::string>& List(const std::string& name) const {
+    static const std::vector<std::string> kNone;
+    auto it = lists_.find(name);
+    return it == lists_.end() ? kNone : it->second;
+  }
+  std::string Single(const std::string& name) const {
+    auto it = singles_.find(name);
+    return it == singles_.end() ? std::string() : it->second;
+  }
+  bool Has(const std::string& name) const { return singles_.contains(name); }
+
+ private:
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, std::string> singles_;
+};
+
+const std::set<std::string_view> kFilterLists = {"types", "sources", "tenantIds", "severities"};
+
+absl::Status ParseTime(const std::string& text, std::string_view field, google::protobuf::Timestamp* out) {
+  if (!TimeUtil::FromString(text, out)) return Invalid(field, "must be an RFC 3339 time, e.g. 2026-01-31T08:00:00Z");
+  return absl::OkStatus();
+}
+
+// EventFilter from the query: names as in its JSON mapping; the severities as their enum
+// names (EVENT_SEVERITY_ERROR) or short (error, warning, info).
+absl::Status ParseFilter(const Query& q, v1::EventFilter& f) {
+  for (const auto& v : q.List("types")) f.add_types(v);
+  for (const auto& v : q.List("sources")) f.add_sources(v);
+  for (const auto& v : q.List("tenantIds")) f.add_tenant_ids(v);
+  const auto& severities = q.List("severities");
+  for (size_t i = 0; i < severities.size(); ++i) {
+    std::string name = absl::AsciiStrToUpper(severities[i]);
+    if (name.rfind("EVENT_SEVERITY_", 0) != 0) name = Cat("EVENT_SEVERITY_", name);
+    v1::EventSeverity s;
+    if (!v1::EventSeverity_Parse(name, &s) || s == v1::EVENT_SEVERITY_UNSPECIFIED)
+      return Invalid(Cat("filter.severities[", i, "]"), "must be error, warning or info");
+    f.add_severities(s);
+  }
+  f.set_correlation_id(q.Single("correlationId"));
+  f.set_json_path(q.Single("jsonPath"));
+  if (q.Has("fromTime"))
+    if (auto s = ParseTime(q.Single("fromTime"), "filter.from_time", f.mutable_from_time()); !s.ok()) return s;
+  if (q.Has("toTime"))
+    if (auto s = ParseTime(q.Single("toTime"), "filter.to_time", f.mutable_to_time()); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+// A fixed set of threads and at most as many connections waiting for one; past that the
+// accepting thread waits (and the kernel's backlog holds the rest), so no client can make
+// the queue grow.
+class BoundedPool final : public httplib::TaskQueue {
+ public:
+  explicit BoundedPool(int threads) : limit_(static_cast<size_t>(threads)) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~BoundedPool() override { shutdown(); }
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < limit_ || stop_; });
+    if (stop_) return;  // only after shutdown, when the listening socket is closed already
+    queue_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_ && workers_.empty()) return;
+      stop_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& w : workers_)
+      if (w.joinable()) w.join();
+    workers_.clear();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty() || stop_; });
+        if (queue_.empty()) return;  // stopping, and nothing left to serve
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      fn();
+    }
+  }
+  const size_t limit_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> workers_;
+  bool stop_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& config,
+                                                        const EventQueryServiceImpl& events,
+                                                        const std::atomic<bool>& stopping) {
+  const size_t colon = config.listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(config.listen.substr(colon + 1), &port) || port < 0 ||
+      port > 65535)
+    return absl::InvalidArgumentError(Cat("http: listen address must be host:port, not \"", config.listen, "\""));
+  std::string host = config.listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const int threads = std::max(config.threads, 2);
+
+  std::unique_ptr<HttpApi> api(new HttpApi());
+  api->server_ = std::make_unique<httplib::Server>();
+  httplib::Server& srv = *api->server_;
+  srv.new_task_queue = [threads] { return new BoundedPool(threads); };
+  srv.set_read_timeout(10, 0);
+  srv.set_write_timeout(10, 0);
+  srv.set_keep_alive_max_count(100);
+  srv.set_keep_alive_timeout(5);
+  srv.set_payload_max_length(64 * 1024);  // every route is a GET: nothing to read
+  srv.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("gateway: HTTP {} {}: {}", req.method, req.path, what);
+    ReplyError(res, absl::InternalError("internal error"));
+  });
+  srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a handler's own answer
+    const int status = res.status;
+    ReplyError(res, status == 404   ? absl::NotFoundError(Cat("no route ", req.path))
+                    : status == 405 ? absl::UnimplementedError(Cat(req.method, " is not served on ", req.path))
+                                    : absl::InvalidArgumentError(Cat("bad request (HTTP ", status, ")")));
+    res.status = status;
+  });
+
+  const EventQueryServiceImpl* svc = &events;
+  auto authenticate = [svc](const httplib::Request& req) {
+    return svc->tokens().Authenticate(req.get_header_value("Authorization"));
+  };
+
+  srv.Get("/v1/events", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, kFilterLists, {"correlationId", "fromTime", "toTime", "jsonPath", "limit", "cursor"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::ListEventsRequest list;
+    if (auto s = ParseFilter(*q, *list.mutable_filter()); !s.ok()) return ReplyError(res, s);
+    if (q->Has("limit")) {
+      int limit = 0;
+      if (!absl::SimpleAtoi(q->Single("limit"), &limit)) return ReplyError(res, Invalid("limit", "must be 1 to 200"));
+      list.set_limit(limit);
+    }
+    list.set_cursor(q->Single("cursor"));
+    ReplyMessage(res, svc->List(**who, list));
+  });
+
+  srv.Get(R"(/v1/events/([^/]+))", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, {}, {"tenantId"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::GetEventRequest get;
+    get.set_id(req.matches[1].str());
+    get.set_tenant_id(q->Single("tenantId"));
+    ReplyMessage(res, svc->Get(**who, get));
+  });
+
+  srv.Get("/v1/health", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    if (auto q = Query::Of(req, {}, {}); !q.ok()) return ReplyError(res, q.status());
+    ReplyMessage(res, svc->Health(**who));
+  });
+
+  // Live feeds take at most half of the threads, so lists and health still get answers.
+  auto feeds = std::make_shared<std::atomic<int>>(0);
+  const int max_feeds = threads / 2;
+  const std::atomic<bool>* stop = &stopping;
+  srv.Get("/v1/live", [svc, authenticate, feeds, max_feeds, stop](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, kFilterLists, {"correlationId", "fromTime", "toTime", "jsonPath"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::EventFilter filter;
+    if (auto s = ParseFilter(*q, filter); !s.ok()) return ReplyError(res, s);
+    auto slot = svc->OpenFeed(**who, filter);
+    if (!slot.ok()) return ReplyError(res, slot.status());
+    if (feeds->fetch_add(1) >= max_feeds) {
+      feeds->fetch_sub(1);
+      return ReplyError(res, absl::ResourceExhaustedError(
+                                 Cat("this gateway serves at most ", max_feeds, " live feeds over HTTP at once")));
+    }
+    // The stream slot and the place among the feeds, given back when the response (and
+    // the provider holding this) goes, however the feed ends.
+    struct Held {
+      Held(std::optional<StreamSlot> s, std::shared_ptr<std::atomic<int>> f)
+          : slot(std::move(s)), feeds(std::move(f)) {}
+      Held(const Held&) = delete;
+      Held& operator=(const Held&) = delete;
+      ~Held() { feeds->fetch_sub(1); }
+      std::optional<StreamSlot> slot;
+      std::shared_ptr<std::atomic<int>> feeds;
+    };
+    auto held = std::make_shared<Held>(*std::move(slot), feeds);
+    SetCommonHeaders(res);
+    res.set_header("X-Accel-Buffering", "no");  // proxies: pass each event on at once
+    res.set_chunked_content_provider(
+        "text/event-stream", [svc, principal = *who, filter, held, stop](size_t, httplib::DataSink& sink) {
+          absl::Time last_write = absl::Now();
+          auto send = [&](const std::string& text) {
+            last_write = absl::Now();
+            return sink.write(text.data(), text.size());
+          };
+          absl::Status s =
+              svc->Feed(*principal, filter,
+                        {.live = [&] { return send(": live\n\n"); },
+                         .write =
+                             [&](const v1::StoredEvent& e) {
+                               auto json = contracts::ToJson(e);
+                               if (!json.ok()) {
+                                 spdlog::warn("gateway: live feed: event {} not encodable: {}", e.envelope().id(),
+                                              json.status().message());
+                                 return true;
+                               }
+                               return send(Cat("id: ", e.envelope().id(), "\nevent: event\ndata: ", *json, "\n\n"));
+                             },
+                         .cancelled =
+                             [&] {
+                               if (stop->load()) return true;
+                               return absl::Now() - last_write >= kKeepalive && !send(": keepalive\n\n");
+                             }});
+          if (!s.ok() && s.code() != absl::StatusCode::kCancelled)
+            send(Cat("event: error\ndata: ", ErrorJson(s), "\n\n"));
+          sink.done();
+          return true;
+        });
+  });
+
+  port = port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
+  if (port <= 0) return absl::UnavailableError(Cat("http: cannot listen on ", config.listen));
+  api->port_ = port;
+  api->thread_ = std::thread([&srv] {
+    if (!srv.listen_after_bind()) spdlog::error("gateway: HTTP server stopped listening");
+  });
+  spdlog::info("gateway: HTTP/JSON API on port {}", port);
+  return api;
+}
+
+void HttpApi::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+HttpApi::~HttpApi() { Stop(); }
+
+}  // namespace sluice::gateway
