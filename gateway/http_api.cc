@@ -169,6 +169,41 @@ absl::Status ParseFilter(const Query& q, v1::EventFilter& f) {
   return absl::OkStatus();
 }
 
+// A query parameter of a flat request message: its JSON path (dots for nested messages)
+// and the field path errors name.
+struct Param {
+  std::string name;   // in the query
+  std::string json;   // e.g. "entity.canonicalKey"
+  std::string field;  // e.g. "entity.canonical_key"
+};
+
+// Fills `msg` from the query through the protobuf JSON mapping, one parameter at a time,
+// so a value that does not parse is reported by its own field (a limit that is not a
+// number, a tier that is not one); closed sets take either spelling (contracts/json.h).
+absl::Status FromQuery(const Query& q, const std::vector<Param>& params, google::protobuf::Message& msg) {
+  for (const auto& p : params) {
+    if (!q.Has(p.name)) continue;
+    google::protobuf::Struct one;
+    google::protobuf::Struct* at = &one;
+    std::vector<std::string> parts = absl::StrSplit(p.json, '.');
+    for (size_t i = 0; i + 1 < parts.size(); ++i) at = (*at->mutable_fields())[parts[i]].mutable_struct_value();
+    (*at->mutable_fields())[parts.back()].set_string_value(q.Single(p.name));
+    auto json = contracts::ToJson(one);
+    if (!json.ok()) return json.status();
+    std::unique_ptr<google::protobuf::Message> part(msg.New());
+    if (!contracts::FromJson(*json, *part).ok())
+      return Invalid(p.field, Cat("\"", q.Single(p.name), "\" is not valid here"));
+    msg.MergeFrom(*part);
+  }
+  return absl::OkStatus();
+}
+
+std::set<std::string_view> Names(const std::vector<Param>& params) {
+  std::set<std::string_view> out;
+  for (const auto& p : params) out.insert(p.name);
+  return out;
+}
+
 // A fixed set of threads and at most as many connections waiting for one; past that the
 // accepting thread waits (and the kernel's backlog holds the rest), so no client can make
 // the queue grow.
@@ -225,6 +260,7 @@ class BoundedPool final : public httplib::TaskQueue {
 
 absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& config,
                                                         const EventQueryServiceImpl& events,
+                                                        const QualityServiceImpl* quality,
                                                         const std::atomic<bool>& stopping) {
   const size_t colon = config.listen.rfind(':');
   int port = 0;
@@ -302,6 +338,71 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
     if (auto q = Query::Of(req, {}, {}); !q.ok()) return ReplyError(res, q.status());
     ReplyMessage(res, svc->Health(**who));
   });
+
+  if (quality != nullptr) {
+    // QualityService: every call names its tenant (tenantId).
+    const QualityServiceImpl* qs = quality;
+    const Param tenant{"tenantId", "tenantId", "tenant_id"};
+    const std::vector<Param> entity = {{"entityId", "entity.entityId", "entity.entity_id"},
+                                       {"canonicalKey", "entity.canonicalKey", "entity.canonical_key"}};
+    auto route = [&srv, authenticate](const std::string& pattern, std::vector<Param> params, auto call) {
+      srv.Get(pattern, [authenticate, params, call](const httplib::Request& req, httplib::Response& res) {
+        auto who = authenticate(req);
+        if (!who.ok()) return ReplyError(res, who.status());
+        auto q = Query::Of(req, {}, Names(params));
+        if (!q.ok()) return ReplyError(res, q.status());
+        call(**who, *q, req, res, params);
+      });
+    };
+    std::vector<Param> latest = {tenant};
+    latest.insert(latest.end(), entity.begin(), entity.end());
+    route("/v1/quality/latest", latest,
+          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
+               const std::vector<Param>& params) {
+            v1::GetLatestProfileRequest in;
+            v1::GetLatestProfileResponse out;
+            absl::Status s = FromQuery(q, params, in);
+            if (s.ok()) s = qs->Latest(who, &in, &out);
+            if (!s.ok()) return ReplyError(res, s);
+            ReplyMessage(res, absl::StatusOr<v1::GetLatestProfileResponse>(out));
+          });
+    std::vector<Param> profiles = latest;
+    profiles.insert(profiles.end(), {{"fromTime", "fromTime", "from_time"},
+                                     {"toTime", "toTime", "to_time"},
+                                     {"limit", "limit", "limit"},
+                                     {"cursor", "cursor", "cursor"}});
+    route("/v1/quality/profiles", profiles,
+          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
+               const std::vector<Param>& params) {
+            v1::ListProfilesRequest in;
+            v1::ListProfilesResponse out;
+            absl::Status s = FromQuery(q, params, in);
+            if (s.ok()) s = qs->Profiles(who, &in, &out);
+            if (!s.ok()) return ReplyError(res, s);
+            ReplyMessage(res, absl::StatusOr<v1::ListProfilesResponse>(out));
+          });
+    route("/v1/quality/worst", {tenant, {"tier", "tier", "tier"}, {"limit", "limit", "limit"}},
+          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
+               const std::vector<Param>& params) {
+            v1::ListWorstEntitiesRequest in;
+            v1::ListWorstEntitiesResponse out;
+            absl::Status s = FromQuery(q, params, in);
+            if (s.ok()) s = qs->Worst(who, &in, &out);
+            if (!s.ok()) return ReplyError(res, s);
+            ReplyMessage(res, absl::StatusOr<v1::ListWorstEntitiesResponse>(out));
+          });
+    route(R"(/v1/quality/jobs/([^/]+))", {tenant},
+          [qs](const v1::Principal& who, const Query& q, const httplib::Request& req, httplib::Response& res,
+               const std::vector<Param>& params) {
+            v1::GetProfileJobRequest in;
+            v1::GetProfileJobResponse out;
+            absl::Status s = FromQuery(q, params, in);
+            in.set_job_id(req.matches[1].str());
+            if (s.ok()) s = qs->Job(who, &in, &out);
+            if (!s.ok()) return ReplyError(res, s);
+            ReplyMessage(res, absl::StatusOr<v1::GetProfileJobResponse>(out));
+          });
+  }
 
   // Live feeds take at most half of the threads, so lists and health still get answers.
   auto feeds = std::make_shared<std::atomic<int>>(0);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gateway/event_query_service.h"
+#include "gateway/quality_service.h"
 
 namespace httplib {
 class Server;
@@ -22,7 +23,7 @@ struct HttpApiConfig {
   int threads = 16;
 };
 
-// The event log, one event with its chain, health and a live feed over HTTP/JSON, for
+// The event log, one event with its chain, health, a live feed and data quality over HTTP/JSON, for
 // browsers and scripts: the same calls as EventQueryService (the same authorization,
 // limits and errors), bodies in the protobuf JSON mapping (lowerCamelCase field names,
 // enum names, RFC 3339 times, int64 as strings). Routes, all GET with
@@ -39,13 +40,20 @@ struct HttpApiConfig {
 //                    its id), a ": keepalive" comment after 2 s without one (how a closed
 //                    connection is noticed), and `event: error` with
 //                    the error's JSON if the feed fails
+//   /v1/quality/latest, /v1/quality/profiles, /v1/quality/worst,
+//   /v1/quality/jobs/{jobId}
+//                    QualityService (GetLatestProfile, ListProfiles, ListWorstEntities,
+//                    GetProfileJob): tenantId, and entityId or canonicalKey, fromTime,
+//                    toTime, tier, limit, cursor as each request has them
 // Errors: {"error": {"code": <HTTP status>, "status": "INVALID_ARGUMENT", "message": ...,
 // "fieldViolations": [{"field": ..., "description": ...}]}}, the fields named as in the
 // gRPC request (filter.types[0]); never PostgreSQL's text. Served by its own threads.
 class HttpApi {
  public:
+  // `quality` null: no /v1/quality routes.
   static absl::StatusOr<std::unique_ptr<HttpApi>> Start(const HttpApiConfig& config,
                                                         const EventQueryServiceImpl& events,
+                                                        const QualityServiceImpl* quality,
                                                         const std::atomic<bool>& stopping);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;

@@ -142,26 +142,30 @@ std::string QualityServiceImpl::DescribeErrorCode(std::string_view code) {
 }
 
 template <class Body>
-grpc::Status QualityServiceImpl::Serve(grpc::ServerContext* ctx, const std::string& tenant, Body&& body) {
-  auto who = tokens_.Authenticate(*ctx);
-  if (!who.ok()) return ToGrpcStatus(who.status());
-  if (tenant.empty()) return ToGrpcStatus(Invalid("tenant_id", "required"));
+absl::Status QualityServiceImpl::Run(const v1::Principal& who, const std::string& tenant, Body&& body) const {
+  if (tenant.empty()) return Invalid("tenant_id", "required");
   if (tenant.size() > contracts::kMaxTenantIdLength)
-    return ToGrpcStatus(Invalid("tenant_id", Cat("longer than ", contracts::kMaxTenantIdLength, " bytes")));
-  if (auto s = authz_.MayActFor(**who, tenant); !s.ok()) return ToGrpcStatus(s);
-  if (pool_ == nullptr)
-    return ToGrpcStatus(absl::FailedPreconditionError("QualityService: this gateway has no --pg-dsn"));
+    return Invalid("tenant_id", Cat("longer than ", contracts::kMaxTenantIdLength, " bytes"));
+  if (auto s = authz_.MayActFor(who, tenant); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("QualityService: this gateway has no --pg-dsn");
   auto lease = pool_->Lease();
-  if (!lease.ok()) return ToGrpcStatus(lease.status());
+  if (!lease.ok()) return lease.status();
   absl::Status s = body(**lease);
   lease->Note(s);
-  // A database error reaches the caller as its SQLSTATE only (ToGrpcStatus).
-  return ToGrpcStatus(s);
+  return s;
 }
 
-grpc::Status QualityServiceImpl::GetLatestProfile(grpc::ServerContext* ctx, const v1::GetLatestProfileRequest* req,
-                                                  v1::GetLatestProfileResponse* resp) {
-  return Serve(ctx, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
+template <class Core>
+grpc::Status QualityServiceImpl::Call(grpc::ServerContext* ctx, Core&& core) const {
+  auto who = tokens_.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  // A database error reaches the caller as its SQLSTATE only (ToGrpcStatus).
+  return ToGrpcStatus(core(**who));
+}
+
+absl::Status QualityServiceImpl::Latest(const v1::Principal& who, const v1::GetLatestProfileRequest* req,
+                                        v1::GetLatestProfileResponse* resp) const {
+  return Run(who, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
     auto entity = ResolveEntity(c, req->tenant_id(), req->entity(), "entity");
     if (!entity.ok()) return entity.status();
     auto r = c.Exec(Cat(kProfileSelect,
@@ -177,19 +181,19 @@ grpc::Status QualityServiceImpl::GetLatestProfile(grpc::ServerContext* ctx, cons
   });
 }
 
-grpc::Status QualityServiceImpl::ListProfiles(grpc::ServerContext* ctx, const v1::ListProfilesRequest* req,
-                                              v1::ListProfilesResponse* resp) {
+absl::Status QualityServiceImpl::Profiles(const v1::Principal& who, const v1::ListProfilesRequest* req,
+                                          v1::ListProfilesResponse* resp) const {
   if (req->limit() < 0 || req->limit() > kMaxPage)
-    return ToGrpcStatus(Invalid("limit", Cat("must be 0 (", kDefaultPage, ") to ", kMaxPage)));
+    return Invalid("limit", Cat("must be 0 (", kDefaultPage, ") to ", kMaxPage));
   const int limit = req->limit() == 0 ? kDefaultPage : req->limit();
   if (auto s = CheckTimeRange(req->has_from_time() ? &req->from_time() : nullptr,
                               req->has_to_time() ? &req->to_time() : nullptr, "from_time", "to_time");
       !s.ok())
-    return ToGrpcStatus(s);
+    return s;
   std::string cursor_micros, cursor_id;
   if (!req->cursor().empty())
-    if (auto s = DecodeCursor(req->cursor(), &cursor_micros, &cursor_id); !s.ok()) return ToGrpcStatus(s);
-  return Serve(ctx, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
+    if (auto s = DecodeCursor(req->cursor(), &cursor_micros, &cursor_id); !s.ok()) return s;
+  return Run(who, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
     std::vector<std::optional<std::string>> params{req->tenant_id()};
     std::string where = "WHERE p.tenant_id = $1";
     if (req->has_entity()) {
@@ -231,14 +235,14 @@ grpc::Status QualityServiceImpl::ListProfiles(grpc::ServerContext* ctx, const v1
   });
 }
 
-grpc::Status QualityServiceImpl::ListWorstEntities(grpc::ServerContext* ctx, const v1::ListWorstEntitiesRequest* req,
-                                                   v1::ListWorstEntitiesResponse* resp) {
+absl::Status QualityServiceImpl::Worst(const v1::Principal& who, const v1::ListWorstEntitiesRequest* req,
+                                       v1::ListWorstEntitiesResponse* resp) const {
   if (req->limit() < 0 || req->limit() > kMaxWorst)
-    return ToGrpcStatus(Invalid("limit", Cat("must be 0 (", kDefaultWorst, ") to ", kMaxWorst)));
+    return Invalid("limit", Cat("must be 0 (", kDefaultWorst, ") to ", kMaxWorst));
   const int limit = req->limit() == 0 ? kDefaultWorst : req->limit();
-  if (!v1::Tier_IsValid(req->tier())) return ToGrpcStatus(Invalid("tier", "not a tier"));
+  if (!v1::Tier_IsValid(req->tier())) return Invalid("tier", "not a tier");
   const std::string tier = req->tier() == v1::TIER_UNSPECIFIED ? "" : contracts::TierDb(req->tier());
-  return Serve(ctx, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
+  return Run(who, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
     // Each active entry's latest profile: one lookup in mdm_profile_latest per entry.
     auto r = c.Exec(Cat("SELECT l.* FROM mdm_global_metadata e CROSS JOIN LATERAL (", kProfileSelect,
                         "WHERE p.tenant_id = e.tenant_id AND p.entity_type = 'metadata' AND p.entity_id = e.id"
@@ -256,10 +260,10 @@ grpc::Status QualityServiceImpl::ListWorstEntities(grpc::ServerContext* ctx, con
   });
 }
 
-grpc::Status QualityServiceImpl::GetProfileJob(grpc::ServerContext* ctx, const v1::GetProfileJobRequest* req,
-                                               v1::GetProfileJobResponse* resp) {
-  if (!contracts::IsUuid(req->job_id())) return ToGrpcStatus(Invalid("job_id", "not a UUID"));
-  return Serve(ctx, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
+absl::Status QualityServiceImpl::Job(const v1::Principal& who, const v1::GetProfileJobRequest* req,
+                                     v1::GetProfileJobResponse* resp) const {
+  if (!contracts::IsUuid(req->job_id())) return Invalid("job_id", "not a UUID");
+  return Run(who, req->tenant_id(), [&](PgConnection& c) -> absl::Status {
     auto r =
         c.Exec(Cat("SELECT id::text, tenant_id, entity_type, entity_id::text, canonical_key, tier, reason, priority,"
                    " status, trigger_event_id, trigger_type, correlation_id, attempts, max_attempts, ",
@@ -303,6 +307,26 @@ grpc::Status QualityServiceImpl::GetProfileJob(grpc::ServerContext* ctx, const v
     }
     return absl::OkStatus();
   });
+}
+
+grpc::Status QualityServiceImpl::GetLatestProfile(grpc::ServerContext* ctx, const v1::GetLatestProfileRequest* req,
+                                                  v1::GetLatestProfileResponse* resp) {
+  return Call(ctx, [&](const v1::Principal& who) { return Latest(who, req, resp); });
+}
+
+grpc::Status QualityServiceImpl::ListProfiles(grpc::ServerContext* ctx, const v1::ListProfilesRequest* req,
+                                              v1::ListProfilesResponse* resp) {
+  return Call(ctx, [&](const v1::Principal& who) { return Profiles(who, req, resp); });
+}
+
+grpc::Status QualityServiceImpl::ListWorstEntities(grpc::ServerContext* ctx, const v1::ListWorstEntitiesRequest* req,
+                                                   v1::ListWorstEntitiesResponse* resp) {
+  return Call(ctx, [&](const v1::Principal& who) { return Worst(who, req, resp); });
+}
+
+grpc::Status QualityServiceImpl::GetProfileJob(grpc::ServerContext* ctx, const v1::GetProfileJobRequest* req,
+                                               v1::GetProfileJobResponse* resp) {
+  return Call(ctx, [&](const v1::Principal& who) { return Job(who, req, resp); });
 }
 
 }  // namespace sluice::gateway

@@ -33,9 +33,26 @@ class QualityServiceImpl final : public v1::QualityService::Service {
   // message can hold PostgreSQL's own text, which is never returned).
   static std::string DescribeErrorCode(std::string_view code);
 
+  // The calls without their transport, for a principal the caller authenticated with
+  // `tokens()`: the gRPC methods above and the HTTP API (http_api.h) answer the same.
+  absl::Status Latest(const v1::Principal& who, const v1::GetLatestProfileRequest* req,
+                      v1::GetLatestProfileResponse* resp) const;
+  absl::Status Profiles(const v1::Principal& who, const v1::ListProfilesRequest* req,
+                        v1::ListProfilesResponse* resp) const;
+  absl::Status Worst(const v1::Principal& who, const v1::ListWorstEntitiesRequest* req,
+                     v1::ListWorstEntitiesResponse* resp) const;
+  absl::Status Job(const v1::Principal& who, const v1::GetProfileJobRequest* req,
+                   v1::GetProfileJobResponse* resp) const;
+  const TokenStore& tokens() const { return tokens_; }
+
  private:
+  // Checks the tenant (present, bounded, the principal's) and runs `body` on a pooled
+  // connection.
   template <class Body>
-  grpc::Status Serve(grpc::ServerContext* ctx, const std::string& tenant, Body&& body);
+  absl::Status Run(const v1::Principal& who, const std::string& tenant, Body&& body) const;
+  // Authenticates a gRPC call and answers what `core` returns.
+  template <class Core>
+  grpc::Status Call(grpc::ServerContext* ctx, Core&& core) const;
 
   const TokenStore& tokens_;
   const contracts::Authorizer& authz_;

@@ -269,7 +269,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   impl->server->GetHealthCheckService()->SetServingStatus(true);
   if (!config.http_listen.empty()) {
     auto http = HttpApi::Start({.listen = config.http_listen, .threads = config.http_threads}, *impl->query_service,
-                               impl->stopping);
+                               impl->quality_service.get(), impl->stopping);
     if (!http.ok()) {
       impl->stopping.store(true);
       impl->server->Shutdown();

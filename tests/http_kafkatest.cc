@@ -6,8 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <set>
 #include <string>
@@ -16,71 +14,22 @@
 #include "common/strings.h"
 #include "contracts/json.h"
 #include "tests/events_fixture.h"
+#include "tests/http_client.h"
 #include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
 
 using common::Cat;
+using testing::ErrorOf;
+using testing::Escape;
+using testing::FirstViolationField;
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using testing::kAcme;
 using testing::kB;
 using ::testing::Not;
-
-struct HttpReply {
-  long status = 0;
-  std::string body;
-  std::string content_type;
-};
-
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// One request; `token` null sends no Authorization header.
-HttpReply Request(const std::string& url, const char* token, const char* method = "GET") {
-  HttpReply r;
-  CURL* curl = curl_easy_init();
-  curl_slist* headers = nullptr;
-  if (token != nullptr) headers = curl_slist_append(headers, Cat("Authorization: Bearer ", token).c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  const CURLcode rc = curl_easy_perform(curl);
-  EXPECT_EQ(rc, CURLE_OK) << url << ": " << curl_easy_strerror(rc);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-  char* type = nullptr;
-  curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
-  if (type != nullptr) r.content_type = type;
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return r;
-}
-
-std::string Escape(const std::string& s) {
-  char* e = curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size()));
-  std::string out(e);
-  curl_free(e);
-  return out;
-}
-
-// The error object of an error reply.
-google::protobuf::Struct ErrorOf(const HttpReply& r) {
-  google::protobuf::Struct body;
-  EXPECT_TRUE(contracts::FromJson(r.body, body).ok()) << r.body;
-  return body.fields().at("error").struct_value();
-}
-
-std::string FirstViolationField(const HttpReply& r) {
-  const auto error = ErrorOf(r);
-  auto it = error.fields().find("fieldViolations");
-  if (it == error.fields().end() || it->second.list_value().values_size() == 0) return "";
-  return it->second.list_value().values(0).struct_value().fields().at("field").string_value();
-}
+using testing::Request;
 
 class HttpApiTest : public testing::EventsTest {
  protected:
@@ -231,23 +180,15 @@ TEST_F(HttpApiTest, AnswersMatchTheOpenApiDocument) {
   PublishAll({failed, refreshed});
   StoreAll(2);
   // One answer of each operation and status, as openapi_check.py reads them.
-  const std::string dir = Cat(::testing::TempDir(), "/openapi-samples-", getpid());
-  ASSERT_EQ(std::system(Cat("rm -rf '", dir, "' && mkdir -p '", dir, "'").c_str()), 0);
-  auto keep = [&](const std::string& operation, const HttpReply& r) {
-    std::ofstream(Cat(dir, "/", operation, ".", r.status, ".json")) << r.body;
-  };
-  keep("listEvents", Request(Url("/v1/events?limit=1"), testing::kTokenA));
-  keep("listEvents", Request(Url("/v1/events?jsonPath=%24.%5B"), testing::kTokenA));
-  keep("listEvents", Request(Url("/v1/events"), nullptr));
-  keep("getEvent", Request(Url(Cat("/v1/events/", failed.id())), testing::kTokenA));
-  keep("getEvent", Request(Url("/v1/events/0193a5f2-7c00-7000-8000-00000000dead"), testing::kTokenA));
-  keep("getEventHealth", Request(Url("/v1/health"), testing::kTokenOps));
-  keep("live", Request(Url("/v1/live?tenantIds=tenant-b"), testing::kTokenA));
-  const std::string root = SLUICE_SOURCE_DIR;
-  const std::string python = root + "/.cache/venv-clients/bin/python";
-  ASSERT_EQ(access(python.c_str(), X_OK), 0) << python << " missing: run bash clients/build.sh python";
-  auto [rc, out] = testing::RunCaptured(
-      python.c_str(), {root + "/tests/lib/openapi_check.py", root + "/gateway/openapi.yaml", dir}, dir + ".log");
+  testing::OpenApiSamples samples;
+  samples.Keep("listEvents", Request(Url("/v1/events?limit=1"), testing::kTokenA));
+  samples.Keep("listEvents", Request(Url("/v1/events?jsonPath=%24.%5B"), testing::kTokenA));
+  samples.Keep("listEvents", Request(Url("/v1/events"), nullptr));
+  samples.Keep("getEvent", Request(Url(Cat("/v1/events/", failed.id())), testing::kTokenA));
+  samples.Keep("getEvent", Request(Url("/v1/events/0193a5f2-7c00-7000-8000-00000000dead"), testing::kTokenA));
+  samples.Keep("getEventHealth", Request(Url("/v1/health"), testing::kTokenOps));
+  samples.Keep("live", Request(Url("/v1/live?tenantIds=tenant-b"), testing::kTokenA));
+  auto [rc, out] = samples.Check();
   EXPECT_EQ(rc, 0) << out;
   for (const char* sample : {"listEvents.200", "listEvents.400", "listEvents.401", "getEvent.200", "getEvent.404",
                              "getEventHealth.200", "live.403"})

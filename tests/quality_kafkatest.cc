@@ -2,6 +2,7 @@
 // (in-process, on this test's own schema) read back per entity, per tenant and worst
 // first, with tenant isolation and field-named errors.
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
@@ -16,6 +17,7 @@
 #include "gateway/quality_service.h"
 #include "sluice/v1/quality_service.grpc.pb.h"
 #include "tests/gateway_fixture.h"
+#include "tests/http_client.h"
 #include "tests/pg_schema.h"
 #include "tests/subprocess.h"
 
@@ -36,6 +38,7 @@ class Quality : public testing::GatewayTest {
     config_overrides_ = [this](gateway::GatewayConfig& c) {
       c.pg_dsn = common::DefaultPgDsn();
       c.pg_schema = schema_;
+      c.http_listen = "127.0.0.1:0";  // the /v1/quality routes
     };
   }
   void SetUp() override {
@@ -373,6 +376,102 @@ TEST_F(Quality, AnotherTenantSeesNothingAndBadRequestsNameTheField) {
   v1::GetLatestProfileResponse lresp2;
   EXPECT_EQ(bare_stub->GetLatestProfile(Ctx(testing::kTokenA).get(), lreq, &lresp2).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(Quality, TheHttpRoutesAnswerWhatTheRpcsAnswer) {
+  const std::string orders = Entry(kTenant, "orders", "tier1", "orders", 3);
+  const std::string refunds = Entry(kTenant, "refunds", "tier2", "refunds", 6);
+  const std::string job = Profile(kTenant, orders);
+  Profile(kTenant, refunds);
+  Profile(kTenant, orders);
+  const std::string base = Cat("http://127.0.0.1:", gateway_->http_port());
+  auto get = [&](const std::string& path, const char* token = testing::kTokenA) {
+    return testing::Request(base + path, token);
+  };
+  auto same = [](const google::protobuf::Message& want, const testing::HttpReply& r, google::protobuf::Message& got) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(contracts::FromJson(r.body, got).ok()) << r.body;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(want, got)) << want.DebugString() << "\n---\n"
+                                                                               << got.DebugString();
+  };
+
+  // Latest, by key and by id.
+  v1::GetLatestProfileRequest latest;
+  latest.set_tenant_id(kTenant);
+  *latest.mutable_entity() = ByKey("orders");
+  v1::GetLatestProfileResponse want_latest, got_latest;
+  ASSERT_TRUE(stub_->GetLatestProfile(Ctx(testing::kTokenA).get(), latest, &want_latest).ok());
+  same(want_latest, get(Cat("/v1/quality/latest?tenantId=", kTenant, "&canonicalKey=orders")), got_latest);
+  same(want_latest, get(Cat("/v1/quality/latest?tenantId=", kTenant, "&entityId=", orders)), got_latest);
+  // History, one page of two and its cursor.
+  v1::ListProfilesRequest history;
+  history.set_tenant_id(kTenant);
+  history.set_limit(2);
+  v1::ListProfilesResponse want_history, got_history;
+  ASSERT_TRUE(stub_->ListProfiles(Ctx(testing::kTokenA).get(), history, &want_history).ok());
+  ASSERT_TRUE(want_history.has_more());
+  same(want_history, get(Cat("/v1/quality/profiles?tenantId=", kTenant, "&limit=2")), got_history);
+  history.set_cursor(want_history.next_cursor());
+  ASSERT_TRUE(stub_->ListProfiles(Ctx(testing::kTokenA).get(), history, &want_history).ok());
+  same(want_history,
+       get(Cat("/v1/quality/profiles?tenantId=", kTenant, "&limit=2&cursor=", testing::Escape(history.cursor()))),
+       got_history);
+  // Worst, in either spelling of the tier.
+  v1::ListWorstEntitiesRequest worst;
+  worst.set_tenant_id(kTenant);
+  worst.set_tier(v1::TIER_2);
+  v1::ListWorstEntitiesResponse want_worst, got_worst;
+  ASSERT_TRUE(stub_->ListWorstEntities(Ctx(testing::kTokenA).get(), worst, &want_worst).ok());
+  ASSERT_EQ(want_worst.profiles_size(), 1);
+  same(want_worst, get(Cat("/v1/quality/worst?tenantId=", kTenant, "&tier=tier2")), got_worst);
+  same(want_worst, get(Cat("/v1/quality/worst?tenantId=", kTenant, "&tier=TIER_2")), got_worst);
+  // A job.
+  v1::GetProfileJobRequest job_req;
+  job_req.set_tenant_id(kTenant);
+  job_req.set_job_id(job);
+  v1::GetProfileJobResponse want_job, got_job;
+  ASSERT_TRUE(stub_->GetProfileJob(Ctx(testing::kTokenA).get(), job_req, &want_job).ok());
+  same(want_job, get(Cat("/v1/quality/jobs/", job, "?tenantId=", kTenant)), got_job);
+
+  // Every route's answers, errors included, match the OpenAPI document.
+  testing::OpenApiSamples samples;
+  samples.Keep("getLatestProfile", get(Cat("/v1/quality/latest?tenantId=", kTenant, "&canonicalKey=orders")));
+  samples.Keep("getLatestProfile",
+               get(Cat("/v1/quality/latest?tenantId=", kTenant, "&canonicalKey=orders"), testing::kTokenB));
+  samples.Keep("listProfiles", get(Cat("/v1/quality/profiles?tenantId=", kTenant, "&limit=2")));
+  samples.Keep("listWorstEntities", get(Cat("/v1/quality/worst?tenantId=", kTenant)));
+  samples.Keep("listWorstEntities", get(Cat("/v1/quality/worst?tenantId=", kTenant, "&tier=tier9")));
+  samples.Keep("getProfileJob", get(Cat("/v1/quality/jobs/", job, "?tenantId=", kTenant)));
+  auto [rc, out] = samples.Check();
+  EXPECT_EQ(rc, 0) << out;
+  for (const char* sample : {"getLatestProfile.200", "getLatestProfile.403", "listProfiles.200",
+                             "listWorstEntities.200", "listWorstEntities.400", "getProfileJob.200"})
+    EXPECT_THAT(out, ::testing::HasSubstr(Cat("ok: ", sample, ".json"))) << out;
+
+  // The same refusals, named by field, as JSON.
+  struct Case {
+    std::string path;
+    const char* token;
+    long status;
+    const char* field;
+  };
+  const Case cases[] = {
+      {Cat("/v1/quality/latest?tenantId=", kTenant, "&canonicalKey=orders"), testing::kTokenB, 403, ""},
+      {Cat("/v1/quality/latest?tenantId=", kTenant, "&canonicalKey=orders"), nullptr, 401, ""},
+      {"/v1/quality/latest?canonicalKey=orders", testing::kTokenA, 400, "tenant_id"},
+      {Cat("/v1/quality/worst?tenantId=", kTenant, "&tier=tier9"), testing::kTokenA, 400, "tier"},
+      {Cat("/v1/quality/worst?tenantId=", kTenant, "&limit=many"), testing::kTokenA, 400, "limit"},
+      {Cat("/v1/quality/worst?tenantId=", kTenant, "&limit=101"), testing::kTokenA, 400, "limit"},
+      {Cat("/v1/quality/profiles?tenantId=", kTenant, "&fromTime=soon"), testing::kTokenA, 400, "from_time"},
+      {Cat("/v1/quality/profiles?tenantId=", kTenant, "&cursor=forged"), testing::kTokenA, 400, "cursor"},
+      {Cat("/v1/quality/jobs/not-a-job?tenantId=", kTenant), testing::kTokenA, 400, "job_id"},
+      {Cat("/v1/quality/latest?tenantId=", kTenant, "&entity=orders"), testing::kTokenA, 400, "entity"},
+  };
+  for (const auto& c : cases) {
+    const testing::HttpReply r = get(c.path, c.token);
+    EXPECT_EQ(r.status, c.status) << c.path << ": " << r.body;
+    EXPECT_EQ(testing::FirstViolationField(r), c.field) << c.path << ": " << r.body;
+  }
 }
 
 TEST_F(Quality, SluicectlQualityPrintsWhatTheServiceReturnsInTheDatabasesSpelling) {
