@@ -43,7 +43,12 @@ absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_vi
   std::string text = Cat(context, ": ", msg, code.empty() ? "" : Cat(" (SQLSTATE ", code, ")"));
   absl::Status s = MapSqlState(code, text, conn != nullptr && PQstatus(conn) == CONNECTION_BAD);
   if (!code.empty()) s.SetPayload(kSqlStatePayload, absl::Cord(code));
+  s.SetPayload(kPgErrorPayload, absl::Cord("1"));
   return s;
+}
+
+bool IsPgError(const absl::Status& status) {
+  return status.GetPayload(kPgErrorPayload).has_value() || status.GetPayload(kSqlStatePayload).has_value();
 }
 
 std::string SqlState(const absl::Status& status) {
@@ -79,7 +84,9 @@ absl::StatusOr<PgConnection> PgConnection::Connect(const std::string& dsn, absl:
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(conn.get());
     while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
-    return absl::UnavailableError(Cat("postgres connect: ", msg));
+    absl::Status s = absl::UnavailableError(Cat("postgres connect: ", msg));
+    s.SetPayload(kPgErrorPayload, absl::Cord("1"));
+    return s;
   }
   // NOTICEs ("relation already exists, skipping") go to the debug log, not stderr.
   PQsetNoticeProcessor(

@@ -43,8 +43,14 @@ class PgResult {
 // The SQLSTATE travels as the status payload kSqlStatePayload; SqlState reads it back.
 absl::Status PgStatus(const PGresult* result, const PGconn* conn, std::string_view context);
 inline constexpr char kSqlStatePayload[] = "sluice.dev/sqlstate";
+// Every status made from libpq's own message (PgStatus, a failed connect) carries this
+// payload too, SQLSTATE or not: its text can name hosts, users, databases and rows, so
+// no caller may read it (IsPgError).
+inline constexpr char kPgErrorPayload[] = "sluice.dev/pg-error";
 // The SQLSTATE of a status made by PgStatus ("" when it has none).
 std::string SqlState(const absl::Status& status);
+// True for a status whose message is libpq's or PostgreSQL's text.
+bool IsPgError(const absl::Status& status);
 // PgStatus's mapping of a SQLSTATE to a status code (exposed for tests).
 absl::Status MapSqlState(const std::string& code, const std::string& text, bool connection_bad);
 

@@ -42,18 +42,28 @@ class Violations {
   void Add(absl::Status s) {
     if (!s.ok() && !full()) list_.push_back(std::move(s));
   }
-  // OK, the one violation, or the first with every message joined by "; " and the whole
-  // list attached (ViolationsOf).
+  // OK, the one violation, or the first with the messages joined by "; " and the list
+  // attached (ViolationsOf). Bounded, so an answer carrying them fits gRPC's metadata
+  // (8 KiB by default) whatever the paths inside Structs: what does not fit is counted
+  // ("; and N more"). The first violation always goes in.
   absl::Status ToStatus() && {
     if (list_.empty()) return absl::OkStatus();
     if (list_.size() == 1) return std::move(list_.front());
     std::string message, encoded;
+    size_t left_out = 0;
     for (const absl::Status& v : list_) {
+      std::string entry =
+          common::Cat(FieldPathOf(v).value_or(""), std::string_view("\0", 1), v.message(), std::string_view("\0", 1));
+      if (!encoded.empty() && (encoded.size() + entry.size() > kMaxViolationBytes ||
+                               message.size() + v.message().size() + 2 > kMaxViolationBytes / 3)) {
+        ++left_out;
+        continue;
+      }
       if (!message.empty()) message += "; ";
       message.append(v.message().data(), v.message().size());
-      encoded +=
-          common::Cat(FieldPathOf(v).value_or(""), std::string_view("\0", 1), v.message(), std::string_view("\0", 1));
+      encoded += entry;
     }
+    if (left_out > 0) message += common::Cat("; and ", left_out, " more");
     absl::Status all = WithFieldPath(absl::InvalidArgumentError(message), FieldPathOf(list_.front()).value_or(""));
     all.SetPayload(kListTypeUrl, absl::Cord(std::move(encoded)));
     return all;
@@ -540,6 +550,20 @@ std::vector<FieldViolation> ViolationsOf(const absl::Status& status) {
   }
   if (auto path = FieldPathOf(status)) out.push_back({*path, std::string(status.message())});
   return out;
+}
+
+absl::Status InvalidFields(const std::vector<FieldViolation>& list) {
+  if (list.empty()) return absl::InvalidArgumentError("invalid");
+  if (list.size() == 1) return WithFieldPath(absl::InvalidArgumentError(list[0].description), list[0].field);
+  std::string message, encoded;
+  for (const auto& v : list) {
+    if (!message.empty()) message += "; ";
+    message += v.description;
+    encoded += common::Cat(v.field, std::string_view("\0", 1), v.description, std::string_view("\0", 1));
+  }
+  absl::Status all = WithFieldPath(absl::InvalidArgumentError(message), list.front().field);
+  all.SetPayload(kListTypeUrl, absl::Cord(std::move(encoded)));
+  return all;
 }
 
 std::optional<std::string> FieldPathOf(const absl::Status& status) {

@@ -33,16 +33,20 @@ inline constexpr int kMaxStructDepth = 32;
 // How far in the future a timestamp may lie (producer clock skew).
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 
-// At most this many violations are reported for one envelope.
+// At most this many violations are reported for one envelope, and only as many as fit
+// in kMaxViolationBytes of paths and messages, the joined message in a third of it: a
+// gRPC answer carrying them stays well inside the 8 KiB of metadata clients accept.
 inline constexpr size_t kMaxViolations = 20;
+inline constexpr size_t kMaxViolationBytes = 3072;
 
 // The one validation every entry point runs (gateway, producer, relay, CLI). Returns
 // OK or InvalidArgument whose message starts with the offending field path, e.g.
 // "profile_due.triggered_by.actor_id: required"; FieldPathOf() extracts the path.
 // Every field is checked, so all that is wrong is reported at once (up to
-// kMaxViolations): the message then joins each "<path>: <what>" with "; ", FieldPathOf
-// names the first and ViolationsOf lists them all. Inside one Struct, string or
-// repeated entry only the first problem is reported.
+// kMaxViolations and kMaxViolationBytes): the message then joins each "<path>: <what>"
+// with "; " (ending "; and N more" for those that did not fit), FieldPathOf names the
+// first and ViolationsOf lists them all. Inside one Struct, string or repeated entry only
+// the first problem is reported.
 //
 // Every field is bounded, so an event that passes can be stored (PostgreSQL text takes
 // no NUL), indexed (btree entries stay small) and deduplicated (one spelling per id):
@@ -92,6 +96,11 @@ struct FieldViolation {
 // Every violation a Validate error carries, in the order found; a status with only a
 // field path (InvalidField) gives one, any other status none.
 std::vector<FieldViolation> ViolationsOf(const absl::Status& status);
+
+// InvalidArgument carrying `list` (non-empty) as ViolationsOf reads it back, the
+// descriptions joined by "; " as the message: for rewording a Validate error (e.g. the
+// request's field names for the event's), keeping every violation.
+absl::Status InvalidFields(const std::vector<FieldViolation>& list);
 
 // `status` with `path` attached as its field path (what FieldPathOf returns).
 absl::Status WithFieldPath(absl::Status status, std::string_view path);

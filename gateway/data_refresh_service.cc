@@ -57,13 +57,15 @@ grpc::Status DataRefreshServiceImpl::NotifyDataRefreshed(grpc::ServerContext* ct
   if (req->rows_affected() < 0) return ToGrpcStatus(absl::InvalidArgumentError("rows_affected: must not be negative"));
   auto d = Wait(publisher_, **who, std::move(e), WorkflowContextOf(*ctx));
   if (!d.ok()) {
-    auto field = contracts::FieldPathOf(d.status());
-    if (!field) return ToGrpcStatus(d.status());
-    // Name the request's own field rather than the event's.
-    std::string f = RequestField(*field);
-    std::string msg(d.status().message());
-    if (msg.rfind(*field, 0) == 0) msg = f + msg.substr(field->size());
-    return ToGrpcStatus(contracts::WithFieldPath(absl::InvalidArgumentError(msg), f));
+    auto violations = contracts::ViolationsOf(d.status());
+    if (violations.empty()) return ToGrpcStatus(d.status());
+    // Name the request's own fields rather than the event's, every one of them.
+    for (auto& v : violations) {
+      const std::string f = RequestField(v.field);
+      if (v.description.rfind(v.field, 0) == 0) v.description = f + v.description.substr(v.field.size());
+      v.field = f;
+    }
+    return ToGrpcStatus(contracts::InvalidFields(violations));
   }
   *resp->mutable_delivery() = *std::move(d);
   return grpc::Status::OK;

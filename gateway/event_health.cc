@@ -150,8 +150,19 @@ absl::Status EventHealth::MeasureLags(absl::Time not_before) const {
 absl::StatusOr<std::optional<int64_t>> EventHealth::GroupLag(const std::string& group, absl::Duration max_age) const {
   if (std::find(config_.groups.begin(), config_.groups.end(), group) == config_.groups.end())
     return absl::InvalidArgumentError(common::Cat("consumer group ", group, " is not measured (--health-group)"));
-  std::lock_guard lock(lag_mu_);
-  if (auto s = MeasureLags(absl::Now() - max_age); !s.ok()) return s;
+  // Waits at most 2 s for a measurement under way (one takes the Kafka timeouts while the
+  // brokers are away); a failure within max_age is answered again without measuring.
+  std::unique_lock lock(lag_mu_, std::defer_lock);
+  if (!lock.try_lock_for(std::chrono::seconds(2)))
+    return absl::UnavailableError("consumer lag: a measurement is under way");
+  const absl::Time now = absl::Now();
+  if (!lag_error_.ok() && lag_error_at_ >= now - max_age) return lag_error_;
+  if (auto s = MeasureLags(now - max_age); !s.ok()) {
+    lag_error_ = s;
+    lag_error_at_ = now;
+    return s;
+  }
+  lag_error_ = absl::OkStatus();
   std::optional<int64_t> total;
   for (const auto& l : lag_cache_)
     if (l.group() == group) total = total.value_or(0) + l.lag();

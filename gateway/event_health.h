@@ -80,9 +80,11 @@ class EventHealth {
   prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Family<prometheus::Gauge>& approvals_pending_;
   common::PgPool* pool_;
-  mutable std::mutex lag_mu_;                                  // one ConsumerLags at a time; guards the two below
+  mutable std::timed_mutex lag_mu_;                            // one ConsumerLags at a time; guards the four below
   mutable absl::Time lag_measured_at_ = absl::InfinitePast();  // when the cached one began
   mutable std::vector<v1::ConsumerLag> lag_cache_;
+  mutable absl::Status lag_error_;  // GroupLag's last failed measurement, and when
+  mutable absl::Time lag_error_at_ = absl::InfinitePast();
   // Series of metadata_approvals_pending by tenant, and whether it was last set to 0.
   std::map<std::string, std::pair<prometheus::Gauge*, bool>> pending_series_;
   std::mutex mu_;

@@ -18,6 +18,10 @@ std::string CallerMessage(const absl::Status& status) {
     spdlog::warn("gateway: database error answered as {}: {}", absl::StatusCodeToString(status.code()), message);
     return common::Cat("database error (SQLSTATE ", state, ")");
   }
+  if (common::IsPgError(status)) {  // a connection failure: its text names hosts and users
+    spdlog::warn("gateway: database error answered as {}: {}", absl::StatusCodeToString(status.code()), message);
+    return "database unavailable";
+  }
   return message;
 }
 
@@ -25,7 +29,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
   std::string message = CallerMessage(status);
-  if (!common::SqlState(status).empty()) return grpc::Status(code, message);
+  if (common::IsPgError(status)) return grpc::Status(code, message);
   const auto violations = contracts::ViolationsOf(status);
   if (violations.empty()) return grpc::Status(code, message);
 

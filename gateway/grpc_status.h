@@ -16,7 +16,8 @@ namespace sluice::gateway {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The message a caller may read: the status's own, or "database error (SQLSTATE x)" for
-// one carrying a SQLSTATE (whose text is logged instead). Also the HTTP API's.
+// one carrying a SQLSTATE and "database unavailable" for libpq's own (a failed connect),
+// whose text is logged instead. Also the HTTP API's.
 std::string CallerMessage(const absl::Status& status);
 
 }  // namespace sluice::gateway

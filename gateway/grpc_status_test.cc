@@ -30,6 +30,19 @@ TEST(ToGrpcStatus, DatabaseTextNeverReachesTheCaller) {
   EXPECT_EQ(g.error_message().find("secret"), std::string::npos);
 }
 
+TEST(ToGrpcStatus, AFailedConnectDoesNotNameTheServer) {
+  // libpq's text names the socket or host, the user and the database.
+  auto c =
+      common::PgConnection::Connect("host=/nonexistent-sluice-dir user=secret-user dbname=secret-db", absl::Seconds(2));
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(common::IsPgError(c.status()));
+  EXPECT_NE(std::string(c.status().message()).find("nonexistent-sluice-dir"), std::string::npos) << c.status();
+  grpc::Status g = ToGrpcStatus(c.status());
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(g.error_message(), "database unavailable");
+  EXPECT_EQ(CallerMessage(c.status()), "database unavailable");
+}
+
 TEST(ToGrpcStatus, FieldErrorsCarryBadRequestDetails) {
   absl::Status s = contracts::WithFieldPath(absl::InvalidArgumentError("tenant_id: required"), "tenant_id");
   grpc::Status g = ToGrpcStatus(s);

@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/pg.h"
@@ -57,15 +59,16 @@ int HttpStatusOf(absl::StatusCode code) {
   }
 }
 
-std::string ErrorJson(const absl::Status& status) {
+// `http_status`: the status the answer goes out with, when not the code's own.
+std::string ErrorJson(const absl::Status& status, int http_status = 0) {
   google::protobuf::Struct body;
   google::protobuf::Struct& error = *(*body.mutable_fields())["error"].mutable_struct_value();
   auto& f = *error.mutable_fields();
-  f["code"].set_number_value(HttpStatusOf(status.code()));
+  f["code"].set_number_value(http_status != 0 ? http_status : HttpStatusOf(status.code()));
   f["status"].set_string_value(absl::StatusCodeToString(status.code()));
   // (An unknown code's name is "" in absl: the number still says it.)
   f["message"].set_string_value(CallerMessage(status));
-  if (common::SqlState(status).empty()) {
+  if (!common::IsPgError(status)) {
     auto* list = f["fieldViolations"].mutable_list_value();
     for (const auto& v : contracts::ViolationsOf(status)) {
       auto& entry = *list->add_values()->mutable_struct_value()->mutable_fields();
@@ -275,11 +278,21 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
   api->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *api->server_;
   srv.new_task_queue = [threads] { return new BoundedPool(threads); };
-  srv.set_read_timeout(10, 0);
-  srv.set_write_timeout(10, 0);
-  srv.set_keep_alive_max_count(100);
-  srv.set_keep_alive_timeout(5);
+  srv.set_read_timeout(5, 0);
+  srv.set_write_timeout(5, 0);
+  // One request per connection: a kept-alive connection would hold a worker between
+  // requests (a few idle clients could take them all), and stopping waits for it.
+  srv.set_keep_alive_max_count(1);
   srv.set_payload_max_length(64 * 1024);  // every route is a GET: nothing to read
+  // A GET with a body is refused: the library would not read the body.
+  srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0")) {
+      ReplyError(res, absl::InvalidArgumentError("a request to this API has no body"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   srv.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
     try {
@@ -293,10 +306,15 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
   });
   srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // a handler's own answer
+    // The library's own refusals (no route, 413, 414, ...): the body names its status.
     const int status = res.status;
-    ReplyError(res, status == 404   ? absl::NotFoundError(Cat("no route ", req.path))
-                    : status == 405 ? absl::UnimplementedError(Cat(req.method, " is not served on ", req.path))
-                                    : absl::InvalidArgumentError(Cat("bad request (HTTP ", status, ")")));
+    const absl::Status error = status == 404 ? absl::NotFoundError(Cat("no route ", req.path))
+                               : status == 405
+                                   ? absl::UnimplementedError(Cat(req.method, " is not served on ", req.path))
+                               : status >= 500 ? absl::InternalError(Cat("HTTP ", status))
+                                               : absl::InvalidArgumentError(Cat("bad request (HTTP ", status, ")"));
+    SetCommonHeaders(res);
+    res.set_content(ErrorJson(error, status), "application/json");
     res.status = status;
   });
 
@@ -474,6 +492,13 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
   api->thread_ = std::thread([&srv] {
     if (!srv.listen_after_bind()) spdlog::error("gateway: HTTP server stopped listening");
   });
+  // Running before Start returns: stop() does nothing to a server not running yet.
+  for (int i = 0; i < 500 && !srv.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!srv.is_running()) {
+    srv.stop();
+    api->thread_.join();
+    return absl::UnavailableError(Cat("http: the server on ", config.listen, " did not start"));
+  }
   spdlog::info("gateway: HTTP/JSON API on port {}", port);
   return api;
 }

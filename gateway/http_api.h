@@ -18,8 +18,9 @@ namespace sluice::gateway {
 
 struct HttpApiConfig {
   std::string listen;  // host:port; port 0 picks a free one
-  // Requests served at once; past them connections wait in the kernel's backlog. A live
-  // feed holds one for its whole life, so at most half of them serve feeds.
+  // Requests served at once (one request per connection); past them as many connections
+  // wait for a thread, then the kernel's listen backlog. A live feed holds one for its
+  // whole life, so at most half of them serve feeds.
   int threads = 16;
 };
 

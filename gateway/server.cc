@@ -300,8 +300,13 @@ void Gateway::Shutdown(absl::Duration grace) {
     spdlog::info("gateway: shutting down (grace {})", absl::FormatDuration(grace));
     impl_->server->GetHealthCheckService()->SetServingStatus(false);
     impl_->stopping.store(true);  // live streams (Subscribe, Replay) end now, not at the deadline
-    if (impl_->http) impl_->http->Stop();
+    // The HTTP API stops beside gRPC's grace, not before it: its requests are short (one
+    // per connection, 5 s timeouts) and its live feeds end with `stopping`.
+    std::thread http_stop([h = impl_->http.get()] {
+      if (h != nullptr) h->Stop();
+    });
     impl_->server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+    http_stop.join();
     if (auto s = impl_->producer->Flush(impl_->config.delivery_timeout); !s.ok())
       spdlog::warn("gateway: {}", s.message());
     {

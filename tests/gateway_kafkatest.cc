@@ -216,6 +216,15 @@ TEST_F(GatewayKafka, NotifyDataRefreshedBuildsTheEvent) {
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_EQ(ViolationField(s), "entity_urn");
   EXPECT_THAT(s.error_message(), ::testing::StartsWith("entity_urn: required"));
+
+  // Several fields wrong at once: each is named as the request names it.
+  req.set_correlation_id(std::string(200, 'c'));
+  auto ctx3 = Ctx(testing::kTokenEtl);
+  s = refresh_->NotifyDataRefreshed(ctx3.get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(testing::ViolationFields(s), ElementsAre("correlation_id", "entity_urn")) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("entity_urn: required"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("data_refreshed.")));
 }
 
 TEST_F(GatewayKafka, StreamOfTenThousandIsFullyAcknowledgedAndStoredExactlyOnce) {

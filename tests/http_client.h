@@ -27,7 +27,8 @@ inline size_t Append(char* data, size_t size, size_t n, void* out) {
 }
 
 // One request; `token` null sends no Authorization header.
-inline HttpReply Request(const std::string& url, const char* token, const char* method = "GET") {
+inline HttpReply Request(const std::string& url, const char* token, const char* method = "GET",
+                         const std::string* body = nullptr) {
   HttpReply r;
   CURL* curl = curl_easy_init();
   curl_slist* headers = nullptr;
@@ -35,6 +36,10 @@ inline HttpReply Request(const std::string& url, const char* token, const char* 
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  if (body != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);

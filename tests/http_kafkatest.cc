@@ -168,8 +168,17 @@ TEST_F(HttpApiTest, ErrorsAreJsonNamingTheFieldAndNeverDatabaseText) {
     EXPECT_THAT(r.body, Not(HasSubstr("syntax error"))) << c.path;
     EXPECT_THAT(r.body, Not(HasSubstr("jsonpath"))) << c.path;
   }
-  // Only GET is served.
+  // Only GET is served, and without a body (the library would leave it unread).
   EXPECT_NE(Request(Url("/v1/events"), testing::kTokenA, "DELETE").status, 200);
+  const std::string smuggled = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const HttpReply with_body = Request(Url("/v1/events"), testing::kTokenA, "GET", &smuggled);
+  EXPECT_EQ(with_body.status, 400) << with_body.body;
+  EXPECT_EQ(ErrorOf(with_body).fields().at("status").string_value(), "INVALID_ARGUMENT");
+  // The library's own refusal (a request line over its limit) is JSON with its status.
+  const HttpReply long_uri = Request(Url("/v1/events?types=" + std::string(20000, 'x')), testing::kTokenA);
+  EXPECT_GE(long_uri.status, 400);
+  EXPECT_EQ(ErrorOf(long_uri).fields().at("code").number_value(), static_cast<double>(long_uri.status))
+      << long_uri.body;
 }
 
 TEST_F(HttpApiTest, AnswersMatchTheOpenApiDocument) {
