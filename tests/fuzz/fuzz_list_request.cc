@@ -16,6 +16,7 @@
 #include "common/pg.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
+#include "contracts/derived.h"
 #include "gateway/list_request.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/list_fixtures.h"
@@ -26,8 +27,10 @@ namespace {
 
 // The conditions CheckListRequest may append to the shared "TRUE", in its order, with
 // each placeholder written as "$#".
-constexpr std::string_view kConditions[] = {
+const std::string kSeverityCondition = std::string(" AND (") + contracts::kSeveritySql + ") = ANY($#::int[])";
+const std::string_view kConditions[] = {
     " AND correlation_id = $#",
+    kSeverityCondition,
     " AND occurred_at >= $#::timestamptz",
     " AND occurred_at <= $#::timestamptz",
     " AND payload @? $#::jsonpath",

@@ -63,6 +63,17 @@ int main(int argc, char** argv) {
     reqs.push_back(r);
   }
   {
+    // Severities: alone (narrowing the types), with INFO, and with types.
+    v1::ListEventsRequest r;
+    r.mutable_filter()->add_severities(v1::EVENT_SEVERITY_ERROR);
+    r.mutable_filter()->add_severities(v1::EVENT_SEVERITY_WARNING);
+    reqs.push_back(r);
+    r.mutable_filter()->add_severities(v1::EVENT_SEVERITY_INFO);
+    reqs.push_back(r);
+    r.mutable_filter()->add_types("metadata.profile.completed");
+    reqs.push_back(r);
+  }
+  {
     v1::ListEventsRequest r;
     *r.mutable_filter() = f;
     r.set_limit(200);
