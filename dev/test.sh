@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian 12 machine: installs what is missing, builds
-# (normal and ASan/UBSan, and the Python/Go/Java/Node clients), runs each fuzz target for
-# a bounded time, starts the local stack, runs buf lint, the golden-vector check, a small
-# chaos run and every test through ctest (unit tests under the sanitizers too), then stops
-# the stack it started. Exits non-zero on any failure.
+# (normal, clang with ASan/UBSan for the fuzz targets and unit tests, and the
+# Python/Go/Java/Node clients), runs each fuzz target for a bounded time, starts the
+# local stack, runs buf lint, the golden-vector check, a small chaos run and every test
+# through ctest (unit tests under the sanitizers too), then stops the stack it started.
+# Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,11 +27,12 @@ bash clients/build.sh
 
 section "build (build/)"
 bash dev/build.sh
-section "build with ASan + UBSan (build-asan/)"
-bash dev/build.sh asan
 
 section "fuzz targets (libFuzzer with ASan + UBSan, 10 s each; build-fuzz/)"
 bash tests/fuzz/run.sh 10
+# The unit tests in the same sanitized clang build: its libraries are built already.
+section "build the unit tests with ASan + UBSan (build-fuzz/)"
+flock /tmp/sluice-build.lock cmake --build build-fuzz -j "${SLUICE_JOBS:-2}" --target sluice_unit_tests
 
 section "buf lint"
 buf lint
@@ -48,7 +50,7 @@ fi
 bash dev/stack.sh up
 
 section "unit tests under ASan + UBSan"
-ctest --test-dir build-asan -L unit --output-on-failure
+ctest --test-dir build-fuzz -L unit --output-on-failure
 
 section "chaos run (three brokers, SIGKILLed services and a broker; 3,000 events)"
 bash tests/chaos/run.sh --events 3000
