@@ -201,6 +201,15 @@ absl::Status FromQuery(const Query& q, const std::vector<Param>& params, google:
   return absl::OkStatus();
 }
 
+// The request and response types of a QualityServiceImpl call.
+template <class M>
+struct MethodTypes;
+template <class Req, class Resp>
+struct MethodTypes<absl::Status (QualityServiceImpl::*)(const v1::Principal&, const Req*, Resp*) const> {
+  using Request = Req;
+  using Response = Resp;
+};
+
 std::set<std::string_view> Names(const std::vector<Param>& params) {
   std::set<std::string_view> out;
   for (const auto& p : params) out.insert(p.name);
@@ -363,63 +372,41 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
     const Param tenant{"tenantId", "tenantId", "tenant_id"};
     const std::vector<Param> entity = {{"entityId", "entity.entityId", "entity.entity_id"},
                                        {"canonicalKey", "entity.canonicalKey", "entity.canonical_key"}};
-    auto route = [&srv, authenticate](const std::string& pattern, std::vector<Param> params, auto call) {
-      srv.Get(pattern, [authenticate, params, call](const httplib::Request& req, httplib::Response& res) {
-        auto who = authenticate(req);
-        if (!who.ok()) return ReplyError(res, who.status());
-        auto q = Query::Of(req, {}, Names(params));
-        if (!q.ok()) return ReplyError(res, q.status());
-        call(**who, *q, req, res, params);
-      });
+    // One route per call: the query through FromQuery into the request (and the path's
+    // one value into `path_field`, when the pattern has one), then the call.
+    auto route = [&srv, authenticate, qs](const std::string& pattern, std::vector<Param> params, auto core,
+                                          const char* path_field = nullptr) {
+      using Core = decltype(core);
+      srv.Get(pattern,
+              [authenticate, qs, params, core, path_field](const httplib::Request& req, httplib::Response& res) {
+                auto who = authenticate(req);
+                if (!who.ok()) return ReplyError(res, who.status());
+                auto q = Query::Of(req, {}, Names(params));
+                if (!q.ok()) return ReplyError(res, q.status());
+                typename MethodTypes<Core>::Request in;
+                typename MethodTypes<Core>::Response out;
+                absl::Status s = FromQuery(*q, params, in);
+                if (s.ok() && path_field != nullptr) {
+                  const auto* f = in.GetDescriptor()->FindFieldByName(path_field);
+                  in.GetReflection()->SetString(&in, f, req.matches[1].str());
+                }
+                if (s.ok()) s = (qs->*core)(**who, &in, &out);
+                if (!s.ok()) return ReplyError(res, s);
+                ReplyMessage(res, absl::StatusOr<typename MethodTypes<Core>::Response>(out));
+              });
     };
     std::vector<Param> latest = {tenant};
     latest.insert(latest.end(), entity.begin(), entity.end());
-    route("/v1/quality/latest", latest,
-          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
-               const std::vector<Param>& params) {
-            v1::GetLatestProfileRequest in;
-            v1::GetLatestProfileResponse out;
-            absl::Status s = FromQuery(q, params, in);
-            if (s.ok()) s = qs->Latest(who, &in, &out);
-            if (!s.ok()) return ReplyError(res, s);
-            ReplyMessage(res, absl::StatusOr<v1::GetLatestProfileResponse>(out));
-          });
+    route("/v1/quality/latest", latest, &QualityServiceImpl::Latest);
     std::vector<Param> profiles = latest;
     profiles.insert(profiles.end(), {{"fromTime", "fromTime", "from_time"},
                                      {"toTime", "toTime", "to_time"},
                                      {"limit", "limit", "limit"},
                                      {"cursor", "cursor", "cursor"}});
-    route("/v1/quality/profiles", profiles,
-          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
-               const std::vector<Param>& params) {
-            v1::ListProfilesRequest in;
-            v1::ListProfilesResponse out;
-            absl::Status s = FromQuery(q, params, in);
-            if (s.ok()) s = qs->Profiles(who, &in, &out);
-            if (!s.ok()) return ReplyError(res, s);
-            ReplyMessage(res, absl::StatusOr<v1::ListProfilesResponse>(out));
-          });
+    route("/v1/quality/profiles", profiles, &QualityServiceImpl::Profiles);
     route("/v1/quality/worst", {tenant, {"tier", "tier", "tier"}, {"limit", "limit", "limit"}},
-          [qs](const v1::Principal& who, const Query& q, const httplib::Request&, httplib::Response& res,
-               const std::vector<Param>& params) {
-            v1::ListWorstEntitiesRequest in;
-            v1::ListWorstEntitiesResponse out;
-            absl::Status s = FromQuery(q, params, in);
-            if (s.ok()) s = qs->Worst(who, &in, &out);
-            if (!s.ok()) return ReplyError(res, s);
-            ReplyMessage(res, absl::StatusOr<v1::ListWorstEntitiesResponse>(out));
-          });
-    route(R"(/v1/quality/jobs/([^/]+))", {tenant},
-          [qs](const v1::Principal& who, const Query& q, const httplib::Request& req, httplib::Response& res,
-               const std::vector<Param>& params) {
-            v1::GetProfileJobRequest in;
-            v1::GetProfileJobResponse out;
-            absl::Status s = FromQuery(q, params, in);
-            in.set_job_id(req.matches[1].str());
-            if (s.ok()) s = qs->Job(who, &in, &out);
-            if (!s.ok()) return ReplyError(res, s);
-            ReplyMessage(res, absl::StatusOr<v1::GetProfileJobResponse>(out));
-          });
+          &QualityServiceImpl::Worst);
+    route(R"(/v1/quality/jobs/([^/]+))", {tenant}, &QualityServiceImpl::Job, "job_id");
   }
 
   // Live feeds take at most half of the threads, so lists and health still get answers.
