@@ -217,7 +217,9 @@ TEST_F(ProfilerTest, PolicySkipsAreRecordedCountedAndRedeliveriesDoNothing) {
   // A record that is no trigger at all (mislabelled) is skipped, not retried forever.
   EXPECT_EQ(Handle(contracts::testing::Golden("kpi.changed")).skip_reason, "not_a_trigger");
 
-  // First due event profiles; a scheduled one within the cooldown does not; MANUAL does.
+  // First due event profiles; a scheduled one within the cooldown does not, nor a tier1
+  // approval that changes nothing the profile measures (a repeat, which the cooldown
+  // guards); MANUAL and QUALITY_DROP do.
   auto first = Due(bound);
   first.set_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   EXPECT_TRUE(Handle(first).queued);
@@ -687,6 +689,49 @@ TEST_F(ProfilerTest, SchedulerEmitsDueEntitiesOncePerWindowWithTierPriorities) {
   const v1::Envelope& t1_due = due[0].profile_due().entity_id() == t1_old ? due[0] : due[1];
   EXPECT_TRUE(Handle(t1_due).queued);
   EXPECT_EQ(Profiles(t1_old), 1);
+}
+
+TEST_F(ProfilerTest, SchedulerAppliesATenantsOwnWindow) {
+  Exec("CREATE TABLE t (id int)");
+  const std::string stale = Entity("t3_stale", "tier3", "t");
+  Exec(
+      Cat("INSERT INTO mdm_profile_job (id, tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority,"
+          " status, trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, max_attempts) VALUES ('",
+          stale, "', '", kTenant, "', 'metadata', '", stale,
+          "', 'k', 'tier3', 'X', 'X', 'succeeded', 'e', 'x', 'c', 'a', 'x', 1);"
+          "INSERT INTO mdm_profile (tenant_id, entity_type, entity_id, canonical_key, job_id, binding_schema,"
+          " binding_table, row_count, completeness, uniqueness, validity, quality_score, quality_grade, duration_ms,"
+          " method, details, profiled_at) VALUES ('",
+          kTenant, "', 'metadata', '", stale, "', 'k', '", stale,
+          "', 's', 't', 0, 100, 100, 100, 100, 'A', 1, 'm', '{}', now() - interval '31 days')"));
+  const absl::Time now = absl::Now();
+  const absl::Duration time_of_day = now - scheduler::WindowStart(now, absl::Hours(24));
+  // The default window opens 12 hours from now; the tenant's own closes 30 s after now, so
+  // every offset into it has passed.
+  scheduler::SchedulerConfig sc{.pg_dsn = common::DefaultPgDsn(), .pg_schema = schema_};
+  sc.window = {.start = (time_of_day + absl::Hours(12)) % absl::Hours(24), .length = absl::Hours(4)};
+  auto by_default = scheduler::Scheduler::Create(sc, *catalog_);
+  ASSERT_TRUE(by_default.ok()) << by_default.status();
+  auto waiting = by_default->Run(now, /*dry_run=*/true);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_TRUE(waiting->due.empty());
+  ASSERT_EQ(waiting->waiting.size(), 1u);
+  EXPECT_GT(waiting->waiting[0].emit_at, now + absl::Hours(11));
+
+  sc.tenant_windows[kTenant] = {.start = (time_of_day + absl::Hours(20) + absl::Seconds(30)) % absl::Hours(24),
+                                .length = absl::Hours(4)};
+  sc.tenant_windows["another-tenant"] = sc.window;
+  auto own = scheduler::Scheduler::Create(sc, *catalog_);
+  ASSERT_TRUE(own.ok()) << own.status();
+  auto due = own->Run(now, /*dry_run=*/true);
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_TRUE(due->waiting.empty());
+  ASSERT_EQ(due->due.size(), 1u);
+  EXPECT_EQ(due->due[0].event.profile_due().entity_id(), stale);
+
+  // A window no longer than the run period could be skipped between two runs: refused.
+  sc.tenant_windows[kTenant].length = absl::Minutes(15);
+  EXPECT_EQ(scheduler::Scheduler::Create(sc, *catalog_).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ProfilerTest, BindingsOutsideTheAllowListAreRefusedBeforeAnyQuery) {

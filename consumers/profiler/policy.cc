@@ -46,9 +46,15 @@ Decision Decide(const PolicyConfig& config, const Trigger& trigger, const Entity
   if (!entity.found) return Skip("entity_not_found", "no such entity for this tenant");
   if (!entity.bound) return Skip("no_binding", "the entity has no physical binding (schema and table)");
   if (!entity.binding_refused.empty()) return Skip("binding_not_allowed", entity.binding_refused);
-  if (trigger.kind == TriggerKind::kMetadataApproved && entity.tier != v1::TIER_1 && entity.tier != v1::TIER_2)
-    return Skip("tier_not_eligible",
-                Cat("approvals trigger profiles for tier1 and tier2 only, not ", v1::Tier_Name(entity.tier)));
+  // Below tier2 an approval profiles only when it changed what a profile measures (the
+  // binding or the column rules): a structural change always profiles, whatever the tier.
+  if (trigger.kind == TriggerKind::kMetadataApproved && entity.tier != v1::TIER_1 && entity.tier != v1::TIER_2) {
+    if (last && (last->definition.empty() || last->definition != entity.definition))
+      return Run(
+          Cat("the binding or column rules changed since the last profile (", Ago(now - last->profiled_at), " ago)"));
+    return Skip("tier_not_eligible", Cat("approvals of ", v1::Tier_Name(entity.tier),
+                                         " entries profile only when they change the binding or column rules"));
+  }
   if (trigger.kind == TriggerKind::kDataRefreshed) {
     if (!last) return Run("never profiled");
     if (now - last->profiled_at > config.refresh_max_age)

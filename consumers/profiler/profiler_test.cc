@@ -119,13 +119,20 @@ TEST(PolicyTest, DataRefreshedProfilesWhenNeverProfiledStaleOrMoreThanTenPercent
   EXPECT_TRUE(refresh(Ago(absl::Hours(1), 0), 1).profile);  // an empty table that got rows
 }
 
-TEST(PolicyTest, ApprovalsProfileTier1AndTier2Only) {
+TEST(PolicyTest, ApprovalsProfileTier1AndTier2AndStructuralChangesOfAnyTier) {
   PolicyConfig c;
   for (auto tier : {v1::TIER_1, v1::TIER_2}) EXPECT_TRUE(Decide(c, kApproved, Bound(tier), std::nullopt, kNow).profile);
   for (auto tier : {v1::TIER_3, v1::TIER_4, v1::TIER_5}) {
-    auto d = Decide(c, kApproved, Bound(tier), Ago(absl::Hours(24 * 400), 1000, "def-0"), kNow);
-    EXPECT_FALSE(d.profile);
-    EXPECT_EQ(d.skip_reason, "tier_not_eligible");
+    // The same definition as the last profile, however old: the scheduler covers it.
+    auto same = Decide(c, kApproved, Bound(tier), Ago(absl::Hours(24 * 400), 1000, "def-1"), kNow);
+    EXPECT_FALSE(same.profile);
+    EXPECT_EQ(same.skip_reason, "tier_not_eligible");
+    // Never profiled: left to the scheduler too.
+    EXPECT_EQ(Decide(c, kApproved, Bound(tier), std::nullopt, kNow).skip_reason, "tier_not_eligible");
+    // A changed binding or column rules (even a minute after the last profile) profiles.
+    auto changed = Decide(c, kApproved, Bound(tier), Ago(absl::Minutes(1), 1000, "def-0"), kNow);
+    EXPECT_TRUE(changed.profile) << changed.detail;
+    EXPECT_THAT(changed.detail, HasSubstr("changed"));
   }
 }
 

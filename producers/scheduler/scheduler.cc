@@ -118,12 +118,22 @@ absl::StatusOr<Scheduler> Scheduler::Create(SchedulerConfig config, const contra
         std::pair{"tier3_cadence", config.tier3_cadence}})
     if (d < absl::Seconds(1)) return absl::InvalidArgumentError(Cat(name, ": must be at least one second"));
   if (config.limit < 1) return absl::InvalidArgumentError("limit: must be positive");
-  for (const auto& [tenant, w] : config.tenant_windows)
-    if (tenant.empty() || w.length < absl::Minutes(1) || w.length > absl::Hours(24))
-      return absl::InvalidArgumentError(Cat("tenant_windows: ", tenant, ": length must be from 1m to 24h"));
-  if (config.window.length < absl::Minutes(1) || config.window.length > absl::Hours(24))
-    return absl::InvalidArgumentError("window: length must be from 1m to 24h");
   if (config.run_period < absl::Minutes(1)) return absl::InvalidArgumentError("run_period: must be at least 1m");
+  // Longer than the run period, so at least one run falls inside every window.
+  auto check = [&](const std::string& field, const OffPeakWindow& w) -> absl::Status {
+    if (w.length < absl::Minutes(1) || w.length > absl::Hours(24))
+      return absl::InvalidArgumentError(Cat(field, ": length must be from 1m to 24h"));
+    if (w.length <= config.run_period)
+      return absl::InvalidArgumentError(Cat(field, ": length ", absl::FormatDuration(w.length),
+                                            " must be longer than run_period (",
+                                            absl::FormatDuration(config.run_period), ")"));
+    return absl::OkStatus();
+  };
+  for (const auto& [tenant, w] : config.tenant_windows) {
+    if (tenant.empty()) return absl::InvalidArgumentError("tenant_windows: a window without a tenant");
+    if (auto s = check(Cat("tenant_windows[", tenant, "]"), w); !s.ok()) return s;
+  }
+  if (auto s = check("window", config.window); !s.ok()) return s;
   auto conn = Connect(config);
   if (!conn.ok()) return conn.status();
   return Scheduler(std::move(config), catalog, *std::move(conn));
