@@ -28,6 +28,7 @@ APT_PACKAGES=(
   clang-14 libclang-rt-14-dev  # tests/fuzz (libFuzzer targets)
   clang-format-14 clang-tidy-14  # dev/format.sh, .clang-tidy
   mmdebstrap umoci  # image/build.sh (the container image without a container engine)
+  chromium chromium-driver fonts-dejavu-core  # tests/explorer (the Explorer in a real, headless browser)
 )
 
 usage() {

@@ -193,6 +193,11 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
     a->set_rate_limited_total(s.rate_limited);
     if (s.last_seen != absl::InfinitePast())
       *a->mutable_last_seen() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(s.last_seen));
+    if (s.recent) {
+      *a->mutable_lag_latest() = TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(s.lag_latest));
+      *a->mutable_lag_avg() = TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(s.lag_avg));
+      *a->mutable_lag_max() = TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(s.lag_max));
+    }
     if (auto it = paused.find({s.tenant, s.source}); it != paused.end()) {
       *a->mutable_paused_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(it->second));
       paused.erase(it);
@@ -207,12 +212,57 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
   if (pool_ != nullptr && (scope.all_tenants || !scope.tenants.empty())) {
     auto conn = pool_->Acquire();
     if (!conn.ok()) return conn.status();
-    auto r = (*conn)->Exec(
+    const std::vector<std::optional<std::string>> who = {scope.all_tenants ? "true" : "false",
+                                                         common::PgTextArray(scope.tenants)};
+    // Dead letters; the relay's backlog and the profile jobs not finished, per tenant, at
+    // most kMaxBacklogTenants of each (those furthest behind first). The first statement
+    // that fails ends the call.
+    const std::string statements[] = {
         "SELECT topic, coalesce(tenant_id, ''), count(*), (extract(epoch FROM max(dead_lettered_at)) * 1000000)::bigint"
         " FROM event_dead_letter WHERE $1 OR tenant_id = ANY($2::text[]) GROUP BY 1, 2 ORDER BY 1, 2",
-        {scope.all_tenants ? "true" : "false", common::PgTextArray(scope.tenants)});
-    pool_->Release(*std::move(conn), r.status());
-    if (!r.ok()) return r.status();
+        Cat("SELECT tenant_id, count(*), (extract(epoch FROM min(created_at)) * 1000000)::bigint,"
+            " count(*) FILTER (WHERE attempts > 0)"
+            " FROM event_outbox WHERE sent_at IS NULL AND ($1 OR tenant_id = ANY($2::text[]))"
+            " GROUP BY 1 ORDER BY 3, 1 LIMIT ",
+            kMaxBacklogTenants),
+        Cat("SELECT tenant_id, count(*) FILTER (WHERE status = 'pending' AND attempts = 0),"
+            " count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'pending' AND attempts > 0),"
+            " (extract(epoch FROM min(next_attempt_at) FILTER (WHERE status = 'pending' AND attempts > 0))"
+            " * 1000000)::bigint"
+            " FROM mdm_profile_job WHERE status IN ('pending', 'running') AND ($1 OR tenant_id = ANY($2::text[]))"
+            " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ",
+            kMaxBacklogTenants)};
+    std::vector<common::PgResult> results;
+    absl::Status failed;
+    for (const auto& sql : statements) {
+      auto r = (*conn)->Exec(sql, who);
+      if (!r.ok()) {
+        failed = r.status();
+        break;
+      }
+      results.push_back(*std::move(r));
+    }
+    pool_->Release(*std::move(conn), failed);
+    if (!failed.ok()) return failed;
+    const common::PgResult* r = &results[0];
+    const common::PgResult* outbox = &results[1];
+    const common::PgResult* jobs = &results[2];
+    for (int i = 0; i < outbox->rows(); ++i) {
+      v1::OutboxBacklog* o = out.add_outbox();
+      o->set_tenant_id(std::string(outbox->Get(i, 0)));
+      o->set_unsent(Int<int64_t>(outbox->Get(i, 1)));
+      *o->mutable_oldest_unsent() = TimeUtil::MicrosecondsToTimestamp(Int<int64_t>(outbox->Get(i, 2)));
+      o->set_retrying(Int<int64_t>(outbox->Get(i, 3)));
+    }
+    for (int i = 0; i < jobs->rows(); ++i) {
+      v1::ProfileJobBacklog* j = out.add_profile_jobs();
+      j->set_tenant_id(std::string(jobs->Get(i, 0)));
+      j->set_pending(Int<int64_t>(jobs->Get(i, 1)));
+      j->set_running(Int<int64_t>(jobs->Get(i, 2)));
+      j->set_waiting_retry(Int<int64_t>(jobs->Get(i, 3)));
+      if (!jobs->IsNull(i, 4))
+        *j->mutable_next_retry() = TimeUtil::MicrosecondsToTimestamp(Int<int64_t>(jobs->Get(i, 4)));
+    }
     for (int i = 0; i < r->rows(); ++i) {
       v1::DeadLetterCount* d = out.add_dead_letters();
       d->set_topic(std::string(r->Get(i, 0)));
@@ -253,7 +303,7 @@ absl::Status EventHealth::UpdateApprovalsPending() {
     }
   }
   for (const auto& [tenant, n] : now) {
-    prometheus::Gauge& g = approvals_pending_.Add({{"tenant", tenant}});
+    prometheus::Gauge& g = approvals_pending_.Add({{"tenant_id", tenant}});
     g.Set(n);
     pending_series_[tenant] = {&g, false};
   }

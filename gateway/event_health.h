@@ -52,12 +52,14 @@ struct EventHealthConfig {
 // the cluster's when `limits` is a SharedRateLimiter. Gauges:
 // sluice_consumer_lag{group,topic,partition}, sluice_source_publish_rate{source},
 // sluice_source_last_seen_timestamp_seconds{source}, sluice_source_paused{source}; with a
-// PostgreSQL pool also metadata_approvals_pending{tenant}.
+// PostgreSQL pool also metadata_approvals_pending{tenant_id}.
 class EventHealth {
  public:
   EventHealth(EventHealthConfig config, SourceActivity& activity, const SourceLimits& limits,
               prometheus::Registry& registry, common::PgPool* pool = nullptr);
   static constexpr int kMaxPendingTenants = 1000;
+  // GetEventHealthResponse.outbox and .profile_jobs list at most this many tenants each.
+  static constexpr int kMaxBacklogTenants = 1000;
   // Sets metadata_approvals_pending from mdm_approval (no-op without a pool): the
   // kMaxPendingTenants tenants with the most pending approvals.
   absl::Status UpdateApprovalsPending();

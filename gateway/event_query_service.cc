@@ -260,6 +260,60 @@ grpc::Status EventQueryServiceImpl::Replay(grpc::ServerContext* ctx, const v1::R
   return grpc::Status::OK;
 }
 
+absl::StatusOr<v1::CreateSavedViewResponse> EventQueryServiceImpl::CreateView(
+    const v1::Principal& who, const v1::CreateSavedViewRequest& req) const {
+  if (d_.views == nullptr) return absl::FailedPreconditionError("saved views: this gateway has no --pg-dsn");
+  return d_.views->Create(who, req);
+}
+
+absl::StatusOr<v1::ListSavedViewsResponse> EventQueryServiceImpl::ListViews(
+    const v1::Principal& who, const v1::ListSavedViewsRequest& req) const {
+  if (d_.views == nullptr) return absl::FailedPreconditionError("saved views: this gateway has no --pg-dsn");
+  return d_.views->List(who, req);
+}
+
+absl::StatusOr<v1::UseSavedViewResponse> EventQueryServiceImpl::UseView(const v1::Principal& who,
+                                                                        const v1::UseSavedViewRequest& req) const {
+  if (d_.views == nullptr) return absl::FailedPreconditionError("saved views: this gateway has no --pg-dsn");
+  return d_.views->Use(who, req);
+}
+
+absl::StatusOr<v1::DeleteSavedViewResponse> EventQueryServiceImpl::DeleteView(
+    const v1::Principal& who, const v1::DeleteSavedViewRequest& req) const {
+  if (d_.views == nullptr) return absl::FailedPreconditionError("saved views: this gateway has no --pg-dsn");
+  return d_.views->Delete(who, req);
+}
+
+template <class Resp, class Core>
+grpc::Status EventQueryServiceImpl::Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const {
+  auto who = d_.tokens.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::StatusOr<Resp> r = core(**who);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status EventQueryServiceImpl::CreateSavedView(grpc::ServerContext* ctx, const v1::CreateSavedViewRequest* req,
+                                                    v1::CreateSavedViewResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who) { return CreateView(who, *req); });
+}
+
+grpc::Status EventQueryServiceImpl::ListSavedViews(grpc::ServerContext* ctx, const v1::ListSavedViewsRequest* req,
+                                                   v1::ListSavedViewsResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who) { return ListViews(who, *req); });
+}
+
+grpc::Status EventQueryServiceImpl::UseSavedView(grpc::ServerContext* ctx, const v1::UseSavedViewRequest* req,
+                                                 v1::UseSavedViewResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who) { return UseView(who, *req); });
+}
+
+grpc::Status EventQueryServiceImpl::DeleteSavedView(grpc::ServerContext* ctx, const v1::DeleteSavedViewRequest* req,
+                                                    v1::DeleteSavedViewResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who) { return DeleteView(who, *req); });
+}
+
 grpc::Status EventQueryServiceImpl::GetEventHealth(grpc::ServerContext* ctx, const v1::GetEventHealthRequest*,
                                                    v1::GetEventHealthResponse* resp) {
   auto who = d_.tokens.Authenticate(*ctx);

@@ -12,6 +12,7 @@
 #include "gateway/auth.h"
 #include "gateway/event_health.h"
 #include "gateway/event_log.h"
+#include "gateway/saved_views.h"
 #include "gateway/stream_slots.h"
 #include "kafka/producer.h"
 #include "sluice/v1/event_query.grpc.pb.h"
@@ -29,6 +30,7 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
     // librdkafka settings of the Subscribe and Replay readers (security).
     std::map<std::string, std::string> kafka_client;
     EventLog* log;              // null: ListEvents is FAILED_PRECONDITION
+    SavedViews* views;          // null: the saved-view calls are FAILED_PRECONDITION
     kafka::Producer& producer;  // re-publishing replays
     const EventHealth& health;
     std::string event_log_group;        // the audit sink's group: ListEvents' notice; empty: none
@@ -45,6 +47,13 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
   grpc::Status Replay(grpc::ServerContext*, const v1::ReplayRequest*, grpc::ServerWriter<v1::ReplayResponse>*) override;
   grpc::Status GetEventHealth(grpc::ServerContext*, const v1::GetEventHealthRequest*,
                               v1::GetEventHealthResponse*) override;
+  grpc::Status CreateSavedView(grpc::ServerContext*, const v1::CreateSavedViewRequest*,
+                               v1::CreateSavedViewResponse*) override;
+  grpc::Status ListSavedViews(grpc::ServerContext*, const v1::ListSavedViewsRequest*,
+                              v1::ListSavedViewsResponse*) override;
+  grpc::Status UseSavedView(grpc::ServerContext*, const v1::UseSavedViewRequest*, v1::UseSavedViewResponse*) override;
+  grpc::Status DeleteSavedView(grpc::ServerContext*, const v1::DeleteSavedViewRequest*,
+                               v1::DeleteSavedViewResponse*) override;
 
   // The calls without their transport, for a principal the caller authenticated with
   // `tokens()`: the gRPC methods above and the HTTP API (http_api.h) answer the same.
@@ -63,9 +72,20 @@ class EventQueryServiceImpl final : public v1::EventQueryService::Service {
     std::function<bool()> cancelled;
   };
   absl::Status Feed(const v1::Principal& who, const v1::EventFilter& filter, const FeedCalls& calls) const;
+  absl::StatusOr<v1::CreateSavedViewResponse> CreateView(const v1::Principal& who,
+                                                         const v1::CreateSavedViewRequest& req) const;
+  absl::StatusOr<v1::ListSavedViewsResponse> ListViews(const v1::Principal& who,
+                                                       const v1::ListSavedViewsRequest& req) const;
+  absl::StatusOr<v1::UseSavedViewResponse> UseView(const v1::Principal& who, const v1::UseSavedViewRequest& req) const;
+  absl::StatusOr<v1::DeleteSavedViewResponse> DeleteView(const v1::Principal& who,
+                                                         const v1::DeleteSavedViewRequest& req) const;
   const TokenStore& tokens() const { return d_.tokens; }
+  const contracts::Catalog& catalog() const { return d_.catalog; }
 
  private:
+  // Authenticates a unary gRPC call and answers what `core` returns for it.
+  template <class Resp, class Core>
+  grpc::Status Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const;
   std::string EventLogNotice() const;  // ListEventsResponse.notice for an empty first page
   Deps d_;
 };

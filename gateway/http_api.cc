@@ -1,6 +1,7 @@
 #include "gateway/http_api.h"
 
 #include <absl/strings/ascii.h>
+#include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 #include <google/protobuf/struct.pb.h>
@@ -24,6 +25,7 @@
 #include "common/strings.h"
 #include "contracts/json.h"
 #include "contracts/validate.h"
+#include "gateway/explorer_assets.h"
 #include "gateway/grpc_status.h"
 
 namespace sluice::gateway {
@@ -35,6 +37,9 @@ using google::protobuf::util::TimeUtil;
 // A live feed writes at least this often: a write is how a closed connection shows, and
 // each feed holds a thread and a stream slot until it does.
 constexpr absl::Duration kKeepalive = absl::Seconds(2);
+
+// The largest request body (POST /v1/views).
+constexpr size_t kMaxBodyBytes = 32 * 1024;
 
 absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
 
@@ -292,12 +297,34 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
   // One request per connection: a kept-alive connection would hold a worker between
   // requests (a few idle clients could take them all), and stopping waits for it.
   srv.set_keep_alive_max_count(1);
-  srv.set_payload_max_length(64 * 1024);  // every route is a GET: nothing to read
-  // A GET with a body is refused: the library would not read the body.
+  // Only POST /v1/views has a body, a small JSON one (413 past the limit, unread).
+  srv.set_payload_max_length(kMaxBodyBytes);
+  // This runs before the library reads a body, which it reads for these methods whatever
+  // the route; without a Content-Length it would read until the client closes.
   srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     const std::string length = req.get_header_value("Content-Length");
-    if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0")) {
-      ReplyError(res, absl::InvalidArgumentError("a request to this API has no body"));
+    const bool takes_body = req.method == "POST" && req.path == "/v1/views";
+    const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                            req.method == "DELETE" || req.method == "PRI";
+    if (req.has_header("Transfer-Encoding")) {
+      ReplyError(res, absl::InvalidArgumentError("send a body with a Content-Length, not chunked"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (reads_body && length.empty()) {
+      SetCommonHeaders(res);
+      res.status = 411;
+      res.set_content(
+          ErrorJson(absl::InvalidArgumentError(Cat(req.method, " needs a Content-Length (0 without a body)")), 411),
+          "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!takes_body && !length.empty() && length != "0") {
+      ReplyError(res, absl::InvalidArgumentError("a request to this route has no body"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Same-origin pages and scripts only: a browser's cross-site form cannot send JSON.
+    if (takes_body && !absl::StartsWith(req.get_header_value("Content-Type"), "application/json")) {
+      ReplyError(res, absl::InvalidArgumentError("the body must be JSON (Content-Type: application/json)"));
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -364,6 +391,85 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpApiConfig& con
     if (!who.ok()) return ReplyError(res, who.status());
     if (auto q = Query::Of(req, {}, {}); !q.ok()) return ReplyError(res, q.status());
     ReplyMessage(res, svc->Health(**who));
+  });
+
+  srv.Get("/v1/catalog", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    if (auto q = Query::Of(req, {}, {}); !q.ok()) return ReplyError(res, q.status());
+    // The types and sources filters take: each type with its topic, version and payload.
+    v1::Catalog out;
+    for (const auto& r : svc->catalog().routes()) {
+      v1::EventTypeSpec* t = out.add_event_types();
+      t->set_type(r.type);
+      t->set_topic(r.topic);
+      t->set_version(r.version);
+      t->set_payload_message(r.payload_message);
+      t->set_outbox_only(r.outbox_only);
+    }
+    for (const auto& name : svc->catalog().sources()) out.add_sources()->set_name(name);
+    ReplyMessage(res, absl::StatusOr<v1::Catalog>(std::move(out)));
+  });
+
+  // Saved views: listed and used with the tenant in the query (optional for a token of one
+  // tenant), created with a JSON body, deleted by id.
+  srv.Get("/v1/views", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, {}, {"tenantId"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::ListSavedViewsRequest list;
+    list.set_tenant_id(q->Single("tenantId"));
+    ReplyMessage(res, svc->ListViews(**who, list));
+  });
+  srv.Post("/v1/views", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    if (auto q = Query::Of(req, {}, {}); !q.ok()) return ReplyError(res, q.status());
+    v1::CreateSavedViewRequest create;
+    if (!contracts::FromJson(req.body, create).ok())
+      return ReplyError(res, Invalid("body", "not a CreateSavedViewRequest in the protobuf JSON mapping"));
+    auto created = svc->CreateView(**who, create);
+    ReplyMessage(res, created);
+    if (created.ok()) res.status = 201;
+  });
+  srv.Post(R"(/v1/views/([^/]+)/use)", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, {}, {"tenantId"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::UseSavedViewRequest use;
+    use.set_tenant_id(q->Single("tenantId"));
+    use.set_id(req.matches[1].str());
+    ReplyMessage(res, svc->UseView(**who, use));
+  });
+  srv.Delete(R"(/v1/views/([^/]+))", [svc, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto who = authenticate(req);
+    if (!who.ok()) return ReplyError(res, who.status());
+    auto q = Query::Of(req, {}, {"tenantId"});
+    if (!q.ok()) return ReplyError(res, q.status());
+    v1::DeleteSavedViewRequest del;
+    del.set_tenant_id(q->Single("tenantId"));
+    del.set_id(req.matches[1].str());
+    ReplyMessage(res, svc->DeleteView(**who, del));
+  });
+
+  // The Explorer: its files, built into the binary. The page asks for a token and sends
+  // it with each API call; the files themselves need none.
+  srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/explorer/"); });
+  srv.Get("/explorer", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/explorer/"); });
+  srv.Get(R"(/explorer/(.*))", [](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1].str().empty() ? "index.html" : req.matches[1].str();
+    const ExplorerAsset* asset = FindExplorerAsset(name);
+    if (asset == nullptr) return ReplyError(res, absl::NotFoundError(Cat("no file ", req.path)));
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    res.set_content(std::string(asset->data, asset->size), asset->content_type);
   });
 
   if (quality != nullptr) {

@@ -1,6 +1,7 @@
 #include "gateway/publisher.h"
 
 #include <absl/strings/ascii.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <map>
 
@@ -128,11 +129,14 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
     metrics_.Events(type_label, source_label, StatusLabel(refused)).Increment();
     return done(refused);
   }
-  auto finish = [this, type_label, source_label, source, tenant = envelope.tenant_id(), start,
+  // How late the event arrived (occurred_at is set: Encode filled the defaults).
+  const absl::Duration lag =
+      start - absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(envelope.occurred_at()));
+  auto finish = [this, type_label, source_label, source, tenant = envelope.tenant_id(), start, lag,
                  done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
     metrics_.Events(type_label, source_label, StatusLabel(r.status())).Increment();
     metrics_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
-    if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(tenant, source);
+    if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(tenant, source, absl::Now(), lag);
     done(std::move(r));
   };
   // Keyed by tenant: another tenant's event with the same id is its own event, not a

@@ -27,6 +27,7 @@
 #include "gateway/malformed_request.h"
 #include "gateway/publisher.h"
 #include "gateway/quality_service.h"
+#include "gateway/saved_views.h"
 #include "gateway/shared_rate_limiter.h"
 #include "gateway/stream_slots.h"
 #include "gateway/tls_files.h"
@@ -80,6 +81,7 @@ struct Gateway::Impl {
   std::unique_ptr<Approvals> approvals;
   std::unique_ptr<ApprovalServiceImpl> approval_service;
   std::unique_ptr<EventLog> event_log;
+  std::unique_ptr<SavedViews> saved_views;
   std::unique_ptr<EventHealth> health;
   std::unique_ptr<EventQueryServiceImpl> query_service;
   std::unique_ptr<QualityServiceImpl> quality_service;
@@ -200,6 +202,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
     impl->approvals = std::make_unique<Approvals>(*impl->pg, impl->catalog, impl->authz);
     impl->approval_service = std::make_unique<ApprovalServiceImpl>(impl->tokens, *impl->approvals, registry);
     impl->event_log = std::make_unique<EventLog>(*impl->pg, impl->catalog, impl->authz);
+    impl->saved_views = std::make_unique<SavedViews>(*impl->pg, impl->catalog, impl->authz);
   }
   std::vector<std::string> topics;
   for (const auto& t : impl->catalog.topics()) topics.push_back(t.name());
@@ -224,6 +227,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
       .bootstrap_servers = config.bootstrap_servers,
       .kafka_client = config.kafka_client,
       .log = impl->event_log.get(),
+      .views = impl->saved_views.get(),
       .producer = *impl->producer,
       .health = *impl->health,
       .event_log_group = event_log_group,

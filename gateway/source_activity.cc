@@ -1,6 +1,8 @@
 #include "gateway/source_activity.h"
 
 #include <algorithm>
+#include <climits>
+#include <utility>
 
 namespace sluice::gateway {
 
@@ -18,7 +20,8 @@ SourceActivity::State& SourceActivity::At(std::string_view tenant, std::string_v
   return it->second;
 }
 
-void SourceActivity::Published(std::string_view tenant, std::string_view source, absl::Time now) {
+void SourceActivity::Published(std::string_view tenant, std::string_view source, absl::Time now, absl::Duration lag) {
+  const int64_t lag_us = absl::ToInt64Microseconds(lag);
   const int64_t sec = absl::ToUnixSeconds(now);
   std::lock_guard lock(mu_);
   State& s = At(tenant, source, now);
@@ -28,8 +31,13 @@ void SourceActivity::Published(std::string_view tenant, std::string_view source,
   if (s.stamp[slot] != sec) {
     s.stamp[slot] = sec;
     s.second[slot] = 0;
+    s.lag_sum_us[slot] = 0;
+    s.lag_max_us[slot] = lag_us;
   }
   ++s.second[slot];
+  s.lag_sum_us[slot] += static_cast<double>(lag_us);  // (a double: lags can be centuries off)
+  s.lag_max_us[slot] = std::max(s.lag_max_us[slot], lag_us);
+  s.lag_last_us = lag_us;
 }
 
 void SourceActivity::RateLimited(std::string_view tenant, std::string_view source, absl::Time now) {
@@ -44,14 +52,27 @@ std::vector<SourceActivity::Snapshot> SourceActivity::Snapshots(absl::Time now) 
   out.reserve(states_.size());
   for (const auto& [key, s] : states_) {
     int64_t recent = 0;
+    double lag_sum = 0;
+    int64_t lag_max = INT64_MIN;
     for (int i = 0; i < 60; ++i)
-      if (s.stamp[i] > sec - 60 && s.stamp[i] <= sec) recent += s.second[i];
-    out.push_back({.tenant = key.first,
-                   .source = key.second,
-                   .rate_per_s = static_cast<double>(recent) / 60.0,
-                   .published = s.published,
-                   .rate_limited = s.rate_limited,
-                   .last_seen = s.last_seen});
+      if (s.stamp[i] > sec - 60 && s.stamp[i] <= sec && s.second[i] > 0) {
+        recent += s.second[i];
+        lag_sum += s.lag_sum_us[i];
+        lag_max = std::max(lag_max, s.lag_max_us[i]);
+      }
+    Snapshot snap{.tenant = key.first,
+                  .source = key.second,
+                  .rate_per_s = static_cast<double>(recent) / 60.0,
+                  .published = s.published,
+                  .rate_limited = s.rate_limited,
+                  .last_seen = s.last_seen};
+    if (recent > 0) {
+      snap.recent = true;
+      snap.lag_latest = absl::Microseconds(s.lag_last_us);
+      snap.lag_avg = absl::Microseconds(lag_sum / static_cast<double>(recent));
+      snap.lag_max = absl::Microseconds(lag_max);
+    }
+    out.push_back(std::move(snap));
   }
   return out;
 }

@@ -27,8 +27,14 @@ class SourceActivity {
     int64_t published = 0;
     int64_t rate_limited = 0;
     absl::Time last_seen = absl::InfinitePast();
+    // Accepted minus occurred_at: of the last event, and over the events of the last 60 s
+    // (recent is false, and these zero, without any).
+    bool recent = false;
+    absl::Duration lag_latest, lag_avg, lag_max;
   };
-  void Published(std::string_view tenant, std::string_view source, absl::Time now = absl::Now());
+  // `lag`: when the event was accepted minus its occurred_at.
+  void Published(std::string_view tenant, std::string_view source, absl::Time now = absl::Now(),
+                 absl::Duration lag = absl::ZeroDuration());
   void RateLimited(std::string_view tenant, std::string_view source, absl::Time now = absl::Now());
   std::vector<Snapshot> Snapshots(absl::Time now = absl::Now()) const;
   size_t size() const;
@@ -40,6 +46,9 @@ class SourceActivity {
     absl::Time touched = absl::InfinitePast();  // last event of any kind (for eviction)
     int64_t second[60] = {};                    // accepted per second, indexed by unix second % 60
     int64_t stamp[60] = {};                     // the unix second each slot counts
+    double lag_sum_us[60] = {};                 // the slot's events' lags, summed
+    int64_t lag_max_us[60] = {};                // and the largest
+    int64_t lag_last_us = 0;                    // the last event's
   };
   State& At(std::string_view tenant, std::string_view source, absl::Time now);
 

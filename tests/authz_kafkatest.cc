@@ -185,6 +185,20 @@ class Authz : public testing::KafkaTest {
   std::unique_ptr<v1::ApprovalService::Stub> approvals_;
   std::unique_ptr<v1::EventQueryService::Stub> query_;
   int keys_ = 0;
+  std::string shared_view_;
+  // A view kOwn shares in tenant-acme (made once).
+  std::string SharedView() {
+    if (!shared_view_.empty()) return shared_view_;
+    v1::CreateSavedViewRequest req;
+    req.set_tenant_id(kAcme);
+    req.set_name("shared");
+    req.set_visibility(v1::SAVED_VIEW_VISIBILITY_SHARED);
+    v1::CreateSavedViewResponse resp;
+    auto s = query_->CreateSavedView(Ctx(kOwn).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    shared_view_ = resp.view().id();
+    return shared_view_;
+  }
 };
 
 using grpc::StatusCode;
@@ -290,6 +304,33 @@ TEST_F(Authz, TenantIsolationMatrix) {
          return query_->GetEventHealth(Ctx(t).get(), {}, &resp).error_code();
        },
        kOk, kOk, kOk, kUnauth, kUnauth},
+      {"CreateSavedView",
+       [&](const char* t) {
+         v1::CreateSavedViewRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_name(Cat("view-", ++keys_));
+         v1::CreateSavedViewResponse resp;
+         return query_->CreateSavedView(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
+      {"ListSavedViews",
+       [&](const char* t) {
+         v1::ListSavedViewsRequest req;
+         req.set_tenant_id(kAcme);
+         v1::ListSavedViewsResponse resp;
+         return query_->ListSavedViews(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
+      // A view shared in tenant-acme: used by anyone who reads the tenant.
+      {"UseSavedView",
+       [&](const char* t) {
+         v1::UseSavedViewRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_id(SharedView());
+         v1::UseSavedViewResponse resp;
+         return query_->UseSavedView(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
   };
   for (const Row& r : rows) {
     const std::pair<const char*, StatusCode> cases[] = {
@@ -497,10 +538,10 @@ TEST_F(Authz, MalformedRequestsAreInvalidArgument) {
     return status;
   };
   const std::string garbage("\xff\xff\xff\xff", 4);  // no protobuf message: field 0 with wire type 7
-  for (const char* method :
-       {"/sluice.v1.EventGateway/Publish", "/sluice.v1.DataRefreshService/NotifyDataRefreshed",
-        "/sluice.v1.ApprovalService/CreateApproval", "/sluice.v1.ApprovalService/Approve",
-        "/sluice.v1.EventQueryService/ListEvents", "/sluice.v1.EventQueryService/GetEventHealth"}) {
+  for (const char* method : {"/sluice.v1.EventGateway/Publish", "/sluice.v1.DataRefreshService/NotifyDataRefreshed",
+                             "/sluice.v1.ApprovalService/CreateApproval", "/sluice.v1.ApprovalService/Approve",
+                             "/sluice.v1.EventQueryService/ListEvents", "/sluice.v1.EventQueryService/GetEventHealth",
+                             "/sluice.v1.EventQueryService/CreateSavedView"}) {
     grpc::Status s = call(method, garbage);
     EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << method << ": " << s.error_message();
   }

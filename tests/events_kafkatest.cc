@@ -631,7 +631,7 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
     text = prometheus::TextSerializer().Serialize(registry_.Collect());
     if (text.find(Cat("sluice_consumer_lag{group=\"", Group("lagger"))) != std::string::npos &&
         text.find("sluice_source_paused{source=\"finance.service\"} 1") != std::string::npos &&
-        text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 1") != std::string::npos)
+        text.find("metadata_approvals_pending{tenant_id=\"tenant-acme\"} 1") != std::string::npos)
       break;
     absl::SleepFor(absl::Milliseconds(200));
   }
@@ -639,7 +639,7 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   EXPECT_THAT(text, ::testing::HasSubstr(Cat("sluice_consumer_lag{group=\"", Group("lagger"), "\",partition=\"",
                                              partition, "\",topic=\"", topic, "\"} ", 11 + b_here)));
   EXPECT_THAT(text, ::testing::HasSubstr("sluice_source_paused{source=\"finance.service\"} 1"));
-  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant_id=\"tenant-acme\"} 1"));
 
   // A caller inventing tenants cannot grow the gauge without bound: the 1,000 tenants with
   // the most pending approvals are reported (tenant-acme, with two, among them).
@@ -659,11 +659,11 @@ TEST_F(EventsTest, EventHealthReportsLagSourcesAndPausedSources) {
   };
   for (int i = 0; i < 50; ++i) {
     text = prometheus::TextSerializer().Serialize(registry_.Collect());
-    if (text.find("metadata_approvals_pending{tenant=\"tenant-acme\"} 2") != std::string::npos && series() >= 1000)
+    if (text.find("metadata_approvals_pending{tenant_id=\"tenant-acme\"} 2") != std::string::npos && series() >= 1000)
       break;
     absl::SleepFor(absl::Milliseconds(200));
   }
-  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant=\"tenant-acme\"} 2"));
+  EXPECT_THAT(text, ::testing::HasSubstr("metadata_approvals_pending{tenant_id=\"tenant-acme\"} 2"));
   EXPECT_EQ(series(), 1000u);
 }
 

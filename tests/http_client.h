@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/strings.h"
@@ -19,6 +20,8 @@ struct HttpReply {
   long status = 0;
   std::string body;
   std::string content_type;
+  std::string location;  // where a redirect points
+  std::string headers;   // the response's header lines, as received
 };
 
 inline size_t Append(char* data, size_t size, size_t n, void* out) {
@@ -26,22 +29,31 @@ inline size_t Append(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-// One request; `token` null sends no Authorization header.
+// One request; `token` null sends no Authorization header. A body goes with
+// `content_type` (none when null).
 inline HttpReply Request(const std::string& url, const char* token, const char* method = "GET",
-                         const std::string* body = nullptr) {
+                         const std::string* body = nullptr, const char* content_type = "application/json") {
   HttpReply r;
   CURL* curl = curl_easy_init();
   curl_slist* headers = nullptr;
   if (token != nullptr) headers = curl_slist_append(headers, common::Cat("Authorization: Bearer ", token).c_str());
+  if (body != nullptr && content_type != nullptr)
+    headers = curl_slist_append(headers, common::Cat("Content-Type: ", content_type).c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   if (body != nullptr) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  } else if (std::string_view(method) == "POST" || std::string_view(method) == "DELETE") {
+    // No body: "Content-Length: 0", as browsers send for a POST (the server requires it).
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
   }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Append);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
   const CURLcode rc = curl_easy_perform(curl);
   EXPECT_EQ(rc, CURLE_OK) << url << ": " << curl_easy_strerror(rc);
@@ -49,6 +61,9 @@ inline HttpReply Request(const std::string& url, const char* token, const char* 
   char* type = nullptr;
   curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
   if (type != nullptr) r.content_type = type;
+  char* location = nullptr;
+  curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location);
+  if (location != nullptr) r.location = location;
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return r;

@@ -1,9 +1,14 @@
 // The gateway's HTTP/JSON API (gateway/http_api.h) against the real local Kafka and
 // PostgreSQL, through libcurl: the event log, one event with its chain, health, the live
 // feed as Server-Sent Events, tenant isolation, and errors as JSON naming the field.
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -197,10 +202,24 @@ TEST_F(HttpApiTest, AnswersMatchTheOpenApiDocument) {
   samples.Keep("getEvent", Request(Url("/v1/events/0193a5f2-7c00-7000-8000-00000000dead"), testing::kTokenA));
   samples.Keep("getEventHealth", Request(Url("/v1/health"), testing::kTokenOps));
   samples.Keep("live", Request(Url("/v1/live?tenantIds=tenant-b"), testing::kTokenA));
+  samples.Keep("getCatalog", Request(Url("/v1/catalog"), testing::kTokenA));
+  const std::string view = R"({"name": "openapi", "description": "d", "visibility": "SAVED_VIEW_VISIBILITY_SHARED",
+      "filter": {"types": ["metadata.profile.failed"], "severities": ["EVENT_SEVERITY_ERROR"], "jsonPath": "$.attempt"}})";
+  const HttpReply created = Request(Url("/v1/views"), testing::kTokenA, "POST", &view);
+  samples.Keep("createSavedView", created);
+  samples.Keep("createSavedView", Request(Url("/v1/views"), testing::kTokenA, "POST", &view));
+  v1::CreateSavedViewResponse made;
+  ASSERT_TRUE(contracts::FromJson(created.body, made).ok()) << created.body;
+  samples.Keep("useSavedView", Request(Url(Cat("/v1/views/", made.view().id(), "/use")), testing::kTokenA, "POST"));
+  samples.Keep("listSavedViews", Request(Url("/v1/views"), testing::kTokenA));
+  samples.Keep("deleteSavedView", Request(Url(Cat("/v1/views/", made.view().id())), testing::kTokenSteward, "DELETE"));
+  samples.Keep("deleteSavedView", Request(Url(Cat("/v1/views/", made.view().id())), testing::kTokenA, "DELETE"));
   auto [rc, out] = samples.Check();
   EXPECT_EQ(rc, 0) << out;
-  for (const char* sample : {"listEvents.200", "listEvents.400", "listEvents.401", "getEvent.200", "getEvent.404",
-                             "getEventHealth.200", "live.403"})
+  for (const char* sample :
+       {"listEvents.200", "listEvents.400", "listEvents.401", "getEvent.200", "getEvent.404", "getEventHealth.200",
+        "live.403", "getCatalog.200", "createSavedView.201", "createSavedView.409", "useSavedView.200",
+        "listSavedViews.200", "deleteSavedView.403", "deleteSavedView.200"})
     EXPECT_THAT(out, HasSubstr(Cat("ok: ", sample, ".json"))) << out;
 }
 
@@ -314,6 +333,282 @@ TEST_F(HttpApiTest, LiveFeedsAreCappedAndAClosedOneGivesItsPlaceBack) {
     reopened = again.WaitFor(": live", absl::Seconds(2));
   }
   EXPECT_TRUE(reopened) << "the closed feed's place never came back";
+}
+
+// A saved view from a reply, checked to parse.
+v1::SavedView ViewOf(const HttpReply& r) {
+  v1::CreateSavedViewResponse view;
+  EXPECT_TRUE(contracts::FromJson(r.body, view).ok()) << r.body;
+  return view.view();
+}
+
+std::vector<std::string> ViewNames(const HttpReply& r) {
+  EXPECT_EQ(r.status, 200) << r.body;
+  v1::ListSavedViewsResponse list;
+  EXPECT_TRUE(contracts::FromJson(r.body, list).ok()) << r.body;
+  std::vector<std::string> names;
+  for (const auto& v : list.views()) names.push_back(v.name());
+  return names;
+}
+
+TEST_F(HttpApiTest, SavedViewsArePrivateOrSharedWithinTheirTenantAndCountTheirUse) {
+  ASSERT_GT(gateway_->http_port(), 0);
+  v1::Envelope failed = Make("metadata.profile.failed", kAcme), refreshed = Make("data.refreshed", kAcme),
+               theirs = Make("metadata.profile.failed", kB);
+  *failed.mutable_occurred_at() = testing::Ts(absl::Now());
+  *refreshed.mutable_occurred_at() = testing::Ts(absl::Now());
+  *theirs.mutable_occurred_at() = testing::Ts(absl::Now());
+  PublishAll({failed, refreshed, theirs});
+  StoreAll(3);
+
+  // "a" saves a private view and a shared one; a token of one tenant need not name it.
+  const std::string mine = R"({"name": "failures", "description": "profiles that failed",
+      "filter": {"types": ["metadata.profile.failed", "data.refreshed"], "severities": ["EVENT_SEVERITY_ERROR"]}})";
+  const HttpReply created = Request(Url("/v1/views"), testing::kTokenA, "POST", &mine);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const v1::SavedView view = ViewOf(created);
+  EXPECT_EQ(view.tenant_id(), kAcme);
+  EXPECT_EQ(view.owner(), "a");
+  EXPECT_EQ(view.visibility(), v1::SAVED_VIEW_VISIBILITY_PRIVATE);
+  EXPECT_EQ(view.filter().types_size(), 2);
+  // Its last 15 minutes: the one failed profile of acme (the refresh is not an error, and
+  // tenant-b's failure is another tenant's).
+  EXPECT_EQ(view.recent().events(), 1) << created.body;
+  EXPECT_EQ(view.recent().errors(), 1);
+  EXPECT_DOUBLE_EQ(view.recent().error_ratio(), 1.0);
+  EXPECT_DOUBLE_EQ(view.recent().events_per_minute(), 1.0 / 15);
+  const std::string shared =
+      R"({"tenantId": "tenant-acme", "name": "everything", "visibility": "SAVED_VIEW_VISIBILITY_SHARED"})";
+  const HttpReply created_shared = Request(Url("/v1/views"), testing::kTokenA, "POST", &shared);
+  ASSERT_EQ(created_shared.status, 201) << created_shared.body;
+  const v1::SavedView everything = ViewOf(created_shared);
+  EXPECT_EQ(everything.recent().events(), 2) << created_shared.body;
+  EXPECT_EQ(everything.recent().errors(), 1);
+  EXPECT_DOUBLE_EQ(everything.recent().error_ratio(), 0.5);
+
+  // The owner sees both; another caller of the tenant the shared one only; another tenant
+  // neither, and cannot ask for acme's.
+  EXPECT_EQ(ViewNames(Request(Url("/v1/views"), testing::kTokenA)),
+            (std::vector<std::string>{"everything", "failures"}));
+  EXPECT_EQ(ViewNames(Request(Url("/v1/views"), testing::kTokenSteward)), std::vector<std::string>{"everything"});
+  EXPECT_EQ(ViewNames(Request(Url("/v1/views"), testing::kTokenB)), std::vector<std::string>{});
+  EXPECT_EQ(Request(Url("/v1/views?tenantId=tenant-acme"), testing::kTokenB).status, 403);
+  EXPECT_EQ(Request(Url(Cat("/v1/views/", view.id(), "/use?tenantId=tenant-acme")), testing::kTokenB, "POST").status,
+            403);
+  // b's own tenant has no such view: not found, as for an id that never existed.
+  EXPECT_EQ(Request(Url(Cat("/v1/views/", view.id(), "/use")), testing::kTokenB, "POST").status, 404);
+  // The steward cannot use a's private view, nor delete the shared one; a token of every
+  // tenant names the tenant.
+  EXPECT_EQ(Request(Url(Cat("/v1/views/", view.id(), "/use")), testing::kTokenSteward, "POST").status, 404);
+  const HttpReply not_owner = Request(Url(Cat("/v1/views/", everything.id())), testing::kTokenSteward, "DELETE");
+  EXPECT_EQ(not_owner.status, 403) << not_owner.body;
+  EXPECT_EQ(FirstViolationField(Request(Url("/v1/views"), testing::kTokenOps)), "tenant_id");
+
+  // Using a view counts, whoever may see it.
+  const HttpReply used = Request(Url(Cat("/v1/views/", everything.id(), "/use")), testing::kTokenSteward, "POST");
+  ASSERT_EQ(used.status, 200) << used.body;
+  EXPECT_EQ(ViewOf(used).use_count(), 1);
+  EXPECT_TRUE(ViewOf(used).has_last_used_at());
+  EXPECT_EQ(ViewOf(Request(Url(Cat("/v1/views/", everything.id(), "/use")), testing::kTokenA, "POST")).use_count(), 2);
+
+  // The same name twice for one owner is refused; another owner may use it.
+  const HttpReply again = Request(Url("/v1/views"), testing::kTokenA, "POST", &mine);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_EQ(Request(Url("/v1/views"), testing::kTokenSteward, "POST", &mine).status, 201);
+
+  // The owner deletes; then it is gone for everyone.
+  EXPECT_EQ(Request(Url(Cat("/v1/views/", everything.id())), testing::kTokenA, "DELETE").status, 200);
+  EXPECT_EQ(ViewNames(Request(Url("/v1/views"), testing::kTokenSteward)), std::vector<std::string>{"failures"});
+  EXPECT_EQ(Request(Url(Cat("/v1/views/", everything.id())), testing::kTokenA, "DELETE").status, 404);
+
+  // The same calls over gRPC.
+  v1::ListSavedViewsResponse listed;
+  ASSERT_TRUE(query_->ListSavedViews(Ctx(testing::kTokenA).get(), {}, &listed).ok());
+  ASSERT_EQ(listed.views_size(), 1);
+  EXPECT_EQ(listed.views(0).id(), view.id());
+  v1::DeleteSavedViewRequest del;
+  del.set_id(view.id());
+  v1::DeleteSavedViewResponse deleted;
+  EXPECT_EQ(query_->DeleteSavedView(Ctx(testing::kTokenSteward).get(), del, &deleted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(query_->DeleteSavedView(Ctx(testing::kTokenA).get(), del, &deleted).ok());
+}
+
+TEST_F(HttpApiTest, SavedViewsAreCheckedFieldByFieldAndBounded) {
+  ASSERT_GT(gateway_->http_port(), 0);
+  struct Case {
+    std::string body;
+    long status;
+    const char* field;
+  };
+  const Case cases[] = {
+      {R"({"name": ""})", 400, "name"},
+      {Cat(R"({"name": ")", std::string(101, 'n'), R"("})"), 400, "name"},
+      {R"({"name": "tab\there"})", 400, "name"},
+      {Cat(R"({"name": "n", "description": ")", std::string(1001, 'd'), R"("})"), 400, "description"},
+      {R"({"name": "n", "filter": {"types": ["data.exploded"]}})", 400, "filter.types[0]"},
+      {R"({"name": "n", "filter": {"tenantIds": ["tenant-b"]}})", 400, "filter.tenant_ids[0]"},
+      {R"({"name": "n", "filter": {"jsonPath": "$.["}})", 400, "filter.json_path"},
+      {R"({"name": "n", "filter": {"fromTime": "2026-01-02T00:00:00Z", "toTime": "2026-01-01T00:00:00Z"}})", 400,
+       "filter.to_time"},
+      {R"({"tenantId": "tenant-b", "name": "n"})", 403, ""},
+      {R"({"name": "n", "colour": "red"})", 400, "body"},
+      {R"(not json)", 400, "body"},
+  };
+  for (const auto& c : cases) {
+    const HttpReply r = Request(Url("/v1/views"), testing::kTokenA, "POST", &c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << ": " << r.body;
+    EXPECT_EQ(FirstViolationField(r), c.field) << c.body << ": " << r.body;
+    EXPECT_THAT(r.body, Not(HasSubstr("syntax error"))) << c.body;
+  }
+  // Every violation of one request in one answer.
+  const std::string many = R"({"name": "", "filter": {"types": ["nope"], "tenantIds": ["tenant-b"]}})";
+  const HttpReply all = Request(Url("/v1/views"), testing::kTokenA, "POST", &many);
+  EXPECT_EQ(all.status, 400);
+  EXPECT_THAT(all.body, HasSubstr("\"field\":\"name\""));
+  EXPECT_THAT(all.body, HasSubstr("\"field\":\"filter.tenant_ids[0]\""));
+  // A body only as JSON, on the one route that takes one, and not past 32 KiB.
+  const std::string body = R"({"name": "n"})";
+  EXPECT_EQ(Request(Url("/v1/views"), testing::kTokenA, "POST", &body, "text/plain").status, 400);
+  EXPECT_EQ(Request(Url("/v1/views/0193a5f2-7c00-7000-8000-00000000dead/use"), testing::kTokenA, "POST", &body).status,
+            400);
+  const std::string huge = Cat(R"({"name": "n", "description": ")", std::string(40000, 'd'), R"("})");
+  EXPECT_EQ(Request(Url("/v1/views"), testing::kTokenA, "POST", &huge).status, 413);
+  EXPECT_EQ(Request(Url("/v1/views/not-a-uuid/use"), testing::kTokenA, "POST").status, 400);
+  // A POST without a Content-Length is refused at once (411), not read until the client
+  // closes: the connection stays open here while the answer comes.
+  {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(gateway_->http_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const std::string head = "POST /v1/views HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n{";
+    ASSERT_EQ(send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+    timeval two_s{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_s, sizeof(two_s));
+    char buf[256] = {};
+    const ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ASSERT_GT(n, 0) << "no answer within 2 s: the server waits for the body to end";
+    EXPECT_THAT(std::string(buf, static_cast<size_t>(n)), ::testing::StartsWith("HTTP/1.1 411"));
+  }
+  // At most 100 views per owner and tenant.
+  for (int i = 0; i < 100; ++i) {
+    const std::string v = Cat(R"({"name": "view )", i, R"("})");
+    ASSERT_EQ(Request(Url("/v1/views"), testing::kTokenA, "POST", &v).status, 201) << i;
+  }
+  const std::string one_more = R"({"name": "one more"})";
+  const HttpReply full = Request(Url("/v1/views"), testing::kTokenA, "POST", &one_more);
+  EXPECT_EQ(full.status, 429) << full.body;
+  EXPECT_EQ(Request(Url("/v1/views"), testing::kTokenSteward, "POST", &one_more).status, 201)
+      << "the limit is per owner";
+}
+
+TEST_F(HttpApiTest, HealthShowsTheRelayBacklogProfileJobsAndHowLateEventsArrive) {
+  ASSERT_GT(gateway_->http_port(), 0);
+  // Two unsent outbox rows of acme (one failed once), one of tenant-b, one sent; profile
+  // jobs of acme: one pending, one waiting for its retry, one running, one done.
+  auto ok = conn_->Exec(
+      "INSERT INTO event_outbox (event_id, tenant_id, event_type, envelope, created_at, attempts, sent_at) VALUES"
+      " (gen_random_uuid(), 'tenant-acme', 'approval.created', '\\x00', now() - interval '90 seconds', 1, NULL),"
+      " (gen_random_uuid(), 'tenant-acme', 'approval.created', '\\x00', now() - interval '10 seconds', 0, NULL),"
+      " (gen_random_uuid(), 'tenant-b', 'approval.created', '\\x00', now(), 0, NULL),"
+      " (gen_random_uuid(), 'tenant-acme', 'approval.created', '\\x00', now() - interval '1 hour', 0, now())");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  const char* job =
+      "INSERT INTO mdm_profile_job (tenant_id, entity_type, entity_id, canonical_key, tier, reason, priority, status,"
+      " trigger_event_id, trigger_type, correlation_id, actor_id, actor_type, attempts, max_attempts, next_attempt_at,"
+      " lease_token) VALUES ('tenant-acme', 'metadata', gen_random_uuid(), 'k', 'tier1', 'due', 'high', $1, 'e',"
+      " 'metadata.profile.due', 'c', 'x', 'system', $2::int, 3, now() + interval '5 minutes',"
+      " CASE WHEN $1 = 'running' THEN gen_random_uuid() END)";
+  for (const auto& [status, attempts] : std::vector<std::pair<std::string, std::string>>{
+           {"pending", "0"}, {"pending", "1"}, {"running", "1"}, {"succeeded", "1"}}) {
+    auto r = conn_->Exec(job, {status, attempts});
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  // Events through the gateway, one occurred 3 s before it was sent.
+  v1::Envelope late = Make("data.refreshed", kAcme), prompt = Make("data.refreshed", kAcme);
+  late.set_source("etl.pipeline");
+  prompt.set_source("etl.pipeline");
+  *late.mutable_occurred_at() = testing::Ts(absl::Now() - absl::Seconds(3));
+  for (v1::Envelope* e : {&late, &prompt}) {
+    if (e == &prompt) *prompt.mutable_occurred_at() = testing::Ts(absl::Now());
+    v1::PublishRequest req;
+    *req.mutable_envelope() = *e;
+    v1::PublishResponse resp;
+    ASSERT_TRUE(events_->Publish(Ctx(testing::kTokenA).get(), req, &resp).ok());
+  }
+
+  const HttpReply reply = Request(Url("/v1/health"), testing::kTokenA);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  v1::GetEventHealthResponse h;
+  ASSERT_TRUE(contracts::FromJson(reply.body, h).ok()) << reply.body;
+  ASSERT_EQ(h.outbox_size(), 1) << reply.body;  // acme's only
+  EXPECT_EQ(h.outbox(0).tenant_id(), kAcme);
+  EXPECT_EQ(h.outbox(0).unsent(), 2);
+  EXPECT_EQ(h.outbox(0).retrying(), 1);
+  const absl::Duration oldest =
+      absl::Now() -
+      absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(h.outbox(0).oldest_unsent()));
+  EXPECT_GE(oldest, absl::Seconds(89));
+  EXPECT_LT(oldest, absl::Seconds(150));
+  ASSERT_EQ(h.profile_jobs_size(), 1) << reply.body;
+  EXPECT_EQ(h.profile_jobs(0).pending(), 1);
+  EXPECT_EQ(h.profile_jobs(0).waiting_retry(), 1);
+  EXPECT_EQ(h.profile_jobs(0).running(), 1);
+  EXPECT_TRUE(h.profile_jobs(0).has_next_retry());
+  const v1::SourceActivity* etl = nullptr;
+  for (const auto& s : h.sources())
+    if (s.source() == "etl.pipeline") etl = &s;
+  ASSERT_NE(etl, nullptr) << reply.body;
+  using google::protobuf::util::TimeUtil;
+  const int64_t max_ms = TimeUtil::DurationToMilliseconds(etl->lag_max());
+  const int64_t avg_ms = TimeUtil::DurationToMilliseconds(etl->lag_avg());
+  const int64_t latest_ms = TimeUtil::DurationToMilliseconds(etl->lag_latest());
+  EXPECT_GE(max_ms, 3000) << reply.body;
+  EXPECT_LT(max_ms, 10000) << reply.body;
+  EXPECT_GE(avg_ms, 1500) << reply.body;  // (3 s + ~0) / 2
+  EXPECT_LT(avg_ms, max_ms) << reply.body;
+  EXPECT_LT(latest_ms, 1500) << reply.body;  // the prompt one, sent last
+
+  // tenant-b sees its own backlog and none of acme's.
+  v1::GetEventHealthResponse hb;
+  ASSERT_TRUE(contracts::FromJson(Request(Url("/v1/health"), testing::kTokenB).body, hb).ok());
+  ASSERT_EQ(hb.outbox_size(), 1);
+  EXPECT_EQ(hb.outbox(0).tenant_id(), kB);
+  EXPECT_EQ(hb.profile_jobs_size(), 0);
+}
+
+TEST_F(HttpApiTest, TheExplorerIsServedFromTheBinaryWithAStrictPolicy) {
+  ASSERT_GT(gateway_->http_port(), 0);
+  const HttpReply root = Request(Url("/"), nullptr);
+  EXPECT_EQ(root.status, 302);
+  EXPECT_EQ(root.location, Url("/explorer/"));
+  const HttpReply page = Request(Url("/explorer/"), nullptr);  // no token needed for the files
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_THAT(page.body, HasSubstr("<script type=\"module\" src=\"app.js\"></script>"));
+  EXPECT_THAT(page.headers, HasSubstr("Content-Security-Policy: default-src 'none'; script-src 'self'"));
+  EXPECT_THAT(page.headers, HasSubstr("X-Frame-Options: DENY"));
+  // Nothing from elsewhere: no absolute URL in the page or its script.
+  const HttpReply script = Request(Url("/explorer/app.js"), nullptr);
+  ASSERT_EQ(script.status, 200);
+  EXPECT_EQ(script.content_type, "text/javascript; charset=utf-8");
+  for (const auto* body : {&page.body, &script.body}) EXPECT_THAT(*body, Not(HasSubstr("https://")));
+  EXPECT_EQ(Request(Url("/explorer/app.css"), nullptr).content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(Request(Url("/explorer/../openapi.yaml"), nullptr).status, 404);
+  EXPECT_EQ(Request(Url("/explorer/nope.js"), nullptr).status, 404);
+  // The data behind it still needs a token; the catalog lists what the filters take.
+  EXPECT_EQ(Request(Url("/v1/catalog"), nullptr).status, 401);
+  const HttpReply catalog = Request(Url("/v1/catalog"), testing::kTokenB);
+  ASSERT_EQ(catalog.status, 200);
+  v1::Catalog c;
+  ASSERT_TRUE(contracts::FromJson(catalog.body, c).ok()) << catalog.body;
+  EXPECT_EQ(static_cast<size_t>(c.event_types_size()), catalog_->routes().size());
+  EXPECT_EQ(static_cast<size_t>(c.sources_size()), catalog_->sources().size());
 }
 
 }  // namespace

@@ -4,8 +4,9 @@
 #   2. promtool check rules,
 #   3. promtool test rules on every *.test.yaml here (fails when any test fails),
 #   4. promtool test rules on testdata/wrong-expectation.yaml, which MUST fail,
-#   5. checks the Grafana dashboard: it parses, panel ids are unique, and every sluice_*
-#      metric a panel queries is registered by some service's code.
+#   5. checks the Grafana dashboard: it parses, panel ids are unique, and every sluice_* and
+#      metadata_* metric and every label a panel or variable queries is registered by some
+#      service's code.
 # Needs promtool (Debian package prometheus) and python3 with PyYAML (python3-yaml).
 set -euo pipefail
 
@@ -68,7 +69,7 @@ grep -q 'FAILED' wrong.log || { cat wrong.log; die "promtool failed on wrong-exp
 sed 's/^/   | /' wrong.log
 echo "   promtool rejected the wrong expectation, as it must"
 
-echo "== grafana dashboard: parses, unique panel ids, every sluice_* metric it queries is one the code registers"
+echo "== grafana dashboard: parses, unique panel ids, every metric and label it queries is one the code registers"
 python3 - "$ROOT" <<'PY'
 import json, pathlib, re, sys
 root = pathlib.Path(sys.argv[1])
@@ -78,16 +79,29 @@ if len(ids) != len(set(ids)):
     sys.exit(f"grafana-dashboard.json: repeated panel ids {sorted(i for i in ids if ids.count(i) > 1)}")
 code = "".join(f.read_text(errors="replace") for d in ("gateway", "consumers", "producers", "kafka", "common")
                for f in (root / d).rglob("*.cc"))
+# Labels Prometheus or Kubernetes add to every series, and the histogram bucket bound.
+added = {"le", "job", "instance", "namespace", "pod", "container", "service", "endpoint"}
 missing = set()
-for p in board["panels"]:
-    for t in p.get("targets", []):
-        for name in re.findall(r"\bsluice_[a-z0-9_]+", t.get("expr", "")):
-            base = re.sub(r"_(bucket|count|sum)$", "", name)
-            if f'"{base}"' not in code and f'"{name}"' not in code:
-                missing.add(f'{p["title"]}: {name}')
+queries = [(p["title"], t.get("expr", "")) for p in board["panels"] for t in p.get("targets", [])]
+queries += [("variable " + v["name"], v["query"]["query"] if isinstance(v.get("query"), dict) else str(v.get("query", "")))
+            for v in board.get("templating", {}).get("list", []) if v.get("type") == "query"]
+for title, expr in queries:
+    for name in re.findall(r"\b(?:sluice|metadata)_[a-z0-9_]+", expr):
+        base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        if not any(f'"{n}"' in code for n in (name, base)):
+            missing.add(f"{title}: metric {name}")
+    labels = set()
+    for matchers in re.findall(r"\{([^}]*)\}", expr):
+        labels |= {m.group(1) for m in re.finditer(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers)}
+    for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+        labels |= {l.strip() for l in group.split(",") if l.strip()}
+    labels |= set(re.findall(r"label_values\([^,]+,\s*([a-zA-Z_][a-zA-Z0-9_]*)\)", expr))
+    for label in labels - added:
+        if f'"{label}"' not in code:
+            missing.add(f"{title}: label {label}")
 if missing:
-    sys.exit("grafana-dashboard.json queries metrics no service registers:\n  " + "\n  ".join(sorted(missing)))
-print(f"   {len(ids)} panels, every queried metric registered")
+    sys.exit("grafana-dashboard.json queries metrics or labels no service registers:\n  " + "\n  ".join(sorted(missing)))
+print(f"   {len(ids)} panels, {len(queries)} queries: every metric and label registered")
 PY
 
 echo "monitoring-tests: OK"
