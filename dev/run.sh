@@ -8,14 +8,20 @@
 # the data.quality.degraded event and the whole correlated chain are printed.
 # The services stop at the end (their logs stay in .run/story/); the stack stays up.
 # Stop it with: bash dev/stack.sh down
+#
+# bash dev/run.sh --explorer: the same, with sluice-audit storing every event and the
+# gateway serving the Explorer on http://127.0.0.1:8080/ (SLUICE_EXPLORER_PORT); after
+# the story the services keep running, and the token to sign in with is printed,
+# until Ctrl-C.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 case "${1:-}" in
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  "") ;;
-  *) echo "run: takes no arguments" >&2; exit 2 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") EXPLORER="" ;;
+  --explorer) EXPLORER="127.0.0.1:${SLUICE_EXPLORER_PORT:-8080}" ;;
+  *) echo "run: unknown argument '$1' (want nothing or --explorer)" >&2; exit 2 ;;
 esac
 
 bash dev/install-deps.sh
@@ -43,8 +49,12 @@ stop_services() {
 trap stop_services EXIT
 
 build/gateway/sluice-gateway --listen "$GATEWAY" --tokens "$RUN/tokens.textproto" --pg-dsn "$SLUICE_PG_DSN" \
-  --metrics-listen "" >"$RUN/gateway.log" 2>&1 &
+  --http-listen "$EXPLORER" --metrics-listen "" >"$RUN/gateway.log" 2>&1 &
 PIDS+=($!)
+if [[ -n "$EXPLORER" ]]; then
+  build/consumers/audit/sluice-audit --metrics-listen "" >"$RUN/audit.log" 2>&1 &
+  PIDS+=($!)
+fi
 build/producers/relay/sluice-relay --poll-ms 200 --metrics-listen "" >"$RUN/relay.log" 2>&1 &
 PIDS+=($!)
 # The story's tenant may have its demo tables (schema demo) profiled; nothing else.
@@ -66,6 +76,15 @@ echo "services: sluice-gateway on $GATEWAY, sluice-relay, sluice-profiler (logs 
 echo
 
 build/cli/sluicectl story --gateway "$GATEWAY" --pg-dsn "$SLUICE_PG_DSN" --tenant acme
+
+if [[ -n "$EXPLORER" ]]; then
+  echo
+  echo "Explorer: http://$EXPLORER/  (sign in with the analyst's token of tenant acme:"
+  echo "  $SLUICE_STORY_REQUESTER_TOKEN )"
+  echo "The services run until Ctrl-C (logs in .run/story/)."
+  wait "${PIDS[0]}" || true
+  exit 0
+fi
 
 echo
 echo "The local stack is still running (Kafka $SLUICE_KAFKA_BOOTSTRAP, PostgreSQL port ${SLUICE_PG_PORT:-15432})."
