@@ -84,6 +84,14 @@ absl::Status Authorizer::MayActFor(const v1::Principal& who, std::string_view te
   return Denied(field, Cat(who.name(), " may not act for tenant \"", tenant, "\""));
 }
 
+absl::Status Authorizer::MayManageTriggers(const v1::Principal& who, std::string_view tenant) const {
+  if (auto s = MayActFor(who, tenant); !s.ok()) return s;
+  if (!HasRole(who, kTriggerAdminRole) && !HasRole(who, "operator"))
+    return absl::PermissionDeniedError(
+        Cat(who.name(), " may read triggers but not change them (needs the role ", kTriggerAdminRole, ")"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::set<std::string>> Authorizer::ReadableTenants(
     const v1::Principal& who, const google::protobuf::RepeatedPtrField<std::string>& requested,
     std::string_view field) const {

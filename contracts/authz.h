@@ -84,6 +84,12 @@ class Authorizer {
   // Only the requester cancels.
   absl::Status MayCancel(const v1::Principal& who, std::string_view requested_by) const;
 
+  // --- triggers ---
+  // The role that may create, change, pause and delete a tenant's triggers ("operator"
+  // may too); reading them needs only the tenant.
+  static constexpr char kTriggerAdminRole[] = "trigger_admin";
+  absl::Status MayManageTriggers(const v1::Principal& who, std::string_view tenant) const;
+
   // --- operator actions ---
   // Re-publishing replayed events into `target` needs the "operator" role, and never
   // into Kafka's internal topics ("__" prefix).

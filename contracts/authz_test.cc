@@ -98,6 +98,19 @@ TEST(Authorizer, ApprovalsAreDecidedByThePolicyRoleAndNotByTheRequester) {
   EXPECT_EQ(a.MayCancel(steward, "plain").code(), absl::StatusCode::kPermissionDenied);
 }
 
+TEST(Authorizer, TriggersAreChangedByTheirTenantsTriggerAdminsOrOperators) {
+  Authorizer a(Catalog::Default());
+  const auto admin = P(R"pb(name: "admin" tenants: "tenant-a" roles: "trigger_admin")pb");
+  const auto ops = P(R"pb(name: "ops" tenants: "*" roles: "operator")pb");
+  const auto reader = P(R"pb(name: "reader" tenants: "tenant-a" roles: "metadata_steward")pb");
+  EXPECT_TRUE(a.MayManageTriggers(admin, "tenant-a").ok());
+  EXPECT_TRUE(a.MayManageTriggers(ops, "tenant-b").ok());
+  EXPECT_EQ(a.MayManageTriggers(admin, "tenant-b").code(), absl::StatusCode::kPermissionDenied);
+  auto read_only = a.MayManageTriggers(reader, "tenant-a");
+  EXPECT_EQ(read_only.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(read_only.message()), HasSubstr("trigger_admin"));
+}
+
 TEST(ApprovalPolicy, FromJsonMostSpecificKeyWins) {
   auto p = ApprovalPolicy::FromJson(R"({"METADATA": "steward2", "metadata/tier1": "kernel_architect",
                                        "ENTITY_TYPE_KPI/TIER_3": "kpi_lead"})");

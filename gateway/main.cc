@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
                "Server-Sent Events); plain HTTP, TLS from the ingress. Empty: no HTTP API");
   service.Flag("http-threads", c.http_threads, "HTTP requests served at once; live feeds take at most half")
       ->check(CLI::Range(2, 1024));
+  service.app()
+      .add_flag("--trigger-allow-http-loopback", c.trigger_allow_http_loopback,
+                "TriggerService accepts http:// webhooks to 127.0.0.1, [::1] or localhost (development and "
+                "tests; otherwise https:// only)")
+      ->envname(service.EnvName("trigger-allow-http-loopback"));
   service.Flag("tokens", tokens_file, "Token file (sluice.v1.TokenFile text format)")->required();
   service.Flag("rate-limits", rate_limits,
                "Per-source limits as JSON, or @FILE: "

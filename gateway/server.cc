@@ -31,6 +31,7 @@
 #include "gateway/shared_rate_limiter.h"
 #include "gateway/stream_slots.h"
 #include "gateway/tls_files.h"
+#include "gateway/triggers.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace sluice::gateway {
@@ -85,6 +86,7 @@ struct Gateway::Impl {
   std::unique_ptr<EventHealth> health;
   std::unique_ptr<EventQueryServiceImpl> query_service;
   std::unique_ptr<QualityServiceImpl> quality_service;
+  std::unique_ptr<TriggerServiceImpl> trigger_service;
   std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -237,6 +239,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
       .stopping = impl->stopping,
       .streams = impl->streams.get()});
   impl->quality_service = std::make_unique<QualityServiceImpl>(impl->tokens, impl->authz, impl->pg.get());
+  impl->trigger_service = std::make_unique<TriggerServiceImpl>(
+      impl->tokens, impl->authz, impl->pg.get(),
+      TriggerServiceImpl::Options{.allow_http_loopback = config.trigger_allow_http_loopback});
 
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection lists grpc.health.v1.Health; naming a message of its descriptor links
@@ -259,6 +264,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   builder.RegisterService(impl->refresh.get());
   builder.RegisterService(impl->query_service.get());
   builder.RegisterService(impl->quality_service.get());
+  builder.RegisterService(impl->trigger_service.get());
   if (impl->approval_service) builder.RegisterService(impl->approval_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0)
@@ -267,7 +273,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
   // one it needs; Shutdown sets them all NOT_SERVING at once.
   std::vector<std::string> served = {
       sluice::v1::EventGateway::service_full_name(), sluice::v1::DataRefreshService::service_full_name(),
-      sluice::v1::EventQueryService::service_full_name(), sluice::v1::QualityService::service_full_name()};
+      sluice::v1::EventQueryService::service_full_name(), sluice::v1::QualityService::service_full_name(),
+      sluice::v1::TriggerService::service_full_name()};
   if (impl->approval_service) served.emplace_back(sluice::v1::ApprovalService::service_full_name());
   for (const auto& name : served) impl->server->GetHealthCheckService()->SetServingStatus(name, true);
   impl->server->GetHealthCheckService()->SetServingStatus(true);

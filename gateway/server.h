@@ -24,6 +24,8 @@ struct GatewayConfig {
   // empty: none. Plain HTTP: TLS comes from the ingress in front of it.
   std::string http_listen;
   int http_threads = 16;  // requests served at once; live feeds take at most half
+  // TriggerService accepts http:// webhooks to a loopback address (development, tests).
+  bool trigger_allow_http_loopback = false;
   std::string bootstrap_servers;
   // How long the broker may take to acknowledge before the caller gets UNAVAILABLE.
   absl::Duration delivery_timeout = absl::Seconds(10);

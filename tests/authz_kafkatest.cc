@@ -22,6 +22,7 @@
 #include "sluice/v1/approval_service.grpc.pb.h"
 #include "sluice/v1/event_query.grpc.pb.h"
 #include "sluice/v1/gateway.grpc.pb.h"
+#include "sluice/v1/trigger_service.grpc.pb.h"
 #include "tests/kafka_fixture.h"
 
 namespace sluice {
@@ -78,6 +79,7 @@ class Authz : public testing::KafkaTest {
     refresh_ = v1::DataRefreshService::NewStub(channel);
     approvals_ = v1::ApprovalService::NewStub(channel);
     query_ = v1::EventQueryService::NewStub(channel);
+    triggers_ = v1::TriggerService::NewStub(channel);
   }
   void TearDown() override {
     events_.reset();
@@ -184,6 +186,7 @@ class Authz : public testing::KafkaTest {
   std::unique_ptr<v1::DataRefreshService::Stub> refresh_;
   std::unique_ptr<v1::ApprovalService::Stub> approvals_;
   std::unique_ptr<v1::EventQueryService::Stub> query_;
+  std::unique_ptr<v1::TriggerService::Stub> triggers_;
   int keys_ = 0;
   std::string shared_view_;
   // A view kOwn shares in tenant-acme (made once).
@@ -321,6 +324,26 @@ TEST_F(Authz, TenantIsolationMatrix) {
          return query_->ListSavedViews(Ctx(t).get(), req, &resp).error_code();
        },
        kOk, kDenied, kOk, kUnauth, kUnauth},
+      {"ListTriggers",
+       [&](const char* t) {
+         v1::ListTriggersRequest req;
+         req.set_tenant_id(kAcme);
+         v1::ListTriggersResponse resp;
+         return triggers_->ListTriggers(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
+      // Changing triggers needs trigger_admin or operator: the own-tenant steward has neither.
+      {"CreateTrigger",
+       [&](const char* t) {
+         v1::CreateTriggerRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_name(Cat("trigger-", ++keys_));
+         req.mutable_webhook()->set_url("https://hooks.example.com/sluice");
+         req.mutable_webhook()->set_secret(std::string(32, 's'));
+         v1::CreateTriggerResponse resp;
+         return triggers_->CreateTrigger(Ctx(t).get(), req, &resp).error_code();
+       },
+       kDenied, kDenied, kOk, kUnauth, kUnauth},
       // A view shared in tenant-acme: used by anyone who reads the tenant.
       {"UseSavedView",
        [&](const char* t) {

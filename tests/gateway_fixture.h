@@ -40,7 +40,7 @@ inline constexpr char kTokenSteward[] = "token-steward";
 inline constexpr char kTokenOps[] = "token-ops";
 
 // A gateway in this process, on a free loopback port, over the test's own topics.
-// Tokens: kTokenA (tenant-acme, any source), kTokenB (tenant-b), kTokenEtl (tenant-acme,
+// Tokens: kTokenA (tenant-acme, any source, role trigger_admin), kTokenB (tenant-b), kTokenEtl (tenant-acme,
 // source etl.pipeline only), kTokenSteward (tenant-acme, roles metadata_steward and
 // kpi_owner), kTokenOps (every tenant, role operator). finance.service is limited to 3 events per minute.
 class GatewayTest : public KafkaTest {
@@ -64,11 +64,11 @@ class GatewayTest : public KafkaTest {
   std::unique_ptr<gateway::Gateway> StartGateway(const std::string& bootstrap,
                                                  const std::function<void(gateway::GatewayConfig&)>& tweak) {
     auto tokens = gateway::TokenStore::Parse(common::Cat(
-        "principals { name: \"a\" token_sha256: \"", gateway::Sha256Hex(kTokenA), "\" tenants: \"tenant-acme\" }\n",
-        "principals { name: \"b\" token_sha256: \"", gateway::Sha256Hex(kTokenB), "\" tenants: \"tenant-b\" }\n",
-        "principals { name: \"etl\" token_sha256: \"", gateway::Sha256Hex(kTokenEtl),
-        "\" tenants: \"tenant-acme\" sources: \"etl.pipeline\" }\n", "principals { name: \"steward\" token_sha256: \"",
-        gateway::Sha256Hex(kTokenSteward),
+        "principals { name: \"a\" token_sha256: \"", gateway::Sha256Hex(kTokenA),
+        "\" tenants: \"tenant-acme\" roles: \"trigger_admin\" }\n", "principals { name: \"b\" token_sha256: \"",
+        gateway::Sha256Hex(kTokenB), "\" tenants: \"tenant-b\" }\n", "principals { name: \"etl\" token_sha256: \"",
+        gateway::Sha256Hex(kTokenEtl), "\" tenants: \"tenant-acme\" sources: \"etl.pipeline\" }\n",
+        "principals { name: \"steward\" token_sha256: \"", gateway::Sha256Hex(kTokenSteward),
         "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" roles: \"kpi_owner\" }\n",
         "principals { name: \"ops\" token_sha256: \"", gateway::Sha256Hex(kTokenOps),
         "\" tenants: \"*\" roles: \"operator\" }\n"));

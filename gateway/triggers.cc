@@ -1,0 +1,405 @@
+#include "gateway/triggers.h"
+
+#include <absl/strings/ascii.h>
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_split.h>
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/strings.h"
+#include "contracts/envelope.h"
+#include "contracts/validate.h"
+#include "gateway/grpc_status.h"
+#include "gateway/saved_views.h"
+
+namespace sluice::gateway {
+namespace {
+
+using common::Cat;
+using common::PgConnection;
+using common::PgResult;
+using google::protobuf::util::TimeUtil;
+
+absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
+
+int64_t Int(std::string_view v) {
+  int64_t out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out);
+  return out;
+}
+
+size_t Chars(std::string_view s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+bool HasControl(std::string_view s, std::string_view allowed) {
+  return std::any_of(s.begin(), s.end(), [&](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 || u == 0x7F) && allowed.find(c) == std::string_view::npos;
+  });
+}
+
+constexpr char kCols[] =
+    "id::text, tenant_id, name, description, array_to_string(types, ','), array_to_string(sources, ','),"
+    " json_path, webhook_url, webhook_timeout_ms, webhook_secret <> '', paused, created_by, updated_by,"
+    " (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint,"
+    " version";
+
+v1::Trigger ToTrigger(const PgResult& r, int i) {
+  v1::Trigger t;
+  t.set_id(std::string(r.Get(i, 0)));
+  t.set_tenant_id(std::string(r.Get(i, 1)));
+  t.set_name(std::string(r.Get(i, 2)));
+  t.set_description(std::string(r.Get(i, 3)));
+  // (Catalog names have no comma.)
+  for (const auto& type : absl::StrSplit(std::string(r.Get(i, 4)), ',', absl::SkipEmpty()))
+    t.mutable_predicate()->add_types(std::string(type));
+  for (const auto& source : absl::StrSplit(std::string(r.Get(i, 5)), ',', absl::SkipEmpty()))
+    t.mutable_predicate()->add_sources(std::string(source));
+  t.mutable_predicate()->set_json_path(std::string(r.Get(i, 6)));
+  t.mutable_webhook()->set_url(std::string(r.Get(i, 7)));
+  t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(Int(r.Get(i, 8))));
+  t.set_has_secret(r.Get(i, 9) == "t");
+  t.set_state(r.Get(i, 10) == "t" ? v1::TRIGGER_STATE_PAUSED : v1::TRIGGER_STATE_ACTIVE);
+  t.set_created_by(std::string(r.Get(i, 11)));
+  t.set_updated_by(std::string(r.Get(i, 12)));
+  *t.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 13)));
+  *t.mutable_updated_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 14)));
+  t.set_version(Int(r.Get(i, 15)));
+  return t;
+}
+
+absl::Status CheckId(const std::string& id) {
+  if (id.empty()) return Invalid("id", "required");
+  if (!contracts::IsUuid(id)) return Invalid("id", "must be a UUID");
+  return absl::OkStatus();
+}
+
+absl::Status NotFound(const std::string& tenant, const std::string& id) {
+  return absl::NotFoundError(Cat("id: tenant ", tenant, " has no trigger ", id));
+}
+
+int TimeoutOf(const v1::WebhookAction& w) {
+  return w.timeout_ms() == 0 ? TriggerServiceImpl::kDefaultTimeoutMs : w.timeout_ms();
+}
+
+// A JSONPath PostgreSQL accepts; its own words stay in the log.
+absl::Status CheckJsonPath(PgConnection& c, const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  auto r = c.Exec("SELECT $1::jsonpath", {path});
+  if (r.ok() || r.status().code() == absl::StatusCode::kUnavailable) return r.status();
+  spdlog::info("gateway: trigger json_path refused: {}", r.status().message());
+  return Invalid("predicate.json_path", "not a valid SQL/JSON path expression");
+}
+
+// One statement on a pooled connection.
+absl::StatusOr<PgResult> Exec(common::PgPool& pool, std::string_view sql,
+                              const std::vector<std::optional<std::string>>& params) {
+  auto lease = pool.Lease();
+  if (!lease.ok()) return lease.status();
+  auto r = (*lease)->Exec(sql, params);
+  lease->Note(r.status());
+  return r;
+}
+
+// A unique-name conflict as the caller's error.
+absl::Status NameTaken(const absl::Status& s, const std::string& tenant, const std::string& name) {
+  if (common::SqlState(s) == "23505")
+    return absl::AlreadyExistsError(Cat("name: tenant ", tenant, " has a trigger named \"", name, "\""));
+  return s;
+}
+
+}  // namespace
+
+std::string TriggerServiceImpl::UrlProblem(std::string_view url, bool allow_http_loopback) {
+  if (url.empty()) return "required";
+  if (url.size() > kMaxUrlBytes) return Cat("longer than ", kMaxUrlBytes, " bytes");
+  if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F; }))
+    return "has a space or a control character";
+  const std::string scheme = absl::AsciiStrToLower(std::string(url.substr(0, 8)));
+  const bool https = scheme.rfind("https://", 0) == 0;
+  const bool http = scheme.rfind("http://", 0) == 0;
+  if (!https && !http) return "must be an https:// URL";
+  std::string_view rest = url.substr(https ? 8 : 7);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) return "must not carry user info (user@host)";
+  std::string_view host = authority, port;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) return "has an unclosed [IPv6] host";
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+    if (!port.empty() && port.front() != ':') return "has something after its [IPv6] host that is not a port";
+    if (!port.empty()) port.remove_prefix(1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return "has no host";
+  int port_number = 0;
+  if (!port.empty() && (!absl::SimpleAtoi(std::string(port), &port_number) || port_number < 1 || port_number > 65535))
+    return "has a port that is not 1 to 65535";
+  if (http) {
+    const std::string lower = absl::AsciiStrToLower(std::string(host));
+    const bool loopback = lower == "127.0.0.1" || lower == "[::1]" || lower == "localhost";
+    if (!allow_http_loopback || !loopback)
+      return "must be an https:// URL (http:// only to a loopback address on a gateway with "
+             "--trigger-allow-http-loopback)";
+  }
+  return "";
+}
+
+absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, Options options,
+                                             const std::string& name, const std::string& description,
+                                             const v1::TriggerPredicate& predicate, const v1::WebhookAction& webhook,
+                                             bool secret_required) {
+  std::vector<contracts::FieldViolation> v;
+  auto add = [&v](const std::string& field, std::string_view what) { v.push_back({field, Cat(field, ": ", what)}); };
+  if (name.empty() || std::all_of(name.begin(), name.end(), [](char c) { return c == ' '; }))
+    add("name", "required");
+  else if (Chars(name) > kMaxNameChars)
+    add("name", Cat("longer than ", kMaxNameChars, " characters"));
+  else if (HasControl(name, ""))
+    add("name", "has a control character");
+  if (Chars(description) > kMaxDescriptionChars)
+    add("description", Cat("longer than ", kMaxDescriptionChars, " characters"));
+  else if (HasControl(description, "\n\t"))
+    add("description", "has a control character other than newline and tab");
+  for (int i = 0; i < predicate.types_size(); ++i)
+    if (catalog.Find(predicate.types(i)) == nullptr) add(Cat("predicate.types[", i, "]"), "not a type of the catalog");
+  for (int i = 0; i < predicate.sources_size(); ++i)
+    if (!catalog.IsKnownSource(predicate.sources(i)))
+      add(Cat("predicate.sources[", i, "]"), "not a source of the catalog");
+  if (predicate.json_path().size() > kMaxJsonPathBytes)
+    add("predicate.json_path", Cat("longer than ", kMaxJsonPathBytes, " bytes"));
+  else if (HasControl(predicate.json_path(), "\n\t"))
+    add("predicate.json_path", "has a control character other than newline and tab");
+  if (const std::string problem = UrlProblem(webhook.url(), options.allow_http_loopback); !problem.empty())
+    add("webhook.url", problem);
+  const std::string& secret = webhook.secret();
+  if (secret.empty()) {
+    if (secret_required) add("webhook.secret", "required: the key deliveries are signed with (HMAC-SHA256)");
+  } else if (secret.size() < kMinSecretChars || secret.size() > kMaxSecretChars) {
+    add("webhook.secret",
+        Cat("must be ", kMinSecretChars, " to ", kMaxSecretChars, " characters, not ", secret.size()));
+  } else if (std::any_of(secret.begin(), secret.end(), [](char c) { return c < 0x21 || c > 0x7E; })) {
+    add("webhook.secret", "must be printable ASCII without spaces");
+  }
+  if (webhook.timeout_ms() != 0 && (webhook.timeout_ms() < kMinTimeoutMs || webhook.timeout_ms() > kMaxTimeoutMs))
+    add("webhook.timeout_ms", Cat("must be ", kMinTimeoutMs, " to ", kMaxTimeoutMs, " (0: ", kDefaultTimeoutMs, ")"));
+  if (!v.empty()) return contracts::InvalidFields(v);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
+                                                       const v1::CreateTriggerRequest& req) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckFields(authz_.catalog(), options_, req.name(), req.description(), req.predicate(), req.webhook(),
+                           /*secret_required=*/true);
+      !s.ok())
+    return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  const std::string id = contracts::NewUuidV7();
+  auto created = common::InTransaction<v1::Trigger>(*pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Trigger> {
+    if (auto s = CheckJsonPath(c, req.predicate().json_path()); !s.ok()) return s;
+    if (auto r = c.Exec("SELECT pg_advisory_xact_lock(hashtext('event_trigger'), hashtext($1))", {*tenant}); !r.ok())
+      return r.status();
+    auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1", {*tenant});
+    if (!n.ok()) return n.status();
+    if (Int(n->Get(0, 0)) >= kMaxPerTenant)
+      return absl::ResourceExhaustedError(
+          Cat("tenant ", *tenant, " has ", kMaxPerTenant, " triggers, the most it may keep"));
+    const auto& p = req.predicate();
+    auto r = c.Exec(Cat("INSERT INTO event_trigger (tenant_id, id, name, description, types, sources, json_path,"
+                        " webhook_url, webhook_secret, webhook_timeout_ms, paused, created_by, updated_by)"
+                        " VALUES ($1, $2::uuid, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10::int, $11, $12, $12)"
+                        " RETURNING ",
+                        kCols),
+                    {*tenant, id, req.name(), req.description(), common::PgTextArray(p.types()),
+                     common::PgTextArray(p.sources()), p.json_path(), req.webhook().url(), req.webhook().secret(),
+                     Cat(TimeoutOf(req.webhook())), req.paused() ? "t" : "f", who.name()});
+    if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
+    return ToTrigger(*r, 0);
+  });
+  if (created.ok())
+    spdlog::info("gateway: trigger {} \"{}\" of tenant {} created by {}", created->id(), created->name(), *tenant,
+                 who.name());
+  return created;
+}
+
+absl::StatusOr<v1::Trigger> TriggerServiceImpl::Get(const v1::Principal& who, const std::string& tenant_id,
+                                                    const std::string& id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r =
+      Exec(*pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid"), {*tenant, id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return NotFound(*tenant, id);
+  return ToTrigger(*r, 0);
+}
+
+absl::StatusOr<v1::ListTriggersResponse> TriggerServiceImpl::List(const v1::Principal& who,
+                                                                  const std::string& tenant_id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r = Exec(
+      *pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 ORDER BY name, id LIMIT ", kMaxPerTenant),
+      {*tenant});
+  if (!r.ok()) return r.status();
+  v1::ListTriggersResponse out;
+  for (int i = 0; i < r->rows(); ++i) *out.add_triggers() = ToTrigger(*r, i);
+  return out;
+}
+
+absl::StatusOr<v1::Trigger> TriggerServiceImpl::Update(const v1::Principal& who,
+                                                       const v1::UpdateTriggerRequest& req) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(req.id()); !s.ok()) return s;
+  if (auto s = CheckFields(authz_.catalog(), options_, req.name(), req.description(), req.predicate(), req.webhook(),
+                           /*secret_required=*/false);
+      !s.ok())
+    return s;
+  if (req.expected_version() < 0) return Invalid("expected_version", "must not be negative");
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  return common::InTransaction<v1::Trigger>(*pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Trigger> {
+    if (auto s = CheckJsonPath(c, req.predicate().json_path()); !s.ok()) return s;
+    const auto& p = req.predicate();
+    // The secret stays when none is given ($9 empty).
+    auto r = c.Exec(Cat("UPDATE event_trigger SET name = $3, description = $4, types = $5::text[],"
+                        " sources = $6::text[], json_path = $7, webhook_url = $8,"
+                        " webhook_secret = CASE WHEN $9 = '' THEN webhook_secret ELSE $9 END,"
+                        " webhook_timeout_ms = $10::int, updated_by = $11, updated_at = now(), version = version + 1"
+                        " WHERE tenant_id = $1 AND id = $2::uuid AND ($12::bigint = 0 OR version = $12::bigint)"
+                        " RETURNING ",
+                        kCols),
+                    {*tenant, req.id(), req.name(), req.description(), common::PgTextArray(p.types()),
+                     common::PgTextArray(p.sources()), p.json_path(), req.webhook().url(), req.webhook().secret(),
+                     Cat(TimeoutOf(req.webhook())), who.name(), Cat(req.expected_version())});
+    if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
+    if (r->rows() == 1) return ToTrigger(*r, 0);
+    auto exists =
+        c.Exec("SELECT version FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid", {*tenant, req.id()});
+    if (!exists.ok()) return exists.status();
+    if (exists->rows() == 0) return NotFound(*tenant, req.id());
+    return absl::FailedPreconditionError(
+        Cat("expected_version: the trigger is at version ", exists->Get(0, 0), ", not ", req.expected_version()));
+  });
+}
+
+absl::Status TriggerServiceImpl::Delete(const v1::Principal& who, const std::string& tenant_id,
+                                        const std::string& id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r = Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid RETURNING 1", {*tenant, id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return NotFound(*tenant, id);
+  spdlog::info("gateway: trigger {} of tenant {} deleted by {}", id, *tenant, who.name());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Trigger> TriggerServiceImpl::SetPaused(const v1::Principal& who, const std::string& tenant_id,
+                                                          const std::string& id, bool paused) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r = Exec(*pool_,
+                Cat("UPDATE event_trigger SET paused = $3, updated_by = $4, updated_at = now(),"
+                    " version = version + 1 WHERE tenant_id = $1 AND id = $2::uuid RETURNING ",
+                    kCols),
+                {*tenant, id, paused ? "t" : "f", who.name()});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return NotFound(*tenant, id);
+  return ToTrigger(*r, 0);
+}
+
+template <class Resp, class Core>
+grpc::Status TriggerServiceImpl::Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const {
+  auto who = tokens_.Authenticate(*ctx);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  return ToGrpcStatus(core(**who, *resp));
+}
+
+grpc::Status TriggerServiceImpl::CreateTrigger(grpc::ServerContext* ctx, const v1::CreateTriggerRequest* req,
+                                               v1::CreateTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::CreateTriggerResponse& out) -> absl::Status {
+    auto t = Create(who, *req);
+    if (!t.ok()) return t.status();
+    *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::GetTrigger(grpc::ServerContext* ctx, const v1::GetTriggerRequest* req,
+                                            v1::GetTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::GetTriggerResponse& out) -> absl::Status {
+    auto t = Get(who, req->tenant_id(), req->id());
+    if (!t.ok()) return t.status();
+    *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::ListTriggers(grpc::ServerContext* ctx, const v1::ListTriggersRequest* req,
+                                              v1::ListTriggersResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::ListTriggersResponse& out) -> absl::Status {
+    auto l = List(who, req->tenant_id());
+    if (!l.ok()) return l.status();
+    out = *std::move(l);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::UpdateTrigger(grpc::ServerContext* ctx, const v1::UpdateTriggerRequest* req,
+                                               v1::UpdateTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::UpdateTriggerResponse& out) -> absl::Status {
+    auto t = Update(who, *req);
+    if (!t.ok()) return t.status();
+    *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::DeleteTrigger(grpc::ServerContext* ctx, const v1::DeleteTriggerRequest* req,
+                                               v1::DeleteTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::DeleteTriggerResponse&) -> absl::Status {
+    return Delete(who, req->tenant_id(), req->id());
+  });
+}
+
+grpc::Status TriggerServiceImpl::PauseTrigger(grpc::ServerContext* ctx, const v1::PauseTriggerRequest* req,
+                                              v1::PauseTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::PauseTriggerResponse& out) -> absl::Status {
+    auto t = SetPaused(who, req->tenant_id(), req->id(), true);
+    if (!t.ok()) return t.status();
+    *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::ResumeTrigger(grpc::ServerContext* ctx, const v1::ResumeTriggerRequest* req,
+                                               v1::ResumeTriggerResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::ResumeTriggerResponse& out) -> absl::Status {
+    auto t = SetPaused(who, req->tenant_id(), req->id(), false);
+    if (!t.ok()) return t.status();
+    *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace sluice::gateway

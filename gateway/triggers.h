@@ -1,0 +1,78 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <string>
+
+#include "common/pg_pool.h"
+#include "contracts/authz.h"
+#include "contracts/catalog.h"
+#include "gateway/auth.h"
+#include "sluice/v1/trigger_service.grpc.pb.h"
+
+namespace sluice::gateway {
+
+// Triggers (event_trigger, migration 0017): a tenant's predicate over its events and the
+// webhook each match goes to. Every statement names the tenant the Authorizer checked;
+// changes need MayManageTriggers. The webhook secret is written, never read back out.
+// Thread-safe; refers to its arguments, which must outlive it. `pool` null: every call is
+// FAILED_PRECONDITION.
+class TriggerServiceImpl final : public v1::TriggerService::Service {
+ public:
+  static constexpr int kMaxPerTenant = 100;
+  static constexpr size_t kMaxNameChars = 100, kMaxDescriptionChars = 1000;
+  static constexpr size_t kMaxJsonPathBytes = 2048, kMaxUrlBytes = 2048;
+  static constexpr size_t kMinSecretChars = 32, kMaxSecretChars = 256;
+  static constexpr int kDefaultTimeoutMs = 5000, kMinTimeoutMs = 100, kMaxTimeoutMs = 30000;
+
+  struct Options {
+    // Accept http:// webhooks to a loopback address (local development and tests).
+    bool allow_http_loopback = false;
+  };
+  TriggerServiceImpl(const TokenStore& tokens, const contracts::Authorizer& authz, common::PgPool* pool,
+                     Options options)
+      : tokens_(tokens), authz_(authz), pool_(pool), options_(options) {}
+
+  grpc::Status CreateTrigger(grpc::ServerContext*, const v1::CreateTriggerRequest*,
+                             v1::CreateTriggerResponse*) override;
+  grpc::Status GetTrigger(grpc::ServerContext*, const v1::GetTriggerRequest*, v1::GetTriggerResponse*) override;
+  grpc::Status ListTriggers(grpc::ServerContext*, const v1::ListTriggersRequest*, v1::ListTriggersResponse*) override;
+  grpc::Status UpdateTrigger(grpc::ServerContext*, const v1::UpdateTriggerRequest*,
+                             v1::UpdateTriggerResponse*) override;
+  grpc::Status DeleteTrigger(grpc::ServerContext*, const v1::DeleteTriggerRequest*,
+                             v1::DeleteTriggerResponse*) override;
+  grpc::Status PauseTrigger(grpc::ServerContext*, const v1::PauseTriggerRequest*, v1::PauseTriggerResponse*) override;
+  grpc::Status ResumeTrigger(grpc::ServerContext*, const v1::ResumeTriggerRequest*,
+                             v1::ResumeTriggerResponse*) override;
+
+  // The calls without their transport, for a principal the caller authenticated.
+  absl::StatusOr<v1::Trigger> Create(const v1::Principal& who, const v1::CreateTriggerRequest& req) const;
+  absl::StatusOr<v1::Trigger> Get(const v1::Principal& who, const std::string& tenant, const std::string& id) const;
+  absl::StatusOr<v1::ListTriggersResponse> List(const v1::Principal& who, const std::string& tenant) const;
+  absl::StatusOr<v1::Trigger> Update(const v1::Principal& who, const v1::UpdateTriggerRequest& req) const;
+  absl::Status Delete(const v1::Principal& who, const std::string& tenant, const std::string& id) const;
+  absl::StatusOr<v1::Trigger> SetPaused(const v1::Principal& who, const std::string& tenant, const std::string& id,
+                                        bool paused) const;
+
+  // The checks that need no database, every wrong field named at once: name,
+  // description, predicate (types and sources in the catalog, JSONPath size), webhook
+  // (URL, secret, timeout). `secret_required`: a create (an update may keep the secret).
+  static absl::Status CheckFields(const contracts::Catalog& catalog, Options options, const std::string& name,
+                                  const std::string& description, const v1::TriggerPredicate& predicate,
+                                  const v1::WebhookAction& webhook, bool secret_required);
+  // A webhook URL: https://host[:port][/path] without user info, spaces or controls;
+  // http:// only to 127.0.0.1, [::1] or localhost when `allow_http_loopback`. The reason
+  // it is refused, or "" when it is fine.
+  static std::string UrlProblem(std::string_view url, bool allow_http_loopback);
+
+ private:
+  template <class Resp, class Core>
+  grpc::Status Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const;
+
+  const TokenStore& tokens_;
+  const contracts::Authorizer& authz_;
+  common::PgPool* pool_;
+  const Options options_;
+};
+
+}  // namespace sluice::gateway
