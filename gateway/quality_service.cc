@@ -11,6 +11,7 @@
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
 #include "gateway/list_request.h"
+#include "gateway/request_fields.h"
 
 namespace sluice::gateway {
 namespace {
@@ -21,12 +22,6 @@ using common::PgResult;
 using google::protobuf::util::TimeUtil;
 
 absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
-
-int64_t Int(std::string_view v) {
-  int64_t out = 0;
-  std::from_chars(v.data(), v.data() + v.size(), out);
-  return out;
-}
 
 // A timestamp column as microseconds since the epoch, bound back the same way.
 std::string Micros(std::string_view col) { return Cat("(extract(epoch FROM ", col, ") * 1000000)::bigint"); }
@@ -65,16 +60,16 @@ absl::StatusOr<v1::QualityProfile> ToProfile(const PgResult& r, int i) {
   p.set_tier(contracts::TierFromDb(r.Get(i, 5)));
   p.set_binding_schema(std::string(r.Get(i, 6)));
   p.set_binding_table(std::string(r.Get(i, 7)));
-  p.set_row_count(Int(r.Get(i, 8)));
+  p.set_row_count(PgInt(r.Get(i, 8)));
   p.set_completeness(std::stod(std::string(r.Get(i, 9))));
   p.set_uniqueness(std::stod(std::string(r.Get(i, 10))));
   p.set_validity(std::stod(std::string(r.Get(i, 11))));
   p.set_quality_score(std::stod(std::string(r.Get(i, 12))));
   p.set_quality_grade(GradeFromDb(r.Get(i, 13)));
-  p.set_duration_ms(Int(r.Get(i, 14)));
+  p.set_duration_ms(PgInt(r.Get(i, 14)));
   p.set_method(std::string(r.Get(i, 15)));
   p.set_job_id(std::string(r.Get(i, 16)));
-  *p.mutable_profiled_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 17)));
+  *p.mutable_profiled_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 17)));
   if (auto s = contracts::FromJson(r.Get(i, 18), *p.mutable_details()); !s.ok())
     return absl::DataLossError(Cat("profile ", p.id(), ": stored details are not a JSON object"));
   return p;
@@ -120,7 +115,7 @@ absl::Status DecodeCursor(const std::string& cursor, std::string* micros, std::s
 
 google::protobuf::Timestamp TimestampOrUnset(const PgResult& r, int i, int col, bool* set) {
   *set = !r.IsNull(i, col);
-  return *set ? TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, col))) : google::protobuf::Timestamp();
+  return *set ? TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, col))) : google::protobuf::Timestamp();
 }
 
 }  // namespace
@@ -292,8 +287,8 @@ absl::Status QualityServiceImpl::Job(const v1::Principal& who, const v1::GetProf
     j.set_trigger_event_id(std::string(r->Get(0, 9)));
     j.set_trigger_type(std::string(r->Get(0, 10)));
     j.set_correlation_id(std::string(r->Get(0, 11)));
-    j.set_attempts(static_cast<int32_t>(Int(r->Get(0, 12))));
-    j.set_max_attempts(static_cast<int32_t>(Int(r->Get(0, 13))));
+    j.set_attempts(static_cast<int32_t>(PgInt(r->Get(0, 12))));
+    j.set_max_attempts(static_cast<int32_t>(PgInt(r->Get(0, 13))));
     bool set = false;
     auto next = TimestampOrUnset(*r, 0, 14, &set);
     if (set) *j.mutable_next_attempt_at() = next;

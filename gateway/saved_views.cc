@@ -13,6 +13,7 @@
 #include "contracts/json.h"
 #include "contracts/validate.h"
 #include "gateway/list_request.h"
+#include "gateway/request_fields.h"
 
 namespace sluice::gateway {
 namespace {
@@ -23,24 +24,6 @@ using common::PgResult;
 using google::protobuf::util::TimeUtil;
 
 absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
-
-int64_t Int(std::string_view v) {
-  int64_t out = 0;
-  std::from_chars(v.data(), v.data() + v.size(), out);
-  return out;
-}
-
-// Code points of valid UTF-8 (protobuf has checked it), and whether any is a control
-// character other than those `allowed`.
-size_t Chars(std::string_view s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
-bool HasControl(std::string_view s, std::string_view allowed) {
-  return std::any_of(s.begin(), s.end(), [&](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 || u == 0x7F) && allowed.find(c) == std::string_view::npos;
-  });
-}
 
 constexpr char kViewCols[] =
     "id::text, tenant_id, owner, name, description, filter::text, shared,"
@@ -57,9 +40,9 @@ absl::StatusOr<v1::SavedView> ToView(const PgResult& r, int i) {
   if (!contracts::FromJson(r.Get(i, 5), *v.mutable_filter()).ok())
     return absl::DataLossError(Cat("saved view ", v.id(), ": its stored filter does not parse"));
   v.set_visibility(r.Get(i, 6) == "t" ? v1::SAVED_VIEW_VISIBILITY_SHARED : v1::SAVED_VIEW_VISIBILITY_PRIVATE);
-  *v.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 7)));
-  v.set_use_count(Int(r.Get(i, 8)));
-  if (!r.IsNull(i, 9)) *v.mutable_last_used_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 9)));
+  *v.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 7)));
+  v.set_use_count(PgInt(r.Get(i, 8)));
+  if (!r.IsNull(i, 9)) *v.mutable_last_used_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 9)));
   return v;
 }
 
@@ -98,17 +81,7 @@ absl::Status SavedViews::CheckCreate(const contracts::Catalog& catalog, const co
                                      const v1::CreateSavedViewRequest& req) {
   std::vector<contracts::FieldViolation> v;
   auto add = [&v](const std::string& field, std::string_view what) { v.push_back({field, Cat(field, ": ", what)}); };
-  const std::string& name = req.name();
-  if (name.empty() || std::all_of(name.begin(), name.end(), [](char c) { return c == ' '; }))
-    add("name", "required");
-  else if (Chars(name) > kMaxNameChars)
-    add("name", Cat("longer than ", kMaxNameChars, " characters"));
-  else if (HasControl(name, ""))
-    add("name", "has a control character");
-  if (Chars(req.description()) > kMaxDescriptionChars)
-    add("description", Cat("longer than ", kMaxDescriptionChars, " characters"));
-  else if (HasControl(req.description(), "\n\t"))
-    add("description", "has a control character other than newline and tab");
+  CheckNameAndDescription(req.name(), kMaxNameChars, req.description(), kMaxDescriptionChars, v);
   if (!v1::SavedViewVisibility_IsValid(req.visibility())) add("visibility", "not a known visibility");
   const v1::EventFilter& f = req.filter();
   for (int i = 0; i < f.tenant_ids_size(); ++i)
@@ -116,11 +89,11 @@ absl::Status SavedViews::CheckCreate(const contracts::Catalog& catalog, const co
       add(Cat("filter.tenant_ids[", i, "]"), Cat("a view of tenant ", tenant, " reads that tenant only"));
   if (f.json_path().size() > kMaxJsonPathBytes)
     add("filter.json_path", Cat("longer than ", kMaxJsonPathBytes, " bytes"));
-  else if (HasControl(f.json_path(), "\n\t"))
+  else if (HasControlChar(f.json_path(), "\n\t"))
     add("filter.json_path", "has a control character other than newline and tab");
   if (f.correlation_id().size() > kMaxCorrelationIdBytes)
     add("filter.correlation_id", Cat("longer than ", kMaxCorrelationIdBytes, " bytes"));
-  else if (HasControl(f.correlation_id(), ""))
+  else if (HasControlChar(f.correlation_id(), ""))
     add("filter.correlation_id", "has a control character");
   if (f.ByteSizeLong() > kMaxFilterJsonBytes / 2) add("filter", "too large");
   if (!v.empty()) return contracts::InvalidFields(v);
@@ -161,12 +134,12 @@ absl::StatusOr<v1::CreateSavedViewResponse> SavedViews::Create(const v1::Princip
         " count(*) FILTER (WHERE owner = $2 AND name = $3) FROM event_saved_view WHERE tenant_id = $1",
         {*tenant, who.name(), req.name()});
     if (!counts.ok()) return counts.status();
-    if (Int(counts->Get(0, 2)) > 0)
+    if (PgInt(counts->Get(0, 2)) > 0)
       return absl::AlreadyExistsError(Cat("name: you have a view named \"", req.name(), "\" in tenant ", *tenant));
-    if (Int(counts->Get(0, 0)) >= kMaxOwnPerTenant)
+    if (PgInt(counts->Get(0, 0)) >= kMaxOwnPerTenant)
       return absl::ResourceExhaustedError(
           Cat("you have ", kMaxOwnPerTenant, " views in tenant ", *tenant, ", the most one caller may keep"));
-    if (shared && Int(counts->Get(0, 1)) >= kMaxSharedPerTenant)
+    if (shared && PgInt(counts->Get(0, 1)) >= kMaxSharedPerTenant)
       return absl::ResourceExhaustedError(
           Cat("tenant ", *tenant, " has ", kMaxSharedPerTenant, " shared views, the most it may keep"));
     auto r = c.Exec(Cat("INSERT INTO event_saved_view (tenant_id, id, owner, name, description, filter, shared)"
@@ -291,8 +264,8 @@ void SavedViews::FillRecent(PgConnection& c, const v1::Principal& who, v1::Saved
     view.clear_recent();
     return;
   }
-  recent.set_events(Int(r->Get(0, 0)));
-  recent.set_errors(Int(r->Get(0, 1)));
+  recent.set_events(PgInt(r->Get(0, 0)));
+  recent.set_errors(PgInt(r->Get(0, 1)));
   recent.set_capped(recent.events() >= kMaxCounted);
   const double minutes = std::max(static_cast<double>(to - from) / 60e6, 1.0 / 60);  // at least a second
   recent.set_events_per_minute(static_cast<double>(recent.events()) / minutes);

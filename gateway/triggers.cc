@@ -15,6 +15,7 @@
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
+#include "gateway/request_fields.h"
 #include "gateway/saved_views.h"
 
 namespace sluice::gateway {
@@ -26,22 +27,6 @@ using common::PgResult;
 using google::protobuf::util::TimeUtil;
 
 absl::Status Invalid(std::string_view field, std::string_view what) { return contracts::InvalidField(field, what); }
-
-int64_t Int(std::string_view v) {
-  int64_t out = 0;
-  std::from_chars(v.data(), v.data() + v.size(), out);
-  return out;
-}
-
-size_t Chars(std::string_view s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
-bool HasControl(std::string_view s, std::string_view allowed) {
-  return std::any_of(s.begin(), s.end(), [&](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 || u == 0x7F) && allowed.find(c) == std::string_view::npos;
-  });
-}
 
 constexpr char kCols[] =
     "id::text, tenant_id, name, description, array_to_string(types, ','), array_to_string(sources, ','),"
@@ -62,14 +47,14 @@ v1::Trigger ToTrigger(const PgResult& r, int i) {
     t.mutable_predicate()->add_sources(std::string(source));
   t.mutable_predicate()->set_json_path(std::string(r.Get(i, 6)));
   t.mutable_webhook()->set_url(std::string(r.Get(i, 7)));
-  t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(Int(r.Get(i, 8))));
+  t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(PgInt(r.Get(i, 8))));
   t.set_has_secret(r.Get(i, 9) == "t");
   t.set_state(r.Get(i, 10) == "t" ? v1::TRIGGER_STATE_PAUSED : v1::TRIGGER_STATE_ACTIVE);
   t.set_created_by(std::string(r.Get(i, 11)));
   t.set_updated_by(std::string(r.Get(i, 12)));
-  *t.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 13)));
-  *t.mutable_updated_at() = TimeUtil::MicrosecondsToTimestamp(Int(r.Get(i, 14)));
-  t.set_version(Int(r.Get(i, 15)));
+  *t.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 13)));
+  *t.mutable_updated_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 14)));
+  t.set_version(PgInt(r.Get(i, 15)));
   return t;
 }
 
@@ -159,16 +144,7 @@ absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, 
                                              bool secret_required) {
   std::vector<contracts::FieldViolation> v;
   auto add = [&v](const std::string& field, std::string_view what) { v.push_back({field, Cat(field, ": ", what)}); };
-  if (name.empty() || std::all_of(name.begin(), name.end(), [](char c) { return c == ' '; }))
-    add("name", "required");
-  else if (Chars(name) > kMaxNameChars)
-    add("name", Cat("longer than ", kMaxNameChars, " characters"));
-  else if (HasControl(name, ""))
-    add("name", "has a control character");
-  if (Chars(description) > kMaxDescriptionChars)
-    add("description", Cat("longer than ", kMaxDescriptionChars, " characters"));
-  else if (HasControl(description, "\n\t"))
-    add("description", "has a control character other than newline and tab");
+  CheckNameAndDescription(name, kMaxNameChars, description, kMaxDescriptionChars, v);
   for (int i = 0; i < predicate.types_size(); ++i)
     if (catalog.Find(predicate.types(i)) == nullptr) add(Cat("predicate.types[", i, "]"), "not a type of the catalog");
   for (int i = 0; i < predicate.sources_size(); ++i)
@@ -176,7 +152,7 @@ absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, 
       add(Cat("predicate.sources[", i, "]"), "not a source of the catalog");
   if (predicate.json_path().size() > kMaxJsonPathBytes)
     add("predicate.json_path", Cat("longer than ", kMaxJsonPathBytes, " bytes"));
-  else if (HasControl(predicate.json_path(), "\n\t"))
+  else if (HasControlChar(predicate.json_path(), "\n\t"))
     add("predicate.json_path", "has a control character other than newline and tab");
   if (const std::string problem = UrlProblem(webhook.url(), options.allow_http_loopback); !problem.empty())
     add("webhook.url", problem);
@@ -212,7 +188,7 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
       return r.status();
     auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1", {*tenant});
     if (!n.ok()) return n.status();
-    if (Int(n->Get(0, 0)) >= kMaxPerTenant)
+    if (PgInt(n->Get(0, 0)) >= kMaxPerTenant)
       return absl::ResourceExhaustedError(
           Cat("tenant ", *tenant, " has ", kMaxPerTenant, " triggers, the most it may keep"));
     const auto& p = req.predicate();
