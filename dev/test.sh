@@ -15,7 +15,23 @@ case "${1:-}" in
   *) echo "test: takes no arguments" >&2; exit 2 ;;
 esac
 
-section() { printf '\n== %s\n' "$*"; }
+# Each section's wall time is printed when the next one starts, and all of them at the end,
+# so a slow run shows where its time went.
+timings=()
+current=""
+started_at=$SECONDS
+section_end() {
+  [[ -n "$current" ]] || return 0
+  local took=$((SECONDS - started_at))
+  timings+=("$(printf '%5d s  %s' "$took" "$current")")
+  printf '(%s: %d s)\n' "$current" "$took"
+}
+section() {
+  section_end
+  current="$*"
+  started_at=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 section "dependencies"
 bash dev/install-deps.sh
@@ -66,6 +82,10 @@ if (( started )); then
   trap - EXIT
   echo "(stopped the local stack this run started)"
 fi
+section_end
+printf '\n== time per section\n'
+printf '%s\n' "${timings[@]}"
+printf '%5d s  total\n' "$SECONDS"
 # Repeat ctest's closing line so it is the last thing printed.
 grep -E '^[0-9]+% tests passed' .run/ctest.log | tail -n 1
 exit "$rc"
