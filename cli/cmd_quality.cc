@@ -33,18 +33,9 @@ struct QualityOptions {
   int timeout_s = 30;
 };
 
-std::unique_ptr<grpc::ClientContext> Context(const QualityOptions& o) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (!o.token.empty()) ctx->AddMetadata("authorization", "Bearer " + o.token);
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(o.timeout_s));
-  return ctx;
-}
+std::unique_ptr<grpc::ClientContext> Context(const QualityOptions& o) { return CallContext(o.token, o.timeout_s); }
 
-int RpcFailed(const grpc::Status& s) {
-  std::fprintf(stderr, "sluicectl quality: %s (gRPC code %d)\n", s.error_message().c_str(),
-               static_cast<int>(s.error_code()));
-  return 1;
-}
+int RpcFailed(const grpc::Status& s) { return cli::RpcFailed("quality", s); }
 
 // One line per profile: time, key, tier, score and grade as the database spells them.
 void Print(const QualityOptions& o, const v1::QualityProfile& p) {

@@ -18,8 +18,11 @@ void AddTailCommand(CLI::App& app, Globals& g);      // tail (cmd_tail.cc)
 void AddTokenCommand(CLI::App& app, Globals& g);     // token new (cmd_token.cc)
 void AddStoryCommand(CLI::App& app, Globals& g);     // story (cmd_story.cc, body in story.cc)
 void AddReplayCommand(CLI::App& app, Globals& g);    // replay (cmd_replay.cc, body in replay.cc)
+// audit verify|retention (cmd_audit.cc, verify's body in verify.cc)
 void AddAuditCommand(CLI::App& app, Globals& g);
-void AddQualityCommand(CLI::App& app, Globals& g);  // quality latest|history|worst|job (cmd_quality.cc)  // audit
-                                                    // verify|retention (cmd_audit.cc, verify's body in verify.cc)
+// quality latest|history|worst|job (cmd_quality.cc)
+void AddQualityCommand(CLI::App& app, Globals& g);
+// triggers list|create|delete|pause|resume|history (cmd_triggers.cc)
+void AddTriggersCommand(CLI::App& app, Globals& g);
 
 }  // namespace sluice::cli

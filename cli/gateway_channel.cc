@@ -3,6 +3,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include "common/file.h"
 #include "common/strings.h"
 
@@ -34,6 +37,19 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(const GatewayTarge
     *out = *std::move(pem);
   }
   return grpc::CreateChannel(target.address, grpc::SslCredentials(ssl));
+}
+
+std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token, int timeout_s) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  return ctx;
+}
+
+int RpcFailed(const char* command, const grpc::Status& s) {
+  std::fprintf(stderr, "sluicectl %s: %s (gRPC code %d)\n", command, s.error_message().c_str(),
+               static_cast<int>(s.error_code()));
+  return 1;
 }
 
 }  // namespace sluice::cli

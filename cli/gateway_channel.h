@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <absl/status/statusor.h>
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
 
 #include <memory>
 #include <string>
@@ -25,5 +27,11 @@ void AddGatewayFlags(CLI::App& command, GatewayTarget& target);
 // files read now (NotFound naming the file when one cannot be read). A certificate without
 // its key, or a key without its certificate, is InvalidArgument.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(const GatewayTarget& target);
+
+// A call's context: the bearer `token` (none when empty) and a deadline `timeout_s` away.
+std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token, int timeout_s);
+
+// Prints "sluicectl <command>: <message> (gRPC code N)" to stderr; returns the exit code 1.
+int RpcFailed(const char* command, const grpc::Status& s);
 
 }  // namespace sluice::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   AddReplayCommand(app, g);
   AddAuditCommand(app, g);
   AddQualityCommand(app, g);
+  AddTriggersCommand(app, g);
 
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);

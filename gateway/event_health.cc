@@ -231,6 +231,21 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
             " * 1000000)::bigint"
             " FROM mdm_profile_job WHERE status IN ('pending', 'running') AND ($1 OR tenant_id = ANY($2::text[]))"
             " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ",
+            kMaxBacklogTenants),
+        // Triggers: their states, backlog and the last hour's attempts.
+        Cat("SELECT t.tenant_id, count(*) FILTER (WHERE NOT t.paused AND coalesce(t.auto_paused_until <= now(), true)),"
+            " count(*) FILTER (WHERE t.paused), count(*) FILTER (WHERE NOT t.paused AND t.auto_paused_until > now()),"
+            " coalesce(sum(d.pending), 0), coalesce(sum(d.retrying), 0), coalesce(sum(a.delivered), 0),"
+            " coalesce(sum(a.failed), 0)"
+            " FROM event_trigger t"
+            " LEFT JOIN LATERAL (SELECT count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS retrying"
+            "   FROM trigger_delivery d WHERE d.tenant_id = t.tenant_id AND d.trigger_id = t.id"
+            "   AND d.state = 'pending') d ON true"
+            " LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE outcome = 'delivered') AS delivered,"
+            "   count(*) FILTER (WHERE outcome <> 'delivered') AS failed"
+            "   FROM trigger_delivery_attempt a WHERE a.tenant_id = t.tenant_id AND a.trigger_id = t.id"
+            "   AND a.attempted_at > now() - interval '1 hour') a ON true"
+            " WHERE $1 OR t.tenant_id = ANY($2::text[]) GROUP BY 1 ORDER BY 1 LIMIT ",
             kMaxBacklogTenants)};
     std::vector<common::PgResult> results;
     absl::Status failed;
@@ -247,6 +262,18 @@ absl::StatusOr<v1::GetEventHealthResponse> EventHealth::Get(const HealthScope& s
     const common::PgResult* r = &results[0];
     const common::PgResult* outbox = &results[1];
     const common::PgResult* jobs = &results[2];
+    const common::PgResult* triggers = &results[3];
+    for (int i = 0; i < triggers->rows(); ++i) {
+      v1::TriggerHealth* t = out.add_triggers();
+      t->set_tenant_id(std::string(triggers->Get(i, 0)));
+      t->set_active(Int<int64_t>(triggers->Get(i, 1)));
+      t->set_paused(Int<int64_t>(triggers->Get(i, 2)));
+      t->set_auto_paused(Int<int64_t>(triggers->Get(i, 3)));
+      t->set_pending(Int<int64_t>(triggers->Get(i, 4)));
+      t->set_retrying(Int<int64_t>(triggers->Get(i, 5)));
+      t->set_delivered_last_hour(Int<int64_t>(triggers->Get(i, 6)));
+      t->set_failed_last_hour(Int<int64_t>(triggers->Get(i, 7)));
+    }
     for (int i = 0; i < outbox->rows(); ++i) {
       v1::OutboxBacklog* o = out.add_outbox();
       o->set_tenant_id(std::string(outbox->Get(i, 0)));

@@ -1,6 +1,7 @@
 #include "gateway/triggers.h"
 
 #include <absl/strings/ascii.h>
+#include <absl/strings/escaping.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 #include <google/protobuf/util/time_util.h>
@@ -32,7 +33,7 @@ constexpr char kCols[] =
     "id::text, tenant_id, name, description, array_to_string(types, ','), array_to_string(sources, ','),"
     " json_path, webhook_url, webhook_timeout_ms, webhook_secret <> '', paused, created_by, updated_by,"
     " (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint,"
-    " version";
+    " version, (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now()";
 
 v1::Trigger ToTrigger(const PgResult& r, int i) {
   v1::Trigger t;
@@ -49,7 +50,14 @@ v1::Trigger ToTrigger(const PgResult& r, int i) {
   t.mutable_webhook()->set_url(std::string(r.Get(i, 7)));
   t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(PgInt(r.Get(i, 8))));
   t.set_has_secret(r.Get(i, 9) == "t");
-  t.set_state(r.Get(i, 10) == "t" ? v1::TRIGGER_STATE_PAUSED : v1::TRIGGER_STATE_ACTIVE);
+  if (r.Get(i, 10) == "t") {
+    t.set_state(v1::TRIGGER_STATE_PAUSED);
+  } else if (r.Get(i, 17) == "t") {
+    t.set_state(v1::TRIGGER_STATE_AUTO_PAUSED);
+    *t.mutable_auto_resume_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 16)));
+  } else {
+    t.set_state(v1::TRIGGER_STATE_ACTIVE);
+  }
   t.set_created_by(std::string(r.Get(i, 11)));
   t.set_updated_by(std::string(r.Get(i, 12)));
   *t.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 13)));
@@ -296,12 +304,102 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::SetPaused(const v1::Principal& w
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto r = Exec(*pool_,
                 Cat("UPDATE event_trigger SET paused = $3, updated_by = $4, updated_at = now(),"
+                    " auto_paused_until = CASE WHEN $3 THEN auto_paused_until END,"
                     " version = version + 1 WHERE tenant_id = $1 AND id = $2::uuid RETURNING ",
                     kCols),
                 {*tenant, id, paused ? "t" : "f", who.name()});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound(*tenant, id);
   return ToTrigger(*r, 0);
+}
+
+namespace {
+
+// A history cursor: the last attempt of the page (attempted_at in microseconds, event id,
+// attempt), base64url so it reads as opaque.
+std::string EncodeCursor(std::string_view micros, std::string_view event_id, std::string_view attempt) {
+  return absl::WebSafeBase64Escape(Cat(micros, "|", event_id, "|", attempt));
+}
+
+struct HistoryCursor {
+  std::string micros, event_id, attempt;
+};
+
+absl::StatusOr<HistoryCursor> DecodeCursor(const std::string& cursor) {
+  auto bad = Invalid("cursor", "not a cursor this API returned");
+  std::string raw;
+  if (cursor.size() > 400 || !absl::WebSafeBase64Unescape(cursor, &raw)) return bad;
+  std::vector<std::string> parts = absl::StrSplit(raw, '|');
+  if (parts.size() != 3) return bad;
+  int64_t micros = 0;
+  int attempt = 0;
+  if (!absl::SimpleAtoi(parts[0], &micros) || !absl::SimpleAtoi(parts[2], &attempt) || attempt < 1 ||
+      parts[1].empty() || parts[1].size() > TriggerServiceImpl::kMaxEventIdBytes)
+    return bad;
+  return HistoryCursor{Cat(micros), parts[1], Cat(attempt)};
+}
+
+v1::DeliveryOutcome OutcomeOf(std::string_view s) {
+  if (s == "delivered") return v1::DELIVERY_OUTCOME_DELIVERED;
+  if (s == "retry") return v1::DELIVERY_OUTCOME_RETRY;
+  if (s == "failed") return v1::DELIVERY_OUTCOME_FAILED;
+  if (s == "interrupted") return v1::DELIVERY_OUTCOME_INTERRUPTED;
+  return v1::DELIVERY_OUTCOME_UNSPECIFIED;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListTriggerDeliveriesResponse> TriggerServiceImpl::ListDeliveries(
+    const v1::Principal& who, const v1::ListTriggerDeliveriesRequest& req) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
+  if (!tenant.ok()) return tenant.status();
+  if (req.trigger_id().empty()) return Invalid("trigger_id", "required");
+  if (!contracts::IsUuid(req.trigger_id())) return Invalid("trigger_id", "must be a UUID");
+  if (req.event_id().size() > kMaxEventIdBytes)
+    return Invalid("event_id", Cat("longer than ", kMaxEventIdBytes, " bytes"));
+  if (req.page_size() < 0 || req.page_size() > kMaxHistoryPage)
+    return Invalid("page_size", Cat("must be 0 to ", kMaxHistoryPage));
+  const int page = req.page_size() == 0 ? kDefaultHistoryPage : req.page_size();
+  std::optional<HistoryCursor> after;
+  if (!req.cursor().empty()) {
+    auto c = DecodeCursor(req.cursor());
+    if (!c.ok()) return c.status();
+    after = *std::move(c);
+  }
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto exists =
+      Exec(*pool_, "SELECT 1 FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid", {*tenant, req.trigger_id()});
+  if (!exists.ok()) return exists.status();
+  if (exists->rows() == 0) return NotFound(*tenant, req.trigger_id());
+  // One more row than the page tells whether another page follows.
+  auto r =
+      Exec(*pool_,
+           Cat("SELECT event_id, attempt, (extract(epoch FROM attempted_at) * 1000000)::bigint,"
+               " coalesce(status_code, 0), error, latency_ms, outcome"
+               " FROM trigger_delivery_attempt WHERE tenant_id = $1 AND trigger_id = $2::uuid"
+               " AND ($3 = '' OR event_id = $3)"
+               " AND ($4::bigint IS NULL OR (attempted_at, event_id, attempt) <"
+               " (to_timestamp($4::bigint / 1000000.0), $5, $6::int))"
+               " ORDER BY attempted_at DESC, event_id DESC, attempt DESC LIMIT ",
+               page + 1),
+           {*tenant, req.trigger_id(), req.event_id(), after ? std::optional<std::string>(after->micros) : std::nullopt,
+            after ? after->event_id : std::string(), after ? after->attempt : std::string("1")});
+  if (!r.ok()) return r.status();
+  v1::ListTriggerDeliveriesResponse out;
+  const int n = std::min(r->rows(), page);
+  for (int i = 0; i < n; ++i) {
+    v1::DeliveryAttempt* a = out.add_attempts();
+    a->set_trigger_id(req.trigger_id());
+    a->set_event_id(std::string(r->Get(i, 0)));
+    a->set_attempt(static_cast<int32_t>(PgInt(r->Get(i, 1))));
+    *a->mutable_attempted_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r->Get(i, 2)));
+    a->set_status_code(static_cast<int32_t>(PgInt(r->Get(i, 3))));
+    a->set_error(std::string(r->Get(i, 4)));
+    a->set_latency_ms(static_cast<int32_t>(PgInt(r->Get(i, 5))));
+    a->set_outcome(OutcomeOf(r->Get(i, 6)));
+  }
+  if (r->rows() > page) out.set_next_cursor(EncodeCursor(r->Get(n - 1, 2), r->Get(n - 1, 0), r->Get(n - 1, 1)));
+  return out;
 }
 
 template <class Resp, class Core>
@@ -374,6 +472,17 @@ grpc::Status TriggerServiceImpl::ResumeTrigger(grpc::ServerContext* ctx, const v
     auto t = SetPaused(who, req->tenant_id(), req->id(), false);
     if (!t.ok()) return t.status();
     *out.mutable_trigger() = *std::move(t);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::ListTriggerDeliveries(grpc::ServerContext* ctx,
+                                                       const v1::ListTriggerDeliveriesRequest* req,
+                                                       v1::ListTriggerDeliveriesResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::ListTriggerDeliveriesResponse& out) -> absl::Status {
+    auto l = ListDeliveries(who, *req);
+    if (!l.ok()) return l.status();
+    out = *std::move(l);
     return absl::OkStatus();
   });
 }

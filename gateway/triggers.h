@@ -24,6 +24,8 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   static constexpr size_t kMaxJsonPathBytes = 2048, kMaxUrlBytes = 2048;
   static constexpr size_t kMinSecretChars = 32, kMaxSecretChars = 256;
   static constexpr int kDefaultTimeoutMs = 5000, kMinTimeoutMs = 100, kMaxTimeoutMs = 30000;
+  static constexpr int kDefaultHistoryPage = 50, kMaxHistoryPage = 500;
+  static constexpr size_t kMaxEventIdBytes = 128;
 
   struct Options {
     // Accept http:// webhooks to a loopback address (local development and tests).
@@ -44,6 +46,8 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   grpc::Status PauseTrigger(grpc::ServerContext*, const v1::PauseTriggerRequest*, v1::PauseTriggerResponse*) override;
   grpc::Status ResumeTrigger(grpc::ServerContext*, const v1::ResumeTriggerRequest*,
                              v1::ResumeTriggerResponse*) override;
+  grpc::Status ListTriggerDeliveries(grpc::ServerContext*, const v1::ListTriggerDeliveriesRequest*,
+                                     v1::ListTriggerDeliveriesResponse*) override;
 
   // The calls without their transport, for a principal the caller authenticated.
   absl::StatusOr<v1::Trigger> Create(const v1::Principal& who, const v1::CreateTriggerRequest& req) const;
@@ -54,6 +58,9 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   absl::StatusOr<v1::Trigger> SetPaused(const v1::Principal& who, const std::string& tenant, const std::string& id,
                                         bool paused) const;
 
+  // A trigger's delivery attempts, newest first (ListTriggerDeliveries).
+  absl::StatusOr<v1::ListTriggerDeliveriesResponse> ListDeliveries(const v1::Principal& who,
+                                                                   const v1::ListTriggerDeliveriesRequest& req) const;
   // The checks that need no database, every wrong field named at once: name,
   // description, predicate (types and sources in the catalog, JSONPath size), webhook
   // (URL, secret, timeout). `secret_required`: a create (an update may keep the secret).

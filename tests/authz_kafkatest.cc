@@ -202,6 +202,22 @@ class Authz : public testing::KafkaTest {
     shared_view_ = resp.view().id();
     return shared_view_;
   }
+
+  // A trigger of tenant-acme, created once by the wildcard operator.
+  std::string AcmeTrigger() {
+    if (!acme_trigger_.empty()) return acme_trigger_;
+    v1::CreateTriggerRequest req;
+    req.set_tenant_id(kAcme);
+    req.set_name("history");
+    req.mutable_webhook()->set_url("https://hooks.example.com/sluice");
+    req.mutable_webhook()->set_secret(std::string(32, 's'));
+    v1::CreateTriggerResponse resp;
+    auto s = triggers_->CreateTrigger(Ctx(kWildcard).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    acme_trigger_ = resp.trigger().id();
+    return acme_trigger_;
+  }
+  std::string acme_trigger_;
 };
 
 using grpc::StatusCode;
@@ -352,6 +368,15 @@ TEST_F(Authz, TenantIsolationMatrix) {
          req.set_id(SharedView());
          v1::UseSavedViewResponse resp;
          return query_->UseSavedView(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
+      {"ListTriggerDeliveries",
+       [&](const char* t) {
+         v1::ListTriggerDeliveriesRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_trigger_id(AcmeTrigger());
+         v1::ListTriggerDeliveriesResponse resp;
+         return triggers_->ListTriggerDeliveries(Ctx(t).get(), req, &resp).error_code();
        },
        kOk, kDenied, kOk, kUnauth, kUnauth},
   };

@@ -1,14 +1,27 @@
 // TriggerService over real gRPC against PostgreSQL: create, read, update, pause, resume
 // and delete a tenant's triggers; who may change them; tenant isolation; every bad
-// field named; the webhook secret never returned.
+// field named; the webhook secret never returned. Then delivery: the real sluice-triggers
+// binary against a webhook receiver on loopback (two triggers, two deliveries; retries
+// recorded; auto-pause and resume; SIGKILL mid-delivery; tenant isolation).
 #include <gmock/gmock.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/strings.h"
+#include "consumers/triggers/webhook.h"
 #include "sluice/v1/trigger_service.grpc.pb.h"
 #include "tests/events_fixture.h"
+#include "tests/subprocess.h"
 
 namespace sluice {
 namespace {
@@ -185,6 +198,391 @@ TEST_F(TriggersTest, BadTriggersAreRefusedNamingEveryFieldAndNothingIsStored) {
   // At most 100 per tenant.
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(Create(testing::kTokenA, Failures(Cat("t", i))).ok()) << i;
   EXPECT_EQ(Create(testing::kTokenA, Failures("one more")).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// A webhook receiver on loopback: records every request, answers each path from a
+// script of status codes (the last one repeats), optionally holding the first request.
+class Receiver {
+ public:
+  struct Request {
+    std::string path, body, idempotency_key, trigger_id, attempt, signature, content_type;
+    absl::Time at;
+  };
+
+  Receiver() {
+    server_.Post(R"(/hook/([a-z0-9-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string name = req.matches[1];
+      int status = 200;
+      absl::Duration hold;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        requests_.push_back({name, req.body, req.get_header_value("Idempotency-Key"),
+                             req.get_header_value("Sluice-Trigger-Id"), req.get_header_value("Sluice-Delivery-Attempt"),
+                             req.get_header_value("Sluice-Signature"), req.get_header_value("Content-Type"),
+                             absl::Now()});
+        auto& script = scripts_[name];
+        if (!script.empty()) {
+          status = script.front();
+          if (script.size() > 1) script.erase(script.begin());
+        }
+        if (holds_[name] > absl::ZeroDuration()) hold = std::exchange(holds_[name], absl::ZeroDuration());
+      }
+      cv_.notify_all();
+      if (hold > absl::ZeroDuration()) absl::SleepFor(hold);
+      res.status = status;
+      res.set_content("ok", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+
+  std::string Url(const std::string& name) const { return common::Cat("http://127.0.0.1:", port_, "/hook/", name); }
+  void Script(const std::string& name, std::vector<int> statuses) {
+    std::lock_guard<std::mutex> l(mu_);
+    scripts_[name] = std::move(statuses);
+  }
+  // The next request to `name` is answered only after `d`.
+  void Hold(const std::string& name, absl::Duration d) {
+    std::lock_guard<std::mutex> l(mu_);
+    holds_[name] = d;
+  }
+  std::vector<Request> Got(const std::string& name = "") {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<Request> out;
+    for (const auto& r : requests_)
+      if (name.empty() || r.path == name) out.push_back(r);
+    return out;
+  }
+  // Waits until `name` got `n` requests; false on timeout.
+  bool WaitFor(const std::string& name, size_t n, absl::Duration timeout = absl::Seconds(30)) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, absl::ToChronoMilliseconds(timeout), [&] {
+      return static_cast<size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                               [&](const Request& r) { return r.path == name; })) >= n;
+    });
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Request> requests_;
+  std::map<std::string, std::vector<int>> scripts_;
+  std::map<std::string, absl::Duration> holds_;
+};
+
+class DeliveryTest : public TriggersTest {
+ protected:
+  void TearDown() override {
+    StopConsumer(SIGTERM);
+    TriggersTest::TearDown();
+  }
+
+  // sluice-triggers over this test's topics and schema, with short timings.
+  void StartConsumer(const std::vector<std::string>& extra = {}, int workers = 2) {
+    std::vector<std::string> args = {"--bootstrap",
+                                     bootstrap_,
+                                     "--topic-prefix",
+                                     prefix_,
+                                     "--pg-dsn",
+                                     common::DefaultPgDsn(),
+                                     "--pg-schema",
+                                     schema_,
+                                     "--group",
+                                     Group("triggers"),
+                                     "--allow-http-loopback",
+                                     "--metrics-listen",
+                                     "",
+                                     "--workers",
+                                     common::Cat(workers),
+                                     "--refresh-ms",
+                                     "100",
+                                     "--poll-ms",
+                                     "50",
+                                     "--retry-base-ms",
+                                     "100",
+                                     "--retry-max-ms",
+                                     "300",
+                                     "--lease-slack-ms",
+                                     "1000",
+                                     "--stats-interval-s",
+                                     "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = testing::Spawn(SLUICE_TRIGGERS_BIN, args,
+                          common::Cat("triggers-", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
+                                      ++runs_, ".log"));
+    ASSERT_GT(pid_, 0);
+  }
+  void StopConsumer(int sig) {
+    if (pid_ <= 0) return;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    if (sig == SIGTERM) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "clean stop";
+    }
+    pid_ = -1;
+  }
+
+  v1::Trigger MakeTrigger(const char* token, const std::string& name, const std::string& url,
+                          const std::vector<std::string>& types = {}, const std::string& json_path = "",
+                          int timeout_ms = 0) {
+    v1::CreateTriggerRequest req;
+    req.set_name(name);
+    for (const auto& t : types) req.mutable_predicate()->add_types(t);
+    req.mutable_predicate()->set_json_path(json_path);
+    req.mutable_webhook()->set_url(url);
+    req.mutable_webhook()->set_secret(common::Cat(kSecret, name));
+    req.mutable_webhook()->set_timeout_ms(timeout_ms);
+    v1::Trigger t;
+    auto s = Create(token, req, &t);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return t;
+  }
+
+  std::vector<v1::DeliveryAttempt> History(const char* token, const std::string& trigger, int page_size = 0,
+                                           std::string* cursor = nullptr, grpc::Status* status = nullptr) {
+    v1::ListTriggerDeliveriesRequest req;
+    req.set_trigger_id(trigger);
+    req.set_page_size(page_size);
+    if (cursor) req.set_cursor(*cursor);
+    v1::ListTriggerDeliveriesResponse resp;
+    auto s = triggers_->ListTriggerDeliveries(Ctx(token).get(), req, &resp);
+    if (status) {
+      *status = s;
+    } else {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    if (cursor) *cursor = resp.next_cursor();
+    return {resp.attempts().begin(), resp.attempts().end()};
+  }
+
+  // Waits until `trigger`'s history holds an attempt with `outcome`.
+  bool WaitForOutcome(const std::string& trigger, v1::DeliveryOutcome outcome,
+                      absl::Duration timeout = absl::Seconds(30)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      for (const auto& a : History(testing::kTokenA, trigger, 500))
+        if (a.outcome() == outcome) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  }
+
+  v1::Trigger GetT(const std::string& id) {
+    v1::GetTriggerRequest req;
+    req.set_id(id);
+    v1::GetTriggerResponse resp;
+    auto s = triggers_->GetTrigger(Ctx(testing::kTokenA).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.trigger();
+  }
+
+  // The receiver can verify it: v1 is the HMAC of "<t>.<body>" under the trigger's secret.
+  static void ExpectSigned(const Receiver::Request& r, const std::string& secret) {
+    const auto comma = r.signature.find(",v1=");
+    ASSERT_TRUE(r.signature.starts_with("t=") && comma != std::string::npos) << r.signature;
+    const std::string t = r.signature.substr(2, comma - 2);
+    EXPECT_EQ(r.signature.substr(comma + 4), triggers::HmacSha256Hex(secret, common::Cat(t, ".", r.body)));
+    EXPECT_NE(r.signature.substr(comma + 4), triggers::HmacSha256Hex(kSecret, common::Cat(t, ".", r.body)))
+        << "each trigger's own secret";
+    int64_t ts = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(t, &ts));
+    EXPECT_LE(std::abs(ts - absl::ToUnixSeconds(absl::Now())), 60);
+  }
+
+  Receiver receiver_;
+  pid_t pid_ = -1;
+  int runs_ = 0;
+};
+
+TEST_F(DeliveryTest, AnEventMatchingTwoTriggersIsDeliveredTwiceSignedAndNoOtherTenantsTriggerFires) {
+  const auto one = MakeTrigger(testing::kTokenA, "one", receiver_.Url("one"), {"data.refreshed"});
+  const auto two =
+      MakeTrigger(testing::kTokenA, "two", receiver_.Url("two"), {}, "$.rowsAffected.double() ? (@ > 1000)");
+  const auto small =
+      MakeTrigger(testing::kTokenA, "small", receiver_.Url("small"), {}, "$.rowsAffected.double() ? (@ < 10)");
+  const auto kpis = MakeTrigger(testing::kTokenA, "kpis", receiver_.Url("kpis"), {"kpi.changed"});
+  // tenant-b's token holds no trigger_admin role: the operator creates tenant-b's trigger.
+  v1::CreateTriggerRequest b_req;
+  b_req.set_tenant_id(testing::kB);
+  b_req.set_name("b-everything");
+  b_req.mutable_webhook()->set_url(receiver_.Url("b"));
+  b_req.mutable_webhook()->set_secret(kSecret);
+  v1::Trigger b_trigger;
+  ASSERT_TRUE(Create(testing::kTokenOps, b_req, &b_trigger).ok());
+  StartConsumer();
+
+  const v1::Envelope e = Make("data.refreshed", testing::kAcme);
+  PublishAll({e});
+  ASSERT_TRUE(receiver_.WaitFor("one", 1));
+  ASSERT_TRUE(receiver_.WaitFor("two", 1));
+  absl::SleepFor(absl::Seconds(2));  // anything extra would arrive by now
+  const auto got = receiver_.Got();
+  ASSERT_EQ(got.size(), 2u) << "exactly the two matching triggers, once each; not small, kpis or tenant-b's";
+  for (const auto& r : got) {
+    const v1::Trigger& t = r.path == "one" ? one : two;
+    EXPECT_EQ(r.trigger_id, t.id());
+    EXPECT_EQ(r.idempotency_key, e.id());
+    EXPECT_EQ(r.attempt, "1");
+    EXPECT_EQ(r.content_type, "application/cloudevents+json; charset=utf-8");
+    ExpectSigned(r, common::Cat(kSecret, t.name()));
+    google::protobuf::Struct doc;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.body, &doc).ok()) << r.body;
+    EXPECT_EQ(doc.fields().at("id").string_value(), e.id());
+    EXPECT_EQ(doc.fields().at("type").string_value(), "data.refreshed");
+    EXPECT_EQ(doc.fields().at("tenantid").string_value(), testing::kAcme);
+    EXPECT_EQ(doc.fields().at("data").struct_value().fields().at("rowsAffected").string_value(), "25000");
+  }
+  // Each delivery recorded once; nothing for the others.
+  ASSERT_TRUE(WaitForOutcome(one.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  auto h = History(testing::kTokenA, one.id());
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].event_id(), e.id());
+  EXPECT_EQ(h[0].status_code(), 200);
+  EXPECT_EQ(h[0].attempt(), 1);
+  EXPECT_EQ(h[0].error(), "");
+  EXPECT_THAT(History(testing::kTokenA, small.id()), ::testing::IsEmpty());
+  EXPECT_THAT(History(testing::kTokenA, kpis.id()), ::testing::IsEmpty());
+
+  // tenant-b neither sees acme's history nor finds the trigger under its own tenant.
+  grpc::Status s;
+  History(testing::kTokenB, one.id(), 0, nullptr, &s);
+  EXPECT_EQ(s.error_code(), StatusCode::NOT_FOUND);
+  v1::ListTriggerDeliveriesRequest cross;
+  cross.set_tenant_id(testing::kAcme);
+  cross.set_trigger_id(one.id());
+  v1::ListTriggerDeliveriesResponse resp;
+  EXPECT_EQ(triggers_->ListTriggerDeliveries(Ctx(testing::kTokenB).get(), cross, &resp).error_code(),
+            StatusCode::PERMISSION_DENIED);
+
+  // A tenant-b event fires tenant-b's trigger only.
+  PublishAll({Make("data.refreshed", testing::kB)});
+  ASSERT_TRUE(receiver_.WaitFor("b", 1));
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(receiver_.Got().size(), 3u);
+
+  // Health: acme's four triggers, two deliveries in the last hour.
+  v1::GetEventHealthResponse health;
+  ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenA).get(), {}, &health).ok());
+  ASSERT_EQ(health.triggers_size(), 1) << "only the caller's tenant";
+  EXPECT_EQ(health.triggers(0).tenant_id(), testing::kAcme);
+  EXPECT_EQ(health.triggers(0).active(), 4);
+  EXPECT_EQ(health.triggers(0).delivered_last_hour(), 2);
+  EXPECT_EQ(health.triggers(0).pending(), 0);
+}
+
+TEST_F(DeliveryTest, AReceiverThatFailsThreeTimesThenSucceedsGetsFourAttemptsAllRecorded) {
+  const auto t = MakeTrigger(testing::kTokenA, "flaky", receiver_.Url("flaky"));
+  receiver_.Script("flaky", {503, 500, 429, 200});
+  StartConsumer();
+  const v1::Envelope e = Make("data.refreshed", testing::kAcme);
+  PublishAll({e});
+  ASSERT_TRUE(receiver_.WaitFor("flaky", 4));
+  ASSERT_TRUE(WaitForOutcome(t.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  absl::SleepFor(absl::Seconds(1));
+  const auto got = receiver_.Got("flaky");
+  ASSERT_EQ(got.size(), 4u) << "no attempt after the success";
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].idempotency_key, e.id()) << "the same key on every attempt";
+    EXPECT_EQ(got[i].body, got[0].body) << "the same bytes on every attempt";
+    EXPECT_EQ(got[i].attempt, common::Cat(i + 1));
+  }
+  EXPECT_GE(got[1].at - got[0].at, absl::Milliseconds(70)) << "a back-off between attempts";
+
+  // The history, newest first, a page at a time.
+  std::string cursor;
+  auto first = History(testing::kTokenA, t.id(), 3, &cursor);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_FALSE(cursor.empty());
+  auto rest = History(testing::kTokenA, t.id(), 3, &cursor);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_TRUE(cursor.empty()) << "the last page";
+  first.insert(first.end(), rest.begin(), rest.end());
+  const int codes[] = {200, 429, 500, 503};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(first[i].attempt(), 4 - i);
+    EXPECT_EQ(first[i].status_code(), codes[i]);
+    EXPECT_EQ(first[i].outcome(), i == 0 ? v1::DELIVERY_OUTCOME_DELIVERED : v1::DELIVERY_OUTCOME_RETRY);
+    EXPECT_EQ(first[i].error(), i == 0 ? "" : common::Cat("HTTP ", codes[i]));
+  }
+  grpc::Status s;
+  std::string bad = "not-a-cursor!";
+  History(testing::kTokenA, t.id(), 3, &bad, &s);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::ViolationField(s), "cursor");
+}
+
+TEST_F(DeliveryTest, AReceiverThatKeepsFailingPausesTheTriggerWhichResumesAfterTheCoolOff) {
+  const auto t = MakeTrigger(testing::kTokenA, "down", receiver_.Url("down"));
+  receiver_.Script("down", {500});
+  StartConsumer({"--pause-after-failures", "3", "--failure-window-s", "60", "--cool-off-s", "4"});
+  PublishAll({Make("data.refreshed", testing::kAcme)});
+  ASSERT_TRUE(receiver_.WaitFor("down", 3));
+  // Paused at the third failure: nothing more is attempted during the cool-off.
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (GetT(t.id()).state() != v1::TRIGGER_STATE_AUTO_PAUSED && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(50));
+  const v1::Trigger paused = GetT(t.id());
+  ASSERT_EQ(paused.state(), v1::TRIGGER_STATE_AUTO_PAUSED);
+  EXPECT_TRUE(paused.has_auto_resume_at());
+  const size_t at_pause = receiver_.Got("down").size();
+  EXPECT_EQ(at_pause, 3u);
+  v1::GetEventHealthResponse health;
+  ASSERT_TRUE(query_->GetEventHealth(Ctx(testing::kTokenA).get(), {}, &health).ok());
+  ASSERT_EQ(health.triggers_size(), 1);
+  EXPECT_EQ(health.triggers(0).auto_paused(), 1);
+  EXPECT_EQ(health.triggers(0).pending(), 1) << "the delivery waits, it is not dropped";
+  EXPECT_EQ(health.triggers(0).retrying(), 1);
+  EXPECT_EQ(health.triggers(0).failed_last_hour(), 3);
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(receiver_.Got("down").size(), at_pause) << "no attempt while paused";
+
+  // After the cool-off it tries again on its own; the receiver is back.
+  receiver_.Script("down", {200});
+  ASSERT_TRUE(receiver_.WaitFor("down", at_pause + 1, absl::Seconds(15)));
+  ASSERT_TRUE(WaitForOutcome(t.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  EXPECT_EQ(GetT(t.id()).state(), v1::TRIGGER_STATE_ACTIVE);
+  EXPECT_GE(receiver_.Got("down").back().at - receiver_.Got("down")[at_pause - 1].at, absl::Seconds(3))
+      << "not before the cool-off";
+}
+
+TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKey) {
+  const auto t = MakeTrigger(testing::kTokenA, "slow", receiver_.Url("slow"), {}, "", /*timeout_ms=*/2000);
+  receiver_.Hold("slow", absl::Seconds(3));
+  StartConsumer({}, /*workers=*/1);
+  std::vector<v1::Envelope> events;
+  for (int i = 0; i < 5; ++i) events.push_back(Make("data.refreshed", testing::kAcme));
+  PublishAll(events);
+  ASSERT_TRUE(receiver_.WaitFor("slow", 1));
+  const std::string first_key = receiver_.Got("slow")[0].idempotency_key;
+  StopConsumer(SIGKILL);  // while the receiver holds the first request
+  StartConsumer({}, /*workers=*/1);
+  // Five events, each delivered; the interrupted one again under its key.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  std::set<std::string> delivered;
+  while (absl::Now() < deadline && delivered.size() < events.size()) {
+    delivered.clear();
+    for (const auto& a : History(testing::kTokenA, t.id(), 500))
+      if (a.outcome() == v1::DELIVERY_OUTCOME_DELIVERED) delivered.insert(a.event_id());
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  std::set<std::string> want;
+  for (const auto& e : events) want.insert(e.id());
+  EXPECT_EQ(delivered, want) << "no delivery lost";
+  std::map<std::string, int> per_key;
+  for (const auto& r : receiver_.Got("slow")) ++per_key[r.idempotency_key];
+  EXPECT_GE(per_key[first_key], 2) << "the interrupted delivery was sent again with the same key";
+  bool interrupted = false;
+  for (const auto& a : History(testing::kTokenA, t.id(), 500))
+    if (a.event_id() == first_key && a.outcome() == v1::DELIVERY_OUTCOME_INTERRUPTED) interrupted = a.attempt() == 1;
+  EXPECT_TRUE(interrupted) << "the attempt the kill cut short is recorded as interrupted";
 }
 
 }  // namespace

@@ -346,6 +346,7 @@ async function refreshHealth() {
     if (!groups.size) $("#health-lag").append(el("li", { class: "muted" }, "shown to tokens of every tenant"));
     list("#health-outbox", h.outbox, (o) => `${o.tenantId}: ${o.unsent} unsent, oldest ${ago(o.oldestUnsent)}${Number(o.retrying || 0) ? `, ${o.retrying} retrying` : ""}`);
     list("#health-jobs", h.profileJobs, (j) => `${j.tenantId}: ${j.pending || 0} pending, ${j.running || 0} running, ${j.waitingRetry || 0} waiting for retry${j.nextRetry ? ` (next ${utc(j.nextRetry)})` : ""}`);
+    list("#health-triggers", h.triggers, (t) => `${t.tenantId}: ${t.active || 0} active, ${t.paused || 0} paused, ${t.autoPaused || 0} auto-paused; ${t.pending || 0} pending (${t.retrying || 0} retrying); last hour ${t.deliveredLastHour || 0} delivered, ${t.failedLastHour || 0} failed`);
     list("#health-dead", h.deadLetters, (d) => `${d.topic} ${d.tenantId || "(no tenant)"}: ${d.count}, newest ${ago(d.newest)}`);
   } catch (err) {
     $("#health-error").textContent = describe(err);

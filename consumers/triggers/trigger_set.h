@@ -1,0 +1,60 @@
+#pragma once
+// The triggers sluice-triggers evaluates events against: every active trigger of every
+// tenant, read from event_trigger and re-read when the table changed.
+#include <absl/status/statusor.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "sluice/v1/envelope.pb.h"
+
+namespace sluice::triggers {
+
+struct TriggerSpec {
+  std::string tenant_id;
+  std::string id;
+  std::set<std::string> types;    // empty: every type
+  std::set<std::string> sources;  // empty: every source
+  std::string json_path;          // as PostgreSQL evaluates it (enum comparisons widened); empty: none
+};
+
+// One event matched against one trigger.
+struct Match {
+  size_t event;    // index into the batch
+  size_t trigger;  // index into TriggerSet::triggers()
+};
+
+class TriggerSet {
+ public:
+  // Reads event_trigger when it changed since the last load (a count, the newest
+  // updated_at and the sum of versions tell). Paused triggers are left out.
+  absl::Status Refresh(common::PgConnection& conn);
+
+  const std::vector<TriggerSpec>& triggers() const { return triggers_; }
+  size_t size() const { return triggers_.size(); }
+
+  // The triggers of `e`'s tenant whose types and sources `e` satisfies, appended to
+  // `out` as matches of event `index`. Those with a JSONPath still need EvaluatePaths.
+  void MatchTypeAndSource(const v1::Envelope& e, size_t index, std::vector<Match>& out) const;
+
+  // Keeps the candidates whose trigger has no JSONPath, or whose JSONPath selects
+  // something in the event's payload (`payloads[m.event]`, protobuf JSON), evaluated by
+  // PostgreSQL in one statement (`payload @? path`, the semantics of ListEvents).
+  absl::StatusOr<std::vector<Match>> EvaluatePaths(common::PgConnection& conn, const std::vector<Match>& candidates,
+                                                   const std::vector<std::string>& payloads) const;
+
+  // Test seam: replaces the loaded triggers.
+  void SetForTesting(std::vector<TriggerSpec> triggers);
+
+ private:
+  void Index();
+
+  std::string fingerprint_;
+  std::vector<TriggerSpec> triggers_;
+  std::map<std::string, std::vector<size_t>, std::less<>> by_tenant_;
+};
+
+}  // namespace sluice::triggers

@@ -1,0 +1,78 @@
+#pragma once
+// What one webhook delivery sends and how: the event as a CloudEvent (JSON, structured
+// mode), its HMAC-SHA256 signature header, and an HTTP client (libcurl) that POSTs it
+// within the trigger's timeout and says what happened in a few words.
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "sluice/v1/envelope.pb.h"
+
+typedef void CURL;
+
+namespace sluice::triggers {
+
+// The envelope as a CloudEvents 1.0 JSON document: specversion, id, source, type, time,
+// datacontenttype, the extensions tenantid, correlationid, causationid and traceparent
+// (each only when set), and `data`, the typed payload in protobuf's JSON mapping (what
+// event_log.payload holds and JSONPath predicates read). `payload_json` is that payload.
+std::string CloudEventJson(const v1::Envelope& e, std::string_view payload_json);
+
+// The typed payload of `e` in protobuf's JSON mapping.
+absl::StatusOr<std::string> PayloadJson(const v1::Envelope& e);
+
+// The Sluice-Signature header value: "t=<unix seconds>,v1=<hex HMAC-SHA256 of
+// "<unix seconds>.<body>" keyed with the trigger's secret>". A receiver recomputes v1
+// with its copy of the secret and refuses old timestamps to stop replays.
+std::string Signature(std::string_view secret, int64_t unix_seconds, std::string_view body);
+
+// Lower-case hex HMAC-SHA256 (exposed for tests).
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
+struct WebhookRequest {
+  std::string url;
+  std::string secret;
+  absl::Duration timeout = absl::Seconds(5);
+  std::string body;
+  std::string event_id;    // Idempotency-Key
+  std::string trigger_id;  // Sluice-Trigger-Id
+  int attempt = 1;         // Sluice-Delivery-Attempt
+};
+
+struct WebhookResult {
+  // The receiver's HTTP status; 0 when no answer came.
+  int status_code = 0;
+  // Why it did not deliver ("" when 2xx): "timed out after 5000 ms", "connection
+  // refused", "HTTP 503", ... at most 300 characters, never the response body.
+  std::string error;
+  absl::Duration latency;
+  bool delivered() const { return status_code >= 200 && status_code < 300; }
+  // Worth another attempt: no answer, 408, 429 or 5xx. Other answers (3xx, 4xx) will not
+  // change by trying again.
+  bool retryable() const { return status_code == 0 || status_code == 408 || status_code == 429 || status_code >= 500; }
+};
+
+// One connection-reusing HTTP client. Not thread-safe: one per delivery worker.
+class WebhookClient {
+ public:
+  // `allow_http_loopback`: http:// is accepted for 127.0.0.1, [::1] and localhost (local
+  // development and tests); otherwise only https:// (certificates verified).
+  explicit WebhookClient(bool allow_http_loopback);
+  ~WebhookClient();
+  WebhookClient(const WebhookClient&) = delete;
+  WebhookClient& operator=(const WebhookClient&) = delete;
+
+  WebhookResult Post(const WebhookRequest& req, absl::Time now = absl::Now());
+
+  // Why `url` may not be called, or "" (https, or http to loopback when allowed).
+  std::string UrlProblem(const std::string& url) const;
+
+ private:
+  CURL* curl_;
+  bool allow_http_loopback_;
+};
+
+}  // namespace sluice::triggers
