@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The Sluice image: the six binaries in /usr/local/bin and the migrations, catalog and
+# The Sluice image: the seven binaries in /usr/local/bin and the migrations, catalog and
 # golden vectors in /usr/local/share/sluice, on Debian 12 with only the runtime libraries.
 # The Kubernetes manifests (k8s/base) run it as ghcr.io/sluice/sluice:<tag>.
 #
@@ -13,7 +13,7 @@
 # docs/man/locale path-excludes), create user and group 65532 "sluice" the same way and
 # copy `cmake --install --prefix /usr/local --strip`. See image/README.md.
 
-# --- build: Release, only the six installed targets (no tests, no benchmarks) ---------
+# --- build: Release, only the seven installed targets (no tests, no benchmarks) ---------
 FROM debian:bookworm AS build
 # Build dependencies: the compiler and library part of dev/install-deps.sh's list. GTest
 # and GMock are needed to configure (cmake/SluiceDeps.cmake finds them unconditionally),
@@ -28,11 +28,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# SLUICE_BUILD_INTEGRATION=OFF drops the stack-dependent tests; building only the six
+# SLUICE_BUILD_INTEGRATION=OFF drops the stack-dependent tests; building only the seven
 # targets skips the unit tests and benchmarks as well. --strip: no debug info in the image.
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLUICE_BUILD_INTEGRATION=OFF \
  && cmake --build /build -j2 --target \
-      sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluicectl \
+      sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluice-triggers sluicectl \
  && cmake --install /build --prefix /usr/local --strip
 
 # --- runtime ---------------------------------------------------------------------------

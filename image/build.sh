@@ -4,11 +4,11 @@
 # archive (a tar of an OCI image layout), by default build/sluice-image.oci.tar:
 #   layer 1: Debian 12 minbase (what debian:bookworm-slim is) + image/runtime-packages.txt,
 #            docs/man/locales left out as in bookworm-slim, user and group 65532 "sluice";
-#   layer 2: `cmake --install <build> --prefix /usr/local --strip` (the six binaries in
+#   layer 2: `cmake --install <build> --prefix /usr/local --strip` (the seven binaries in
 #            /usr/local/bin, migrations/catalog/vectors in /usr/local/share/sluice).
 # Config: user 65532:65532, no entrypoint or command (each pod names its binary),
 # PATH, workdir /. This is the image the root Dockerfile describes, made with mmdebstrap
-# and umoci. Needs root (mmdebstrap --mode=root), mmdebstrap, umoci, python3, and the six
+# and umoci. Needs root (mmdebstrap --mode=root), mmdebstrap, umoci, python3, and the seven
 # binaries built in the build directory (it does not build them). Downloaded .debs are
 # kept in .cache/image/debs, so later runs only fetch the package indexes.
 # Apt sources: SLUICE_IMAGE_APT_SOURCES (a sources file), else this machine's
@@ -69,7 +69,7 @@ LOG="$WORK/mmdebstrap.log"
 # lock, shared, so a build in progress finishes before its binaries are copied.
 flock -s -w 900 /tmp/sluice-build.lock \
   cmake --install "$BUILD" --prefix "$WORK/install/usr/local" --strip >"$WORK/install.log" 2>&1 \
-  || { cat "$WORK/install.log" >&2; die "cmake --install $BUILD failed (are the six binaries built?)"; }
+  || { cat "$WORK/install.log" >&2; die "cmake --install $BUILD failed (are the seven binaries built?)"; }
 
 umoci init --layout "$OCI"
 umoci new --image "$IMAGE"

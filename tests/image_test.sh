@@ -6,7 +6,7 @@
 # null/zero/random/urandom, and a tmpfs on /tmp, the pods' emptyDir), with an empty
 # environment. Checks:
 #   - the image config: user 65532:65532, no entrypoint or command; /usr/local/bin holds
-#     exactly the six binaries;
+#     exactly the seven binaries;
 #   - every binary's --help exits 0 (all its shared libraries are in the image);
 #   - sluicectl migrate applies every migration from /usr/local/share/sluice/migrations
 #     into a scratch schema (what the initContainers do);
@@ -15,12 +15,12 @@
 # Prints the image size. The network namespace is the host's, so the local stack on
 # 127.0.0.1 is reachable. Scratch topics, schema and directories are removed at the end.
 # Usage: image_test.sh [BUILD_DIR]   (ctest passes it; SLUICECTL: the host's sluicectl).
-# Needs root, mmdebstrap and umoci (dev/install-deps.sh), the six binaries built, the
+# Needs root, mmdebstrap and umoci (dev/install-deps.sh), the seven binaries built, the
 # stack up (dev/stack.sh up), and the Debian archive reachable (package indexes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BINARIES=(sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluicectl)
+BINARIES=(sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluice-triggers sluicectl)
 UID_GID=65532:65532
 IMAGE_PATH=/usr/local/bin:/usr/bin:/bin
 
@@ -167,7 +167,7 @@ PYEOF
 extra="$(ls "$ROOTFS/usr/local/bin" | grep -vxF -f <(printf '%s\n' "${BINARIES[@]}") || true)"
 [[ -z "$extra" ]] || fail "unexpected files in /usr/local/bin: $extra"
 for b in "${BINARIES[@]}"; do [[ -x "$ROOTFS/usr/local/bin/$b" ]] || fail "/usr/local/bin/$b missing"; done
-echo "image_test: config user 65532:65532, no entrypoint; /usr/local/bin holds the six binaries"
+echo "image_test: config user 65532:65532, no entrypoint; /usr/local/bin holds the seven binaries"
 
 # A token for the vector's tenant and source, made by the host's sluicectl.
 "$SLUICECTL" token new --name image-test --tenant "$(sed -n 's/^tenant_id: "\(.*\)"$/\1/p' "$VECTOR")" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves an installed Sluice works away from the checkout: `cmake --install` into a
 # fresh prefix P, then, from `cd /`,
-#   - P/bin holds exactly the six binaries and each answers --help with exit 0,
+#   - P/bin holds exactly the seven binaries and each answers --help with exit 0,
 #   - P/share/sluice holds catalog.textproto, vectors/ and every sql/migrations/*.sql,
 #   - P/bin/sluicectl migrate applies every migration into a scratch schema and says it
 #     took them from P/share/sluice/migrations (not from the source tree, which the
@@ -17,7 +17,7 @@ source "$ROOT/dev/env.sh"
 BUILD="$(cd "${1:?usage: install_test.sh BUILD_DIR}" && pwd)"
 CMAKE="${CMAKE_COMMAND:-cmake}"
 DSN="$SLUICE_PG_DSN"
-BINARIES=(sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluicectl)
+BINARIES=(sluice-gateway sluice-relay sluice-scheduler sluice-profiler sluice-audit sluice-triggers sluicectl)
 
 # -P: /proc/self/exe names the real path, so compare against the real path too.
 PREFIX="$(cd "$(mktemp -d)" && pwd -P)"
