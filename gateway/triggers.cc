@@ -14,6 +14,7 @@
 #include "common/pg.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/spellings.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
 #include "gateway/request_fields.h"
@@ -83,7 +84,8 @@ int TimeoutOf(const v1::WebhookAction& w) {
 // A JSONPath PostgreSQL accepts; its own words stay in the log.
 absl::Status CheckJsonPath(PgConnection& c, const std::string& path) {
   if (path.empty()) return absl::OkStatus();
-  auto r = c.Exec("SELECT $1::jsonpath", {path});
+  // As sluice-triggers runs it: enum comparisons widened to both spellings.
+  auto r = c.Exec("SELECT $1::jsonpath, $2::jsonpath", {path, contracts::WidenEnumComparisons(path)});
   if (r.ok() || r.status().code() == absl::StatusCode::kUnavailable) return r.status();
   spdlog::info("gateway: trigger json_path refused: {}", r.status().message());
   return Invalid("predicate.json_path", "not a valid SQL/JSON path expression");
@@ -304,7 +306,7 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::SetPaused(const v1::Principal& w
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto r = Exec(*pool_,
                 Cat("UPDATE event_trigger SET paused = $3, updated_by = $4, updated_at = now(),"
-                    " auto_paused_until = CASE WHEN $3 THEN auto_paused_until END,"
+                    " auto_paused_until = CASE WHEN $3 THEN auto_paused_until ELSE least(auto_paused_until, now()) END,"
                     " version = version + 1 WHERE tenant_id = $1 AND id = $2::uuid RETURNING ",
                     kCols),
                 {*tenant, id, paused ? "t" : "f", who.name()});

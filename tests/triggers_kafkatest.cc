@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -554,16 +555,20 @@ TEST_F(DeliveryTest, AReceiverThatKeepsFailingPausesTheTriggerWhichResumesAfterT
 }
 
 TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKey) {
-  const auto t = MakeTrigger(testing::kTokenA, "slow", receiver_.Url("slow"), {}, "", /*timeout_ms=*/2000);
-  receiver_.Hold("slow", absl::Seconds(3));
-  StartConsumer({}, /*workers=*/1);
+  const auto t = MakeTrigger(testing::kTokenA, "slow", receiver_.Url("slow"));
+  // Held longer than the trigger's 5 s timeout: the kill always comes first.
+  receiver_.Hold("slow", absl::Seconds(6));
   std::vector<v1::Envelope> events;
   for (int i = 0; i < 5; ++i) events.push_back(Make("data.refreshed", testing::kAcme));
   PublishAll(events);
+  // A short session, so the restarted member gets the partitions of the killed one soon.
+  const std::string kafka_config = common::Cat("triggers-", prefix_, "kafka.properties");
+  std::ofstream(kafka_config) << "session.timeout.ms=6000\nheartbeat.interval.ms=1000\n";
+  StartConsumer({"--kafka-config", kafka_config}, /*workers=*/1);
   ASSERT_TRUE(receiver_.WaitFor("slow", 1));
   const std::string first_key = receiver_.Got("slow")[0].idempotency_key;
   StopConsumer(SIGKILL);  // while the receiver holds the first request
-  StartConsumer({}, /*workers=*/1);
+  StartConsumer({"--kafka-config", kafka_config}, /*workers=*/1);
   // Five events, each delivered; the interrupted one again under its key.
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   std::set<std::string> delivered;
@@ -583,6 +588,31 @@ TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKe
   for (const auto& a : History(testing::kTokenA, t.id(), 500))
     if (a.event_id() == first_key && a.outcome() == v1::DELIVERY_OUTCOME_INTERRUPTED) interrupted = a.attempt() == 1;
   EXPECT_TRUE(interrupted) << "the attempt the kill cut short is recorded as interrupted";
+}
+
+TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTrigger) {
+  // PostgreSQL raises an error (not false) comparing a date with a timestamptz: before,
+  // the one statement evaluating every path of a batch failed, and the batch was retried
+  // for ever with nothing delivered to anyone.
+  const auto poison = MakeTrigger(testing::kTokenA, "poison", receiver_.Url("poison"), {"data.refreshed"},
+                                  R"($.entityUrn.datetime() ? (@ < "2024-01-02 00:00:00+00".datetime()))");
+  MakeTrigger(testing::kTokenA, "fine", receiver_.Url("fine"), {"data.refreshed"}, "$.rowsAffected");
+  v1::CreateTriggerRequest b_req;
+  b_req.set_tenant_id(testing::kB);
+  b_req.set_name("b");
+  b_req.mutable_predicate()->set_json_path("$.rowsAffected");
+  b_req.mutable_webhook()->set_url(receiver_.Url("b"));
+  b_req.mutable_webhook()->set_secret(kSecret);
+  ASSERT_TRUE(Create(testing::kTokenOps, b_req).ok());
+  v1::Envelope bad = Make("data.refreshed", testing::kAcme);
+  bad.mutable_data_refreshed()->set_entity_urn("2024-01-01");
+  PublishAll({bad, Make("data.refreshed", testing::kB)});
+  StartConsumer();
+  EXPECT_TRUE(receiver_.WaitFor("fine", 1)) << "the same tenant's other trigger";
+  EXPECT_TRUE(receiver_.WaitFor("b", 1)) << "another tenant's trigger";
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_THAT(receiver_.Got("poison"), ::testing::IsEmpty());
+  EXPECT_THAT(History(testing::kTokenA, poison.id()), ::testing::IsEmpty());
 }
 
 }  // namespace

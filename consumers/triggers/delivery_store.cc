@@ -79,7 +79,7 @@ absl::StatusOr<std::vector<ClaimedDelivery>> Claim(common::PgConnection& conn, i
       "  FROM trigger_delivery d JOIN event_trigger t ON t.tenant_id = d.tenant_id AND t.id = d.trigger_id"
       "  WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND coalesce(d.lease_until < now(), true)"
       "    AND NOT t.paused AND coalesce(t.auto_paused_until <= now(), true)"
-      "  ORDER BY d.next_attempt_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED)"
+      "  ORDER BY d.next_attempt_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED FOR KEY SHARE OF t SKIP LOCKED)"
       " UPDATE trigger_delivery d SET attempts = d.attempts + 1,"
       "   lease_until = now() + make_interval(secs => (t.webhook_timeout_ms + $2::bigint) / 1000.0)"
       " FROM due, event_trigger t"

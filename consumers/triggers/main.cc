@@ -17,6 +17,7 @@
 #include "common/service.h"
 #include "common/strings.h"
 #include "consumers/triggers/delivery_store.h"
+#include "consumers/triggers/evaluator.h"
 #include "consumers/triggers/trigger_set.h"
 #include "consumers/triggers/webhook.h"
 #include "contracts/catalog.h"
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
       "retried with back-off, every attempt recorded");
   std::string pg_dsn, pg_schema, bootstrap, topic_prefix, group = "sluice-triggers";
   size_t max_batch = 1000;
-  int workers = 4, claim_batch = 8, poll_ms = 500, refresh_ms = 1000;
+  int workers = 4, poll_ms = 500, refresh_ms = 1000;
   int retry_base_ms = 1000, retry_max_ms = 300000, lease_slack_ms = 10000;
   int failure_window_s = 300, cool_off_s = 300, history_days = 30, sweep_interval_s = 3600, stats_interval_s = 15;
   bool allow_http_loopback = false;
@@ -97,7 +98,6 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   service.Flag("workers", workers, "Deliveries in flight at once (one thread and PostgreSQL connection each)")
       ->check(CLI::Range(1, 256));
-  service.Flag("claim-batch", claim_batch, "Deliveries a worker takes at a time")->check(CLI::Range(1, 1000));
   service.Flag("poll-ms", poll_ms, "How often an idle worker looks for due deliveries queued by other replicas")
       ->check(CLI::Range(10, 60000));
   service.Flag("refresh-ms", refresh_ms, "How often event_trigger is checked for changed triggers")
@@ -214,51 +214,29 @@ int main(int argc, char** argv) {
           service.WaitForStop(absl::Seconds(1));
           continue;
         }
-        int64_t n_interrupted = 0;
-        auto claimed = tr::Claim(**conn, claim_batch, policy, &n_interrupted);
-        if (!claimed.ok()) {
-          spdlog::warn("triggers: worker {}: claiming deliveries failed, retrying in 1 s: {}", w,
-                       Say(claimed.status()));
+        auto round = tr::DeliverRound(
+            **conn, client, policy, [&] { return jitter(rng); },
+            [&](const tr::ClaimedDelivery& d, const tr::WebhookResult& result, tr::Outcome outcome, bool paused) {
+              latency.Observe(absl::ToDoubleSeconds(result.latency));
+              by_outcome[static_cast<int>(outcome)]->Increment();
+              if (outcome != tr::Outcome::kDelivered)
+                spdlog::info("triggers: trigger {} of tenant {}: event {} attempt {}: {} ({})", d.trigger_id,
+                             d.tenant_id, d.event_id, d.attempt, result.error, tr::OutcomeLabel(outcome));
+              if (paused) {
+                auto_pauses.Increment();
+                spdlog::warn("triggers: trigger {} of tenant {} paused for {} s after {} failed attempts within {} s",
+                             d.trigger_id, d.tenant_id, cool_off_s, policy.pause_after_failures, failure_window_s);
+              }
+            });
+        if (!round.ok()) {
+          // An attempt whose record was lost is made again once its lease runs out, under
+          // the same idempotency key.
+          spdlog::warn("triggers: worker {}: delivering failed, retrying in 1 s: {}", w, Say(round.status()));
           service.WaitForStop(absl::Seconds(1));
           continue;
         }
-        interrupted.Increment(static_cast<double>(n_interrupted));
-        if (claimed->empty()) {
-          rung = doorbell.Wait(rung, absl::Milliseconds(poll_ms));
-          continue;
-        }
-        for (const auto& d : *claimed) {
-          const absl::Time at = absl::Now();
-          auto result = client.Post({.url = d.url,
-                                     .secret = d.secret,
-                                     .timeout = d.timeout,
-                                     .body = d.body,
-                                     .event_id = d.event_id,
-                                     .trigger_id = d.trigger_id,
-                                     .attempt = d.attempt},
-                                    at);
-          latency.Observe(absl::ToDoubleSeconds(result.latency));
-          const tr::Outcome outcome = tr::Decide(result, d.attempt, policy);
-          const absl::Duration next =
-              outcome == tr::Outcome::kRetry ? tr::Backoff(d.attempt, policy, jitter(rng)) : absl::ZeroDuration();
-          by_outcome[static_cast<int>(outcome)]->Increment();
-          if (outcome != tr::Outcome::kDelivered)
-            spdlog::info("triggers: trigger {} of tenant {}: event {} attempt {}: {} ({})", d.trigger_id, d.tenant_id,
-                         d.event_id, d.attempt, result.error, tr::OutcomeLabel(outcome));
-          // A lost record is not a lost delivery: the lease runs out and the attempt is
-          // made again under the same idempotency key.
-          auto paused = tr::Record(**conn, d, at, result, outcome, next, policy);
-          if (!paused.ok()) {
-            spdlog::warn("triggers: worker {}: recording an attempt failed (it will be made again): {}", w,
-                         Say(paused.status()));
-            break;
-          }
-          if (*paused) {
-            auto_pauses.Increment();
-            spdlog::warn("triggers: trigger {} of tenant {} paused for {} s after {} failed attempts within {} s",
-                         d.trigger_id, d.tenant_id, cool_off_s, policy.pause_after_failures, failure_window_s);
-          }
-        }
+        interrupted.Increment(static_cast<double>(round->interrupted));
+        if (round->claimed == 0) rung = doorbell.Wait(rung, absl::Milliseconds(poll_ms));
       }
     });
   }
@@ -316,43 +294,12 @@ int main(int argc, char** argv) {
       if (auto r = trigger_set.Refresh(**conn); !r.ok()) return r;
       next_refresh = absl::Now() + absl::Milliseconds(refresh_ms);
     }
-    std::vector<tr::Match> candidates;
-    for (size_t i = 0; i < batch.size(); ++i) trigger_set.MatchTypeAndSource(batch[i].envelope, i, candidates);
-    std::vector<std::string> payloads(batch.size());
-    std::vector<bool> has_candidate(batch.size(), false);
-    for (const auto& m : candidates) has_candidate[m.event] = true;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!has_candidate[i]) continue;
-      auto p = tr::PayloadJson(batch[i].envelope);
-      if (!p.ok()) {
-        // Not an event the catalog knows how to print: no trigger can match it.
-        spdlog::warn("triggers: event {} skipped: {}", batch[i].envelope.id(), std::string(p.status().message()));
-        continue;
-      }
-      payloads[i] = *std::move(p);
-    }
-    std::erase_if(candidates, [&](const tr::Match& m) { return payloads[m.event].empty(); });
-    auto matches = trigger_set.EvaluatePaths(**conn, candidates, payloads);
-    if (!matches.ok()) return matches.status();
-    std::vector<tr::NewDelivery> deliveries;
-    std::vector<bool> any(batch.size(), false);
-    deliveries.reserve(matches->size());
-    for (const auto& m : *matches) {
-      const auto& e = batch[m.event].envelope;
-      any[m.event] = true;
-      deliveries.push_back({.tenant_id = e.tenant_id(),
-                            .trigger_id = trigger_set.triggers()[m.trigger].id,
-                            .event_id = e.id(),
-                            .event_type = e.type(),
-                            .body = tr::CloudEventJson(e, payloads[m.event])});
-    }
-    auto n = tr::Enqueue(**conn, deliveries);
+    auto n = tr::Evaluate(**conn, trigger_set, batch);
     if (!n.ok()) return n.status();
-    const auto hits = std::count(any.begin(), any.end(), true);
-    matched.Increment(static_cast<double>(hits));
-    unmatched.Increment(static_cast<double>(batch.size() - static_cast<size_t>(hits)));
-    queued.Increment(static_cast<double>(*n));
-    if (*n > 0) doorbell.Ring();
+    matched.Increment(static_cast<double>(n->matched));
+    unmatched.Increment(static_cast<double>(n->unmatched));
+    queued.Increment(static_cast<double>(n->queued));
+    if (n->queued > 0) doorbell.Ring();
     return absl::OkStatus();
   });
   if (auto c = (*consumer)->Close(); !c.ok()) spdlog::warn("triggers: close: {}", std::string(c.message()));

@@ -1,6 +1,7 @@
 #include "consumers/triggers/trigger_set.h"
 
 #include <absl/strings/str_split.h>
+#include <spdlog/spdlog.h>
 
 #include "common/strings.h"
 #include "contracts/spellings.h"
@@ -73,23 +74,49 @@ absl::StatusOr<std::vector<Match>> TriggerSet::EvaluatePaths(common::PgConnectio
       ask.push_back(i);
   }
   if (ask.empty()) return out;
-  std::vector<std::string> docs, paths;
-  docs.reserve(ask.size());
-  paths.reserve(ask.size());
-  for (size_t i : ask) {
-    docs.push_back(payloads[candidates[i].event]);
-    paths.push_back(triggers_[candidates[i].trigger].json_path);
-  }
-  // `@?` is false (not an error) where a path cannot be applied, as in ListEvents.
-  auto r = conn.Exec(
-      "SELECT (u.i - 1)::int FROM unnest($1::jsonb[], $2::jsonpath[]) WITH ORDINALITY AS u(doc, path, i)"
-      " WHERE u.doc @? u.path",
-      {common::PgTextArray(docs), common::PgTextArray(paths)});
-  if (!r.ok()) return r.status();
-  for (int row = 0; row < r->rows(); ++row) {
-    size_t k = 0;
-    for (char ch : r->Get(row, 0)) k = k * 10 + static_cast<size_t>(ch - '0');
-    if (k < ask.size()) out.push_back(candidates[ask[k]]);
+  // One statement per ~8 MiB of payloads; `@?` is false (not an error) where a path cannot
+  // be applied, as in ListEvents. A statement that fails for its content (a path that
+  // errors at run time, a payload PostgreSQL refuses) is evaluated again pair by pair, and
+  // a pair that fails counts as no match: one tenant's path never stalls the others.
+  size_t begin = 0;
+  while (begin < ask.size()) {
+    size_t end = begin, bytes = 0;
+    while (end < ask.size() && (end == begin || bytes < kStatementBytes)) {
+      bytes += payloads[candidates[ask[end]].event].size();
+      ++end;
+    }
+    std::vector<std::string> docs, paths;
+    for (size_t i = begin; i < end; ++i) {
+      docs.push_back(payloads[candidates[ask[i]].event]);
+      paths.push_back(triggers_[candidates[ask[i]].trigger].json_path);
+    }
+    auto r = conn.Exec(
+        "SELECT (u.i - 1)::int FROM unnest($1::jsonb[], $2::jsonpath[]) WITH ORDINALITY AS u(doc, path, i)"
+        " WHERE u.doc @? u.path",
+        {common::PgTextArray(docs), common::PgTextArray(paths)});
+    if (r.ok()) {
+      for (int row = 0; row < r->rows(); ++row) {
+        size_t k = 0;
+        for (char ch : r->Get(row, 0)) k = k * 10 + static_cast<size_t>(ch - '0');
+        if (begin + k < end) out.push_back(candidates[ask[begin + k]]);
+      }
+    } else if (r.status().code() == absl::StatusCode::kUnavailable) {
+      return r.status();
+    } else {
+      for (size_t i = begin; i < end; ++i) {
+        const Match& m = candidates[ask[i]];
+        auto one = conn.Exec("SELECT $1::jsonb @? $2::jsonpath", {docs[i - begin], paths[i - begin]});
+        if (one.ok()) {
+          if (one->Get(0, 0) == "t") out.push_back(m);
+        } else if (one.status().code() == absl::StatusCode::kUnavailable) {
+          return one.status();
+        } else {
+          spdlog::info("triggers: trigger {} of tenant {}: its JSONPath failed on an event (SQLSTATE {}); no match",
+                       triggers_[m.trigger].id, triggers_[m.trigger].tenant_id, common::SqlState(one.status()));
+        }
+      }
+    }
+    begin = end;
   }
   return out;
 }

@@ -29,6 +29,9 @@ struct Match {
 
 class TriggerSet {
  public:
+  // Payload bytes evaluated per statement.
+  static constexpr size_t kStatementBytes = 8 << 20;
+
   // Reads event_trigger when it changed since the last load (a count, the newest
   // updated_at and the sum of versions tell). Paused triggers are left out.
   absl::Status Refresh(common::PgConnection& conn);

@@ -137,6 +137,8 @@ WebhookResult WebhookClient::Post(const WebhookRequest& req, absl::Time now) {
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, allow_http_loopback_ ? "https,http" : "https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  // A proxy from the environment (https_proxy) is used, but never for loopback.
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);

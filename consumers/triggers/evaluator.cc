@@ -1,0 +1,110 @@
+#include "consumers/triggers/evaluator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "contracts/envelope.h"
+
+namespace sluice::triggers {
+
+absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& set,
+                                       const std::vector<kafka::Record>& batch) {
+  std::vector<Match> candidates;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // The id becomes the Idempotency-Key header: only what Validate accepts (a UUID).
+    if (!contracts::IsUuid(batch[i].envelope.id())) {
+      spdlog::warn("triggers: a record at {}[{}]@{} skipped: its event id is not a UUID", batch[i].topic,
+                   batch[i].partition, batch[i].offset);
+      continue;
+    }
+    set.MatchTypeAndSource(batch[i].envelope, i, candidates);
+  }
+  // The payload's JSON only for events some trigger may want.
+  std::vector<std::string> payloads(batch.size());
+  std::vector<bool> wanted(batch.size(), false);
+  for (const auto& m : candidates) wanted[m.event] = true;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!wanted[i]) continue;
+    auto p = PayloadJson(batch[i].envelope);
+    if (!p.ok()) {
+      // An envelope without a payload the catalog knows: no trigger can match it.
+      spdlog::warn("triggers: event {} skipped: {}", batch[i].envelope.id(), std::string(p.status().message()));
+      continue;
+    }
+    payloads[i] = *std::move(p);
+  }
+  std::erase_if(candidates, [&](const Match& m) { return payloads[m.event].empty(); });
+  EvaluateStats out;
+  for (const auto& m : candidates) out.path_checks += set.triggers()[m.trigger].json_path.empty() ? 0 : 1;
+  absl::Time t0 = absl::Now();
+  auto matches = set.EvaluatePaths(conn, candidates, payloads);
+  if (!matches.ok()) return matches.status();
+  out.in_paths = absl::Now() - t0;
+  // Queued a statement per ~8 MiB of bodies, so memory stays near the batch's own size.
+  std::vector<NewDelivery> deliveries;
+  size_t bytes = 0;
+  auto flush = [&]() -> absl::Status {
+    const absl::Time e0 = absl::Now();
+    auto queued = Enqueue(conn, deliveries);
+    out.in_enqueue += absl::Now() - e0;
+    if (!queued.ok()) return queued.status();
+    out.queued += *queued;
+    deliveries.clear();
+    bytes = 0;
+    return absl::OkStatus();
+  };
+  std::vector<bool> hit(batch.size(), false);
+  for (const auto& m : *matches) {
+    const auto& e = batch[m.event].envelope;
+    hit[m.event] = true;
+    deliveries.push_back({.tenant_id = e.tenant_id(),
+                          .trigger_id = set.triggers()[m.trigger].id,
+                          .event_id = e.id(),
+                          .event_type = e.type(),
+                          .body = CloudEventJson(e, payloads[m.event])});
+    bytes += deliveries.back().body.size();
+    if (bytes >= TriggerSet::kStatementBytes)
+      if (auto s = flush(); !s.ok()) return s;
+  }
+  if (auto s = flush(); !s.ok()) return s;
+  out.matched = static_cast<size_t>(std::count(hit.begin(), hit.end(), true));
+  out.unmatched = batch.size() - out.matched;
+  return out;
+}
+
+absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClient& client, const DeliveryPolicy& policy,
+                                        const std::function<double()>& jitter, const AttemptObserver& observe) {
+  RoundStats out;
+  auto claimed = Claim(conn, 1, policy, &out.interrupted);
+  if (!claimed.ok()) return claimed.status();
+  out.claimed = static_cast<int>(claimed->size());
+  for (const auto& d : *claimed) {
+    const absl::Time at = absl::Now();
+    if (d.attempt > policy.max_attempts) {
+      // Interrupted attempts used up what was allowed: give up without another POST.
+      WebhookResult gave_up{.error = "not attempted: the attempts allowed ran out (the last one was interrupted)"};
+      auto paused = Record(conn, d, at, gave_up, Outcome::kFailed, absl::ZeroDuration(), policy);
+      if (!paused.ok()) return paused.status();
+      if (observe) observe(d, gave_up, Outcome::kFailed, *paused);
+      continue;
+    }
+    auto result = client.Post({.url = d.url,
+                               .secret = d.secret,
+                               .timeout = d.timeout,
+                               .body = d.body,
+                               .event_id = d.event_id,
+                               .trigger_id = d.trigger_id,
+                               .attempt = d.attempt},
+                              at);
+    const Outcome outcome = Decide(result, d.attempt, policy);
+    const absl::Duration next =
+        outcome == Outcome::kRetry ? Backoff(d.attempt, policy, jitter()) : absl::ZeroDuration();
+    auto paused = Record(conn, d, at, result, outcome, next, policy);
+    if (!paused.ok()) return paused.status();
+    if (observe) observe(d, result, outcome, *paused);
+  }
+  return out;
+}
+
+}  // namespace sluice::triggers

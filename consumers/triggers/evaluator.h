@@ -1,0 +1,49 @@
+#pragma once
+// The two halves of sluice-triggers as library calls, so the service and the benchmark
+// run the same code: Evaluate (a consumed batch -> queued deliveries) and DeliverRound
+// (due deliveries -> POSTs -> recorded attempts).
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <functional>
+#include <vector>
+
+#include "common/pg.h"
+#include "consumers/triggers/delivery_store.h"
+#include "consumers/triggers/trigger_set.h"
+#include "consumers/triggers/webhook.h"
+#include "kafka/record.h"
+
+namespace sluice::triggers {
+
+struct EvaluateStats {
+  size_t matched = 0;                   // events that matched at least one trigger
+  size_t unmatched = 0;                 // events that matched none
+  int64_t queued = 0;                   // deliveries queued (new ones; a redelivered batch queues none)
+  size_t path_checks = 0;               // (event, trigger) pairs whose JSONPath PostgreSQL evaluated
+  absl::Duration in_paths, in_enqueue;  // time in those two steps
+};
+
+// Matches every event of `batch` against `set` (the caller refreshes it) and
+// queues a delivery per match with its CloudEvent body. An error leaves nothing committed
+// that matters: the batch is handled again and queues only what is missing.
+absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& set,
+                                       const std::vector<kafka::Record>& batch);
+
+struct RoundStats {
+  int claimed = 0;
+  int64_t interrupted = 0;  // earlier attempts found cut short (recorded now)
+};
+
+// What a round reports for each attempt it made (for logs and metrics).
+using AttemptObserver = std::function<void(const ClaimedDelivery&, const WebhookResult&, Outcome, bool trigger_paused)>;
+
+// One round of a delivery worker: claims the most overdue delivery, POSTs it and records
+// its attempt (and pauses its trigger when it failed too often). One at a time, so a
+// delivery's lease starts just before its POST. `jitter` gives numbers in [0, 1) for the
+// back-off. A failed record is an error; the lease makes the attempt happen again later.
+// A delivery whose last allowed attempt was cut short is given up without a POST.
+absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClient& client, const DeliveryPolicy& policy,
+                                        const std::function<double()>& jitter, const AttemptObserver& observe);
+
+}  // namespace sluice::triggers
