@@ -20,6 +20,7 @@
 
 #include "common/strings.h"
 #include "consumers/triggers/webhook.h"
+#include "contracts/json.h"
 #include "sluice/v1/trigger_service.grpc.pb.h"
 #include "tests/events_fixture.h"
 #include "tests/subprocess.h"
@@ -554,6 +555,34 @@ TEST_F(DeliveryTest, AReceiverThatKeepsFailingPausesTheTriggerWhichResumesAfterT
       << "not before the cool-off";
 }
 
+TEST_F(DeliveryTest, ResumingAnAutoPausedTriggerStartsAFreshCount) {
+  const auto t = MakeTrigger(testing::kTokenA, "down", receiver_.Url("down"));
+  receiver_.Script("down", {500});
+  StartConsumer({"--pause-after-failures", "3", "--failure-window-s", "600", "--cool-off-s", "600"});
+  PublishAll({Make("data.refreshed", testing::kAcme)});
+  ASSERT_TRUE(receiver_.WaitFor("down", 3));
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (GetT(t.id()).state() != v1::TRIGGER_STATE_AUTO_PAUSED && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(GetT(t.id()).state(), v1::TRIGGER_STATE_AUTO_PAUSED);
+  // Resumed by hand long before the cool-off: attempts start again at once, and the three
+  // failures before the resume do not count again (two more do not pause it).
+  v1::ResumeTriggerRequest resume;
+  resume.set_id(t.id());
+  v1::ResumeTriggerResponse resumed;
+  ASSERT_TRUE(triggers_->ResumeTrigger(Ctx(testing::kTokenA).get(), resume, &resumed).ok());
+  EXPECT_EQ(resumed.trigger().state(), v1::TRIGGER_STATE_ACTIVE);
+  ASSERT_TRUE(receiver_.WaitFor("down", 5, absl::Seconds(10)));
+  EXPECT_EQ(GetT(t.id()).state(), v1::TRIGGER_STATE_ACTIVE) << "two failures since the resume";
+  ASSERT_TRUE(receiver_.WaitFor("down", 6, absl::Seconds(10)));
+  deadline = absl::Now() + absl::Seconds(5);
+  while (GetT(t.id()).state() != v1::TRIGGER_STATE_AUTO_PAUSED && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(GetT(t.id()).state(), v1::TRIGGER_STATE_AUTO_PAUSED) << "the third since the resume";
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(receiver_.Got("down").size(), 6u);
+}
+
 TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKey) {
   const auto t = MakeTrigger(testing::kTokenA, "slow", receiver_.Url("slow"));
   // Held longer than the trigger's 5 s timeout: the kill always comes first.
@@ -588,6 +617,53 @@ TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKe
   for (const auto& a : History(testing::kTokenA, t.id(), 500))
     if (a.event_id() == first_key && a.outcome() == v1::DELIVERY_OUTCOME_INTERRUPTED) interrupted = a.attempt() == 1;
   EXPECT_TRUE(interrupted) << "the attempt the kill cut short is recorded as interrupted";
+}
+
+TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
+  const std::string gateway = common::Cat("127.0.0.1:", gateway_->port());
+  const std::string secret_file = common::Cat(::testing::TempDir(), "/secret-", prefix_);
+  std::ofstream(secret_file) << kSecret << "\n";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "triggers");
+    args.insert(args.end(), {"--gateway", gateway, "--token", testing::kTokenA});
+    return testing::RunCaptured(SLUICECTL, args, common::Cat(::testing::TempDir(), "/triggers-", prefix_, ".out"));
+  };
+  auto [rc, out] =
+      run({"create", "--name", "cli", "--type", "data.refreshed", "--json-path", "$.rowsAffected.double() ? (@ > 1000)",
+           "--url", receiver_.Url("cli"), "--secret-file", secret_file, "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  v1::Trigger t;
+  ASSERT_TRUE(contracts::FromJson(out, t).ok()) << out;
+  EXPECT_EQ(t.name(), "cli");
+  EXPECT_THAT(out, Not(HasSubstr(kSecret)));
+  EXPECT_EQ(conn_->Exec("SELECT webhook_secret FROM event_trigger")->Get(0, 0), kSecret) << "read from the file";
+  std::tie(rc, out) = run({"list"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr(t.id()));
+  EXPECT_THAT(out, HasSubstr(" active "));
+  EXPECT_THAT(out, HasSubstr(receiver_.Url("cli")));
+
+  StartConsumer();
+  const v1::Envelope e = Make("data.refreshed", testing::kAcme);
+  PublishAll({e});
+  ASSERT_TRUE(WaitForOutcome(t.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  std::tie(rc, out) = run({"history", t.id()});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr(common::Cat("event ", e.id(), "  attempt 1  delivered")));
+  EXPECT_THAT(out, HasSubstr("HTTP 200"));
+
+  // Errors: the gateway's words and exit 1; no secret, no create.
+  std::tie(rc, out) = run({"create", "--name", "nosecret", "--url", receiver_.Url("x")});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("--secret-file"));
+  std::tie(rc, out) = run({"history", "not-a-uuid"});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("trigger_id"));
+  std::tie(rc, out) = run({"delete", t.id()});
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) = run({"list"});
+  EXPECT_THAT(out, Not(HasSubstr(t.id())));
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery_attempt")->Get(0, 0), "0") << "history went with it";
 }
 
 TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTrigger) {
