@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "benchmarks/drain.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/pg.h"
@@ -29,28 +30,7 @@ namespace {
 using namespace sluice;
 using common::Cat;
 
-// Reads `want` records with a fresh group, handing each batch to `handle`; events per
-// second from the first batch to the last.
-absl::StatusOr<double> Drain(const std::string& bootstrap, const std::vector<std::string>& topics,
-                             const std::string& group, int64_t want, size_t max_batch,
-                             const std::function<absl::Status(const std::vector<kafka::Record>&)>& handle) {
-  auto c = kafka::Consumer::Create(
-      {.bootstrap_servers = bootstrap, .group_id = group, .topics = topics, .max_batch = max_batch});
-  if (!c.ok()) return c.status();
-  int64_t got = 0;
-  std::optional<absl::Time> start;
-  const absl::Time end = absl::Now() + absl::Minutes(10);
-  while (got < want && absl::Now() < end) {
-    auto n = (*c)->PollOnce([&](const std::vector<kafka::Record>& batch) {
-      if (!start) start = absl::Now();
-      return handle(batch);
-    });
-    if (!n.ok()) return n.status();
-    got += static_cast<int64_t>(*n);
-  }
-  if (got < want) return absl::DeadlineExceededError(Cat("read ", got, " of ", want));
-  return static_cast<double>(got) / absl::ToDoubleSeconds(absl::Now() - *start);
-}
+using bench::Drain;
 
 }  // namespace
 

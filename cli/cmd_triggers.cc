@@ -122,26 +122,26 @@ int Delete(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
   return 0;
 }
 
-int Pause(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
-  v1::PauseTriggerRequest req;
+// PauseTrigger or ResumeTrigger (the same request and answer shape); prints the trigger.
+template <class Req, class Resp>
+int SetPaused(const TriggersOptions& o, v1::TriggerService::Stub& stub,
+              grpc::Status (v1::TriggerService::Stub::*call)(grpc::ClientContext*, const Req&, Resp*)) {
+  Req req;
   req.set_tenant_id(o.tenant);
   req.set_id(o.id);
-  v1::PauseTriggerResponse resp;
-  auto s = stub.PauseTrigger(CallContext(o.token, o.timeout_s).get(), req, &resp);
+  Resp resp;
+  auto s = (stub.*call)(CallContext(o.token, o.timeout_s).get(), req, &resp);
   if (!s.ok()) return RpcFailed(kCommand, s);
   Print(o, resp.trigger());
   return 0;
 }
 
+int Pause(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
+  return SetPaused(o, stub, &v1::TriggerService::Stub::PauseTrigger);
+}
+
 int Resume(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
-  v1::ResumeTriggerRequest req;
-  req.set_tenant_id(o.tenant);
-  req.set_id(o.id);
-  v1::ResumeTriggerResponse resp;
-  auto s = stub.ResumeTrigger(CallContext(o.token, o.timeout_s).get(), req, &resp);
-  if (!s.ok()) return RpcFailed(kCommand, s);
-  Print(o, resp.trigger());
-  return 0;
+  return SetPaused(o, stub, &v1::TriggerService::Stub::ResumeTrigger);
 }
 
 int History(const TriggersOptions& o, v1::TriggerService::Stub& stub) {

@@ -316,9 +316,10 @@ class DeliveryTest : public TriggersTest {
                                      "--stats-interval-s",
                                      "1"};
     args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = testing::Spawn(SLUICE_TRIGGERS_BIN, args,
-                          common::Cat("triggers-", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
-                                      ++runs_, ".log"));
+    pid_ = testing::Spawn(
+        SLUICE_TRIGGERS_BIN, args,
+        common::Cat(::testing::TempDir(), "/triggers-", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                    "-", ++runs_, ".log"));
     ASSERT_GT(pid_, 0);
   }
   void StopConsumer(int sig) {
@@ -591,7 +592,7 @@ TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKe
   for (int i = 0; i < 5; ++i) events.push_back(Make("data.refreshed", testing::kAcme));
   PublishAll(events);
   // A short session, so the restarted member gets the partitions of the killed one soon.
-  const std::string kafka_config = common::Cat("triggers-", prefix_, "kafka.properties");
+  const std::string kafka_config = common::Cat(::testing::TempDir(), "/triggers-", prefix_, "kafka.properties");
   std::ofstream(kafka_config) << "session.timeout.ms=6000\nheartbeat.interval.ms=1000\n";
   StartConsumer({"--kafka-config", kafka_config}, /*workers=*/1);
   ASSERT_TRUE(receiver_.WaitFor("slow", 1));
@@ -659,6 +660,12 @@ TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
   std::tie(rc, out) = run({"history", "not-a-uuid"});
   EXPECT_EQ(rc, 1);
   EXPECT_THAT(out, HasSubstr("trigger_id"));
+  std::tie(rc, out) = run({"pause", t.id()});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr(" paused "));
+  std::tie(rc, out) = run({"resume", t.id()});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr(" active "));
   std::tie(rc, out) = run({"delete", t.id()});
   EXPECT_EQ(rc, 0) << out;
   std::tie(rc, out) = run({"list"});
