@@ -19,6 +19,7 @@
 #include "common/pg.h"
 #include "common/strings.h"
 #include "consumers/triggers/evaluator.h"
+#include "contracts/authz.h"
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
 #include "kafka/consumer.h"
@@ -157,12 +158,14 @@ int main(int argc, char** argv) {
     cleanup();
     return 1;
   }
+  const contracts::Authorizer authz(catalog);
+  const triggers::Notifier notifier(authz, "");
   triggers::EvaluateStats totals;
   absl::Duration in_evaluate;
   auto evaluated = Drain(bootstrap, topics, "bench-evaluate-" + id, events, max_batch,
                          [&](const std::vector<kafka::Record>& batch) -> absl::Status {
                            const absl::Time t0 = absl::Now();
-                           auto r = triggers::Evaluate(*conn, set, batch);
+                           auto r = triggers::Evaluate(*conn, set, notifier, batch);
                            in_evaluate += absl::Now() - t0;
                            if (!r.ok()) return r.status();
                            totals.matched += r->matched;

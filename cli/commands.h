@@ -24,5 +24,6 @@ void AddAuditCommand(CLI::App& app, Globals& g);
 void AddQualityCommand(CLI::App& app, Globals& g);
 // triggers list|create|delete|pause|resume|history (cmd_triggers.cc)
 void AddTriggersCommand(CLI::App& app, Globals& g);
+void AddNotifyCommand(CLI::App& app, Globals& g);
 
 }  // namespace sluice::cli

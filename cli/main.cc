@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   AddAuditCommand(app, g);
   AddQualityCommand(app, g);
   AddTriggersCommand(app, g);
+  AddNotifyCommand(app, g);
 
   CLI11_PARSE(app, argc, argv);
   sluice::common::InitLogging("sluicectl", g.log_level);

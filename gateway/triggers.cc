@@ -14,6 +14,7 @@
 #include "common/pg.h"
 #include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/notification.h"
 #include "contracts/spellings.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
@@ -164,21 +165,29 @@ absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, 
     add("predicate.json_path", Cat("longer than ", kMaxJsonPathBytes, " bytes"));
   else if (HasControlChar(predicate.json_path(), "\n\t"))
     add("predicate.json_path", "has a control character other than newline and tab");
-  if (const std::string problem = UrlProblem(webhook.url(), options.allow_http_loopback); !problem.empty())
-    add("webhook.url", problem);
-  const std::string& secret = webhook.secret();
-  if (secret.empty()) {
-    if (secret_required) add("webhook.secret", "required: the key deliveries are signed with (HMAC-SHA256)");
-  } else if (secret.size() < kMinSecretChars || secret.size() > kMaxSecretChars) {
-    add("webhook.secret",
-        Cat("must be ", kMinSecretChars, " to ", kMaxSecretChars, " characters, not ", secret.size()));
-  } else if (std::any_of(secret.begin(), secret.end(), [](char c) { return c < 0x21 || c > 0x7E; })) {
-    add("webhook.secret", "must be printable ASCII without spaces");
-  }
-  if (webhook.timeout_ms() != 0 && (webhook.timeout_ms() < kMinTimeoutMs || webhook.timeout_ms() > kMaxTimeoutMs))
-    add("webhook.timeout_ms", Cat("must be ", kMinTimeoutMs, " to ", kMaxTimeoutMs, " (0: ", kDefaultTimeoutMs, ")"));
+  CheckWebhook(options, webhook, secret_required, "webhook.", v);
   if (!v.empty()) return contracts::InvalidFields(v);
   return absl::OkStatus();
+}
+
+void TriggerServiceImpl::CheckWebhook(Options options, const v1::WebhookAction& webhook, bool secret_required,
+                                      std::string_view prefix, std::vector<contracts::FieldViolation>& v) {
+  auto add = [&v, prefix](std::string_view name, std::string_view what) {
+    const std::string field = Cat(prefix, name);
+    v.push_back({field, Cat(field, ": ", what)});
+  };
+  if (const std::string problem = UrlProblem(webhook.url(), options.allow_http_loopback); !problem.empty())
+    add("url", problem);
+  const std::string& secret = webhook.secret();
+  if (secret.empty()) {
+    if (secret_required) add("secret", "required: the key deliveries are signed with (HMAC-SHA256)");
+  } else if (secret.size() < kMinSecretChars || secret.size() > kMaxSecretChars) {
+    add("secret", Cat("must be ", kMinSecretChars, " to ", kMaxSecretChars, " characters, not ", secret.size()));
+  } else if (std::any_of(secret.begin(), secret.end(), [](char c) { return c < 0x21 || c > 0x7E; })) {
+    add("secret", "must be printable ASCII without spaces");
+  }
+  if (webhook.timeout_ms() != 0 && (webhook.timeout_ms() < kMinTimeoutMs || webhook.timeout_ms() > kMaxTimeoutMs))
+    add("timeout_ms", Cat("must be ", kMinTimeoutMs, " to ", kMaxTimeoutMs, " (0: ", kDefaultTimeoutMs, ")"));
 }
 
 absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
@@ -196,7 +205,7 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
     if (auto s = CheckJsonPath(c, req.predicate().json_path()); !s.ok()) return s;
     if (auto r = c.Exec("SELECT pg_advisory_xact_lock(hashtext('event_trigger'), hashtext($1))", {*tenant}); !r.ok())
       return r.status();
-    auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1", {*tenant});
+    auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND kind = 'webhook'", {*tenant});
     if (!n.ok()) return n.status();
     if (PgInt(n->Get(0, 0)) >= kMaxPerTenant)
       return absl::ResourceExhaustedError(
@@ -225,8 +234,9 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Get(const v1::Principal& who, co
   if (!tenant.ok()) return tenant.status();
   if (auto s = CheckId(id); !s.ok()) return s;
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r =
-      Exec(*pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid"), {*tenant, id});
+  auto r = Exec(
+      *pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook'"),
+      {*tenant, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound(*tenant, id);
   return ToTrigger(*r, 0);
@@ -237,9 +247,11 @@ absl::StatusOr<v1::ListTriggersResponse> TriggerServiceImpl::List(const v1::Prin
   auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
   if (!tenant.ok()) return tenant.status();
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r = Exec(
-      *pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 ORDER BY name, id LIMIT ", kMaxPerTenant),
-      {*tenant});
+  auto r =
+      Exec(*pool_,
+           Cat("SELECT ", kCols,
+               " FROM event_trigger WHERE tenant_id = $1 AND kind = 'webhook' ORDER BY name, id LIMIT ", kMaxPerTenant),
+           {*tenant});
   if (!r.ok()) return r.status();
   v1::ListTriggersResponse out;
   for (int i = 0; i < r->rows(); ++i) *out.add_triggers() = ToTrigger(*r, i);
@@ -266,7 +278,8 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Update(const v1::Principal& who,
                         " sources = $6::text[], json_path = $7, webhook_url = $8,"
                         " webhook_secret = CASE WHEN $9 = '' THEN webhook_secret ELSE $9 END,"
                         " webhook_timeout_ms = $10::int, updated_by = $11, updated_at = now(), version = version + 1"
-                        " WHERE tenant_id = $1 AND id = $2::uuid AND ($12::bigint = 0 OR version = $12::bigint)"
+                        " WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook' AND ($12::bigint = 0 OR version "
+                        "= $12::bigint)"
                         " RETURNING ",
                         kCols),
                     {*tenant, req.id(), req.name(), req.description(), common::PgTextArray(p.types()),
@@ -275,7 +288,8 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Update(const v1::Principal& who,
     if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
     if (r->rows() == 1) return ToTrigger(*r, 0);
     auto exists =
-        c.Exec("SELECT version FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid", {*tenant, req.id()});
+        c.Exec("SELECT version FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook'",
+               {*tenant, req.id()});
     if (!exists.ok()) return exists.status();
     if (exists->rows() == 0) return NotFound(*tenant, req.id());
     return absl::FailedPreconditionError(
@@ -290,7 +304,9 @@ absl::Status TriggerServiceImpl::Delete(const v1::Principal& who, const std::str
   if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
   if (auto s = CheckId(id); !s.ok()) return s;
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r = Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid RETURNING 1", {*tenant, id});
+  auto r =
+      Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook' RETURNING 1",
+           {*tenant, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound(*tenant, id);
   spdlog::info("gateway: trigger {} of tenant {} deleted by {}", id, *tenant, who.name());
@@ -404,6 +420,162 @@ absl::StatusOr<v1::ListTriggerDeliveriesResponse> TriggerServiceImpl::ListDelive
   return out;
 }
 
+// ---- notification sinks ----
+
+namespace {
+
+constexpr char kSinkCols[] =
+    "id::text, tenant_id, name, kind, webhook_url, webhook_secret <> '', quality_threshold, paused,"
+    " (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now(), created_by,"
+    " (extract(epoch FROM created_at) * 1000000)::bigint";
+
+v1::NotificationSink ToSink(const PgResult& r, int i) {
+  v1::NotificationSink s;
+  s.set_id(std::string(r.Get(i, 0)));
+  s.set_tenant_id(std::string(r.Get(i, 1)));
+  s.set_name(std::string(r.Get(i, 2)));
+  const bool slack = r.Get(i, 3) == "notify_slack";
+  s.set_kind(slack ? v1::NOTIFICATION_SINK_KIND_SLACK : v1::NOTIFICATION_SINK_KIND_WEBHOOK);
+  s.set_url(slack ? TriggerServiceImpl::RedactedUrl(r.Get(i, 4)) : std::string(r.Get(i, 4)));
+  s.set_has_secret(!slack && r.Get(i, 5) == "t");
+  s.set_quality_threshold(static_cast<int32_t>(PgInt(r.Get(i, 6))));
+  if (r.Get(i, 7) == "t") {
+    s.set_state(v1::TRIGGER_STATE_PAUSED);
+  } else if (r.Get(i, 9) == "t") {
+    s.set_state(v1::TRIGGER_STATE_AUTO_PAUSED);
+    *s.mutable_auto_resume_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 8)));
+  } else {
+    s.set_state(v1::TRIGGER_STATE_ACTIVE);
+  }
+  s.set_created_by(std::string(r.Get(i, 10)));
+  *s.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(PgInt(r.Get(i, 11)));
+  return s;
+}
+
+absl::Status SinkNotFound(const std::string& tenant, const std::string& id) {
+  return absl::NotFoundError(Cat("id: tenant ", tenant, " has no notification sink ", id));
+}
+
+}  // namespace
+
+std::string TriggerServiceImpl::RedactedUrl(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "…";
+  const size_t path = url.find_first_of("/?#", scheme + 3);
+  return Cat(url.substr(0, path == std::string_view::npos ? url.size() : path), "/…");
+}
+
+absl::StatusOr<v1::NotificationSink> TriggerServiceImpl::CreateSink(
+    const v1::Principal& who, const v1::CreateNotificationSinkRequest& req) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  const bool slack = req.kind() == v1::NOTIFICATION_SINK_KIND_SLACK;
+  std::vector<contracts::FieldViolation> v;
+  auto add = [&v](const std::string& field, std::string_view what) { v.push_back({field, Cat(field, ": ", what)}); };
+  if (req.kind() != v1::NOTIFICATION_SINK_KIND_WEBHOOK && !slack)
+    add("kind", "must be NOTIFICATION_SINK_KIND_WEBHOOK or NOTIFICATION_SINK_KIND_SLACK");
+  if (req.quality_threshold() < 0 || req.quality_threshold() > 100)
+    add("quality_threshold", Cat("must be 1 to 100 (0: ", contracts::kDefaultQualityThreshold, ")"));
+  // Name, URL, secret and timeout as for a trigger's webhook (a Slack sink has no secret).
+  // A Slack URL is a secret: a reason names the field, never echoes the value.
+  v1::WebhookAction webhook;
+  webhook.set_url(req.url());
+  webhook.set_secret(req.secret());
+  webhook.set_timeout_ms(req.timeout_ms());
+  CheckNameAndDescription(req.name(), kMaxNameChars, "", kMaxDescriptionChars, v);
+  CheckWebhook(options_, webhook, /*secret_required=*/!slack, "", v);
+  if (slack && !req.secret().empty())
+    add("secret", "must be empty for a Slack sink (its URL is the secret; Slack checks no signature)");
+  if (!v.empty()) return contracts::InvalidFields(v);
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  const std::string id = contracts::NewUuidV7();
+  const int threshold =
+      req.quality_threshold() == 0 ? contracts::kDefaultQualityThreshold : static_cast<int>(req.quality_threshold());
+  auto created =
+      common::InTransaction<v1::NotificationSink>(*pool_, [&](PgConnection& c) -> absl::StatusOr<v1::NotificationSink> {
+        if (auto r = c.Exec("SELECT pg_advisory_xact_lock(hashtext('event_trigger'), hashtext($1))", {*tenant});
+            !r.ok())
+          return r.status();
+        auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND kind <> 'webhook'", {*tenant});
+        if (!n.ok()) return n.status();
+        if (PgInt(n->Get(0, 0)) >= kMaxSinksPerTenant)
+          return absl::ResourceExhaustedError(
+              Cat("tenant ", *tenant, " has ", kMaxSinksPerTenant, " notification sinks, the most it may keep"));
+        auto r = c.Exec(Cat("INSERT INTO event_trigger (tenant_id, id, name, kind, quality_threshold, webhook_url,"
+                            " webhook_secret, webhook_timeout_ms, created_by, updated_by)"
+                            " VALUES ($1, $2::uuid, $3, $4, $5::int, $6, $7, $8::int, $9, $9) RETURNING ",
+                            kSinkCols),
+                        {*tenant, id, req.name(), slack ? "notify_slack" : "notify_webhook", Cat(threshold), req.url(),
+                         req.secret(), Cat(TimeoutOf(webhook)), who.name()});
+        if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
+        return ToSink(*r, 0);
+      });
+  if (created.ok())
+    spdlog::info("gateway: notification sink {} \"{}\" ({}) of tenant {} created by {}", created->id(), created->name(),
+                 slack ? "slack" : "webhook", *tenant, who.name());
+  return created;
+}
+
+absl::StatusOr<v1::ListNotificationSinksResponse> TriggerServiceImpl::ListSinks(const v1::Principal& who,
+                                                                                const std::string& tenant_id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r = Exec(*pool_,
+                Cat("SELECT ", kSinkCols, " FROM event_trigger WHERE tenant_id = $1 AND kind <> 'webhook'",
+                    " ORDER BY name, id LIMIT ", kMaxSinksPerTenant),
+                {*tenant});
+  if (!r.ok()) return r.status();
+  v1::ListNotificationSinksResponse out;
+  for (int i = 0; i < r->rows(); ++i) *out.add_sinks() = ToSink(*r, i);
+  return out;
+}
+
+absl::Status TriggerServiceImpl::DeleteSink(const v1::Principal& who, const std::string& tenant_id,
+                                            const std::string& id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto r =
+      Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind <> 'webhook' RETURNING 1",
+           {*tenant, id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return SinkNotFound(*tenant, id);
+  spdlog::info("gateway: notification sink {} of tenant {} deleted by {}", id, *tenant, who.name());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> TriggerServiceImpl::TestSink(const v1::Principal& who, const std::string& tenant_id,
+                                                         const std::string& id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  auto sink = Exec(*pool_,
+                   "SELECT kind, name, paused FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid"
+                   " AND kind <> 'webhook'",
+                   {*tenant, id});
+  if (!sink.ok()) return sink.status();
+  if (sink->rows() == 0) return SinkNotFound(*tenant, id);
+  if (sink->Get(0, 2) == "t")
+    return absl::FailedPreconditionError(Cat("id: notification sink ", id, " is paused; resume it first"));
+  const std::string notification_id = Cat("test-", contracts::NewUuidV7());
+  const auto n = contracts::TestNotification(*tenant, notification_id, sink->Get(0, 1));
+  const std::string body = sink->Get(0, 0) == "notify_slack" ? contracts::SlackJson(n) : contracts::NotificationJson(n);
+  auto r = Exec(*pool_,
+                "INSERT INTO trigger_delivery (tenant_id, trigger_id, event_id, event_type, body)"
+                " VALUES ($1, $2::uuid, $3, 'notification.test', $4)",
+                {*tenant, id, notification_id, body});
+  if (!r.ok()) return r.status();
+  spdlog::info("gateway: test notification {} queued for sink {} of tenant {} by {}", notification_id, id, *tenant,
+               who.name());
+  return notification_id;
+}
+
 template <class Resp, class Core>
 grpc::Status TriggerServiceImpl::Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const {
   auto who = tokens_.Authenticate(*ctx);
@@ -485,6 +657,51 @@ grpc::Status TriggerServiceImpl::ListTriggerDeliveries(grpc::ServerContext* ctx,
     auto l = ListDeliveries(who, *req);
     if (!l.ok()) return l.status();
     out = *std::move(l);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace sluice::gateway
+
+namespace sluice::gateway {
+
+grpc::Status TriggerServiceImpl::CreateNotificationSink(grpc::ServerContext* ctx,
+                                                        const v1::CreateNotificationSinkRequest* req,
+                                                        v1::CreateNotificationSinkResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::CreateNotificationSinkResponse& out) -> absl::Status {
+    auto s = CreateSink(who, *req);
+    if (!s.ok()) return s.status();
+    *out.mutable_sink() = *std::move(s);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::ListNotificationSinks(grpc::ServerContext* ctx,
+                                                       const v1::ListNotificationSinksRequest* req,
+                                                       v1::ListNotificationSinksResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::ListNotificationSinksResponse& out) -> absl::Status {
+    auto l = ListSinks(who, req->tenant_id());
+    if (!l.ok()) return l.status();
+    out = *std::move(l);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TriggerServiceImpl::DeleteNotificationSink(grpc::ServerContext* ctx,
+                                                        const v1::DeleteNotificationSinkRequest* req,
+                                                        v1::DeleteNotificationSinkResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::DeleteNotificationSinkResponse&) -> absl::Status {
+    return DeleteSink(who, req->tenant_id(), req->id());
+  });
+}
+
+grpc::Status TriggerServiceImpl::TestNotificationSink(grpc::ServerContext* ctx,
+                                                      const v1::TestNotificationSinkRequest* req,
+                                                      v1::TestNotificationSinkResponse* resp) {
+  return Unary(ctx, resp, [&](const v1::Principal& who, v1::TestNotificationSinkResponse& out) -> absl::Status {
+    auto id = TestSink(who, req->tenant_id(), req->id());
+    if (!id.ok()) return id.status();
+    out.set_notification_id(*std::move(id));
     return absl::OkStatus();
   });
 }

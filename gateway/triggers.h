@@ -3,10 +3,13 @@
 #include <absl/status/statusor.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/pg_pool.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
+#include "contracts/validate.h"
 #include "gateway/auth.h"
 #include "sluice/v1/trigger_service.grpc.pb.h"
 
@@ -26,6 +29,7 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   static constexpr int kDefaultTimeoutMs = 5000, kMinTimeoutMs = 100, kMaxTimeoutMs = 30000;
   static constexpr int kDefaultHistoryPage = 50, kMaxHistoryPage = 500;
   static constexpr size_t kMaxEventIdBytes = 128;
+  static constexpr int kMaxSinksPerTenant = 10;
 
   struct Options {
     // Accept http:// webhooks to a loopback address (local development and tests).
@@ -48,6 +52,14 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
                              v1::ResumeTriggerResponse*) override;
   grpc::Status ListTriggerDeliveries(grpc::ServerContext*, const v1::ListTriggerDeliveriesRequest*,
                                      v1::ListTriggerDeliveriesResponse*) override;
+  grpc::Status CreateNotificationSink(grpc::ServerContext*, const v1::CreateNotificationSinkRequest*,
+                                      v1::CreateNotificationSinkResponse*) override;
+  grpc::Status ListNotificationSinks(grpc::ServerContext*, const v1::ListNotificationSinksRequest*,
+                                     v1::ListNotificationSinksResponse*) override;
+  grpc::Status DeleteNotificationSink(grpc::ServerContext*, const v1::DeleteNotificationSinkRequest*,
+                                      v1::DeleteNotificationSinkResponse*) override;
+  grpc::Status TestNotificationSink(grpc::ServerContext*, const v1::TestNotificationSinkRequest*,
+                                    v1::TestNotificationSinkResponse*) override;
 
   // The calls without their transport, for a principal the caller authenticated.
   absl::StatusOr<v1::Trigger> Create(const v1::Principal& who, const v1::CreateTriggerRequest& req) const;
@@ -61,12 +73,30 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   // A trigger's delivery attempts, newest first (ListTriggerDeliveries).
   absl::StatusOr<v1::ListTriggerDeliveriesResponse> ListDeliveries(const v1::Principal& who,
                                                                    const v1::ListTriggerDeliveriesRequest& req) const;
+  // Notification sinks (notification_sinks.cc): rows of event_trigger of kind
+  // notify_webhook or notify_slack; the trigger calls above other than pause, resume and
+  // the delivery history do not see them.
+  absl::StatusOr<v1::NotificationSink> CreateSink(const v1::Principal& who,
+                                                  const v1::CreateNotificationSinkRequest& req) const;
+  absl::StatusOr<v1::ListNotificationSinksResponse> ListSinks(const v1::Principal& who,
+                                                              const std::string& tenant) const;
+  absl::Status DeleteSink(const v1::Principal& who, const std::string& tenant, const std::string& id) const;
+  // Queues a test notification; its id.
+  absl::StatusOr<std::string> TestSink(const v1::Principal& who, const std::string& tenant,
+                                       const std::string& id) const;
+  // A Slack webhook URL as it may be shown: scheme and host, the rest (the secret) elided.
+  static std::string RedactedUrl(std::string_view url);
+
   // The checks that need no database, every wrong field named at once: name,
   // description, predicate (types and sources in the catalog, JSONPath size), webhook
   // (URL, secret, timeout). `secret_required`: a create (an update may keep the secret).
   static absl::Status CheckFields(const contracts::Catalog& catalog, Options options, const std::string& name,
                                   const std::string& description, const v1::TriggerPredicate& predicate,
                                   const v1::WebhookAction& webhook, bool secret_required);
+  // URL, secret and timeout of `webhook`, a violation per wrong field named `prefix` +
+  // "url" / "secret" / "timeout_ms".
+  static void CheckWebhook(Options options, const v1::WebhookAction& webhook, bool secret_required,
+                           std::string_view prefix, std::vector<contracts::FieldViolation>& v);
   // A webhook URL: https://host[:port][/path] without user info, spaces or controls;
   // http:// only to 127.0.0.1, [::1] or localhost when `allow_http_loopback`. The reason
   // it is refused, or "" when it is fine.

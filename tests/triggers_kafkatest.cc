@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -696,6 +697,333 @@ TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTr
   absl::SleepFor(absl::Seconds(1));
   EXPECT_THAT(receiver_.Got("poison"), ::testing::IsEmpty());
   EXPECT_THAT(History(testing::kTokenA, poison.id()), ::testing::IsEmpty());
+}
+
+// ---- notification sinks ----
+
+class NotifyTest : public DeliveryTest {
+ protected:
+  v1::NotificationSink MakeSink(const char* token, const std::string& name, v1::NotificationSinkKind kind,
+                                const std::string& url, const std::string& secret, int threshold = 0,
+                                const std::string& tenant = "") {
+    v1::CreateNotificationSinkRequest req;
+    req.set_tenant_id(tenant);
+    req.set_name(name);
+    req.set_kind(kind);
+    req.set_url(url);
+    req.set_secret(secret);
+    req.set_quality_threshold(threshold);
+    v1::CreateNotificationSinkResponse resp;
+    auto s = triggers_->CreateNotificationSink(Ctx(token).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.sink();
+  }
+
+  // The token file sluice-triggers reads the approvers from: two stewards of acme, the
+  // requester (a steward too, who never decides their own), a steward of tenant-b and an
+  // operator without the role.
+  std::string TokenFile() {
+    const std::string path = common::Cat(::testing::TempDir(), "/tokens-", prefix_, ".textproto");
+    std::ofstream(path) << "principals { name: \"steward\" token_sha256: \"" << std::string(64, 'a')
+                        << "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" }\n"
+                        << "principals { name: \"steward2\" token_sha256: \"" << std::string(64, 'b')
+                        << "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" }\n"
+                        << "principals { name: \"test-user\" token_sha256: \"" << std::string(64, 'c')
+                        << "\" tenants: \"tenant-acme\" roles: \"metadata_steward\" }\n"
+                        << "principals { name: \"b-steward\" token_sha256: \"" << std::string(64, 'd')
+                        << "\" tenants: \"tenant-b\" roles: \"metadata_steward\" }\n"
+                        << "principals { name: \"ops\" token_sha256: \"" << std::string(64, 'e')
+                        << "\" tenants: \"*\" roles: \"operator\" }\n";
+    return path;
+  }
+
+  v1::Envelope Profile(const std::string& tenant, v1::Tier tier, double score, const std::string& profile_id,
+                       const std::string& correlation) {
+    v1::Envelope e = Make("metadata.profile.completed", tenant);
+    auto* p = e.mutable_profile_completed();
+    p->set_tier(tier);
+    p->set_quality_score(score);
+    p->set_quality_grade(score < 70 ? v1::QUALITY_GRADE_D : v1::QUALITY_GRADE_B);
+    p->set_profile_id(profile_id);
+    p->set_canonical_key(common::Cat("finance.revenue.", profile_id.substr(0, 8)));
+    e.set_correlation_id(correlation);
+    return e;
+  }
+
+  static google::protobuf::Struct Json(const std::string& body) {
+    google::protobuf::Struct doc;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(body, &doc).ok()) << body;
+    return doc;
+  }
+  static std::string Str(const google::protobuf::Struct& d, const std::string& k) {
+    auto it = d.fields().find(k);
+    return it == d.fields().end() ? "" : it->second.string_value();
+  }
+  static std::vector<std::string> Strs(const google::protobuf::Struct& d, const std::string& k) {
+    std::vector<std::string> out;
+    auto it = d.fields().find(k);
+    if (it != d.fields().end())
+      for (const auto& v : it->second.list_value().values()) out.push_back(v.string_value());
+    return out;
+  }
+};
+
+TEST_F(NotifyTest, SinksGetOneQualityNotificationPerProfileAndApprovalsReachTheirAudience) {
+  const std::string secret = common::Cat(kSecret, "-sink");
+  const auto hook =
+      MakeSink(testing::kTokenA, "ops-hook", v1::NOTIFICATION_SINK_KIND_WEBHOOK, receiver_.Url("hook"), secret);
+  const auto slack =
+      MakeSink(testing::kTokenA, "ops-slack", v1::NOTIFICATION_SINK_KIND_SLACK, receiver_.Url("slack"), "", 50);
+  MakeSink(testing::kTokenOps, "b-hook", v1::NOTIFICATION_SINK_KIND_WEBHOOK, receiver_.Url("b-hook"), secret, 0,
+           testing::kB);
+  // A plain trigger of every approval.created still gets the CloudEvent.
+  MakeTrigger(testing::kTokenA, "plain", receiver_.Url("plain"), {"approval.created"});
+  // The approval the decision below is about, requested by test-user.
+  const std::string decided = contracts::NewUuidV7();
+  ASSERT_TRUE(conn_
+                  ->Exec("INSERT INTO mdm_approval (id, tenant_id, entity_type, tier, lane, payload, requested_by,"
+                         " required_role) VALUES ($1::uuid, 'tenant-acme', 'metadata', 'tier1', 'governed',"
+                         " '{}', 'test-user', 'metadata_steward')",
+                         {decided})
+                  .ok());
+  StartConsumer({"--tokens", TokenFile()});
+
+  const std::string p1 = contracts::NewUuidV7(), p2 = contracts::NewUuidV7(), p3 = contracts::NewUuidV7(),
+                    p4 = contracts::NewUuidV7();
+  // tier1 at 60: critical; its data.quality.degraded is the same notification.
+  v1::Envelope low = Profile(testing::kAcme, v1::TIER_1, 60, p1, "corr-1");
+  v1::Envelope degraded = Make("data.quality.degraded", testing::kAcme);
+  degraded.mutable_data_quality_degraded()->set_profile_id(p1);
+  degraded.mutable_data_quality_degraded()->set_current_score(60);
+  degraded.mutable_data_quality_degraded()->set_canonical_key(low.profile_completed().canonical_key());
+  degraded.set_correlation_id("corr-1");
+  // tier2 at 65: below the hook's 70, above the Slack sink's 50.
+  v1::Envelope tier2 = Profile(testing::kAcme, v1::TIER_2, 65, p2, "corr-2");
+  // tier2 at 70 (the threshold itself) and tier1 at 95 (the floor itself): no notification.
+  v1::Envelope at_threshold = Profile(testing::kAcme, v1::TIER_2, 70, p3, "corr-3");
+  v1::Envelope at_floor = Profile(testing::kAcme, v1::TIER_1, 95, p4, "corr-4");
+  v1::Envelope created = Make("approval.created", testing::kAcme);
+  created.set_correlation_id("corr-5");
+  v1::Envelope approved = Make("approval.approved", testing::kAcme);
+  approved.mutable_approval_approved()->set_approval_id(decided);
+  // Written around the gateway: an approval.created from a source that may not emit it.
+  v1::Envelope forged = Make("approval.created", testing::kAcme);
+  forged.set_source("etl.pipeline");
+  v1::Envelope b_low = Profile(testing::kB, v1::TIER_3, 10, contracts::NewUuidV7(), "corr-b");
+  PublishAll({low, degraded, tier2, at_threshold, at_floor, created, approved, forged, b_low});
+
+  ASSERT_TRUE(receiver_.WaitFor("hook", 4));
+  ASSERT_TRUE(receiver_.WaitFor("slack", 3));
+  ASSERT_TRUE(receiver_.WaitFor("b-hook", 1));
+  ASSERT_TRUE(receiver_.WaitFor("plain", 1));
+  absl::SleepFor(absl::Seconds(2));  // anything extra would arrive by now
+
+  std::map<std::string, google::protobuf::Struct> by_id;
+  for (const auto& r : receiver_.Got("hook")) {
+    EXPECT_EQ(r.content_type, "application/json; charset=utf-8");
+    EXPECT_EQ(r.trigger_id, hook.id());
+    ExpectSigned(r, secret);
+    auto doc = Json(r.body);
+    EXPECT_EQ(Str(doc, "id"), r.idempotency_key);
+    EXPECT_EQ(Str(doc, "tenant_id"), testing::kAcme);
+    EXPECT_TRUE(by_id.emplace(Str(doc, "id"), doc).second) << "one notification per id: " << r.body;
+  }
+  ASSERT_EQ(by_id.size(), 4u) << "p1 once (not twice), p2, the approval request and its decision";
+  const auto& q1 = by_id.at(common::Cat("quality-", p1));
+  EXPECT_EQ(Str(q1, "category"), "quality");
+  EXPECT_EQ(Str(q1, "severity"), "critical");
+  EXPECT_EQ(Str(q1, "entity_key"), low.profile_completed().canonical_key());
+  EXPECT_EQ(q1.fields().at("score").number_value(), 60);
+  EXPECT_EQ(Str(q1, "tier"), "tier1");
+  EXPECT_EQ(Str(q1, "correlation_id"), "corr-1");
+  EXPECT_THAT(Strs(q1, "reasons"), ::testing::IsSupersetOf({"below_threshold", "tier1_below_95"}));
+  const auto& q2 = by_id.at(common::Cat("quality-", p2));
+  EXPECT_EQ(Str(q2, "severity"), "warning");
+  EXPECT_EQ(Str(q2, "grade"), "D");
+  EXPECT_THAT(Strs(q2, "reasons"), ::testing::ElementsAre("below_threshold"));
+  EXPECT_EQ(q2.fields().at("threshold").number_value(), 70);
+  const auto& request = by_id.at(created.id());
+  EXPECT_EQ(Str(request, "category"), "approval");
+  EXPECT_EQ(Str(request, "approval_status"), "pending");
+  EXPECT_EQ(Str(request, "required_role"), "metadata_steward");
+  EXPECT_EQ(Str(request, "audience"), "approvers");
+  EXPECT_THAT(Strs(request, "recipients"), ::testing::ElementsAre("steward", "steward2"))
+      << "the tenant's principals with the role, not the requester, not tenant-b's, not the operator";
+  const auto& decision = by_id.at(approved.id());
+  EXPECT_EQ(Str(decision, "approval_status"), "approved");
+  EXPECT_EQ(Str(decision, "audience"), "requester");
+  EXPECT_THAT(Strs(decision, "recipients"), ::testing::ElementsAre("test-user"));
+
+  // Slack: p1 (tier1 is below 95 whatever the threshold), the request and the decision.
+  std::set<std::string> slack_keys;
+  for (const auto& r : receiver_.Got("slack")) {
+    slack_keys.insert(r.idempotency_key);
+    auto doc = Json(r.body);
+    EXPECT_FALSE(Str(doc, "text").empty()) << r.body;
+    EXPECT_EQ(doc.fields().at("blocks").list_value().values_size(), 2) << r.body;
+  }
+  EXPECT_THAT(slack_keys, ::testing::UnorderedElementsAre(common::Cat("quality-", p1), created.id(), approved.id()));
+  EXPECT_THAT(receiver_.Got("slack")[0].body, ::testing::AnyOf(HasSubstr("[critical]"), HasSubstr("[info]")));
+  // tenant-b's sink: tenant-b's profile only.
+  ASSERT_EQ(receiver_.Got("b-hook").size(), 1u);
+  EXPECT_EQ(Str(Json(receiver_.Got("b-hook")[0].body), "tenant_id"), testing::kB);
+  // The forged approval.created reached nobody, not even the plain trigger.
+  ASSERT_EQ(receiver_.Got("plain").size(), 1u);
+  EXPECT_EQ(receiver_.Got("plain")[0].idempotency_key, created.id());
+  for (const auto& r : receiver_.Got()) EXPECT_NE(r.idempotency_key, forged.id()) << r.path;
+
+  // Each sink's attempts are in its history, like a trigger's.
+  ASSERT_TRUE(WaitForOutcome(slack.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  EXPECT_EQ(History(testing::kTokenA, hook.id(), 500).size(), 4u);
+}
+
+TEST_F(NotifyTest, SinksAreTheTenantsOwnTheirSecretsStayHiddenAndBadOnesAreRefused) {
+  const std::string slack_url = receiver_.Url("slack-secret-path-T000/B000/XXXX");
+  const auto hook = MakeSink(testing::kTokenA, "hook", v1::NOTIFICATION_SINK_KIND_WEBHOOK, receiver_.Url("hook"),
+                             common::Cat(kSecret, "-h"));
+  const auto slack = MakeSink(testing::kTokenA, "slack", v1::NOTIFICATION_SINK_KIND_SLACK, slack_url, "");
+  EXPECT_EQ(hook.quality_threshold(), 70) << "the default";
+  EXPECT_TRUE(hook.has_secret());
+  EXPECT_FALSE(slack.has_secret());
+  const std::string base = receiver_.Url("");
+  EXPECT_EQ(slack.url(), common::Cat(base.substr(0, base.find("/hook/")), "/…")) << "scheme and host only";
+  v1::ListNotificationSinksResponse list;
+  ASSERT_TRUE(triggers_->ListNotificationSinks(Ctx(testing::kTokenSteward).get(), {}, &list).ok());
+  ASSERT_EQ(list.sinks_size(), 2);
+  EXPECT_THAT(list.DebugString(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(list.DebugString(), Not(HasSubstr("slack-secret-path")));
+  // Sinks are not triggers: ListTriggers and GetTrigger do not show them.
+  v1::ListTriggersResponse triggers;
+  ASSERT_TRUE(triggers_->ListTriggers(Ctx(testing::kTokenA).get(), {}, &triggers).ok());
+  EXPECT_EQ(triggers.triggers_size(), 0);
+  v1::GetTriggerRequest get;
+  get.set_id(hook.id());
+  v1::GetTriggerResponse got;
+  EXPECT_EQ(triggers_->GetTrigger(Ctx(testing::kTokenA).get(), get, &got).error_code(), StatusCode::NOT_FOUND);
+  // Another tenant sees none of them and may not test or delete them.
+  ASSERT_TRUE(triggers_->ListNotificationSinks(Ctx(testing::kTokenB).get(), {}, &list).ok());
+  EXPECT_EQ(list.sinks_size(), 0);
+  v1::TestNotificationSinkRequest test;
+  test.set_id(hook.id());
+  v1::TestNotificationSinkResponse tested;
+  EXPECT_EQ(triggers_->TestNotificationSink(Ctx(testing::kTokenB).get(), test, &tested).error_code(),
+            StatusCode::PERMISSION_DENIED);
+  test.set_tenant_id(testing::kB);  // an operator of tenant-b does not find it there
+  EXPECT_EQ(triggers_->TestNotificationSink(Ctx(testing::kTokenOps).get(), test, &tested).error_code(),
+            StatusCode::NOT_FOUND);
+  v1::DeleteNotificationSinkRequest del;
+  del.set_tenant_id(testing::kAcme);
+  del.set_id(hook.id());
+  v1::DeleteNotificationSinkResponse deleted;
+  EXPECT_EQ(triggers_->DeleteNotificationSink(Ctx(testing::kTokenB).get(), del, &deleted).error_code(),
+            StatusCode::PERMISSION_DENIED);
+  // Readers without trigger_admin may not change them.
+  EXPECT_EQ(triggers_->DeleteNotificationSink(Ctx(testing::kTokenSteward).get(), del, &deleted).error_code(),
+            StatusCode::PERMISSION_DENIED);
+
+  // Every wrong field named, the URL never echoed, nothing stored.
+  v1::CreateNotificationSinkRequest bad;
+  bad.set_name("");
+  bad.set_kind(v1::NOTIFICATION_SINK_KIND_UNSPECIFIED);
+  bad.set_url("http://hooks.example.com/services/T0/B0/secretpart");
+  bad.set_quality_threshold(101);
+  bad.set_timeout_ms(5);
+  v1::CreateNotificationSinkResponse resp;
+  auto s = triggers_->CreateNotificationSink(Ctx(testing::kTokenA).get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  for (const char* field : {"name", "kind", "url", "quality_threshold", "timeout_ms"})
+    EXPECT_THAT(s.error_message(), HasSubstr(Cat(field, ": "))) << s.error_message();
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("secretpart")));
+  bad = {};
+  bad.set_name("slack with secret");
+  bad.set_kind(v1::NOTIFICATION_SINK_KIND_SLACK);
+  bad.set_url("https://hooks.example.com/x");
+  bad.set_secret(kSecret);
+  s = triggers_->CreateNotificationSink(Ctx(testing::kTokenA).get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("secret: "));
+  bad.set_kind(v1::NOTIFICATION_SINK_KIND_WEBHOOK);
+  bad.set_secret("short");
+  s = triggers_->CreateNotificationSink(Ctx(testing::kTokenA).get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("secret: "));
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM event_trigger")->Get(0, 0), "2");
+  // A name is unique among triggers and sinks; at most 10 sinks.
+  v1::CreateTriggerRequest same = Failures("hook");
+  EXPECT_EQ(Create(testing::kTokenA, same).error_code(), StatusCode::ALREADY_EXISTS);
+  for (int i = 0; i < 8; ++i)
+    MakeSink(testing::kTokenA, Cat("more-", i), v1::NOTIFICATION_SINK_KIND_WEBHOOK, receiver_.Url("x"),
+             common::Cat(kSecret, "-x"));
+  bad.set_name("eleventh");
+  bad.set_secret(kSecret);
+  EXPECT_EQ(triggers_->CreateNotificationSink(Ctx(testing::kTokenA).get(), bad, &resp).error_code(),
+            StatusCode::RESOURCE_EXHAUSTED);
+  // Deleting by the trigger call does not reach a sink; the sink call does.
+  v1::DeleteTriggerRequest del_trigger;
+  del_trigger.set_id(hook.id());
+  v1::DeleteTriggerResponse trigger_deleted;
+  EXPECT_EQ(triggers_->DeleteTrigger(Ctx(testing::kTokenA).get(), del_trigger, &trigger_deleted).error_code(),
+            StatusCode::NOT_FOUND);
+  EXPECT_TRUE(triggers_->DeleteNotificationSink(Ctx(testing::kTokenA).get(), del, &deleted).ok());
+}
+
+TEST_F(NotifyTest, SluicectlNotifyCreatesListsAndTestsASink) {
+  const std::string gateway = common::Cat("127.0.0.1:", gateway_->port());
+  const std::string secret_file = common::Cat(::testing::TempDir(), "/notify-secret-", prefix_);
+  std::ofstream(secret_file) << kSecret << "\n";
+  const std::string url_file = common::Cat(::testing::TempDir(), "/notify-url-", prefix_);
+  std::ofstream(url_file) << receiver_.Url("slack") << "\n";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "notify");
+    args.insert(args.end(), {"--gateway", gateway, "--token", testing::kTokenA});
+    return testing::RunCaptured(SLUICECTL, args, common::Cat(::testing::TempDir(), "/notify-", prefix_, ".out"));
+  };
+  auto [rc, out] = run({"create", "--name", "cli-hook", "--url", receiver_.Url("hook"), "--secret-file", secret_file,
+                        "--quality-threshold", "80", "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  v1::NotificationSink hook;
+  ASSERT_TRUE(contracts::FromJson(out, hook).ok()) << out;
+  EXPECT_EQ(hook.quality_threshold(), 80);
+  EXPECT_THAT(out, Not(HasSubstr(kSecret)));
+  std::tie(rc, out) = run({"create", "--name", "cli-slack", "--kind", "slack", "--url-file", url_file, "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  v1::NotificationSink slack;
+  ASSERT_TRUE(contracts::FromJson(out, slack).ok()) << out;
+  EXPECT_THAT(out, Not(HasSubstr("/hook/slack"))) << "the Slack URL is a secret";
+  std::tie(rc, out) = run({"list"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("cli-hook"));
+  EXPECT_THAT(out, HasSubstr("cli-slack"));
+  EXPECT_THAT(out, Not(HasSubstr("/hook/slack")));
+
+  // Without sluice-triggers the test is queued and not delivered: exit 1, said so.
+  std::tie(rc, out) = run({"test", hook.id(), "--wait", "1"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("not delivered within 1 s"));
+  StartConsumer();
+  std::tie(rc, out) = run({"test", slack.id(), "--wait", "30"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("delivered: HTTP 200"));
+  ASSERT_TRUE(receiver_.WaitFor("hook", 1)) << "the earlier test, delivered once the service runs";
+  auto doc = Json(receiver_.Got("hook")[0].body);
+  EXPECT_EQ(Str(doc, "category"), "test");
+  EXPECT_THAT(Str(doc, "id"), ::testing::StartsWith("test-"));
+  ASSERT_EQ(receiver_.Got("slack").size(), 1u);
+  EXPECT_THAT(receiver_.Got("slack")[0].body, HasSubstr("Test notification from Sluice"));
+  // A receiver that refuses: the test says why and exits 1.
+  receiver_.Script("hook", {400});
+  std::tie(rc, out) = run({"test", hook.id(), "--wait", "30"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("failed: attempt 1: HTTP 400"));
+  // Errors: no URL for Slack, an unknown sink.
+  std::tie(rc, out) = run({"create", "--name", "no-url", "--kind", "slack"});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("--url-file"));
+  std::tie(rc, out) = run({"test", contracts::NewUuidV7()});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("no notification sink"));
+  std::tie(rc, out) = run({"delete", slack.id()});
+  EXPECT_EQ(rc, 0) << out;
 }
 
 }  // namespace

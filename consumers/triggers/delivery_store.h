@@ -23,7 +23,8 @@ struct ClaimedDelivery {
   std::string tenant_id, trigger_id, event_id, body;
   std::string url, secret;
   absl::Duration timeout;
-  int attempt = 1;  // this attempt's number
+  int attempt = 1;         // this attempt's number
+  bool cloudevent = true;  // a trigger's CloudEvent; false: a sink's notification (plain JSON)
 };
 
 struct DeliveryPolicy {

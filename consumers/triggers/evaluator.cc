@@ -8,10 +8,17 @@
 
 namespace sluice::triggers {
 
-absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& set,
+absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& set, const Notifier& notifier,
                                        const std::vector<kafka::Record>& batch) {
+  EvaluateStats out;
   std::vector<Match> candidates;
   for (size_t i = 0; i < batch.size(); ++i) {
+    if (auto s = notifier.authz().SourceMayEmit(batch[i].envelope); !s.ok()) {
+      ++out.refused;
+      spdlog::warn("triggers: event {} at {}[{}]@{} skipped: {}", batch[i].envelope.id(), batch[i].topic,
+                   batch[i].partition, batch[i].offset, std::string(s.message()));
+      continue;
+    }
     // The id becomes the Idempotency-Key header: only what Validate accepts (a UUID).
     if (!contracts::IsUuid(batch[i].envelope.id())) {
       spdlog::warn("triggers: a record at {}[{}]@{} skipped: its event id is not a UUID", batch[i].topic,
@@ -35,7 +42,6 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
     payloads[i] = *std::move(p);
   }
   std::erase_if(candidates, [&](const Match& m) { return payloads[m.event].empty(); });
-  EvaluateStats out;
   for (const auto& m : candidates) out.path_checks += set.triggers()[m.trigger].json_path.empty() ? 0 : 1;
   absl::Time t0 = absl::Now();
   auto matches = set.EvaluatePaths(conn, candidates, payloads);
@@ -54,22 +60,43 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
     bytes = 0;
     return absl::OkStatus();
   };
+  // The requesters of the decided approvals some sink is told about, in one statement.
+  std::vector<const v1::Envelope*> decisions;
+  for (const auto& m : *matches) {
+    const auto& e = batch[m.event].envelope;
+    if (set.triggers()[m.trigger].kind != TriggerKind::kWebhook &&
+        (e.has_approval_approved() || e.has_approval_rejected()))
+      decisions.push_back(&e);
+  }
+  Requesters requesters;
+  if (!decisions.empty()) {
+    auto r = LookUpRequesters(conn, decisions);
+    if (!r.ok()) return r.status();
+    requesters = *std::move(r);
+  }
   std::vector<bool> hit(batch.size(), false);
   for (const auto& m : *matches) {
     const auto& e = batch[m.event].envelope;
+    const TriggerSpec& spec = set.triggers()[m.trigger];
+    if (spec.kind == TriggerKind::kWebhook) {
+      deliveries.push_back({.tenant_id = e.tenant_id(),
+                            .trigger_id = spec.id,
+                            .event_id = e.id(),
+                            .event_type = e.type(),
+                            .body = CloudEventJson(e, payloads[m.event])});
+    } else if (auto n = NotificationFor(spec, e, notifier, requesters)) {
+      deliveries.push_back(*std::move(n));
+    } else {
+      continue;  // the event does not call for a notification
+    }
     hit[m.event] = true;
-    deliveries.push_back({.tenant_id = e.tenant_id(),
-                          .trigger_id = set.triggers()[m.trigger].id,
-                          .event_id = e.id(),
-                          .event_type = e.type(),
-                          .body = CloudEventJson(e, payloads[m.event])});
     bytes += deliveries.back().body.size();
     if (bytes >= TriggerSet::kStatementBytes)
       if (auto s = flush(); !s.ok()) return s;
   }
   if (auto s = flush(); !s.ok()) return s;
   out.matched = static_cast<size_t>(std::count(hit.begin(), hit.end(), true));
-  out.unmatched = batch.size() - out.matched;
+  out.unmatched = batch.size() - out.refused - out.matched;
   return out;
 }
 
@@ -95,7 +122,8 @@ absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClien
                                .body = d.body,
                                .event_id = d.event_id,
                                .trigger_id = d.trigger_id,
-                               .attempt = d.attempt},
+                               .attempt = d.attempt,
+                               .content_type = d.cloudevent ? kCloudEventContentType : kJsonContentType},
                               at);
     const Outcome outcome = Decide(result, d.attempt, policy);
     const absl::Duration next =

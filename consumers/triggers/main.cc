@@ -20,6 +20,7 @@
 #include "consumers/triggers/evaluator.h"
 #include "consumers/triggers/trigger_set.h"
 #include "consumers/triggers/webhook.h"
+#include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "kafka/consumer.h"
 
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
   int retry_base_ms = 1000, retry_max_ms = 300000, lease_slack_ms = 10000;
   int failure_window_s = 300, cool_off_s = 300, history_days = 30, sweep_interval_s = 3600, stats_interval_s = 15;
   bool allow_http_loopback = false;
+  std::string tokens_path;
   tr::DeliveryPolicy policy;
   service.AddPostgres(pg_dsn, pg_schema, "event_trigger, trigger_delivery and trigger_delivery_attempt");
   service.AddKafka(bootstrap, topic_prefix);
@@ -131,6 +133,11 @@ int main(int argc, char** argv) {
                 "Call http:// webhooks on 127.0.0.1, [::1] or localhost (development and tests; otherwise https:// "
                 "only)")
       ->envname(service.EnvName("allow-http-loopback"));
+  service
+      .Flag("tokens", tokens_path,
+            "The gateway's token file (sluice.v1.TokenFile): names the approvers an approval.created notification is "
+            "for (re-read when it changes); empty: notifications name only the role")
+      ->check(CLI::ExistingFile);
   service.AddMetrics("127.0.0.1:9468");
   if (auto rc = service.Parse(argc, argv)) return *rc;
   policy.retry_base = absl::Milliseconds(retry_base_ms);
@@ -145,12 +152,14 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   auto& registry = service.registry();
-  auto& events = prometheus::BuildCounter()
-                     .Name("sluice_triggers_events_total")
-                     .Help("Events evaluated against the triggers, by whether any trigger matched")
-                     .Register(registry);
+  auto& events =
+      prometheus::BuildCounter()
+          .Name("sluice_triggers_events_total")
+          .Help("Events evaluated against the triggers: matched, unmatched, or refused (source may not emit the type)")
+          .Register(registry);
   auto& matched = events.Add({{"outcome", "matched"}});
   auto& unmatched = events.Add({{"outcome", "unmatched"}});
+  auto& refused = events.Add({{"outcome", "refused"}});
   auto& queued = prometheus::BuildCounter()
                      .Name("sluice_triggers_queued_total")
                      .Help("Deliveries queued (one per trigger and matching event)")
@@ -187,13 +196,18 @@ int main(int argc, char** argv) {
   auto& paused_auto = paused_family.Add({{"by", "auto"}});
   if (auto s = service.StartMetrics(); !s.ok()) return service.Fail("--metrics-listen", s);
 
-  // Fails early on an unreachable database or a schema without migration 0018.
+  auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
+  const sluice::contracts::Authorizer authz(catalog);
+  tr::Notifier notifier(authz, tokens_path);
+  if (auto s = notifier.Refresh(); !s.ok()) return service.Fail("--tokens", s);
+
+  // Fails early on an unreachable database or a schema without migration 0019.
   Db consumer_db(pg_dsn, pg_schema);
   tr::TriggerSet trigger_set;
   {
     auto c = consumer_db.Get();
     if (!c.ok()) return service.Fail("postgres", c.status());
-    if (auto s = (*c)->Exec("SELECT 1 FROM trigger_delivery LIMIT 0"); !s.ok())
+    if (auto s = (*c)->Exec("SELECT kind FROM event_trigger, trigger_delivery LIMIT 0"); !s.ok())
       return service.Fail("postgres (is the schema migrated? sluicectl migrate)", s.status());
     if (auto s = trigger_set.Refresh(**c); !s.ok()) return service.Fail("postgres", s);
   }
@@ -265,7 +279,6 @@ int main(int argc, char** argv) {
     }
   });
 
-  auto catalog = sluice::contracts::Catalog::Default().WithTopicPrefix(topic_prefix);
   std::vector<std::string> topics;
   for (const auto& t : catalog.topics()) topics.push_back(t.name());
   auto consumer = sluice::kafka::Consumer::Create({.bootstrap_servers = bootstrap,
@@ -292,12 +305,15 @@ int main(int argc, char** argv) {
     if (!conn.ok()) return conn.status();
     if (absl::Now() >= next_refresh) {
       if (auto r = trigger_set.Refresh(**conn); !r.ok()) return r;
+      // A token file that stopped parsing keeps the approvers read before.
+      if (auto r = notifier.Refresh(); !r.ok()) spdlog::warn("triggers: {}", std::string(r.message()));
       next_refresh = absl::Now() + absl::Milliseconds(refresh_ms);
     }
-    auto n = tr::Evaluate(**conn, trigger_set, batch);
+    auto n = tr::Evaluate(**conn, trigger_set, notifier, batch);
     if (!n.ok()) return n.status();
     matched.Increment(static_cast<double>(n->matched));
     unmatched.Increment(static_cast<double>(n->unmatched));
+    refused.Increment(static_cast<double>(n->refused));
     queued.Increment(static_cast<double>(n->queued));
     if (n->queued > 0) doorbell.Ring();
     return absl::OkStatus();

@@ -1,9 +1,11 @@
 #include "consumers/triggers/trigger_set.h"
 
+#include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 #include <spdlog/spdlog.h>
 
 #include "common/strings.h"
+#include "contracts/notification.h"
 #include "contracts/spellings.h"
 
 namespace sluice::triggers {
@@ -18,8 +20,8 @@ absl::Status TriggerSet::Refresh(common::PgConnection& conn) {
   const std::string fingerprint(f->Get(0, 0));
   if (fingerprint == fingerprint_) return absl::OkStatus();
   auto r = conn.Exec(
-      "SELECT tenant_id, id::text, array_to_string(types, ','), array_to_string(sources, ','), json_path"
-      " FROM event_trigger WHERE NOT paused ORDER BY tenant_id, id");
+      "SELECT tenant_id, id::text, array_to_string(types, ','), array_to_string(sources, ','), json_path, kind,"
+      " quality_threshold FROM event_trigger WHERE NOT paused ORDER BY tenant_id, id");
   if (!r.ok()) return r.status();
   std::vector<TriggerSpec> loaded;
   loaded.reserve(static_cast<size_t>(r->rows()));
@@ -33,6 +35,14 @@ absl::Status TriggerSet::Refresh(common::PgConnection& conn) {
     for (const auto& source : absl::StrSplit(std::string(r->Get(i, 3)), ',', absl::SkipEmpty()))
       t.sources.insert(std::string(source));
     if (!r->Get(i, 4).empty()) t.json_path = contracts::WidenEnumComparisons(r->Get(i, 4));
+    if (const auto kind = r->Get(i, 5); kind != "webhook") {
+      t.kind = kind == "notify_slack" ? TriggerKind::kNotifySlack : TriggerKind::kNotifyWebhook;
+      t.types = std::set<std::string>(contracts::NotificationTypes().begin(), contracts::NotificationTypes().end());
+      t.sources.clear();
+      t.json_path.clear();
+      int threshold = contracts::kDefaultQualityThreshold;
+      if (absl::SimpleAtoi(std::string(r->Get(i, 6)), &threshold)) t.quality_threshold = threshold;
+    }
     loaded.push_back(std::move(t));
   }
   triggers_ = std::move(loaded);

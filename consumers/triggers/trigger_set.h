@@ -13,9 +13,16 @@
 
 namespace sluice::triggers {
 
+// event_trigger.kind: a trigger's webhook (the event as a CloudEvent), or a notification
+// sink (contracts/notification.h: its own JSON, or a Slack message).
+enum class TriggerKind { kWebhook, kNotifyWebhook, kNotifySlack };
+
 struct TriggerSpec {
   std::string tenant_id;
   std::string id;
+  TriggerKind kind = TriggerKind::kWebhook;
+  // Sinks: a completed profile scoring below this notifies.
+  int quality_threshold = 70;
   std::set<std::string> types;    // empty: every type
   std::set<std::string> sources;  // empty: every source
   std::string json_path;          // as PostgreSQL evaluates it (enum comparisons widened); empty: none
@@ -33,7 +40,8 @@ class TriggerSet {
   static constexpr size_t kStatementBytes = 8 << 20;
 
   // Reads event_trigger when it changed since the last load (a count, the newest
-  // updated_at and the sum of versions tell). Paused triggers are left out.
+  // updated_at and the sum of versions tell). Paused triggers are left out. A sink's
+  // types are contracts::NotificationTypes(), from every source, without a JSONPath.
   absl::Status Refresh(common::PgConnection& conn);
 
   const std::vector<TriggerSpec>& triggers() const { return triggers_; }

@@ -124,7 +124,7 @@ WebhookResult WebhookClient::Post(const WebhookRequest& req, absl::Time now) {
   curl_easy_reset(c);
   curl_slist* headers = nullptr;
   const std::string lines[] = {
-      "Content-Type: application/cloudevents+json; charset=utf-8",
+      Cat("Content-Type: ", req.content_type),
       Cat("Idempotency-Key: ", req.event_id),
       Cat("Sluice-Trigger-Id: ", req.trigger_id),
       Cat("Sluice-Delivery-Attempt: ", req.attempt),

@@ -32,6 +32,9 @@ std::string Signature(std::string_view secret, int64_t unix_seconds, std::string
 // Lower-case hex HMAC-SHA256 (exposed for tests).
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
+inline constexpr char kCloudEventContentType[] = "application/cloudevents+json; charset=utf-8";
+inline constexpr char kJsonContentType[] = "application/json; charset=utf-8";
+
 struct WebhookRequest {
   std::string url;
   std::string secret;
@@ -40,6 +43,7 @@ struct WebhookRequest {
   std::string event_id;    // Idempotency-Key
   std::string trigger_id;  // Sluice-Trigger-Id
   int attempt = 1;         // Sluice-Delivery-Attempt
+  std::string content_type = kCloudEventContentType;
 };
 
 struct WebhookResult {
