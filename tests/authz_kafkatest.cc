@@ -218,6 +218,20 @@ class Authz : public testing::KafkaTest {
     return acme_trigger_;
   }
   std::string acme_trigger_;
+  // A fresh notification sink of tenant-acme (made by the wildcard operator).
+  std::string NewAcmeSink() {
+    v1::CreateNotificationSinkRequest req;
+    req.set_tenant_id(kAcme);
+    req.set_name(common::Cat("sink-", ++sinks_));
+    req.set_kind(v1::NOTIFICATION_SINK_KIND_WEBHOOK);
+    req.set_url("https://hooks.example.com/notify");
+    req.set_secret(std::string(32, 's'));
+    v1::CreateNotificationSinkResponse resp;
+    auto s = triggers_->CreateNotificationSink(Ctx(kWildcard).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.sink().id();
+  }
+  int sinks_ = 0;
 };
 
 using grpc::StatusCode;
@@ -228,6 +242,7 @@ constexpr StatusCode kUnauth = StatusCode::UNAUTHENTICATED;
 // Every RPC against tenant-acme, by every kind of caller. Each row says what each caller
 // must get; a row is a lambda so each call gets fresh state (a new pending approval...).
 TEST_F(Authz, TenantIsolationMatrix) {
+  std::string test_sink;
   struct Row {
     const char* rpc;
     std::function<StatusCode(const char* token)> call;
@@ -379,6 +394,45 @@ TEST_F(Authz, TenantIsolationMatrix) {
          return triggers_->ListTriggerDeliveries(Ctx(t).get(), req, &resp).error_code();
        },
        kOk, kDenied, kOk, kUnauth, kUnauth},
+      {"ListNotificationSinks",
+       [&](const char* t) {
+         v1::ListNotificationSinksRequest req;
+         req.set_tenant_id(kAcme);
+         v1::ListNotificationSinksResponse resp;
+         return triggers_->ListNotificationSinks(Ctx(t).get(), req, &resp).error_code();
+       },
+       kOk, kDenied, kOk, kUnauth, kUnauth},
+      // Changing sinks, like triggers, needs trigger_admin or operator.
+      {"CreateNotificationSink",
+       [&](const char* t) {
+         v1::CreateNotificationSinkRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_name(Cat("sink-by-", ++keys_));
+         req.set_kind(v1::NOTIFICATION_SINK_KIND_SLACK);
+         req.set_url("https://hooks.example.com/services/T/B/X");
+         v1::CreateNotificationSinkResponse resp;
+         return triggers_->CreateNotificationSink(Ctx(t).get(), req, &resp).error_code();
+       },
+       kDenied, kDenied, kOk, kUnauth, kUnauth},
+      {"TestNotificationSink",
+       [&](const char* t) {
+         v1::TestNotificationSinkRequest req;
+         req.set_tenant_id(kAcme);
+         if (test_sink.empty()) test_sink = NewAcmeSink();
+         req.set_id(test_sink);
+         v1::TestNotificationSinkResponse resp;
+         return triggers_->TestNotificationSink(Ctx(t).get(), req, &resp).error_code();
+       },
+       kDenied, kDenied, kOk, kUnauth, kUnauth},
+      {"DeleteNotificationSink",
+       [&](const char* t) {
+         v1::DeleteNotificationSinkRequest req;
+         req.set_tenant_id(kAcme);
+         req.set_id(NewAcmeSink());
+         v1::DeleteNotificationSinkResponse resp;
+         return triggers_->DeleteNotificationSink(Ctx(t).get(), req, &resp).error_code();
+       },
+       kDenied, kDenied, kOk, kUnauth, kUnauth},
   };
   for (const Row& r : rows) {
     const std::pair<const char*, StatusCode> cases[] = {
