@@ -2,9 +2,11 @@
 # End to end: the main job's story (sluicectl story) against real sluice-gateway,
 # sluice-relay and sluice-profiler processes on the local stack, isolated by a topic
 # prefix and a PostgreSQL schema of its own. Passes when the story reaches
-# data.quality.degraded with the whole chain sharing one correlation id.
+# data.quality.degraded with the whole chain sharing one correlation id, and the tenant's
+# notification sink (sluice-triggers, a receiver on loopback) got exactly one quality
+# notification and the approval's two (to its approvers, then to its requester).
 # Binaries come from the environment (set by ctest): SLUICECTL, SLUICE_GATEWAY_BIN,
-# SLUICE_RELAY_BIN, SLUICE_PROFILER_BIN.
+# SLUICE_RELAY_BIN, SLUICE_PROFILER_BIN, SLUICE_TRIGGERS_BIN.
 set -euo pipefail
 
 DSN="${SLUICE_PG_DSN:-host=127.0.0.1 port=15432 dbname=sluice user=postgres}"
@@ -15,8 +17,10 @@ SCHEMA="it_story_$ID"
 WORK="$(mktemp -d)"
 PIDS=()
 RECEIVER=""
+HOOK=""
 cleanup() {
   [[ -n "$RECEIVER" ]] && kill "$RECEIVER" 2>/dev/null || true
+  [[ -n "$HOOK" ]] && kill "$HOOK" 2>/dev/null || true
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql "$DSN" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
@@ -49,14 +53,26 @@ RECEIVER=$!
 for _ in $(seq 1 100); do [[ -s "$WORK/otlp.port" ]] && break; sleep 0.1; done
 [[ -s "$WORK/otlp.port" ]] || fail "the OTLP receiver did not start"
 OTLP="http://127.0.0.1:$(cat "$WORK/otlp.port")"
+# The tenant's notification sink: a webhook receiver that checks each signature.
+SINK_SECRET="$(openssl rand -hex 24)"
+printf '%s\n' "$SINK_SECRET" >"$WORK/sink.secret"
+python3 "$(dirname "${BASH_SOURCE[0]}")/lib/webhook_receiver.py" "$WORK/notifications.jsonl" "$WORK/hook.port" \
+  "$SINK_SECRET" &
+HOOK=$!
+for _ in $(seq 1 100); do [[ -s "$WORK/hook.port" ]] && break; sleep 0.1; done
+[[ -s "$WORK/hook.port" ]] || fail "the webhook receiver did not start"
 "$SLUICE_GATEWAY_BIN" --listen 127.0.0.1:0 --tokens "$WORK/tokens.textproto" --pg-dsn "$DSN" --pg-schema "$SCHEMA" \
   --tls-cert "$WORK/gateway.crt" --tls-key "$WORK/gateway.key" --otlp-endpoint "$OTLP" \
-  --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
+  --trigger-allow-http-loopback --topic-prefix "$PREFIX" --metrics-listen "" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 "$SLUICE_RELAY_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --poll-ms 200 --metrics-listen "" >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
 SLUICE_LOG_FORMAT=json "$SLUICE_PROFILER_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}profiler" \
   --allow-binding 'acme=demo.*' --otlp-endpoint "$OTLP" --metrics-listen "" >"$WORK/profiler.log" 2>&1 &
+PIDS+=($!)
+"$SLUICE_TRIGGERS_BIN" --pg-dsn "$DSN" --pg-schema "$SCHEMA" --topic-prefix "$PREFIX" --group "${PREFIX}triggers" \
+  --tokens "$WORK/tokens.textproto" --allow-http-loopback --refresh-ms 200 --poll-ms 100 --metrics-listen "" \
+  >"$WORK/triggers.log" 2>&1 &
 PIDS+=($!)
 
 PORT=""
@@ -66,6 +82,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [[ -n "$PORT" ]] || fail "gateway did not start"
+
+# The admin gives tenant acme a notification sink before the story starts.
+"$SLUICECTL" notify create --gateway "localhost:$PORT" --tls-ca "$WORK/ca.pem" --token "$SLUICE_STORY_ADMIN_TOKEN" \
+  --name story-hook --url "http://127.0.0.1:$(cat "$WORK/hook.port")/hook" --secret-file "$WORK/sink.secret" \
+  >"$WORK/sink.out" 2>&1 || { cat "$WORK/sink.out" >&2; fail "sluicectl notify create failed"; }
+grep -q "$SINK_SECRET" "$WORK/sink.out" && fail "the sink's secret was printed"
 
 # Without the CA the story cannot reach the gateway, and says so at its first call.
 if "$SLUICECTL" --topic-prefix "$PREFIX" story --gateway "localhost:$PORT" --pg-dsn "$DSN" --tenant acme \
@@ -122,8 +144,37 @@ assert rows[0][0] == "approved" and rows[0][1] == approver and rows[0][2], rows[
 assert rows[1][1] == key and rows[1][3] == "tier1" and rows[1][4] == "active", rows[1]
 assert rows[2][1] == "urn:sluice:demo:" + key and abs(float(rows[2][5]) - score) < 1e-9, rows[2]
 PYEOF
+# Notifications: exactly one quality notification (the second profile and its
+# data.quality.degraded are one; the first profile scored 100) and the approval's two,
+# each signed with the sink's secret and sent once.
+for _ in $(seq 1 200); do
+  [[ "$(wc -l <"$WORK/notifications.jsonl" 2>/dev/null || echo 0)" -ge 3 ]] && break
+  sleep 0.1
+done
+sleep 3  # anything extra would arrive by now
+python3 - "$WORK/notifications.jsonl" "$CORR" "$KEY" "$APPROVAL" "$APPROVER" <<'PYEOF' \
+  || { cat "$WORK/notifications.jsonl" >&2; fail "the sink did not get the story's notifications"; }
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+corr, key, approval, approver = sys.argv[2:6]
+assert all(l["signature_ok"] and l["content_type"].startswith("application/json") for l in lines), lines
+ids = [l["idempotency_key"] for l in lines]
+assert len(ids) == len(set(ids)), f"a notification sent twice: {ids}"
+quality = [l["body"] for l in lines if l["body"]["category"] == "quality"]
+assert len(quality) == 1, f"want one quality notification, got {quality}"
+q = quality[0]
+assert q["entity_key"] == key and q["tier"] == "tier1" and q["correlation_id"] == corr, q
+assert q["severity"] == "critical" and q["score"] < 95 and q["grade"] in "BCDF", q
+approvals = {l["body"]["approval_status"]: l["body"] for l in lines if l["body"]["category"] == "approval"}
+assert sorted(approvals) == ["approved", "pending"] and len(lines) == 3, lines
+created, approved = approvals["pending"], approvals["approved"]
+assert created["approval_id"] == approval and created["audience"] == "approvers", created
+assert created["recipients"] == [approver], f"the approvers of metadata_steward: {created}"
+assert approved["audience"] == "requester" and approved["recipients"] == ["analyst"], approved
+PYEOF
+
 # Every service stops cleanly on SIGTERM.
-NAMES=(sluice-gateway sluice-relay sluice-profiler)
+NAMES=(sluice-gateway sluice-relay sluice-profiler sluice-triggers)
 for i in "${!PIDS[@]}"; do kill -TERM "${PIDS[$i]}"; done
 for i in "${!PIDS[@]}"; do
   rc=0; wait "${PIDS[$i]}" || rc=$?
