@@ -77,6 +77,10 @@ int Create(const NotifyOptions& o, v1::TriggerService::Stub& stub) {
   req.set_tenant_id(o.tenant);
   req.set_name(o.name);
   const bool slack = o.kind == "slack";
+  if (slack && !o.url.empty())
+    return Fail(absl::InvalidArgumentError(
+        "--url: a Slack URL is a secret; give it with --url-file or SLUICE_NOTIFY_URL, not on the command line"));
+  if (!slack && !o.url_file.empty()) return Fail(absl::InvalidArgumentError("--url-file: only for --kind slack"));
   req.set_kind(slack ? v1::NOTIFICATION_SINK_KIND_SLACK : v1::NOTIFICATION_SINK_KIND_WEBHOOK);
   req.set_quality_threshold(o.quality_threshold);
   req.set_timeout_ms(o.timeout_ms);
@@ -171,21 +175,23 @@ void AddNotifyCommand(CLI::App& app, Globals& g) {
     c->add_option("--token", o->token, "Bearer token (env SLUICE_TOKEN)");
     c->add_option("--tenant", o->tenant, "The sinks' tenant (optional for a token of one tenant)");
     c->add_option("--timeout", o->timeout_s, "Seconds before a call is abandoned")->capture_default_str();
-    c->add_flag("--json", o->json, "JSON lines in the protobuf JSON mapping");
   };
+  auto json_flag = [&](CLI::App* c) { c->add_flag("--json", o->json, "JSON lines in the protobuf JSON mapping"); };
   auto* list = notify->add_subcommand("list", "The tenant's notification sinks by name");
   common_flags(list);
+  json_flag(list);
   OnRun(list, g, [o] { return Run(*o, List); });
 
   auto* create = notify->add_subcommand(
       "create", "A sink: once a tenant has one, its quality and approval notifications go there");
   common_flags(create);
+  json_flag(create);
   create->add_option("--name", o->name, "1 to 100 characters, unique among the tenant's triggers and sinks")
       ->required();
   create->add_option("--kind", o->kind, "webhook (signed JSON) or slack (a Slack-compatible incoming webhook)")
       ->check(CLI::IsMember({"webhook", "slack"}))
       ->capture_default_str();
-  create->add_option("--url", o->url, "webhook: https://host[:port]/path");
+  create->add_option("--url", o->url, "webhook: https://host[:port]/path (a Slack URL only through --url-file)");
   create->add_option("--url-file", o->url_file,
                      "slack: file holding the incoming-webhook URL, a secret ('-': stdin; default: env "
                      "SLUICE_NOTIFY_URL)");

@@ -61,6 +61,13 @@ function(sluice_test name)
   target_compile_features(${name} PRIVATE cxx_std_20)
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main sluice_warnings)
   target_compile_definitions(${name} PRIVATE SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  # A test's own sources build without optimization or debug info in the default build (the
+  # libraries under test keep theirs): such a file takes about 20 s instead of 34 s, mostly
+  # spent on the gRPC, protobuf and gtest templates it instantiates. gtest names the file
+  # and line of every failure itself. The sanitizer and fuzz builds are left as they are.
+  if(CMAKE_BUILD_TYPE STREQUAL "RelWithDebInfo" AND NOT SLUICE_SANITIZE AND NOT SLUICE_FUZZ)
+    target_compile_options(${name} PRIVATE -O0 -g0)
+  endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}"
     ENVIRONMENT "SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")

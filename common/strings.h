@@ -47,4 +47,18 @@ inline std::string JsonQuote(std::string_view s) {
   return out + "\"";
 }
 
+// `s` fit for one log line: at most `max` bytes (cut at a character boundary, "…" marking
+// a cut), control characters as '?'. For text that may come from a hostile event.
+inline std::string LogSafe(std::string_view s, size_t max) {
+  size_t end = s.size();
+  if (end > max) {
+    end = max;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  }
+  std::string out(s.substr(0, end));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  return end < s.size() ? out + "…" : out;
+}
+
 }  // namespace sluice::common

@@ -2,9 +2,11 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <cctype>
 #include <cmath>
 
 #include "common/strings.h"
+#include "contracts/envelope.h"
 #include "contracts/governance.h"
 
 namespace sluice::contracts {
@@ -21,6 +23,22 @@ std::string GradeLetter(v1::QualityGrade g) {
   return name.substr(kPrefix.size());
 }
 
+// At most `max` bytes of `s`, cut at a character boundary, "…" marking a cut: events'
+// strings may be 16 KiB, and a Slack text block takes at most 3,000 characters.
+std::string Clip(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return Cat(s.substr(0, end), "…");
+}
+
+// A notification id made of a UUID: lower-case, so one profile is one id however its
+// events spell it.
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::string Score(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "?"; }
 
 Notification FromEvent(const v1::Envelope& e, std::string category) {
@@ -29,7 +47,7 @@ Notification FromEvent(const v1::Envelope& e, std::string category) {
   n.category = std::move(category);
   n.event_id = e.id();
   n.event_type = e.type();
-  n.correlation_id = e.correlation_id();
+  n.correlation_id = Clip(e.correlation_id(), kMaxTextBytes);
   if (e.has_occurred_at()) n.occurred_at = TimeUtil::ToString(e.occurred_at());
   return n;
 }
@@ -76,12 +94,12 @@ const std::vector<std::string>& NotificationTypes() {
 std::optional<Notification> QualityNotification(const v1::Envelope& e, int threshold) {
   if (e.has_profile_completed()) {
     const auto& p = e.profile_completed();
-    if (p.profile_id().empty()) return std::nullopt;
+    if (!IsUuid(p.profile_id())) return std::nullopt;
     Notification n = FromEvent(e, "quality");
     AddQualityReasons(n, p.quality_score(), p.tier(), threshold);
     if (n.reasons.empty()) return std::nullopt;
-    n.id = Cat("quality-", p.profile_id());
-    n.entity_key = p.canonical_key();
+    n.id = Cat("quality-", Lower(p.profile_id()));
+    n.entity_key = Clip(p.canonical_key(), kMaxTextBytes);
     n.tier = TierDb(p.tier());
     n.grade = GradeLetter(p.quality_grade());
     n.profile_id = p.profile_id();
@@ -93,12 +111,12 @@ std::optional<Notification> QualityNotification(const v1::Envelope& e, int thres
   }
   if (e.has_data_quality_degraded()) {
     const auto& d = e.data_quality_degraded();
-    if (d.profile_id().empty()) return std::nullopt;
+    if (!IsUuid(d.profile_id())) return std::nullopt;
     Notification n = FromEvent(e, "quality");
     n.reasons.push_back("degraded");
     AddQualityReasons(n, d.current_score(), d.tier(), threshold);
-    n.id = Cat("quality-", d.profile_id());
-    n.entity_key = d.canonical_key();
+    n.id = Cat("quality-", Lower(d.profile_id()));
+    n.entity_key = Clip(d.canonical_key(), kMaxTextBytes);
     n.tier = TierDb(d.tier());
     n.grade = GradeLetter(d.current_grade());
     n.profile_id = d.profile_id();
@@ -114,43 +132,48 @@ std::optional<Notification> QualityNotification(const v1::Envelope& e, int thres
 
 std::optional<Notification> ApprovalNotification(const v1::Envelope& e, std::vector<std::string> recipients) {
   Notification n = FromEvent(e, "approval");
-  n.id = e.id();
+  n.id = Lower(e.id());
   n.severity = "info";
+  if (recipients.size() > kMaxRecipients) {
+    n.more_recipients = recipients.size() - kMaxRecipients;
+    recipients.resize(kMaxRecipients);
+  }
+  for (auto& r : recipients) r = Clip(r, kMaxTextBytes);
   n.recipients = std::move(recipients);
   if (e.has_approval_created()) {
     const auto& c = e.approval_created();
-    n.approval_id = c.approval_id();
+    n.approval_id = Clip(c.approval_id(), kMaxTextBytes);
     n.approval_status = "pending";
     n.entity_type = EntityTypeDb(c.entity_type());
-    n.entity_key = c.entity_key();
+    n.entity_key = Clip(c.entity_key(), kMaxTextBytes);
     n.tier = TierDb(c.tier());
-    n.required_role = c.required_role();
+    n.required_role = Clip(c.required_role(), kMaxTextBytes);
     n.audience = "approvers";
-    n.title = Cat("Approval requested by ", c.requested_by().actor_id(), ": ", n.entity_type, " ", n.entity_key, " (",
-                  n.tier, ") needs a ", n.required_role);
+    n.title = Cat("Approval requested by ", Clip(c.requested_by().actor_id(), kMaxTextBytes), ": ", n.entity_type, " ",
+                  n.entity_key, " (", n.tier, ") needs a ", n.required_role);
     return n;
   }
   if (e.has_approval_approved()) {
     const auto& a = e.approval_approved();
-    n.approval_id = a.approval_id();
+    n.approval_id = Clip(a.approval_id(), kMaxTextBytes);
     n.approval_status = "approved";
     n.entity_type = EntityTypeDb(a.entity_type());
-    n.entity_key = a.entity_key();
+    n.entity_key = Clip(a.entity_key(), kMaxTextBytes);
     n.tier = TierDb(a.tier());
-    n.decided_by = a.approved_by().actor_id();
+    n.decided_by = Clip(a.approved_by().actor_id(), kMaxTextBytes);
     n.audience = "requester";
     n.title = Cat("Approved by ", n.decided_by, ": ", n.entity_type, " ", n.entity_key, " (", n.tier, ")");
     return n;
   }
   if (e.has_approval_rejected()) {
     const auto& r = e.approval_rejected();
-    n.approval_id = r.approval_id();
+    n.approval_id = Clip(r.approval_id(), kMaxTextBytes);
     n.approval_status = "rejected";
     n.entity_type = EntityTypeDb(r.entity_type());
-    n.entity_key = r.entity_key();
+    n.entity_key = Clip(r.entity_key(), kMaxTextBytes);
     n.tier = TierDb(r.tier());
-    n.decided_by = r.rejected_by().actor_id();
-    n.decision_reason = r.reason();
+    n.decided_by = Clip(r.rejected_by().actor_id(), kMaxTextBytes);
+    n.decision_reason = Clip(r.reason(), kMaxReasonBytes);
     n.audience = "requester";
     n.title =
         Cat("Rejected by ", n.decided_by, ": ", n.entity_type, " ", n.entity_key, " (", n.tier, "): ", r.reason());
@@ -165,7 +188,7 @@ Notification TestNotification(std::string tenant_id, std::string id, std::string
   n.tenant_id = std::move(tenant_id);
   n.category = "test";
   n.severity = "info";
-  n.title = Cat("Test notification from Sluice to the sink \"", sink_name, "\"");
+  n.title = Cat("Test notification from Sluice to the sink \"", Clip(sink_name, kMaxTextBytes), "\"");
   return n;
 }
 
@@ -195,6 +218,7 @@ std::string NotificationJson(const Notification& n) {
   field("occurred_at", n.occurred_at);
   field("audience", n.audience);
   if (!n.audience.empty()) out += Cat(R"(,"recipients":)", JsonStrings(n.recipients));
+  if (n.more_recipients > 0) out += Cat(R"(,"more_recipients":)", n.more_recipients);
   return out + "}";
 }
 
@@ -211,13 +235,16 @@ std::string SlackJson(const Notification& n) {
     lines += Cat("\nFor the ", n.audience, ": ");
     if (n.recipients.empty()) lines += n.audience == "approvers" ? Cat("role ", SlackEscape(n.required_role)) : "-";
     for (size_t i = 0; i < n.recipients.size(); ++i) lines += Cat(i ? ", " : "", SlackEscape(n.recipients[i]));
+    if (n.more_recipients > 0) lines += Cat(" and ", n.more_recipients, " more");
   }
   std::string context = Cat("tenant ", SlackEscape(n.tenant_id));
   if (!n.correlation_id.empty()) context += Cat(" · correlation ", SlackEscape(n.correlation_id));
   if (!n.event_type.empty()) context += Cat(" · ", SlackEscape(n.event_type), " ", SlackEscape(n.event_id));
   const std::string text = Cat("[", n.severity, "] ", SlackEscape(n.title));
-  return Cat(R"({"text":)", JsonQuote(text), R"(,"blocks":[{"type":"section","text":{"type":"mrkdwn","text":)",
-             JsonQuote(lines), R"(}},{"type":"context","elements":[{"type":"mrkdwn","text":)", JsonQuote(context),
+  // Slack refuses a text object over 3,000 characters (and a refusal is not retried).
+  return Cat(R"({"text":)", JsonQuote(Clip(text, kMaxSlackText)),
+             R"(,"blocks":[{"type":"section","text":{"type":"mrkdwn","text":)", JsonQuote(Clip(lines, kMaxSlackText)),
+             R"(}},{"type":"context","elements":[{"type":"mrkdwn","text":)", JsonQuote(Clip(context, kMaxSlackText)),
              "}]}]}");
 }
 

@@ -17,6 +17,9 @@ namespace sluice::contracts {
 inline constexpr double kTier1QualityFloor = 95;
 // A sink's threshold when none is given.
 inline constexpr int kDefaultQualityThreshold = 70;
+// Bounds of what a notification copies from an event (bytes, cut at a character
+// boundary), of its recipients, and of a Slack text object (Slack refuses more).
+inline constexpr size_t kMaxTextBytes = 200, kMaxReasonBytes = 1000, kMaxRecipients = 50, kMaxSlackText = 2900;
 
 // The catalog types that can notify.
 const std::vector<std::string>& NotificationTypes();
@@ -39,13 +42,14 @@ struct Notification {
   // Approvals.
   std::string approval_id, approval_status, entity_type, required_role, decided_by, decision_reason;
   // Who it is for: the approvers of required_role, or the requester.
-  std::string audience;  // "approvers", "requester" or "" (the tenant)
-  std::vector<std::string> recipients;
+  std::string audience;                 // "approvers", "requester" or "" (the tenant)
+  std::vector<std::string> recipients;  // at most kMaxRecipients
+  size_t more_recipients = 0;           // those left out
 };
 
 // A quality notification when `e` calls for one: metadata.profile.completed scoring
 // below `threshold` or (tier1) below kTier1QualityFloor; data.quality.degraded. nullopt
-// for anything else.
+// for anything else, and for a profile id that is not a UUID (the id goes into a header).
 std::optional<Notification> QualityNotification(const v1::Envelope& e, int threshold);
 
 // An approval notification for approval.created (`recipients`: its approvers) or

@@ -119,5 +119,42 @@ TEST(SlackJson, IsTextAndBlocksWithSlacksControlCharactersEscaped) {
   EXPECT_THAT(body, HasSubstr("Score 60.00"));
 }
 
+TEST(Notifications, AreBoundedWhateverTheEventCarries) {
+  v1::Envelope e = Golden("approval.rejected");
+  e.mutable_approval_rejected()->set_reason(std::string(16000, 'r') + "é");
+  e.mutable_approval_rejected()->set_entity_key(std::string(16000, 'k'));
+  std::vector<std::string> many(80, std::string(500, 'p'));
+  auto n = ApprovalNotification(e, many);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->recipients.size(), kMaxRecipients);
+  EXPECT_EQ(n->more_recipients, 30u);
+  EXPECT_LE(n->decision_reason.size(), kMaxReasonBytes + 3);
+  EXPECT_LE(NotificationJson(*n).size(), 40000u);
+  auto doc = Parse(SlackJson(*n));
+  EXPECT_LE(doc.fields().at("text").string_value().size(), 3000u);
+  EXPECT_LE(doc.fields()
+                .at("blocks")
+                .list_value()
+                .values(0)
+                .struct_value()
+                .fields()
+                .at("text")
+                .struct_value()
+                .fields()
+                .at("text")
+                .string_value()
+                .size(),
+            3000u);
+  EXPECT_THAT(NotificationJson(*n), HasSubstr("\"more_recipients\":30"));
+  // A profile id that is not a UUID never becomes a notification id (a header).
+  v1::Envelope odd = Completed(v1::TIER_1, 10);
+  odd.mutable_profile_completed()->set_profile_id("x\r\nX-Injected: 1");
+  EXPECT_FALSE(QualityNotification(odd, 70));
+  // One profile is one id however its events spell the UUID.
+  v1::Envelope upper = Completed(v1::TIER_1, 10);
+  upper.mutable_profile_completed()->set_profile_id("0193A5F2-8000-7000-8000-0000000000B1");
+  EXPECT_EQ(QualityNotification(upper, 70)->id, "quality-0193a5f2-8000-7000-8000-0000000000b1");
+}
+
 }  // namespace
 }  // namespace sluice::contracts

@@ -35,7 +35,7 @@ constexpr char kCols[] =
     "id::text, tenant_id, name, description, array_to_string(types, ','), array_to_string(sources, ','),"
     " json_path, webhook_url, webhook_timeout_ms, webhook_secret <> '', paused, created_by, updated_by,"
     " (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint,"
-    " version, (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now()";
+    " version, (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now(), kind";
 
 v1::Trigger ToTrigger(const PgResult& r, int i) {
   v1::Trigger t;
@@ -49,7 +49,10 @@ v1::Trigger ToTrigger(const PgResult& r, int i) {
   for (const auto& source : absl::StrSplit(std::string(r.Get(i, 5)), ',', absl::SkipEmpty()))
     t.mutable_predicate()->add_sources(std::string(source));
   t.mutable_predicate()->set_json_path(std::string(r.Get(i, 6)));
-  t.mutable_webhook()->set_url(std::string(r.Get(i, 7)));
+  // PauseTrigger and ResumeTrigger also answer for a notification sink: a Slack sink's URL
+  // is its secret.
+  t.mutable_webhook()->set_url(r.Get(i, 18) == "notify_slack" ? TriggerServiceImpl::RedactedUrl(r.Get(i, 7))
+                                                              : std::string(r.Get(i, 7)));
   t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(PgInt(r.Get(i, 8))));
   t.set_has_secret(r.Get(i, 9) == "t");
   if (r.Get(i, 10) == "t") {
@@ -556,13 +559,16 @@ absl::StatusOr<std::string> TriggerServiceImpl::TestSink(const v1::Principal& wh
   if (auto s = CheckId(id); !s.ok()) return s;
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto sink = Exec(*pool_,
-                   "SELECT kind, name, paused FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid"
-                   " AND kind <> 'webhook'",
+                   "SELECT kind, name, paused, auto_paused_until > now(), auto_paused_until::text FROM event_trigger"
+                   " WHERE tenant_id = $1 AND id = $2::uuid AND kind <> 'webhook'",
                    {*tenant, id});
   if (!sink.ok()) return sink.status();
   if (sink->rows() == 0) return SinkNotFound(*tenant, id);
   if (sink->Get(0, 2) == "t")
     return absl::FailedPreconditionError(Cat("id: notification sink ", id, " is paused; resume it first"));
+  if (sink->Get(0, 3) == "t")
+    return absl::FailedPreconditionError(Cat("id: notification sink ", id, " failed too often and is paused until ",
+                                             sink->Get(0, 4), "; resume it first"));
   const std::string notification_id = Cat("test-", contracts::NewUuidV7());
   const auto n = contracts::TestNotification(*tenant, notification_id, sink->Get(0, 1));
   const std::string body = sink->Get(0, 0) == "notify_slack" ? contracts::SlackJson(n) : contracts::NotificationJson(n);

@@ -21,6 +21,7 @@
 
 #include "common/strings.h"
 #include "consumers/triggers/webhook.h"
+#include "contracts/cloudevents.h"
 #include "contracts/json.h"
 #include "sluice/v1/trigger_service.grpc.pb.h"
 #include "tests/events_fixture.h"
@@ -810,7 +811,20 @@ TEST_F(NotifyTest, SinksGetOneQualityNotificationPerProfileAndApprovalsReachThei
   v1::Envelope forged = Make("approval.created", testing::kAcme);
   forged.set_source("etl.pipeline");
   v1::Envelope b_low = Profile(testing::kB, v1::TIER_3, 10, contracts::NewUuidV7(), "corr-b");
-  PublishAll({low, degraded, tier2, at_threshold, at_floor, created, approved, forged, b_low});
+  // A profile id that is not a UUID would become a header: no notification.
+  v1::Envelope odd_id = Profile(testing::kAcme, v1::TIER_1, 10, "p-1\r\nX-Injected: 1", "corr-6");
+  // The type of an event the profiler may emit, the payload of an approval request.
+  v1::Envelope mismatched = Make("metadata.profile.completed", testing::kAcme);
+  *mismatched.mutable_approval_created() = created.approval_created();
+  PublishAll({low, degraded, tier2, at_threshold, at_floor, created, approved, forged, b_low, odd_id});
+  // Produced raw (as any Kafka client could): the producer itself refuses the mismatch.
+  producer_->SendRecord({.topic = catalog_->Find("metadata.profile.completed")->topic,
+                         .key = mismatched.tenant_id(),
+                         .value = mismatched.SerializeAsString(),
+                         .headers = contracts::ToKafkaHeaders(mismatched),
+                         .event_id = mismatched.id()},
+                        [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+  ASSERT_TRUE(producer_->Flush(absl::Seconds(30)).ok());
 
   ASSERT_TRUE(receiver_.WaitFor("hook", 4));
   ASSERT_TRUE(receiver_.WaitFor("slack", 3));
@@ -870,7 +884,11 @@ TEST_F(NotifyTest, SinksGetOneQualityNotificationPerProfileAndApprovalsReachThei
   // The forged approval.created reached nobody, not even the plain trigger.
   ASSERT_EQ(receiver_.Got("plain").size(), 1u);
   EXPECT_EQ(receiver_.Got("plain")[0].idempotency_key, created.id());
-  for (const auto& r : receiver_.Got()) EXPECT_NE(r.idempotency_key, forged.id()) << r.path;
+  for (const auto& r : receiver_.Got()) {
+    EXPECT_NE(r.idempotency_key, forged.id()) << r.path;
+    EXPECT_NE(r.idempotency_key, mismatched.id()) << r.path;
+    EXPECT_THAT(r.body, Not(HasSubstr("corr-6"))) << r.path;
+  }
 
   // Each sink's attempts are in its history, like a trigger's.
   ASSERT_TRUE(WaitForOutcome(slack.id(), v1::DELIVERY_OUTCOME_DELIVERED));
@@ -917,6 +935,32 @@ TEST_F(NotifyTest, SinksAreTheTenantsOwnTheirSecretsStayHiddenAndBadOnesAreRefus
   v1::DeleteNotificationSinkResponse deleted;
   EXPECT_EQ(triggers_->DeleteNotificationSink(Ctx(testing::kTokenB).get(), del, &deleted).error_code(),
             StatusCode::PERMISSION_DENIED);
+  // Pausing and resuming a sink goes through the trigger calls, which show no Slack URL.
+  v1::PauseTriggerRequest pause;
+  pause.set_id(slack.id());
+  v1::PauseTriggerResponse paused;
+  ASSERT_TRUE(triggers_->PauseTrigger(Ctx(testing::kTokenA).get(), pause, &paused).ok());
+  EXPECT_EQ(paused.trigger().state(), v1::TRIGGER_STATE_PAUSED);
+  EXPECT_THAT(paused.DebugString(), Not(HasSubstr("slack-secret-path")));
+  test.set_tenant_id("");
+  test.set_id(slack.id());
+  auto t = triggers_->TestNotificationSink(Ctx(testing::kTokenA).get(), test, &tested);
+  EXPECT_EQ(t.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(t.error_message(), HasSubstr("is paused"));
+  v1::ResumeTriggerRequest resume;
+  resume.set_id(slack.id());
+  v1::ResumeTriggerResponse resumed;
+  ASSERT_TRUE(triggers_->ResumeTrigger(Ctx(testing::kTokenA).get(), resume, &resumed).ok());
+  EXPECT_THAT(resumed.DebugString(), Not(HasSubstr("slack-secret-path")));
+  // One that failed too often says until when.
+  ASSERT_TRUE(conn_
+                  ->Exec("UPDATE event_trigger SET auto_paused_until = now() + interval '5 minutes' WHERE id = $1",
+                         {slack.id()})
+                  .ok());
+  t = triggers_->TestNotificationSink(Ctx(testing::kTokenA).get(), test, &tested);
+  EXPECT_EQ(t.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(t.error_message(), HasSubstr("failed too often and is paused until"));
+
   // Readers without trigger_admin may not change them.
   EXPECT_EQ(triggers_->DeleteNotificationSink(Ctx(testing::kTokenSteward).get(), del, &deleted).error_code(),
             StatusCode::PERMISSION_DENIED);
@@ -1019,6 +1063,9 @@ TEST_F(NotifyTest, SluicectlNotifyCreatesListsAndTestsASink) {
   std::tie(rc, out) = run({"create", "--name", "no-url", "--kind", "slack"});
   EXPECT_EQ(rc, 1);
   EXPECT_THAT(out, HasSubstr("--url-file"));
+  std::tie(rc, out) = run({"create", "--name", "argv-url", "--kind", "slack", "--url", receiver_.Url("slack")});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("a Slack URL is a secret"));
   std::tie(rc, out) = run({"test", contracts::NewUuidV7()});
   EXPECT_EQ(rc, 1);
   EXPECT_THAT(out, HasSubstr("no notification sink"));

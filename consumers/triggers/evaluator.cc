@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "common/strings.h"
 #include "contracts/envelope.h"
+#include "contracts/validate.h"
 
 namespace sluice::triggers {
 
@@ -12,17 +14,22 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
                                        const std::vector<kafka::Record>& batch) {
   EvaluateStats out;
   std::vector<Match> candidates;
+  const absl::Time now = absl::Now();
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (auto s = notifier.authz().SourceMayEmit(batch[i].envelope); !s.ok()) {
-      ++out.refused;
-      spdlog::warn("triggers: event {} at {}[{}]@{} skipped: {}", batch[i].envelope.id(), batch[i].topic,
-                   batch[i].partition, batch[i].offset, std::string(s.message()));
-      continue;
-    }
     // The id becomes the Idempotency-Key header: only what Validate accepts (a UUID).
     if (!contracts::IsUuid(batch[i].envelope.id())) {
       spdlog::warn("triggers: a record at {}[{}]@{} skipped: its event id is not a UUID", batch[i].topic,
                    batch[i].partition, batch[i].offset);
+      continue;
+    }
+    // Only events the gateway or the outbox could have written: within the catalog's
+    // bounds, the payload its type's, from one of the type's producers.
+    absl::Status valid = contracts::Validate(batch[i].envelope, notifier.authz().catalog(), now);
+    if (valid.ok()) valid = notifier.authz().SourceMayEmit(batch[i].envelope);
+    if (!valid.ok()) {
+      ++out.refused;
+      spdlog::warn("triggers: event {} at {}[{}]@{} skipped: {}", batch[i].envelope.id(), batch[i].topic,
+                   batch[i].partition, batch[i].offset, common::LogSafe(std::string(valid.message()), 300));
       continue;
     }
     set.MatchTypeAndSource(batch[i].envelope, i, candidates);

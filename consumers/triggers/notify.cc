@@ -1,5 +1,6 @@
 #include "consumers/triggers/notify.h"
 
+#include <absl/strings/ascii.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
@@ -48,7 +49,7 @@ absl::StatusOr<Requesters> LookUpRequesters(common::PgConnection& conn,
                                                          : std::string();
     if (!contracts::IsUuid(id)) continue;
     tenants.push_back(e->tenant_id());
-    ids.push_back(id);
+    ids.push_back(absl::AsciiStrToLower(id));
   }
   Requesters out;
   if (ids.empty()) return out;
@@ -75,7 +76,9 @@ std::optional<NewDelivery> NotificationFor(const TriggerSpec& sink, const v1::En
     const std::string& id =
         e.has_approval_approved() ? e.approval_approved().approval_id() : e.approval_rejected().approval_id();
     std::vector<std::string> requester;
-    if (auto it = requesters.find({e.tenant_id(), id}); it != requesters.end()) requester.push_back(it->second);
+    // (Keys as PostgreSQL prints a uuid: lower case.)
+    if (auto it = requesters.find({e.tenant_id(), absl::AsciiStrToLower(id)}); it != requesters.end())
+      requester.push_back(it->second);
     n = contracts::ApprovalNotification(e, std::move(requester));
   }
   if (!n) return std::nullopt;
