@@ -22,17 +22,20 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
                    batch[i].partition, batch[i].offset);
       continue;
     }
-    // Only events the gateway or the outbox could have written: within the catalog's
-    // bounds, the payload its type's, from one of the type's producers.
+    const size_t before = candidates.size();
+    set.MatchTypeAndSource(batch[i].envelope, i, candidates);
+    if (candidates.size() == before) continue;
+    // Only events the gateway or the outbox could have written act: within the catalog's
+    // bounds, the payload its type's, from one of the type's producers. (Checked only for
+    // events some trigger or sink would take, the others cost nothing more.)
     absl::Status valid = contracts::Validate(batch[i].envelope, notifier.authz().catalog(), now);
     if (valid.ok()) valid = notifier.authz().SourceMayEmit(batch[i].envelope);
     if (!valid.ok()) {
       ++out.refused;
+      candidates.resize(before);
       spdlog::warn("triggers: event {} at {}[{}]@{} skipped: {}", batch[i].envelope.id(), batch[i].topic,
                    batch[i].partition, batch[i].offset, common::LogSafe(std::string(valid.message()), 300));
-      continue;
     }
-    set.MatchTypeAndSource(batch[i].envelope, i, candidates);
   }
   // The payload's JSON only for events some trigger may want.
   std::vector<std::string> payloads(batch.size());

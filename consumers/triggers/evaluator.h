@@ -20,7 +20,7 @@ namespace sluice::triggers {
 struct EvaluateStats {
   size_t matched = 0;                   // events that matched at least one trigger
   size_t unmatched = 0;                 // events that matched none
-  size_t refused = 0;                   // events whose source may not emit their type
+  size_t refused = 0;                   // events some trigger would take, refused by Validate or SourceMayEmit
   int64_t queued = 0;                   // deliveries queued (new ones; a redelivered batch queues none)
   size_t path_checks = 0;               // (event, trigger) pairs whose JSONPath PostgreSQL evaluated
   absl::Duration in_paths, in_enqueue;  // time in those two steps
@@ -28,8 +28,8 @@ struct EvaluateStats {
 
 // Matches every event of `batch` against `set` (the caller refreshes it) and
 // queues a delivery per match: a trigger's with its CloudEvent body, a notification
-// sink's with its notification (when the event calls for one). An event whose source may
-// not emit its type (Authorizer::SourceMayEmit: written around the gateway and the
+// sink's with its notification (when the event calls for one). An event that fails
+// contracts::Validate or Authorizer::SourceMayEmit (written around the gateway and the
 // outbox) matches nothing. An error leaves nothing committed that matters: the batch is
 // handled again and queues only what is missing.
 absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& set, const Notifier& notifier,
