@@ -193,6 +193,38 @@ void TriggerServiceImpl::CheckWebhook(Options options, const v1::WebhookAction& 
     add("timeout_ms", Cat("must be ", kMinTimeoutMs, " to ", kMaxTimeoutMs, " (0: ", kDefaultTimeoutMs, ")"));
 }
 
+absl::StatusOr<std::string> TriggerServiceImpl::ForChange(const v1::Principal& who, const std::string& tenant_id,
+                                                          const std::string& id) const {
+  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  if (auto s = CheckId(id); !s.ok()) return s;
+  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
+  return tenant;
+}
+
+namespace {
+
+absl::Status SinkNotFound(const std::string& tenant, const std::string& id) {
+  return absl::NotFoundError(Cat("id: tenant ", tenant, " has no notification sink ", id));
+}
+
+// DeleteTrigger and DeleteNotificationSink: each finds only its own kind of row.
+absl::Status DeleteRow(common::PgPool& pool, const v1::Principal& who, const std::string& tenant, const std::string& id,
+                       bool sink) {
+  auto r = Exec(pool,
+                Cat("DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind ", sink ? "<>" : "=",
+                    " 'webhook' RETURNING 1"),
+                {tenant, id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return sink ? SinkNotFound(tenant, id) : NotFound(tenant, id);
+  spdlog::info("gateway: {} {} of tenant {} deleted by {}", sink ? "notification sink" : "trigger", id, tenant,
+               who.name());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
                                                        const v1::CreateTriggerRequest& req) const {
   auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
@@ -302,27 +334,15 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Update(const v1::Principal& who,
 
 absl::Status TriggerServiceImpl::Delete(const v1::Principal& who, const std::string& tenant_id,
                                         const std::string& id) const {
-  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  auto tenant = ForChange(who, tenant_id, id);
   if (!tenant.ok()) return tenant.status();
-  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
-  if (auto s = CheckId(id); !s.ok()) return s;
-  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r =
-      Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook' RETURNING 1",
-           {*tenant, id});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return NotFound(*tenant, id);
-  spdlog::info("gateway: trigger {} of tenant {} deleted by {}", id, *tenant, who.name());
-  return absl::OkStatus();
+  return DeleteRow(*pool_, who, *tenant, id, /*sink=*/false);
 }
 
 absl::StatusOr<v1::Trigger> TriggerServiceImpl::SetPaused(const v1::Principal& who, const std::string& tenant_id,
                                                           const std::string& id, bool paused) const {
-  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  auto tenant = ForChange(who, tenant_id, id);
   if (!tenant.ok()) return tenant.status();
-  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
-  if (auto s = CheckId(id); !s.ok()) return s;
-  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto r = Exec(*pool_,
                 Cat("UPDATE event_trigger SET paused = $3, updated_by = $4, updated_at = now(),"
                     " auto_paused_until = CASE WHEN $3 THEN auto_paused_until ELSE least(auto_paused_until, now()) END,"
@@ -455,10 +475,6 @@ v1::NotificationSink ToSink(const PgResult& r, int i) {
   return s;
 }
 
-absl::Status SinkNotFound(const std::string& tenant, const std::string& id) {
-  return absl::NotFoundError(Cat("id: tenant ", tenant, " has no notification sink ", id));
-}
-
 }  // namespace
 
 std::string TriggerServiceImpl::RedactedUrl(std::string_view url) {
@@ -537,27 +553,15 @@ absl::StatusOr<v1::ListNotificationSinksResponse> TriggerServiceImpl::ListSinks(
 
 absl::Status TriggerServiceImpl::DeleteSink(const v1::Principal& who, const std::string& tenant_id,
                                             const std::string& id) const {
-  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  auto tenant = ForChange(who, tenant_id, id);
   if (!tenant.ok()) return tenant.status();
-  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
-  if (auto s = CheckId(id); !s.ok()) return s;
-  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r =
-      Exec(*pool_, "DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind <> 'webhook' RETURNING 1",
-           {*tenant, id});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return SinkNotFound(*tenant, id);
-  spdlog::info("gateway: notification sink {} of tenant {} deleted by {}", id, *tenant, who.name());
-  return absl::OkStatus();
+  return DeleteRow(*pool_, who, *tenant, id, /*sink=*/true);
 }
 
 absl::StatusOr<std::string> TriggerServiceImpl::TestSink(const v1::Principal& who, const std::string& tenant_id,
                                                          const std::string& id) const {
-  auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
+  auto tenant = ForChange(who, tenant_id, id);
   if (!tenant.ok()) return tenant.status();
-  if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
-  if (auto s = CheckId(id); !s.ok()) return s;
-  if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto sink = Exec(*pool_,
                    "SELECT kind, name, paused, auto_paused_until > now(), auto_paused_until::text FROM event_trigger"
                    " WHERE tenant_id = $1 AND id = $2::uuid AND kind <> 'webhook'",

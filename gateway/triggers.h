@@ -103,6 +103,10 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   static std::string UrlProblem(std::string_view url, bool allow_http_loopback);
 
  private:
+  // The tenant `who` may change `id` of (the tenant checked, the role, the id a UUID, a
+  // database configured).
+  absl::StatusOr<std::string> ForChange(const v1::Principal& who, const std::string& tenant_id,
+                                        const std::string& id) const;
   template <class Resp, class Core>
   grpc::Status Unary(grpc::ServerContext* ctx, Resp* resp, Core&& core) const;
 
