@@ -175,8 +175,8 @@ std::optional<Notification> ApprovalNotification(const v1::Envelope& e, std::vec
     n.decided_by = Clip(r.rejected_by().actor_id(), kMaxTextBytes);
     n.decision_reason = Clip(r.reason(), kMaxReasonBytes);
     n.audience = "requester";
-    n.title =
-        Cat("Rejected by ", n.decided_by, ": ", n.entity_type, " ", n.entity_key, " (", n.tier, "): ", r.reason());
+    n.title = Cat("Rejected by ", n.decided_by, ": ", n.entity_type, " ", n.entity_key, " (", n.tier,
+                  "): ", n.decision_reason);
     return n;
   }
   return std::nullopt;

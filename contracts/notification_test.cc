@@ -129,6 +129,7 @@ TEST(Notifications, AreBoundedWhateverTheEventCarries) {
   EXPECT_EQ(n->recipients.size(), kMaxRecipients);
   EXPECT_EQ(n->more_recipients, 30u);
   EXPECT_LE(n->decision_reason.size(), kMaxReasonBytes + 3);
+  EXPECT_LE(n->title.size(), 2 * kMaxTextBytes + kMaxReasonBytes + 100) << "the title copies the clipped reason";
   EXPECT_LE(NotificationJson(*n).size(), 40000u);
   auto doc = Parse(SlackJson(*n));
   EXPECT_LE(doc.fields().at("text").string_value().size(), 3000u);

@@ -83,8 +83,9 @@ std::string Say(const absl::Status& s) {
 int main(int argc, char** argv) {
   sluice::common::Service service(
       "sluice-triggers",
-      "deliver every event that matches a tenant's trigger to its webhook: a signed CloudEvent, at least once, "
-      "retried with back-off, every attempt recorded");
+      "deliver every event that matches a tenant's trigger to its webhook (a signed CloudEvent) and a tenant's "
+      "quality and approval notifications to its sinks: at least once, retried with back-off, every attempt "
+      "recorded");
   std::string pg_dsn, pg_schema, bootstrap, topic_prefix, group = "sluice-triggers";
   size_t max_batch = 1000;
   int workers = 4, poll_ms = 500, refresh_ms = 1000;
@@ -93,7 +94,9 @@ int main(int argc, char** argv) {
   bool allow_http_loopback = false;
   std::string tokens_path;
   tr::DeliveryPolicy policy;
-  service.AddPostgres(pg_dsn, pg_schema, "event_trigger, trigger_delivery and trigger_delivery_attempt");
+  service.AddPostgres(pg_dsn, pg_schema,
+                      "event_trigger, trigger_delivery and trigger_delivery_attempt (and mdm_approval, read for the "
+                      "requester of a decided approval)");
   service.AddKafka(bootstrap, topic_prefix);
   service.Flag("group", group, "Kafka consumer group");
   service.Flag("max-batch", max_batch, "Most events evaluated per batch (offsets are committed per batch)")
@@ -152,11 +155,12 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   auto& registry = service.registry();
-  auto& events =
-      prometheus::BuildCounter()
-          .Name("sluice_triggers_events_total")
-          .Help("Events evaluated against the triggers: matched, unmatched, or refused (source may not emit the type)")
-          .Register(registry);
+  auto& events = prometheus::BuildCounter()
+                     .Name("sluice_triggers_events_total")
+                     .Help(
+                         "Events evaluated against the triggers: matched, unmatched, or refused (failed Validate or "
+                         "SourceMayEmit)")
+                     .Register(registry);
   auto& matched = events.Add({{"outcome", "matched"}});
   auto& unmatched = events.Add({{"outcome", "unmatched"}});
   auto& refused = events.Add({{"outcome", "refused"}});
