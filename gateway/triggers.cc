@@ -108,7 +108,8 @@ absl::StatusOr<PgResult> Exec(common::PgPool& pool, std::string_view sql,
 // A unique-name conflict as the caller's error.
 absl::Status NameTaken(const absl::Status& s, const std::string& tenant, const std::string& name) {
   if (common::SqlState(s) == "23505")
-    return absl::AlreadyExistsError(Cat("name: tenant ", tenant, " has a trigger named \"", name, "\""));
+    return absl::AlreadyExistsError(
+        Cat("name: tenant ", tenant, " has a trigger or notification sink named \"", name, "\""));
   return s;
 }
 
@@ -411,7 +412,9 @@ absl::StatusOr<v1::ListTriggerDeliveriesResponse> TriggerServiceImpl::ListDelive
   auto exists =
       Exec(*pool_, "SELECT 1 FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid", {*tenant, req.trigger_id()});
   if (!exists.ok()) return exists.status();
-  if (exists->rows() == 0) return NotFound(*tenant, req.trigger_id());
+  if (exists->rows() == 0)
+    return absl::NotFoundError(
+        Cat("trigger_id: tenant ", *tenant, " has no trigger or notification sink ", req.trigger_id()));
   // One more row than the page tells whether another page follows.
   auto r =
       Exec(*pool_,

@@ -994,7 +994,9 @@ TEST_F(NotifyTest, SinksAreTheTenantsOwnTheirSecretsStayHiddenAndBadOnesAreRefus
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM event_trigger")->Get(0, 0), "2");
   // A name is unique among triggers and sinks; at most 10 sinks.
   v1::CreateTriggerRequest same = Failures("hook");
-  EXPECT_EQ(Create(testing::kTokenA, same).error_code(), StatusCode::ALREADY_EXISTS);
+  auto taken = Create(testing::kTokenA, same);
+  EXPECT_EQ(taken.error_code(), StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(taken.error_message(), HasSubstr("has a trigger or notification sink named \"hook\""));
   for (int i = 0; i < 8; ++i)
     MakeSink(testing::kTokenA, Cat("more-", i), v1::NOTIFICATION_SINK_KIND_WEBHOOK, receiver_.Url("x"),
              common::Cat(kSecret, "-x"));
