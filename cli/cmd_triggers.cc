@@ -28,7 +28,7 @@ struct TriggersOptions {
   std::string token = common::EnvOr("SLUICE_TOKEN", "");
   std::string tenant, id, event_id;
   // create
-  std::string name, description, json_path, url, secret_file;
+  std::string name, description, json_path, url, secret_file, publish_type, template_file;
   std::vector<std::string> types, sources;
   int timeout_ms = 0;
   bool paused = false;
@@ -52,11 +52,12 @@ void Print(const TriggersOptions& o, const v1::Trigger& t) {
   const auto& p = t.predicate();
   std::string state = State(t.state());
   if (t.state() == v1::TRIGGER_STATE_AUTO_PAUSED) state += Cat(" until ", TimeUtil::ToString(t.auto_resume_at()));
-  std::printf("%s  %-24s %-10s types [%s] sources [%s]%s -> %s (timeout %d ms) v%lld\n", t.id().c_str(),
-              t.name().c_str(), state.c_str(), absl::StrJoin(p.types(), ",").c_str(),
-              absl::StrJoin(p.sources(), ",").c_str(),
-              p.json_path().empty() ? "" : Cat(" path ", p.json_path()).c_str(), t.webhook().url().c_str(),
-              t.webhook().timeout_ms(), static_cast<long long>(t.version()));
+  const std::string action = t.has_publish() ? Cat("publish ", t.publish().type())
+                                             : Cat(t.webhook().url(), " (timeout ", t.webhook().timeout_ms(), " ms)");
+  std::printf("%s  %-24s %-10s types [%s] sources [%s]%s -> %s v%lld\n", t.id().c_str(), t.name().c_str(),
+              state.c_str(), absl::StrJoin(p.types(), ",").c_str(), absl::StrJoin(p.sources(), ",").c_str(),
+              p.json_path().empty() ? "" : Cat(" path ", p.json_path()).c_str(), action.c_str(),
+              static_cast<long long>(t.version()));
 }
 
 void Print(const TriggersOptions& o, const v1::DeliveryAttempt& a) {
@@ -69,8 +70,10 @@ void Print(const TriggersOptions& o, const v1::DeliveryAttempt& a) {
       contracts::ShortSpelling(*v1::DeliveryOutcome_descriptor()->FindValueByNumber(a.outcome()));
   std::printf("%s  event %s  attempt %d  %-11s %s  %d ms%s%s\n", TimeUtil::ToString(a.attempted_at()).c_str(),
               a.event_id().c_str(), a.attempt(), outcome.c_str(),
-              a.status_code() > 0 ? Cat("HTTP ", a.status_code()).c_str() : "no answer", a.latency_ms(),
-              a.error().empty() ? "" : "  ", a.error().c_str());
+              a.status_code() > 0                             ? Cat("HTTP ", a.status_code()).c_str()
+              : a.outcome() == v1::DELIVERY_OUTCOME_DELIVERED ? "acknowledged"
+                                                              : "no answer",
+              a.latency_ms(), a.error().empty() ? "" : "  ", a.error().c_str());
 }
 
 int List(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
@@ -91,9 +94,24 @@ int Create(const TriggersOptions& o, v1::TriggerService::Stub& stub) {
   for (const auto& t : o.types) req.mutable_predicate()->add_types(t);
   for (const auto& s : o.sources) req.mutable_predicate()->add_sources(s);
   req.mutable_predicate()->set_json_path(o.json_path);
+  req.set_paused(o.paused);
+  if (o.url.empty() && o.publish_type.empty())
+    return Fail(absl::InvalidArgumentError("--url or --publish-type: required (the trigger's action)"));
+  if (!o.publish_type.empty()) {
+    // A publishing trigger: its payload template from a file (or stdin).
+    if (o.template_file.empty()) return Fail(absl::InvalidArgumentError("--publish-template-file: required"));
+    auto tmpl = ReadInput(o.template_file);
+    if (!tmpl.ok()) return Fail(tmpl.status());
+    req.mutable_publish()->set_type(o.publish_type);
+    req.mutable_publish()->set_payload_template(*std::move(tmpl));
+    v1::CreateTriggerResponse resp;
+    auto s = stub.CreateTrigger(CallContext(o.token, o.timeout_s).get(), req, &resp);
+    if (!s.ok()) return RpcFailed(kCommand, s);
+    Print(o, resp.trigger());
+    return 0;
+  }
   req.mutable_webhook()->set_url(o.url);
   req.mutable_webhook()->set_timeout_ms(o.timeout_ms);
-  req.set_paused(o.paused);
   // The secret from a file (or stdin), never from the command line where `ps` shows it.
   std::string secret = common::EnvOr("SLUICE_TRIGGER_SECRET", "");
   if (!o.secret_file.empty()) {
@@ -190,7 +208,9 @@ void AddTriggersCommand(CLI::App& app, Globals& g) {
   OnRun(list, g, [o] { return Run(*o, List); });
 
   auto* create = triggers->add_subcommand(
-      "create", "A trigger: which events (types, sources, a JSONPath over the payload) go to which webhook");
+      "create",
+      "A trigger: which events (types, sources, a JSONPath over the payload) go to which webhook, or make which "
+      "derived event");
   common_flags(create);
   create->add_option("--name", o->name, "1 to 100 characters, unique in the tenant")->required();
   create->add_option("--description", o->description, "At most 1,000 characters");
@@ -199,11 +219,22 @@ void AddTriggersCommand(CLI::App& app, Globals& g) {
   create->add_option("--json-path", o->json_path,
                      "A SQL/JSON path over the payload that must select something ($.rowsAffected.double() ? (@ > "
                      "1000))");
-  create->add_option("--url", o->url, "The webhook: https://host[:port]/path")->required();
-  create->add_option("--secret-file", o->secret_file,
-                     "File holding the HMAC secret, 32 to 256 printable ASCII characters ('-': stdin; default: env "
-                     "SLUICE_TRIGGER_SECRET)");
-  create->add_option("--timeout-ms", o->timeout_ms, "How long one delivery may take, 100 to 30000 (default 5000)");
+  auto* url = create->add_option("--url", o->url, "The webhook: https://host[:port]/path");
+  auto* secret =
+      create->add_option("--secret-file", o->secret_file,
+                         "File holding the HMAC secret, 32 to 256 printable ASCII characters ('-': stdin; default: env "
+                         "SLUICE_TRIGGER_SECRET)");
+  auto* timeout =
+      create->add_option("--timeout-ms", o->timeout_ms, "How long one delivery may take, 100 to 30000 (default 5000)");
+  auto* publish = create->add_option("--publish-type", o->publish_type,
+                                     "Instead of a webhook: publish a derived event of this type "
+                                     "(metadata.profile.due) for each match");
+  auto* tmpl = create->add_option("--publish-template-file", o->template_file,
+                                  "File holding the derived event's payload template, protobuf JSON with "
+                                  "{{event.id}} / {{payload.<name>}} placeholders ('-': stdin)");
+  publish->excludes(url)->excludes(secret)->excludes(timeout);
+  tmpl->needs(publish);
+  url->excludes(publish);
   create->add_flag("--paused", o->paused, "Create it paused");
   OnRun(create, g, [o] { return Run(*o, Create); });
 

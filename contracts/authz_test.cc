@@ -62,6 +62,21 @@ TEST(Authorizer, DecisionEventsAndTheWorkflowIdentityAreOutboxOnly) {
   EXPECT_EQ(a.SourceMayEmit(Env("metadata.approved", "t", "etl.pipeline")).code(), absl::StatusCode::kPermissionDenied);
 }
 
+TEST(Authorizer, NoCallerPublishesAsTheTriggersIdentity) {
+  Authorizer a(Catalog::Default());
+  const auto plain = P(R"pb(name: "plain" tenants: "*")pb");
+  const auto listed = P(R"pb(name: "x" tenants: "*" sources: "sluice.triggers")pb");
+  for (const auto* who : {&plain, &listed}) {
+    auto s = a.MayPublish(*who, Env("metadata.profile.due", "t", "sluice.triggers"));
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << who->name();
+    EXPECT_THAT(std::string(s.message()), HasSubstr("is a service identity"));
+  }
+  // What sluice-triggers publishes is accepted by consumers; nothing else from it.
+  EXPECT_TRUE(a.SourceMayEmit(Env("metadata.profile.due", "t", "sluice.triggers")).ok());
+  for (const char* type : {"approval.approved", "metadata.approved", "data.quality.degraded", "metadata.changed"})
+    EXPECT_EQ(a.SourceMayEmit(Env(type, "t", "sluice.triggers")).code(), absl::StatusCode::kPermissionDenied) << type;
+}
+
 TEST(Authorizer, ReadableTenants) {
   Authorizer a(Catalog::Default());
   const auto one = P(R"pb(name: "one" tenants: "t1" tenants: "t2")pb");

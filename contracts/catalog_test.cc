@@ -47,10 +47,11 @@ TEST(Catalog, DefaultRoutesAllThirteenTypesByDomain) {
   EXPECT_EQ(c.Lookup("nope").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST(Catalog, KnowsTheEightSources) {
+TEST(Catalog, KnowsTheNineSources) {
   EXPECT_THAT(Catalog::Default().sources(),
               ElementsAre("agent.profiler", "bff.graphql", "etl.pipeline", "finance.service", "kernel.scheduler",
-                          "metadata-studio.api", "metadata-studio.approval", "system.migration"));
+                          "metadata-studio.api", "metadata-studio.approval", "sluice.triggers", "system.migration"));
+  EXPECT_TRUE(Catalog::Default().IsOutboxOnlySource("sluice.triggers")) << "no caller may publish as it";
 }
 
 TEST(Catalog, FileOnDiskMatchesTheEmbeddedCopy) {

@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "contracts/envelope.h"
 #include "contracts/notification.h"
+#include "contracts/publish_template.h"
 #include "contracts/spellings.h"
 #include "contracts/validate.h"
 #include "gateway/grpc_status.h"
@@ -35,7 +36,12 @@ constexpr char kCols[] =
     "id::text, tenant_id, name, description, array_to_string(types, ','), array_to_string(sources, ','),"
     " json_path, webhook_url, webhook_timeout_ms, webhook_secret <> '', paused, created_by, updated_by,"
     " (extract(epoch FROM created_at) * 1000000)::bigint, (extract(epoch FROM updated_at) * 1000000)::bigint,"
-    " version, (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now(), kind";
+    " version, (extract(epoch FROM auto_paused_until) * 1000000)::bigint, auto_paused_until > now(), kind,"
+    " publish_type, publish_template";
+
+// The kinds of row the trigger calls see (the others are notification sinks).
+constexpr char kTriggerKinds[] = "kind IN ('webhook', 'publish')";
+constexpr char kSinkKinds[] = "kind IN ('notify_webhook', 'notify_slack')";
 
 v1::Trigger ToTrigger(const PgResult& r, int i) {
   v1::Trigger t;
@@ -55,6 +61,11 @@ v1::Trigger ToTrigger(const PgResult& r, int i) {
                                                               : std::string(r.Get(i, 7)));
   t.mutable_webhook()->set_timeout_ms(static_cast<int32_t>(PgInt(r.Get(i, 8))));
   t.set_has_secret(r.Get(i, 9) == "t");
+  if (r.Get(i, 18) == "publish") {
+    t.clear_webhook();
+    t.mutable_publish()->set_type(std::string(r.Get(i, 19)));
+    t.mutable_publish()->set_payload_template(std::string(r.Get(i, 20)));
+  }
   if (r.Get(i, 10) == "t") {
     t.set_state(v1::TRIGGER_STATE_PAUSED);
   } else if (r.Get(i, 17) == "t") {
@@ -83,6 +94,19 @@ absl::Status NotFound(const std::string& tenant, const std::string& id) {
 
 int TimeoutOf(const v1::WebhookAction& w) {
   return w.timeout_ms() == 0 ? TriggerServiceImpl::kDefaultTimeoutMs : w.timeout_ms();
+}
+
+// The columns of a trigger's action: a webhook's, or a publishing trigger's (no URL nor
+// secret; the timeout bounds the wait for the broker).
+struct ActionColumns {
+  std::string kind, url, secret, timeout_ms, publish_type, publish_template;
+};
+
+ActionColumns ColumnsOf(const v1::WebhookAction& webhook, const v1::PublishAction* publish) {
+  if (publish != nullptr)
+    return {
+        "publish", "", "", Cat(TriggerServiceImpl::kPublishTimeoutMs), publish->type(), publish->payload_template()};
+  return {"webhook", webhook.url(), webhook.secret(), Cat(TimeoutOf(webhook)), "", ""};
 }
 
 // A JSONPath PostgreSQL accepts; its own words stay in the log.
@@ -156,7 +180,7 @@ std::string TriggerServiceImpl::UrlProblem(std::string_view url, bool allow_http
 absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, Options options,
                                              const std::string& name, const std::string& description,
                                              const v1::TriggerPredicate& predicate, const v1::WebhookAction& webhook,
-                                             bool secret_required) {
+                                             bool secret_required, const v1::PublishAction* publish) {
   std::vector<contracts::FieldViolation> v;
   auto add = [&v](const std::string& field, std::string_view what) { v.push_back({field, Cat(field, ": ", what)}); };
   CheckNameAndDescription(name, kMaxNameChars, description, kMaxDescriptionChars, v);
@@ -169,7 +193,15 @@ absl::Status TriggerServiceImpl::CheckFields(const contracts::Catalog& catalog, 
     add("predicate.json_path", Cat("longer than ", kMaxJsonPathBytes, " bytes"));
   else if (HasControlChar(predicate.json_path(), "\n\t"))
     add("predicate.json_path", "has a control character other than newline and tab");
-  CheckWebhook(options, webhook, secret_required, "webhook.", v);
+  if (publish == nullptr) {
+    CheckWebhook(options, webhook, secret_required, "webhook.", v);
+  } else {
+    if (!webhook.url().empty() || !webhook.secret().empty() || webhook.timeout_ms() != 0)
+      add("webhook", "must be empty for a trigger that publishes (one action: webhook or publish)");
+    const auto violations = contracts::ViolationsOf(
+        contracts::CheckPublishAction(catalog, publish->type(), publish->payload_template(), "publish."));
+    v.insert(v.end(), violations.begin(), violations.end());
+  }
   if (!v.empty()) return contracts::InvalidFields(v);
   return absl::OkStatus();
 }
@@ -214,8 +246,8 @@ absl::Status SinkNotFound(const std::string& tenant, const std::string& id) {
 absl::Status DeleteRow(common::PgPool& pool, const v1::Principal& who, const std::string& tenant, const std::string& id,
                        bool sink) {
   auto r = Exec(pool,
-                Cat("DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind ", sink ? "<>" : "=",
-                    " 'webhook' RETURNING 1"),
+                Cat("DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND ",
+                    sink ? kSinkKinds : kTriggerKinds, " RETURNING 1"),
                 {tenant, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return sink ? SinkNotFound(tenant, id) : NotFound(tenant, id);
@@ -231,30 +263,33 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Create(const v1::Principal& who,
   auto tenant = SavedViews::TenantOf(authz_, who, req.tenant_id());
   if (!tenant.ok()) return tenant.status();
   if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
+  const v1::PublishAction* publish = req.has_publish() ? &req.publish() : nullptr;
   if (auto s = CheckFields(authz_.catalog(), options_, req.name(), req.description(), req.predicate(), req.webhook(),
-                           /*secret_required=*/true);
+                           /*secret_required=*/true, publish);
       !s.ok())
     return s;
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   const std::string id = contracts::NewUuidV7();
+  const ActionColumns action = ColumnsOf(req.webhook(), publish);
   auto created = common::InTransaction<v1::Trigger>(*pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Trigger> {
     if (auto s = CheckJsonPath(c, req.predicate().json_path()); !s.ok()) return s;
     if (auto r = c.Exec("SELECT pg_advisory_xact_lock(hashtext('event_trigger'), hashtext($1))", {*tenant}); !r.ok())
       return r.status();
-    auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND kind = 'webhook'", {*tenant});
+    auto n = c.Exec(Cat("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND ", kTriggerKinds), {*tenant});
     if (!n.ok()) return n.status();
     if (PgInt(n->Get(0, 0)) >= kMaxPerTenant)
       return absl::ResourceExhaustedError(
           Cat("tenant ", *tenant, " has ", kMaxPerTenant, " triggers, the most it may keep"));
     const auto& p = req.predicate();
     auto r = c.Exec(Cat("INSERT INTO event_trigger (tenant_id, id, name, description, types, sources, json_path,"
-                        " webhook_url, webhook_secret, webhook_timeout_ms, paused, created_by, updated_by)"
-                        " VALUES ($1, $2::uuid, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10::int, $11, $12, $12)"
-                        " RETURNING ",
+                        " webhook_url, webhook_secret, webhook_timeout_ms, paused, created_by, updated_by, kind,"
+                        " publish_type, publish_template)"
+                        " VALUES ($1, $2::uuid, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10::int, $11, $12, $12,"
+                        " $13, $14, $15) RETURNING ",
                         kCols),
                     {*tenant, id, req.name(), req.description(), common::PgTextArray(p.types()),
-                     common::PgTextArray(p.sources()), p.json_path(), req.webhook().url(), req.webhook().secret(),
-                     Cat(TimeoutOf(req.webhook())), req.paused() ? "t" : "f", who.name()});
+                     common::PgTextArray(p.sources()), p.json_path(), action.url, action.secret, action.timeout_ms,
+                     req.paused() ? "t" : "f", who.name(), action.kind, action.publish_type, action.publish_template});
     if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
     return ToTrigger(*r, 0);
   });
@@ -270,9 +305,9 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Get(const v1::Principal& who, co
   if (!tenant.ok()) return tenant.status();
   if (auto s = CheckId(id); !s.ok()) return s;
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r = Exec(
-      *pool_, Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook'"),
-      {*tenant, id});
+  auto r = Exec(*pool_,
+                Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND ", kTriggerKinds),
+                {*tenant, id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound(*tenant, id);
   return ToTrigger(*r, 0);
@@ -283,11 +318,10 @@ absl::StatusOr<v1::ListTriggersResponse> TriggerServiceImpl::List(const v1::Prin
   auto tenant = SavedViews::TenantOf(authz_, who, tenant_id);
   if (!tenant.ok()) return tenant.status();
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
-  auto r =
-      Exec(*pool_,
-           Cat("SELECT ", kCols,
-               " FROM event_trigger WHERE tenant_id = $1 AND kind = 'webhook' ORDER BY name, id LIMIT ", kMaxPerTenant),
-           {*tenant});
+  auto r = Exec(*pool_,
+                Cat("SELECT ", kCols, " FROM event_trigger WHERE tenant_id = $1 AND ", kTriggerKinds,
+                    " ORDER BY name, id LIMIT ", kMaxPerTenant),
+                {*tenant});
   if (!r.ok()) return r.status();
   v1::ListTriggersResponse out;
   for (int i = 0; i < r->rows(); ++i) *out.add_triggers() = ToTrigger(*r, i);
@@ -300,34 +334,42 @@ absl::StatusOr<v1::Trigger> TriggerServiceImpl::Update(const v1::Principal& who,
   if (!tenant.ok()) return tenant.status();
   if (auto s = authz_.MayManageTriggers(who, *tenant); !s.ok()) return s;
   if (auto s = CheckId(req.id()); !s.ok()) return s;
+  const v1::PublishAction* publish = req.has_publish() ? &req.publish() : nullptr;
   if (auto s = CheckFields(authz_.catalog(), options_, req.name(), req.description(), req.predicate(), req.webhook(),
-                           /*secret_required=*/false);
+                           /*secret_required=*/false, publish);
       !s.ok())
     return s;
+  const ActionColumns action = ColumnsOf(req.webhook(), publish);
   if (req.expected_version() < 0) return Invalid("expected_version", "must not be negative");
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   return common::InTransaction<v1::Trigger>(*pool_, [&](PgConnection& c) -> absl::StatusOr<v1::Trigger> {
     if (auto s = CheckJsonPath(c, req.predicate().json_path()); !s.ok()) return s;
     const auto& p = req.predicate();
     // The secret stays when none is given ($9 empty).
-    auto r = c.Exec(Cat("UPDATE event_trigger SET name = $3, description = $4, types = $5::text[],"
-                        " sources = $6::text[], json_path = $7, webhook_url = $8,"
-                        " webhook_secret = CASE WHEN $9 = '' THEN webhook_secret ELSE $9 END,"
-                        " webhook_timeout_ms = $10::int, updated_by = $11, updated_at = now(), version = version + 1"
-                        " WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook' AND ($12::bigint = 0 OR version "
-                        "= $12::bigint)"
-                        " RETURNING ",
-                        kCols),
-                    {*tenant, req.id(), req.name(), req.description(), common::PgTextArray(p.types()),
-                     common::PgTextArray(p.sources()), p.json_path(), req.webhook().url(), req.webhook().secret(),
-                     Cat(TimeoutOf(req.webhook())), who.name(), Cat(req.expected_version())});
+    auto r =
+        c.Exec(Cat("UPDATE event_trigger SET name = $3, description = $4, types = $5::text[],"
+                   " sources = $6::text[], json_path = $7, webhook_url = $8,"
+                   " webhook_secret = CASE WHEN $9 = '' THEN webhook_secret ELSE $9 END,"
+                   " webhook_timeout_ms = $10::int, publish_type = $14, publish_template = $15,"
+                   " updated_by = $11, updated_at = now(), version = version + 1"
+                   " WHERE tenant_id = $1 AND id = $2::uuid AND kind = $13 AND ($12::bigint = 0 OR version "
+                   "= $12::bigint)"
+                   " RETURNING ",
+                   kCols),
+               {*tenant, req.id(), req.name(), req.description(), common::PgTextArray(p.types()),
+                common::PgTextArray(p.sources()), p.json_path(), action.url, action.secret, action.timeout_ms,
+                who.name(), Cat(req.expected_version()), action.kind, action.publish_type, action.publish_template});
     if (!r.ok()) return NameTaken(r.status(), *tenant, req.name());
     if (r->rows() == 1) return ToTrigger(*r, 0);
-    auto exists =
-        c.Exec("SELECT version FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND kind = 'webhook'",
-               {*tenant, req.id()});
+    auto exists = c.Exec(
+        Cat("SELECT version, kind FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND ", kTriggerKinds),
+        {*tenant, req.id()});
     if (!exists.ok()) return exists.status();
     if (exists->rows() == 0) return NotFound(*tenant, req.id());
+    if (exists->Get(0, 1) != action.kind)
+      return publish != nullptr
+                 ? Invalid("publish", Cat("trigger ", req.id(), " calls a webhook; the kind of its action stays"))
+                 : Invalid("webhook", Cat("trigger ", req.id(), " publishes a derived event; give its publish action"));
     return absl::FailedPreconditionError(
         Cat("expected_version: the trigger is at version ", exists->Get(0, 0), ", not ", req.expected_version()));
   });
@@ -519,7 +561,7 @@ absl::StatusOr<v1::NotificationSink> TriggerServiceImpl::CreateSink(
         if (auto r = c.Exec("SELECT pg_advisory_xact_lock(hashtext('event_trigger'), hashtext($1))", {*tenant});
             !r.ok())
           return r.status();
-        auto n = c.Exec("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND kind <> 'webhook'", {*tenant});
+        auto n = c.Exec(Cat("SELECT count(*) FROM event_trigger WHERE tenant_id = $1 AND ", kSinkKinds), {*tenant});
         if (!n.ok()) return n.status();
         if (PgInt(n->Get(0, 0)) >= kMaxSinksPerTenant)
           return absl::ResourceExhaustedError(
@@ -545,7 +587,7 @@ absl::StatusOr<v1::ListNotificationSinksResponse> TriggerServiceImpl::ListSinks(
   if (!tenant.ok()) return tenant.status();
   if (pool_ == nullptr) return absl::FailedPreconditionError("TriggerService: this gateway has no --pg-dsn");
   auto r = Exec(*pool_,
-                Cat("SELECT ", kSinkCols, " FROM event_trigger WHERE tenant_id = $1 AND kind <> 'webhook'",
+                Cat("SELECT ", kSinkCols, " FROM event_trigger WHERE tenant_id = $1 AND ", kSinkKinds,
                     " ORDER BY name, id LIMIT ", kMaxSinksPerTenant),
                 {*tenant});
   if (!r.ok()) return r.status();
@@ -565,10 +607,12 @@ absl::StatusOr<std::string> TriggerServiceImpl::TestSink(const v1::Principal& wh
                                                          const std::string& id) const {
   auto tenant = ForChange(who, tenant_id, id);
   if (!tenant.ok()) return tenant.status();
-  auto sink = Exec(*pool_,
-                   "SELECT kind, name, paused, auto_paused_until > now(), auto_paused_until::text FROM event_trigger"
-                   " WHERE tenant_id = $1 AND id = $2::uuid AND kind <> 'webhook'",
-                   {*tenant, id});
+  auto sink =
+      Exec(*pool_,
+           Cat("SELECT kind, name, paused, auto_paused_until > now(), auto_paused_until::text FROM event_trigger"
+               " WHERE tenant_id = $1 AND id = $2::uuid AND ",
+               kSinkKinds),
+           {*tenant, id});
   if (!sink.ok()) return sink.status();
   if (sink->rows() == 0) return SinkNotFound(*tenant, id);
   if (sink->Get(0, 2) == "t")

@@ -15,9 +15,9 @@
 
 namespace sluice::gateway {
 
-// Triggers (event_trigger, migration 0017): a tenant's predicate over its events and the
-// webhook each match goes to. Every statement names the tenant the Authorizer checked;
-// changes need MayManageTriggers. The webhook secret is written, never read back out.
+// Triggers (event_trigger, migrations 0017 and 0020): a tenant's predicate over its events
+// and its action, the webhook each match goes to or the derived event it publishes. Every statement names the tenant
+// the Authorizer checked; changes need MayManageTriggers. The webhook secret is written, never read back out.
 // Thread-safe; refers to its arguments, which must outlive it. `pool` null: every call is
 // FAILED_PRECONDITION.
 class TriggerServiceImpl final : public v1::TriggerService::Service {
@@ -30,6 +30,8 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   static constexpr int kDefaultHistoryPage = 50, kMaxHistoryPage = 500;
   static constexpr size_t kMaxEventIdBytes = 128;
   static constexpr int kMaxSinksPerTenant = 10;
+  // A publishing trigger's timeout: how long sluice-triggers waits for the broker.
+  static constexpr int kPublishTimeoutMs = 10000;
 
   struct Options {
     // Accept http:// webhooks to a loopback address (local development and tests).
@@ -88,11 +90,13 @@ class TriggerServiceImpl final : public v1::TriggerService::Service {
   static std::string RedactedUrl(std::string_view url);
 
   // The checks that need no database, every wrong field named at once: name,
-  // description, predicate (types and sources in the catalog, JSONPath size), webhook
-  // (URL, secret, timeout). `secret_required`: a create (an update may keep the secret).
+  // description, predicate (types and sources in the catalog, JSONPath size), and the
+  // action: webhook (URL, secret, timeout; `secret_required`: a create, as an update may
+  // keep the secret), or with `publish` its type and payload template (and no webhook).
   static absl::Status CheckFields(const contracts::Catalog& catalog, Options options, const std::string& name,
                                   const std::string& description, const v1::TriggerPredicate& predicate,
-                                  const v1::WebhookAction& webhook, bool secret_required);
+                                  const v1::WebhookAction& webhook, bool secret_required,
+                                  const v1::PublishAction* publish = nullptr);
   // URL, secret and timeout of `webhook`, a violation per wrong field named `prefix` +
   // "url" / "secret" / "timeout_ms".
   static void CheckWebhook(Options options, const v1::WebhookAction& webhook, bool secret_required,

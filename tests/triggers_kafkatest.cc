@@ -23,6 +23,8 @@
 #include "consumers/triggers/webhook.h"
 #include "contracts/cloudevents.h"
 #include "contracts/json.h"
+#include "contracts/publish_template.h"
+#include "contracts/validate.h"
 #include "sluice/v1/trigger_service.grpc.pb.h"
 #include "tests/events_fixture.h"
 #include "tests/subprocess.h"
@@ -622,6 +624,11 @@ TEST_F(DeliveryTest, AConsumerKilledMidDeliveryLosesNoneAndResendsUnderTheSameKe
   EXPECT_TRUE(interrupted) << "the attempt the kill cut short is recorded as interrupted";
 }
 
+// Re-profile an entity whose quality dropped: its data.quality.degraded as a profile request.
+constexpr char kReprofile[] = R"({"entityType": "{{payload.entityType}}", "entityId": "{{payload.entityId}}",
+  "canonicalKey": "{{payload.canonicalKey}}", "tier": "{{payload.tier}}", "priority": "PRIORITY_HIGH",
+  "reason": "PROFILE_REASON_QUALITY_DROP"})";
+
 TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
   const std::string gateway = common::Cat("127.0.0.1:", gateway_->port());
   const std::string secret_file = common::Cat(::testing::TempDir(), "/secret-", prefix_);
@@ -673,6 +680,24 @@ TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
   std::tie(rc, out) = run({"list"});
   EXPECT_THAT(out, Not(HasSubstr(t.id())));
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery_attempt")->Get(0, 0), "0") << "history went with it";
+
+  // A publishing trigger, its template from a file.
+  const std::string tmpl_file = common::Cat(::testing::TempDir(), "/template-", prefix_);
+  std::ofstream(tmpl_file) << kReprofile;
+  std::tie(rc, out) = run({"create", "--name", "derive", "--type", "data.quality.degraded", "--publish-type",
+                           "metadata.profile.due", "--publish-template-file", tmpl_file});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("-> publish metadata.profile.due"));
+  EXPECT_EQ(conn_->Exec("SELECT kind, publish_template FROM event_trigger WHERE name = 'derive'")->Get(0, 1),
+            kReprofile);
+  std::tie(rc, out) = run({"create", "--name", "both", "--publish-type", "metadata.profile.due", "--url",
+                           receiver_.Url("x"), "--publish-template-file", tmpl_file});
+  EXPECT_NE(rc, 0) << "one action: " << out;
+  EXPECT_THAT(out, HasSubstr("excludes")) << out;
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM event_trigger WHERE name = 'both'")->Get(0, 0), "0");
+  std::tie(rc, out) = run({"create", "--name", "neither"});
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("--url or --publish-type"));
 }
 
 TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTrigger) {
@@ -698,6 +723,148 @@ TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTr
   absl::SleepFor(absl::Seconds(1));
   EXPECT_THAT(receiver_.Got("poison"), ::testing::IsEmpty());
   EXPECT_THAT(History(testing::kTokenA, poison.id()), ::testing::IsEmpty());
+}
+
+// ---- publishing triggers ----
+
+TEST_F(DeliveryTest, APublishingTriggerPublishesOneDerivedEventPerMatchAndNeverLoops) {
+  auto publishing = [&](const std::string& name, const std::vector<std::string>& types, const std::string& path,
+                        const std::string& tmpl, v1::Trigger* out) {
+    v1::CreateTriggerRequest req;
+    req.set_name(name);
+    for (const auto& t : types) req.mutable_predicate()->add_types(t);
+    req.mutable_predicate()->set_json_path(path);
+    req.mutable_publish()->set_type("metadata.profile.due");
+    req.mutable_publish()->set_payload_template(tmpl);
+    return Create(testing::kTokenA, req, out);
+  };
+  v1::Trigger reprofile, incomplete, loop;
+  ASSERT_TRUE(
+      publishing("reprofile tier1", {"data.quality.degraded"}, R"($.tier ? (@ == "tier1"))", kReprofile, &reprofile)
+          .ok());
+  // The stored action comes back; a publishing trigger has no webhook.
+  EXPECT_EQ(GetT(reprofile.id()).publish().type(), "metadata.profile.due");
+  EXPECT_EQ(GetT(reprofile.id()).publish().payload_template(), kReprofile);
+  EXPECT_FALSE(GetT(reprofile.id()).has_webhook());
+  // A placeholder the degradation's payload has nothing for: every attempt fails.
+  ASSERT_TRUE(publishing("incomplete", {"data.quality.degraded"}, "",
+                         R"({"entityType": "metadata", "entityId": "{{payload.rowsAffected}}", "canonicalKey": "k",
+                             "tier": "tier1", "priority": "high", "reason": "manual"})",
+                         &incomplete)
+                  .ok());
+  // Would answer every profile request with another one.
+  ASSERT_TRUE(publishing("loop", {"metadata.profile.due"}, "",
+                         R"({"entityType": "metadata", "entityId": "{{payload.entityId}}", "canonicalKey": "k",
+                             "tier": "tier1", "priority": "high", "reason": "manual"})",
+                         &loop)
+                  .ok());
+  // A webhook trigger sees derived events like any other.
+  const auto watcher = MakeTrigger(testing::kTokenA, "watcher", receiver_.Url("watcher"), {"metadata.profile.due"});
+
+  v1::Envelope tier1 = Make("data.quality.degraded", testing::kAcme);
+  tier1.mutable_data_quality_degraded()->set_tier(v1::TIER_1);
+  v1::Envelope tier2 = Make("data.quality.degraded", testing::kAcme);
+  tier2.mutable_data_quality_degraded()->set_tier(v1::TIER_2);
+  v1::Envelope other_tenant = Make("data.quality.degraded", testing::kB);
+  other_tenant.mutable_data_quality_degraded()->set_tier(v1::TIER_1);
+  PublishAll({tier1, tier2, other_tenant});
+  StartConsumer();
+  ASSERT_TRUE(WaitForOutcome(reprofile.id(), v1::DELIVERY_OUTCOME_DELIVERED));
+  ASSERT_TRUE(receiver_.WaitFor("watcher", 1)) << "the derived event reached a webhook trigger";
+  // Both of tenant-acme's degradations match it.
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       History(testing::kTokenA, incomplete.id()).size() < 2 && absl::Now() < deadline;)
+    absl::SleepFor(absl::Milliseconds(100));
+
+  const std::string topic = catalog_->Find("metadata.profile.due")->topic;
+  std::vector<v1::Envelope> derived;
+  for (const auto& r : ReadAll(topic))
+    if (r.envelope.type() == "metadata.profile.due") derived.push_back(r.envelope);
+  ASSERT_EQ(derived.size(), 1u) << "one match of one trigger: tier2 does not match, tenant-b has no trigger";
+  const v1::Envelope& d = derived[0];
+  EXPECT_EQ(d.id(), contracts::DerivedEventId(reprofile.id(), tier1));
+  EXPECT_EQ(d.source(), "sluice.triggers");
+  EXPECT_EQ(d.tenant_id(), testing::kAcme);
+  EXPECT_EQ(d.causation_id(), tier1.id());
+  EXPECT_EQ(d.correlation_id(), tier1.correlation_id());
+  EXPECT_EQ(d.profile_due().entity_id(), tier1.data_quality_degraded().entity_id());
+  EXPECT_EQ(d.profile_due().canonical_key(), tier1.data_quality_degraded().canonical_key());
+  EXPECT_EQ(d.profile_due().tier(), v1::TIER_1);
+  EXPECT_EQ(d.profile_due().priority(), v1::PRIORITY_HIGH);
+  EXPECT_EQ(d.profile_due().reason(), v1::PROFILE_REASON_QUALITY_DROP);
+  EXPECT_TRUE(contracts::Validate(d, *catalog_).ok());
+  // Attempts: one delivered; the incomplete template failed once, not retried, with the reason.
+  auto attempts = History(testing::kTokenA, reprofile.id());
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].event_id(), tier1.id());
+  EXPECT_EQ(attempts[0].status_code(), 0);
+  EXPECT_EQ(attempts[0].error(), "");
+  auto failed = History(testing::kTokenA, incomplete.id());
+  ASSERT_EQ(failed.size(), 2u) << "both of tenant-acme's degradations matched, each tried once";
+  for (const auto& a : failed) {
+    EXPECT_EQ(a.outcome(), v1::DELIVERY_OUTCOME_FAILED);
+    EXPECT_THAT(a.error(), HasSubstr("has no rowsAffected")) << a.error();
+  }
+  // The watcher's delivery of the derived event was queued with whatever the loop trigger
+  // would have had: nothing.
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery WHERE trigger_id = $1::uuid", {loop.id()})->Get(0, 0),
+            "0")
+      << "a derived event fires no publishing trigger";
+  ASSERT_EQ(receiver_.Got("watcher").size(), 1u);
+}
+
+TEST_F(DeliveryTest, PublishingTriggersAreCheckedAndKeepTheirKindOfAction) {
+  v1::CreateTriggerRequest req;
+  req.set_name("forge");
+  req.mutable_publish()->set_type("approval.approved");  // a decision nobody made
+  req.mutable_publish()->set_payload_template(R"({"nope": "{{event.secret}}"})");
+  req.mutable_webhook()->set_url(receiver_.Url("x"));
+  auto s = Create(testing::kTokenA, req);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("publish.type"));
+  EXPECT_THAT(s.error_message(), HasSubstr("webhook: must be empty"));
+  req.mutable_publish()->set_type("metadata.profile.due");
+  req.clear_webhook();
+  s = Create(testing::kTokenA, req);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("publish.payload_template"));
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM event_trigger")->Get(0, 0), "0") << "nothing half-written";
+  // Only trigger admins create them, like any trigger.
+  req.mutable_publish()->set_payload_template(kReprofile);
+  EXPECT_EQ(Create(testing::kTokenB, req).error_code(), StatusCode::PERMISSION_DENIED);
+  v1::Trigger t;
+  ASSERT_TRUE(Create(testing::kTokenA, req, &t).ok());
+  const auto hook = MakeTrigger(testing::kTokenA, "hook", receiver_.Url("hook"));
+
+  v1::UpdateTriggerRequest up;
+  up.set_id(t.id());
+  up.set_name("forge");
+  up.mutable_webhook()->set_url(receiver_.Url("x"));
+  v1::UpdateTriggerResponse resp;
+  s = triggers_->UpdateTrigger(Ctx(testing::kTokenA).get(), up, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << "a publishing trigger stays one";
+  EXPECT_THAT(s.error_message(), HasSubstr("publishes a derived event"));
+  up.clear_webhook();
+  up.mutable_publish()->set_type("metadata.profile.due");
+  up.mutable_publish()->set_payload_template(R"({"entityType": "metadata", "entityId": "{{payload.entityId}}",
+    "canonicalKey": "{{payload.canonicalKey}}", "tier": "tier1", "priority": "low", "reason": "schedule"})");
+  ASSERT_TRUE(triggers_->UpdateTrigger(Ctx(testing::kTokenA).get(), up, &resp).ok());
+  EXPECT_EQ(resp.trigger().publish().payload_template(), up.publish().payload_template());
+  EXPECT_EQ(resp.trigger().version(), 2);
+  up.set_id(hook.id());
+  up.set_name("hook");
+  s = triggers_->UpdateTrigger(Ctx(testing::kTokenA).get(), up, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << "a webhook trigger stays one";
+  EXPECT_THAT(s.error_message(), HasSubstr("calls a webhook"));
+  // Listed, counted and deleted with the other triggers.
+  v1::ListTriggersRequest list;
+  v1::ListTriggersResponse listed;
+  ASSERT_TRUE(triggers_->ListTriggers(Ctx(testing::kTokenA).get(), list, &listed).ok());
+  EXPECT_EQ(listed.triggers_size(), 2);
+  v1::DeleteTriggerRequest del;
+  del.set_id(t.id());
+  v1::DeleteTriggerResponse deleted;
+  EXPECT_TRUE(triggers_->DeleteTrigger(Ctx(testing::kTokenA).get(), del, &deleted).ok());
 }
 
 // ---- notification sinks ----

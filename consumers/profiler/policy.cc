@@ -71,7 +71,7 @@ Decision Decide(const PolicyConfig& config, const Trigger& trigger, const Entity
   const absl::Duration age = now - last->profiled_at;
   if (last->definition.empty() || last->definition != entity.definition)
     return Run(Cat("the binding or column rules changed since the last profile (", Ago(age), " ago)"));
-  if (trigger.kind == TriggerKind::kProfileDue &&
+  if (trigger.kind == TriggerKind::kProfileDue && !trigger.derived &&
       (trigger.reason == v1::PROFILE_REASON_QUALITY_DROP || trigger.reason == v1::PROFILE_REASON_MANUAL))
     return Run(Cat(v1::ProfileReason_Name(trigger.reason), "; last profile ", Ago(age), " ago"));
   const bool guarded = trigger.kind == TriggerKind::kMetadataApproved ||

@@ -43,6 +43,9 @@ struct Trigger {
   v1::ProfileReason reason = v1::PROFILE_REASON_UNSPECIFIED;
   v1::Priority priority = v1::PRIORITY_UNSPECIFIED;  // profile.due only
   int64_t rows_affected = 0;                         // data.refreshed only
+  // A publishing trigger's request (source sluice.triggers): its reason never bypasses the
+  // cooldown, so a trigger cannot make profiles answer their own events.
+  bool derived = false;
 };
 
 // What the policy needs to know about the entity.

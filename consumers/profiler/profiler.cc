@@ -11,6 +11,7 @@
 #include "consumers/profiler/lease_heartbeat.h"
 #include "contracts/envelope.h"
 #include "contracts/governance.h"
+#include "contracts/publish_template.h"
 #include "outbox/outbox.h"
 
 namespace sluice::profiler {
@@ -262,6 +263,7 @@ absl::StatusOr<TriggerOutcome> Profiler::HandleEventLocked(const v1::Envelope& e
       trigger.kind = TriggerKind::kProfileDue;
       trigger.reason = event.profile_due().reason();
       trigger.priority = event.profile_due().priority();
+      trigger.derived = event.source() == contracts::kTriggerSource;
       entity_type = event.profile_due().entity_type();
       entity_id = event.profile_due().entity_id();
       priority = v1::Priority_Name(event.profile_due().priority());

@@ -86,6 +86,19 @@ TEST(PolicyTest, QualityDropAndManualAlwaysProfile) {
       EXPECT_TRUE(Decide(c, Due(reason, v1::PRIORITY_LOW), Bound(tier), Ago(absl::Minutes(1)), kNow).profile);
 }
 
+TEST(PolicyTest, APublishingTriggersRequestNeverBypassesTheCooldown) {
+  PolicyConfig c;
+  for (auto reason : {v1::PROFILE_REASON_QUALITY_DROP, v1::PROFILE_REASON_MANUAL}) {
+    Trigger derived = Due(reason, v1::PRIORITY_HIGH);
+    derived.derived = true;
+    // Right after a profile (what a trigger on metadata.profile.completed would answer).
+    EXPECT_EQ(Decide(c, derived, kBoundTier1, Ago(absl::Minutes(1)), kNow).skip_reason, "cooldown");
+    derived.priority = v1::PRIORITY_LOW;
+    EXPECT_EQ(Decide(c, derived, Bound(v1::TIER_3), Ago(absl::Minutes(1)), kNow).skip_reason, "not_stale");
+    EXPECT_TRUE(Decide(c, derived, kBoundTier1, Ago(absl::Hours(24 * 30)), kNow).profile) << "once stale anyway";
+  }
+}
+
 TEST(PolicyTest, AChangedDefinitionAlwaysProfilesTheCooldownGuardsOnlyRepeats) {
   PolicyConfig c;
   // The same definition as the last profile, a minute ago: a repeated trigger.

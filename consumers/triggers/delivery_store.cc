@@ -86,7 +86,7 @@ absl::StatusOr<std::vector<ClaimedDelivery>> Claim(common::PgConnection& conn, i
       " WHERE d.tenant_id = due.tenant_id AND d.trigger_id = due.trigger_id AND d.event_id = due.event_id"
       "   AND t.tenant_id = d.tenant_id AND t.id = d.trigger_id"
       " RETURNING d.tenant_id, d.trigger_id::text, d.event_id, d.attempts, d.body, t.webhook_url, t.webhook_secret,"
-      "   t.webhook_timeout_ms, due.interrupted, t.kind = 'webhook'",
+      "   t.webhook_timeout_ms, due.interrupted, t.kind = 'webhook', t.publish_type, t.publish_template",
       {Cat(limit), Ms(policy.lease_slack)});
   if (!r.ok()) return r.status();
   std::vector<ClaimedDelivery> out;
@@ -102,6 +102,8 @@ absl::StatusOr<std::vector<ClaimedDelivery>> Claim(common::PgConnection& conn, i
     d.secret = std::string(r->Get(i, 6));
     d.timeout = absl::Milliseconds(Int(r->Get(i, 7)));
     d.cloudevent = r->Get(i, 9) == "t";
+    d.publish_type = std::string(r->Get(i, 10));
+    d.publish_template = std::string(r->Get(i, 11));
     if (r->Get(i, 8) == "t" && d.attempt > 1) {
       it_tenant.push_back(d.tenant_id);
       it_trigger.push_back(d.trigger_id);

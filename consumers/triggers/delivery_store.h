@@ -25,6 +25,10 @@ struct ClaimedDelivery {
   absl::Duration timeout;
   int attempt = 1;         // this attempt's number
   bool cloudevent = true;  // a trigger's CloudEvent; false: a sink's notification (plain JSON)
+  // A publishing trigger's derived event (then body is the matching envelope as protobuf
+  // JSON, and url and secret are empty).
+  std::string publish_type, publish_template;
+  bool publishes() const { return !publish_type.empty(); }
 };
 
 struct DeliveryPolicy {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/strings.h"
+#include "consumers/triggers/publish.h"
 #include "contracts/envelope.h"
 #include "contracts/validate.h"
 
@@ -74,7 +75,8 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
   std::vector<const v1::Envelope*> decisions;
   for (const auto& m : *matches) {
     const auto& e = batch[m.event].envelope;
-    if (set.triggers()[m.trigger].kind != TriggerKind::kWebhook &&
+    const TriggerKind kind = set.triggers()[m.trigger].kind;
+    if ((kind == TriggerKind::kNotifyWebhook || kind == TriggerKind::kNotifySlack) &&
         (e.has_approval_approved() || e.has_approval_rejected()))
       decisions.push_back(&e);
   }
@@ -94,6 +96,18 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
                             .event_id = e.id(),
                             .event_type = e.type(),
                             .body = CloudEventJson(e, payloads[m.event])});
+    } else if (spec.kind == TriggerKind::kPublish) {
+      auto body = PublishBody(e);
+      if (!body.ok()) {
+        spdlog::warn("triggers: event {} skipped for trigger {}: {}", e.id(), spec.id,
+                     common::LogSafe(std::string(body.status().message()), 300));
+        continue;
+      }
+      deliveries.push_back({.tenant_id = e.tenant_id(),
+                            .trigger_id = spec.id,
+                            .event_id = e.id(),
+                            .event_type = e.type(),
+                            .body = *std::move(body)});
     } else if (auto n = NotificationFor(spec, e, notifier, requesters)) {
       deliveries.push_back(*std::move(n));
     } else {
@@ -111,7 +125,8 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
 }
 
 absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClient& client, const DeliveryPolicy& policy,
-                                        const std::function<double()>& jitter, const AttemptObserver& observe) {
+                                        const std::function<double()>& jitter, const AttemptObserver& observe,
+                                        const Publisher& publish) {
   RoundStats out;
   auto claimed = Claim(conn, 1, policy, &out.interrupted);
   if (!claimed.ok()) return claimed.status();
@@ -126,15 +141,21 @@ absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClien
       if (observe) observe(d, gave_up, Outcome::kFailed, *paused);
       continue;
     }
-    auto result = client.Post({.url = d.url,
-                               .secret = d.secret,
-                               .timeout = d.timeout,
-                               .body = d.body,
-                               .event_id = d.event_id,
-                               .trigger_id = d.trigger_id,
-                               .attempt = d.attempt,
-                               .content_type = d.cloudevent ? kCloudEventContentType : kJsonContentType},
-                              at);
+    WebhookResult result;
+    if (d.publishes()) {
+      result =
+          publish ? publish(d) : WebhookResult{.error = "this process publishes no derived events", .permanent = true};
+    } else {
+      result = client.Post({.url = d.url,
+                            .secret = d.secret,
+                            .timeout = d.timeout,
+                            .body = d.body,
+                            .event_id = d.event_id,
+                            .trigger_id = d.trigger_id,
+                            .attempt = d.attempt,
+                            .content_type = d.cloudevent ? kCloudEventContentType : kJsonContentType},
+                           at);
+    }
     const Outcome outcome = Decide(result, d.attempt, policy);
     const absl::Duration next =
         outcome == Outcome::kRetry ? Backoff(d.attempt, policy, jitter()) : absl::ZeroDuration();

@@ -27,7 +27,8 @@ struct EvaluateStats {
 };
 
 // Matches every event of `batch` against `set` (the caller refreshes it) and
-// queues a delivery per match: a trigger's with its CloudEvent body, a notification
+// queues a delivery per match: a trigger's with its CloudEvent body (a publishing
+// trigger's with the event as protobuf JSON, PublishBody), a notification
 // sink's with its notification (when the event calls for one). An event that fails
 // contracts::Validate or Authorizer::SourceMayEmit (written around the gateway and the
 // outbox) matches nothing. An error leaves nothing committed that matters: the batch is
@@ -43,12 +44,17 @@ struct RoundStats {
 // What a round reports for each attempt it made (for logs and metrics).
 using AttemptObserver = std::function<void(const ClaimedDelivery&, const WebhookResult&, Outcome, bool trigger_paused)>;
 
-// One round of a delivery worker: claims the most overdue delivery, POSTs it and records
-// its attempt (and pauses its trigger when it failed too often). One at a time, so a
+// Makes and publishes a publishing trigger's derived event (PublishDerived).
+using Publisher = std::function<WebhookResult(const ClaimedDelivery&)>;
+
+// One round of a delivery worker: claims the most overdue delivery, POSTs it (or, for a
+// publishing trigger, hands it to `publish`; without one it fails) and records its
+// attempt (and pauses its trigger when it failed too often). One at a time, so a
 // delivery's lease starts just before its POST. `jitter` gives numbers in [0, 1) for the
 // back-off. A failed record is an error; the lease makes the attempt happen again later.
 // A delivery whose last allowed attempt was cut short is given up without a POST.
 absl::StatusOr<RoundStats> DeliverRound(common::PgConnection& conn, WebhookClient& client, const DeliveryPolicy& policy,
-                                        const std::function<double()>& jitter, const AttemptObserver& observe);
+                                        const std::function<double()>& jitter, const AttemptObserver& observe,
+                                        const Publisher& publish = nullptr);
 
 }  // namespace sluice::triggers

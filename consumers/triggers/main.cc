@@ -1,5 +1,6 @@
 // sluice-triggers: evaluates every event of every catalog topic against its tenant's
-// triggers and delivers each match to the trigger's webhook (see
+// triggers and delivers each match to the trigger's webhook, or publishes the trigger's
+// derived event (see
 // consumers/triggers/README.md).
 #include <curl/curl.h>
 #include <prometheus/counter.h>
@@ -18,11 +19,13 @@
 #include "common/strings.h"
 #include "consumers/triggers/delivery_store.h"
 #include "consumers/triggers/evaluator.h"
+#include "consumers/triggers/publish.h"
 #include "consumers/triggers/trigger_set.h"
 #include "consumers/triggers/webhook.h"
 #include "contracts/authz.h"
 #include "contracts/catalog.h"
 #include "kafka/consumer.h"
+#include "kafka/producer.h"
 
 namespace {
 
@@ -83,7 +86,8 @@ std::string Say(const absl::Status& s) {
 int main(int argc, char** argv) {
   sluice::common::Service service(
       "sluice-triggers",
-      "deliver every event that matches a tenant's trigger to its webhook (a signed CloudEvent) and a tenant's "
+      "deliver every event that matches a tenant's trigger to its webhook (a signed CloudEvent) or publish the "
+      "trigger's derived event, and a tenant's "
       "quality and approval notifications to its sinks: at least once, retried with back-off, every attempt "
       "recorded");
   std::string pg_dsn, pg_schema, bootstrap, topic_prefix, group = "sluice-triggers";
@@ -92,6 +96,7 @@ int main(int argc, char** argv) {
   int retry_base_ms = 1000, retry_max_ms = 300000, lease_slack_ms = 10000;
   int failure_window_s = 300, cool_off_s = 300, history_days = 30, sweep_interval_s = 3600, stats_interval_s = 15;
   bool allow_http_loopback = false;
+  int publish_timeout_ms = 8000;
   std::string tokens_path;
   tr::DeliveryPolicy policy;
   service.AddPostgres(pg_dsn, pg_schema,
@@ -141,6 +146,11 @@ int main(int argc, char** argv) {
             "The gateway's token file (sluice.v1.TokenFile): names the approvers an approval.created notification is "
             "for (re-read when it changes); empty: notifications name only the role")
       ->check(CLI::ExistingFile);
+  service
+      .Flag("publish-timeout-ms", publish_timeout_ms,
+            "How long a publishing trigger's attempt waits for the broker's acknowledgement of its derived event "
+            "before it fails (retried; within the trigger's 10 s lease)")
+      ->check(CLI::Range(1000, 9000));
   service.AddMetrics("127.0.0.1:9468");
   if (auto rc = service.Parse(argc, argv)) return *rc;
   policy.retry_base = absl::Milliseconds(retry_base_ms);
@@ -205,16 +215,30 @@ int main(int argc, char** argv) {
   tr::Notifier notifier(authz, tokens_path);
   if (auto s = notifier.Refresh(); !s.ok()) return service.Fail("--tokens", s);
 
-  // Fails early on an unreachable database or a schema without migration 0019.
+  // Fails early on an unreachable database or a schema without migration 0020.
   Db consumer_db(pg_dsn, pg_schema);
   tr::TriggerSet trigger_set;
   {
     auto c = consumer_db.Get();
     if (!c.ok()) return service.Fail("postgres", c.status());
-    if (auto s = (*c)->Exec("SELECT kind FROM event_trigger, trigger_delivery LIMIT 0"); !s.ok())
+    if (auto s = (*c)->Exec("SELECT publish_type FROM event_trigger, trigger_delivery LIMIT 0"); !s.ok())
       return service.Fail("postgres (is the schema migrated? sluicectl migrate)", s.status());
     if (auto s = trigger_set.Refresh(**c); !s.ok()) return service.Fail("postgres", s);
   }
+
+  // Publishing triggers' derived events (acknowledged before their attempt is recorded).
+  auto producer = sluice::kafka::Producer::Create(
+      {.bootstrap_servers = bootstrap,
+       .client_id = "sluice-triggers",
+       .delivery_timeout = absl::Milliseconds(publish_timeout_ms),
+       .linger = absl::Milliseconds(1),
+       .librdkafka = service.kafka_settings(),
+       .on_auth_failure = [&](const absl::Status&) { service.RequestStop("kafka authentication failed"); }},
+      catalog);
+  if (!producer.ok()) return service.Fail("producer", producer.status());
+  const tr::Publisher publish = [&](const tr::ClaimedDelivery& d) {
+    return tr::PublishDerived(**producer, catalog, d, absl::Milliseconds(publish_timeout_ms));
+  };
 
   Doorbell doorbell;
   std::vector<std::thread> threads;
@@ -245,7 +269,8 @@ int main(int argc, char** argv) {
                 spdlog::warn("triggers: trigger {} of tenant {} paused for {} s after {} failed attempts within {} s",
                              d.trigger_id, d.tenant_id, cool_off_s, policy.pause_after_failures, failure_window_s);
               }
-            });
+            },
+            publish);
         if (!round.ok()) {
           // An attempt whose record was lost is made again once its lease runs out, under
           // the same idempotency key.

@@ -4,8 +4,11 @@
 #include <absl/strings/str_split.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "contracts/notification.h"
+#include "contracts/publish_template.h"
 #include "contracts/spellings.h"
 
 namespace sluice::triggers {
@@ -35,7 +38,9 @@ absl::Status TriggerSet::Refresh(common::PgConnection& conn) {
     for (const auto& source : absl::StrSplit(std::string(r->Get(i, 3)), ',', absl::SkipEmpty()))
       t.sources.insert(std::string(source));
     if (!r->Get(i, 4).empty()) t.json_path = contracts::WidenEnumComparisons(r->Get(i, 4));
-    if (const auto kind = r->Get(i, 5); kind != "webhook") {
+    if (const auto kind = r->Get(i, 5); kind == "publish") {
+      t.kind = TriggerKind::kPublish;
+    } else if (kind != "webhook") {
       t.kind = kind == "notify_slack" ? TriggerKind::kNotifySlack : TriggerKind::kNotifyWebhook;
       t.types = std::set<std::string>(contracts::NotificationTypes().begin(), contracts::NotificationTypes().end());
       t.sources.clear();
@@ -58,18 +63,33 @@ void TriggerSet::SetForTesting(std::vector<TriggerSpec> triggers) {
 
 void TriggerSet::Index() {
   by_tenant_.clear();
-  for (size_t i = 0; i < triggers_.size(); ++i) by_tenant_[triggers_[i].tenant_id].push_back(i);
+  for (size_t i = 0; i < triggers_.size(); ++i) {
+    TenantIndex& tenant = by_tenant_[triggers_[i].tenant_id];
+    if (triggers_[i].types.empty()) {
+      tenant.any_type.push_back(i);
+    } else {
+      for (const auto& type : triggers_[i].types) tenant.by_type[type].push_back(i);
+    }
+  }
 }
 
 void TriggerSet::MatchTypeAndSource(const v1::Envelope& e, size_t index, std::vector<Match>& out) const {
   auto it = by_tenant_.find(e.tenant_id());
   if (it == by_tenant_.end()) return;
-  for (size_t t : it->second) {
+  const size_t before = out.size();
+  auto consider = [&](size_t t) {
     const TriggerSpec& spec = triggers_[t];
-    if (!spec.types.empty() && !spec.types.contains(e.type())) continue;
-    if (!spec.sources.empty() && !spec.sources.contains(e.source())) continue;
+    if (!spec.sources.empty() && !spec.sources.contains(e.source())) return;
+    // A derived event never makes another one: no trigger loops.
+    if (spec.kind == TriggerKind::kPublish && e.source() == contracts::kTriggerSource) return;
     out.push_back({index, t});
-  }
+  };
+  if (auto typed = it->second.by_type.find(e.type()); typed != it->second.by_type.end())
+    for (size_t t : typed->second) consider(t);
+  for (size_t t : it->second.any_type) consider(t);
+  // In the order of the triggers, whichever list they came from.
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(before), out.end(),
+            [](const Match& a, const Match& b) { return a.trigger < b.trigger; });
 }
 
 absl::StatusOr<std::vector<Match>> TriggerSet::EvaluatePaths(common::PgConnection& conn,

@@ -13,9 +13,10 @@
 
 namespace sluice::triggers {
 
-// event_trigger.kind: a trigger's webhook (the event as a CloudEvent), or a notification
-// sink (contracts/notification.h: its own JSON, or a Slack message).
-enum class TriggerKind { kWebhook, kNotifyWebhook, kNotifySlack };
+// event_trigger.kind: a trigger's webhook (the event as a CloudEvent), a trigger that
+// publishes a derived event (contracts/publish_template.h), or a notification sink
+// (contracts/notification.h: its own JSON, or a Slack message).
+enum class TriggerKind { kWebhook, kPublish, kNotifyWebhook, kNotifySlack };
 
 struct TriggerSpec {
   std::string tenant_id;
@@ -48,7 +49,8 @@ class TriggerSet {
   size_t size() const { return triggers_.size(); }
 
   // The triggers of `e`'s tenant whose types and sources `e` satisfies, appended to
-  // `out` as matches of event `index`. Those with a JSONPath still need EvaluatePaths.
+  // `out` as matches of event `index` (publishing triggers never match a derived event). Those with a JSONPath still
+  // need EvaluatePaths.
   void MatchTypeAndSource(const v1::Envelope& e, size_t index, std::vector<Match>& out) const;
 
   // Keeps the candidates whose trigger has no JSONPath, or whose JSONPath selects
@@ -65,7 +67,12 @@ class TriggerSet {
 
   std::string fingerprint_;
   std::vector<TriggerSpec> triggers_;
-  std::map<std::string, std::vector<size_t>, std::less<>> by_tenant_;
+  // A tenant's triggers by the types they name, and those naming none (every type).
+  struct TenantIndex {
+    std::map<std::string, std::vector<size_t>, std::less<>> by_type;
+    std::vector<size_t> any_type;
+  };
+  std::map<std::string, TenantIndex, std::less<>> by_tenant_;
 };
 
 }  // namespace sluice::triggers

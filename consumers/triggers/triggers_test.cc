@@ -74,6 +74,31 @@ TEST(TriggerSet, MatchesOnlyTheEventsTenantThenTypeAndSource) {
   EXPECT_THAT(m, IsEmpty()) << "a tenant without triggers matches none";
 }
 
+TEST(TriggerSet, MatchesEachOfSeveralTypesInTriggerOrderAndNoDerivedEventFiresAPublishingTrigger) {
+  TriggerSet set;
+  set.SetForTesting(
+      {{.tenant_id = "t", .id = "two", .types = {"data.refreshed", "metadata.profile.due"}},
+       {.tenant_id = "t", .id = "any"},
+       {.tenant_id = "t", .id = "due", .types = {"metadata.profile.due"}},
+       {.tenant_id = "t", .id = "derive", .kind = TriggerKind::kPublish, .types = {"metadata.profile.due"}},
+       {.tenant_id = "t", .id = "derive-any", .kind = TriggerKind::kPublish}});
+  auto ids = [&](const v1::Envelope& e) {
+    std::vector<Match> m;
+    set.MatchTypeAndSource(e, 0, m);
+    std::vector<std::string> out;
+    for (const auto& x : m) out.push_back(set.triggers()[x.trigger].id);
+    return out;
+  };
+  v1::Envelope refreshed = contracts::testing::Golden("data.refreshed");
+  refreshed.set_tenant_id("t");
+  EXPECT_THAT(ids(refreshed), ElementsAre("two", "any", "derive-any"));
+  v1::Envelope due = contracts::testing::Golden("metadata.profile.due");
+  due.set_tenant_id("t");
+  EXPECT_THAT(ids(due), ElementsAre("two", "any", "due", "derive", "derive-any"));
+  due.set_source("sluice.triggers");
+  EXPECT_THAT(ids(due), ElementsAre("two", "any", "due")) << "a derived event: webhooks only";
+}
+
 TEST(Delivery, TwoHundredsDeliverRetryablesRetryUntilTheLastAttempt) {
   DeliveryPolicy p;
   p.max_attempts = 3;

@@ -53,10 +53,15 @@ struct WebhookResult {
   // refused", "HTTP 503", ... at most 300 characters, never the response body.
   std::string error;
   absl::Duration latency;
-  bool delivered() const { return status_code >= 200 && status_code < 300; }
+  // A publishing trigger's attempt (no HTTP): the broker acknowledged the derived event;
+  // or it cannot be made at all (trying again would not change that).
+  bool published = false, permanent = false;
+  bool delivered() const { return published || (status_code >= 200 && status_code < 300); }
   // Worth another attempt: no answer, 408, 429 or 5xx. Other answers (3xx, 4xx) will not
   // change by trying again.
-  bool retryable() const { return status_code == 0 || status_code == 408 || status_code == 429 || status_code >= 500; }
+  bool retryable() const {
+    return !permanent && (status_code == 0 || status_code == 408 || status_code == 429 || status_code >= 500);
+  }
 };
 
 // One connection-reusing HTTP client. Not thread-safe: one per delivery worker.
