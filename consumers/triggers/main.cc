@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   int workers = 4, poll_ms = 500, refresh_ms = 1000;
   int retry_base_ms = 1000, retry_max_ms = 300000, lease_slack_ms = 10000;
   int failure_window_s = 300, cool_off_s = 300, history_days = 30, sweep_interval_s = 3600, stats_interval_s = 15;
-  bool allow_http_loopback = false;
+  bool allow_http_loopback = false, allow_private_addresses = false;
   int publish_timeout_ms = 8000;
   std::string tokens_path;
   tr::DeliveryPolicy policy;
@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
                 "Call http:// webhooks on 127.0.0.1, [::1] or localhost (development and tests; otherwise https:// "
                 "only)")
       ->envname(service.EnvName("allow-http-loopback"));
+  service.app()
+      .add_flag("--allow-private-addresses", allow_private_addresses,
+                "Let webhooks reach private, link-local and other internal addresses (10/8, 172.16/12, 192.168/16, "
+                "169.254/16, fc00::/7, ...); otherwise such a delivery fails at once. Needed for receivers inside "
+                "the cluster and behind an egress proxy (its address is the one checked)")
+      ->envname(service.EnvName("allow-private-addresses"));
   service
       .Flag("tokens", tokens_path,
             "The gateway's token file (sluice.v1.TokenFile): names the approvers an approval.created notification is "
@@ -245,7 +251,7 @@ int main(int argc, char** argv) {
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
       Db db(pg_dsn, pg_schema);
-      tr::WebhookClient client(allow_http_loopback);
+      tr::WebhookClient client(allow_http_loopback, allow_private_addresses);
       std::mt19937 rng(std::random_device{}() + static_cast<unsigned>(w));
       std::uniform_real_distribution<double> jitter(0.0, 1.0);
       uint64_t rung = 0;

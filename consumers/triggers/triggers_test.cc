@@ -1,10 +1,14 @@
 // sluice::triggers without the stack: the CloudEvent body, its signature, which triggers
 // an event matches by tenant, type and source, the retry decisions and back-off, and
 // which webhook URLs are called.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <cstdlib>
 
 #include "consumers/triggers/delivery_store.h"
 #include "consumers/triggers/trigger_set.h"
@@ -17,6 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 TEST(Webhook, HmacIsRfc4231) {
   // RFC 4231, test case 2.
@@ -138,6 +143,81 @@ TEST(Webhook, ARefusedUrlIsNotCalled) {
   EXPECT_EQ(r.status_code, 0);
   EXPECT_THAT(r.error, HasSubstr("refused URL"));
   EXPECT_FALSE(r.delivered());
+}
+
+sockaddr_storage Addr(const char* text) {
+  sockaddr_storage out{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else {
+    EXPECT_EQ(inet_pton(AF_INET6, text, &v6->sin6_addr), 1) << text;
+    v6->sin6_family = AF_INET6;
+  }
+  return out;
+}
+
+TEST(Webhook, PrivateLoopbackAndLinkLocalAddressesAreRefused) {
+  for (const char* a : {"10.0.0.1",
+                        "10.255.255.255",
+                        "172.16.0.1",
+                        "172.31.255.255",
+                        "192.168.1.1",
+                        "169.254.169.254",
+                        "100.64.0.1",
+                        "0.0.0.0",
+                        "224.0.0.1",
+                        "255.255.255.255",
+                        "127.0.0.1",
+                        "127.9.9.9",
+                        "::1",
+                        "::",
+                        "fd00::1",
+                        "fc00::1",
+                        "fe80::1",
+                        "ff02::1",
+                        "::ffff:10.0.0.1",
+                        "::ffff:169.254.169.254",
+                        "::ffff:127.0.0.1",
+                        "64:ff9b::a00:1",
+                        "64:ff9b:1::8.8.8.8"}) {
+    const auto addr = Addr(a);
+    EXPECT_TRUE(IsPrivateAddress(reinterpret_cast<const sockaddr*>(&addr), false)) << a;
+  }
+  for (const char* a : {"8.8.8.8", "172.15.255.255", "172.32.0.1", "192.169.0.1", "100.128.0.1", "169.253.0.1",
+                        "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"}) {
+    const auto addr = Addr(a);
+    EXPECT_FALSE(IsPrivateAddress(reinterpret_cast<const sockaddr*>(&addr), false)) << a;
+  }
+  // Loopback only when the caller allows it (local development and tests), nothing else.
+  for (const char* a : {"127.0.0.1", "::1", "::ffff:127.0.0.1"}) {
+    const auto addr = Addr(a);
+    EXPECT_FALSE(IsPrivateAddress(reinterpret_cast<const sockaddr*>(&addr), true)) << a;
+  }
+  const auto ten = Addr("10.0.0.1");
+  EXPECT_TRUE(IsPrivateAddress(reinterpret_cast<const sockaddr*>(&ten), true));
+}
+
+TEST(Webhook, APostToAPrivateAddressIsNeverSentAndNotRetried) {
+  // A proxy would be the address checked.
+  for (const char* v : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "http_proxy"}) unsetenv(v);
+  // Refused before connecting: nothing listens there, and nothing needs to.
+  WebhookClient client(/*allow_http_loopback=*/true);
+  for (const char* url : {"https://169.254.169.254/latest/meta-data", "https://10.1.2.3:8443/hook",
+                          "https://[fd00::1]/hook", "https://[::ffff:192.168.0.1]/hook"}) {
+    const WebhookResult r = client.Post({.url = url, .secret = "s", .timeout = absl::Seconds(2), .body = "{}"});
+    EXPECT_EQ(r.status_code, 0) << url;
+    EXPECT_THAT(r.error, HasSubstr("private")) << url;
+    EXPECT_FALSE(r.retryable()) << url;
+    EXPECT_LT(r.latency, absl::Seconds(1)) << url;
+  }
+  // Allowed: the address is tried (and, with nothing there, not reached).
+  WebhookClient allowed(/*allow_http_loopback=*/false, /*allow_private=*/true);
+  const WebhookResult r = allowed.Post(
+      {.url = "https://[::ffff:127.0.0.1]:9/hook", .secret = "s", .timeout = absl::Seconds(2), .body = "{}"});
+  EXPECT_THAT(r.error, Not(HasSubstr("private")));
+  EXPECT_TRUE(r.retryable());
 }
 
 }  // namespace

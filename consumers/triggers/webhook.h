@@ -12,6 +12,7 @@
 #include "sluice/v1/envelope.pb.h"
 
 typedef void CURL;
+struct sockaddr;
 
 namespace sluice::triggers {
 
@@ -64,12 +65,23 @@ struct WebhookResult {
   }
 };
 
+// Whether a webhook may not reach `addr`: loopback (unless `loopback_ok`), private
+// (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16, where cloud metadata
+// services answer; fe80::/10), carrier-grade NAT, multicast, reserved, and IPv6 forms of
+// these (IPv4-mapped, NAT64). Anything that is not IPv4 or IPv6 too.
+bool IsPrivateAddress(const sockaddr* addr, bool loopback_ok);
+
 // One connection-reusing HTTP client. Not thread-safe: one per delivery worker.
 class WebhookClient {
  public:
   // `allow_http_loopback`: http:// is accepted for 127.0.0.1, [::1] and localhost (local
-  // development and tests); otherwise only https:// (certificates verified).
-  explicit WebhookClient(bool allow_http_loopback);
+  // development and tests), and loopback addresses may be called; otherwise only https://
+  // (certificates verified). Unless `allow_private`, an address IsPrivateAddress refuses
+  // is never connected to, whatever name resolved to it (checked on the address curl
+  // connects to, so a DNS answer that changes between check and use does not get
+  // through); such a delivery fails at once (not retried). With a proxy (from the
+  // environment) the address checked is the proxy's; the target's is not checked at all.
+  explicit WebhookClient(bool allow_http_loopback, bool allow_private = false);
   ~WebhookClient();
   WebhookClient(const WebhookClient&) = delete;
   WebhookClient& operator=(const WebhookClient&) = delete;
@@ -80,8 +92,15 @@ class WebhookClient {
   std::string UrlProblem(const std::string& url) const;
 
  private:
+  // What the socket callback reads and reports (webhook.cc).
+  struct ConnectPolicy {
+    bool loopback_ok = false, private_ok = false;
+    bool refused = false;  // the last Post refused an address (IsPrivateAddress)
+    int opened = 0;        // and opened this many sockets to others
+  };
   CURL* curl_;
   bool allow_http_loopback_;
+  ConnectPolicy policy_;
 };
 
 }  // namespace sluice::triggers
