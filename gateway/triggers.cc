@@ -243,14 +243,23 @@ absl::Status SinkNotFound(const std::string& tenant, const std::string& id) {
 }
 
 // DeleteTrigger and DeleteNotificationSink: each finds only its own kind of row.
+// Its history goes with it (a foreign key), and its queued deliveries, deleted after the
+// trigger row: a queueing statement holding the trigger's lock is waited for, and what it
+// queued is deleted too (migration 0021).
 absl::Status DeleteRow(common::PgPool& pool, const v1::Principal& who, const std::string& tenant, const std::string& id,
                        bool sink) {
-  auto r = Exec(pool,
-                Cat("DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND ",
-                    sink ? kSinkKinds : kTriggerKinds, " RETURNING 1"),
-                {tenant, id});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return sink ? SinkNotFound(tenant, id) : NotFound(tenant, id);
+  auto deleted = common::InTransaction<bool>(pool, [&](PgConnection& c) -> absl::StatusOr<bool> {
+    auto r = c.Exec(Cat("DELETE FROM event_trigger WHERE tenant_id = $1 AND id = $2::uuid AND ",
+                        sink ? kSinkKinds : kTriggerKinds, " RETURNING 1"),
+                    {tenant, id});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return false;
+    auto d = c.Exec("DELETE FROM trigger_delivery WHERE tenant_id = $1 AND trigger_id = $2::uuid", {tenant, id});
+    if (!d.ok()) return d.status();
+    return true;
+  });
+  if (!deleted.ok()) return deleted.status();
+  if (!*deleted) return sink ? SinkNotFound(tenant, id) : NotFound(tenant, id);
   spdlog::info("gateway: {} {} of tenant {} deleted by {}", sink ? "notification sink" : "trigger", id, tenant,
                who.name());
   return absl::OkStatus();
@@ -623,11 +632,14 @@ absl::StatusOr<std::string> TriggerServiceImpl::TestSink(const v1::Principal& wh
   const std::string notification_id = Cat("test-", contracts::NewUuidV7());
   const auto n = contracts::TestNotification(*tenant, notification_id, sink->Get(0, 1));
   const std::string body = sink->Get(0, 0) == "notify_slack" ? contracts::SlackJson(n) : contracts::NotificationJson(n);
+  // Only while the sink exists, which it locks (migration 0021).
   auto r = Exec(*pool_,
                 "INSERT INTO trigger_delivery (tenant_id, trigger_id, event_id, event_type, body)"
-                " VALUES ($1, $2::uuid, $3, 'notification.test', $4)",
+                " SELECT $1, t.id, $3, 'notification.test', $4 FROM event_trigger t"
+                " WHERE t.tenant_id = $1 AND t.id = $2::uuid FOR KEY SHARE",
                 {*tenant, id, notification_id, body});
   if (!r.ok()) return r.status();
+  if (r->affected() == 0) return SinkNotFound(*tenant, id);
   spdlog::info("gateway: test notification {} queued for sink {} of tenant {} by {}", notification_id, id, *tenant,
                who.name());
   return notification_id;

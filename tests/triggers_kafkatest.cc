@@ -680,6 +680,7 @@ TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
   std::tie(rc, out) = run({"list"});
   EXPECT_THAT(out, Not(HasSubstr(t.id())));
   EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery_attempt")->Get(0, 0), "0") << "history went with it";
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery")->Get(0, 0), "0") << "and its deliveries";
 
   // A publishing trigger, its template from a file.
   const std::string tmpl_file = common::Cat(::testing::TempDir(), "/template-", prefix_);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -49,21 +51,34 @@ absl::Duration Backoff(int attempt, const DeliveryPolicy& policy, double jitter)
 absl::StatusOr<int64_t> Enqueue(common::PgConnection& conn, const std::vector<NewDelivery>& deliveries) {
   if (deliveries.empty()) return 0;
   std::vector<std::string> tenant, trigger, event, type, body;
+  std::set<std::pair<std::string, std::string>> triggers;
   for (const auto& d : deliveries) {
     tenant.push_back(d.tenant_id);
     trigger.push_back(d.trigger_id);
     event.push_back(d.event_id);
     type.push_back(d.event_type);
     body.push_back(d.body);
+    triggers.emplace(d.tenant_id, d.trigger_id);
   }
+  std::vector<std::string> live_tenant, live_trigger;
+  for (const auto& [t, id] : triggers) {
+    live_tenant.push_back(t);
+    live_trigger.push_back(id);
+  }
+  // Each trigger locked once (a trigger being deleted waits, then deletes what this
+  // queued: migration 0021), not a foreign-key check per row.
   auto r = conn.Exec(
-      "INSERT INTO trigger_delivery (tenant_id, trigger_id, event_id, event_type, body)"
+      "WITH live AS (SELECT t.tenant_id, t.id FROM event_trigger t"
+      "   WHERE (t.tenant_id, t.id) IN (SELECT * FROM unnest($6::text[], $7::uuid[])) AND NOT t.paused"
+      "   FOR KEY SHARE)"
+      " INSERT INTO trigger_delivery (tenant_id, trigger_id, event_id, event_type, body)"
       " SELECT u.tenant_id, u.trigger_id, u.event_id, u.event_type, u.body"
       " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[])"
       "   AS u(tenant_id, trigger_id, event_id, event_type, body)"
-      " JOIN event_trigger t ON t.tenant_id = u.tenant_id AND t.id = u.trigger_id AND NOT t.paused"
+      " JOIN live ON live.tenant_id = u.tenant_id AND live.id = u.trigger_id"
       " ON CONFLICT DO NOTHING",
-      {PgTextArray(tenant), PgTextArray(trigger), PgTextArray(event), PgTextArray(type), PgTextArray(body)});
+      {PgTextArray(tenant), PgTextArray(trigger), PgTextArray(event), PgTextArray(type), PgTextArray(body),
+       PgTextArray(live_tenant), PgTextArray(live_trigger)});
   if (!r.ok()) return r.status();
   return r->affected();
 }

@@ -57,8 +57,10 @@ Outcome Decide(const WebhookResult& result, int attempt, const DeliveryPolicy& p
 absl::Duration Backoff(int attempt, const DeliveryPolicy& policy, double jitter);
 
 // Queues `deliveries` (a match already queued stays as it is: one delivery per trigger and
-// event id). Matches of triggers paused or deleted meanwhile are left out. Returns how many
-// were queued.
+// event id). Matches of triggers paused or deleted meanwhile are left out; each trigger
+// queued for is locked (FOR KEY SHARE) until the caller's transaction ends, so deleting
+// it waits and then deletes what was queued (migration 0021). Returns how many were
+// queued.
 absl::StatusOr<int64_t> Enqueue(common::PgConnection& conn, const std::vector<NewDelivery>& deliveries);
 
 // Takes up to `limit` due deliveries of active triggers (not paused by a caller, not
