@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/strings.h"
+#include "consumers/triggers/delivery_store.h"
 #include "consumers/triggers/webhook.h"
 #include "contracts/cloudevents.h"
 #include "contracts/json.h"
@@ -812,6 +813,25 @@ TEST_F(DeliveryTest, APublishingTriggerPublishesOneDerivedEventPerMatchAndNeverL
             "0")
       << "a derived event fires no publishing trigger";
   ASSERT_EQ(receiver_.Got("watcher").size(), 1u);
+}
+
+TEST_F(DeliveryTest, TheSweepRemovesDeliveriesWhoseTriggerIsGoneAndTheBacklogIgnoresThem) {
+  const auto kept = MakeTrigger(testing::kTokenA, "kept", receiver_.Url("kept"));
+  // As a gateway older than migration 0021 left them: its trigger deleted, not the row.
+  ASSERT_TRUE(conn_
+                  ->Exec("INSERT INTO trigger_delivery (tenant_id, trigger_id, event_id, event_type, body) VALUES"
+                         " ($1, gen_random_uuid(), 'orphan', 'data.refreshed', '{}'),"
+                         " ($1, $2::uuid, 'live', 'data.refreshed', '{}')",
+                         {testing::kAcme, kept.id()})
+                  .ok());
+  auto backlog = triggers::Backlog(*conn_);
+  ASSERT_TRUE(backlog.ok()) << backlog.status();
+  EXPECT_EQ(backlog->pending, 1) << "only the live trigger's delivery";
+  auto swept = triggers::Sweep(*conn_, absl::Hours(24), /*batch=*/1);
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_EQ(*swept, 1);
+  EXPECT_EQ(conn_->Exec("SELECT event_id FROM trigger_delivery")->Get(0, 0), "live");
+  EXPECT_EQ(conn_->Exec("SELECT count(*) FROM trigger_delivery")->Get(0, 0), "1");
 }
 
 TEST_F(DeliveryTest, PublishingTriggersAreCheckedAndKeepTheirKindOfAction) {

@@ -197,7 +197,14 @@ absl::StatusOr<int64_t> Sweep(common::PgConnection& conn, absl::Duration keep, i
       " WHERE attempted_at < now() - make_interval(secs => $1::bigint / 1000.0) LIMIT $2::int))",
       "DELETE FROM trigger_delivery WHERE ctid = ANY(ARRAY(SELECT ctid FROM trigger_delivery"
       " WHERE state <> 'pending' AND finished_at < now() - make_interval(secs => $1::bigint / 1000.0)"
-      " LIMIT $2::int))"};
+      " LIMIT $2::int))",
+      // Deliveries whose trigger is gone: left by a trigger deleted without them (by hand, or
+      // by a gateway older than migration 0021, which relied on a foreign key). Every
+      // delivery queued since was queued while its trigger was locked, so its trigger is
+      // visible here unless the trigger's deletion committed. ($1 unused: any age.)
+      "DELETE FROM trigger_delivery WHERE ctid = ANY(ARRAY(SELECT d.ctid FROM trigger_delivery d"
+      " WHERE $1::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_trigger t"
+      "   WHERE t.tenant_id = d.tenant_id AND t.id = d.trigger_id) LIMIT $2::int))"};
   for (const auto& sql : statements) {
     for (;;) {
       auto r = conn.Exec(sql, {Ms(keep), Cat(batch)});
@@ -211,8 +218,10 @@ absl::StatusOr<int64_t> Sweep(common::PgConnection& conn, absl::Duration keep, i
 
 absl::StatusOr<BacklogStats> Backlog(common::PgConnection& conn) {
   auto r = conn.Exec(
-      "SELECT (SELECT count(*) FROM trigger_delivery WHERE state = 'pending'),"
-      " (SELECT count(*) FROM trigger_delivery WHERE state = 'pending' AND attempts > 0),"
+      "SELECT (SELECT count(*) FROM trigger_delivery d JOIN event_trigger t ON t.tenant_id = d.tenant_id AND"
+      "   t.id = d.trigger_id WHERE d.state = 'pending'),"
+      " (SELECT count(*) FROM trigger_delivery d JOIN event_trigger t ON t.tenant_id = d.tenant_id AND"
+      "   t.id = d.trigger_id WHERE d.state = 'pending' AND d.attempts > 0),"
       " (SELECT count(*) FROM event_trigger WHERE paused),"
       " (SELECT count(*) FROM event_trigger WHERE NOT paused AND auto_paused_until > now())");
   if (!r.ok()) return r.status();

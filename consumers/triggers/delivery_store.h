@@ -57,10 +57,10 @@ Outcome Decide(const WebhookResult& result, int attempt, const DeliveryPolicy& p
 absl::Duration Backoff(int attempt, const DeliveryPolicy& policy, double jitter);
 
 // Queues `deliveries` (a match already queued stays as it is: one delivery per trigger and
-// event id). Matches of triggers paused or deleted meanwhile are left out; each trigger
-// queued for is locked (FOR KEY SHARE) until the caller's transaction ends, so deleting
-// it waits and then deletes what was queued (migration 0021). Returns how many were
-// queued.
+// event id). Matches of triggers paused or deleted before the statement are left out; each
+// existing, active trigger queued for is locked (FOR KEY SHARE) until the caller's
+// transaction ends, so deleting it waits and then deletes what was queued (migration
+// 0021). Returns how many were queued.
 absl::StatusOr<int64_t> Enqueue(common::PgConnection& conn, const std::vector<NewDelivery>& deliveries);
 
 // Takes up to `limit` due deliveries of active triggers (not paused by a caller, not
@@ -77,8 +77,9 @@ absl::StatusOr<bool> Record(common::PgConnection& conn, const ClaimedDelivery& d
                             const WebhookResult& result, Outcome outcome, absl::Duration next_in,
                             const DeliveryPolicy& policy);
 
-// Deletes attempts, and finished deliveries, older than `keep`; at most `batch` rows per
-// statement, until none is left. Returns the rows deleted.
+// Deletes attempts, and finished deliveries, older than `keep`, and deliveries whose
+// trigger is gone (whatever their age); at most `batch` rows per statement, until none is
+// left. Returns the rows deleted.
 absl::StatusOr<int64_t> Sweep(common::PgConnection& conn, absl::Duration keep, int batch = 10000);
 
 struct BacklogStats {
