@@ -703,12 +703,22 @@ TEST_F(DeliveryTest, SluicectlTriggersCreatesListsShowsHistoryAndDeletes) {
 }
 
 TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTrigger) {
+  // (The paths here are evaluated by PostgreSQL or in memory, side by side.)
   // PostgreSQL raises an error (not false) comparing a date with a timestamptz: before,
   // the one statement evaluating every path of a batch failed, and the batch was retried
   // for ever with nothing delivered to anyone.
   const auto poison = MakeTrigger(testing::kTokenA, "poison", receiver_.Url("poison"), {"data.refreshed"},
                                   R"($.entityUrn.datetime() ? (@ < "2024-01-02 00:00:00+00".datetime()))");
   MakeTrigger(testing::kTokenA, "fine", receiver_.Url("fine"), {"data.refreshed"}, "$.rowsAffected");
+  // Evaluated in memory (common/jsonpath.h) and by PostgreSQL (like_regex), in one batch.
+  MakeTrigger(testing::kTokenA, "in-memory", receiver_.Url("in-memory"), {"data.refreshed"},
+              R"($.entityUrn ? (@ starts with "2024-") ? (@ != "2024-01-02"))");
+  MakeTrigger(testing::kTokenA, "regex", receiver_.Url("regex"), {"data.refreshed"},
+              R"($.entityUrn ? (@ like_regex "^2024-01-0[1-3]$"))");
+  MakeTrigger(testing::kTokenA, "in-memory-no-match", receiver_.Url("no-match"), {"data.refreshed"},
+              R"($.entityUrn ? (@ starts with "2025-"))");
+  MakeTrigger(testing::kTokenA, "regex-no-match", receiver_.Url("no-match"), {"data.refreshed"},
+              R"($.entityUrn ? (@ like_regex "^2025"))");
   v1::CreateTriggerRequest b_req;
   b_req.set_tenant_id(testing::kB);
   b_req.set_name("b");
@@ -722,8 +732,13 @@ TEST_F(DeliveryTest, AJsonPathThatFailsOnAnEventMatchesNothingAndStallsNoOtherTr
   StartConsumer();
   EXPECT_TRUE(receiver_.WaitFor("fine", 1)) << "the same tenant's other trigger";
   EXPECT_TRUE(receiver_.WaitFor("b", 1)) << "another tenant's trigger";
+  EXPECT_TRUE(receiver_.WaitFor("in-memory", 1));
+  EXPECT_TRUE(receiver_.WaitFor("regex", 1));
   absl::SleepFor(absl::Seconds(1));
   EXPECT_THAT(receiver_.Got("poison"), ::testing::IsEmpty());
+  EXPECT_THAT(receiver_.Got("no-match"), ::testing::IsEmpty());
+  EXPECT_EQ(receiver_.Got("in-memory").size(), 1u);
+  EXPECT_EQ(receiver_.Got("regex").size(), 1u);
   EXPECT_THAT(History(testing::kTokenA, poison.id()), ::testing::IsEmpty());
 }
 

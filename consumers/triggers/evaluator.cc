@@ -53,11 +53,13 @@ absl::StatusOr<EvaluateStats> Evaluate(common::PgConnection& conn, TriggerSet& s
     payloads[i] = *std::move(p);
   }
   std::erase_if(candidates, [&](const Match& m) { return payloads[m.event].empty(); });
-  for (const auto& m : candidates) out.path_checks += set.triggers()[m.trigger].json_path.empty() ? 0 : 1;
   absl::Time t0 = absl::Now();
-  auto matches = set.EvaluatePaths(conn, candidates, payloads);
+  PathStats path_stats;
+  auto matches = set.EvaluatePaths(conn, candidates, payloads, &path_stats);
   if (!matches.ok()) return matches.status();
   out.in_paths = absl::Now() - t0;
+  out.path_checks = path_stats.in_memory + path_stats.in_postgres;
+  out.pg_path_checks = path_stats.in_postgres;
   // Queued a statement per ~8 MiB of bodies, so memory stays near the batch's own size.
   std::vector<NewDelivery> deliveries;
   size_t bytes = 0;

@@ -22,7 +22,8 @@ struct EvaluateStats {
   size_t unmatched = 0;                 // events that matched none
   size_t refused = 0;                   // events some trigger would take, refused by Validate or SourceMayEmit
   int64_t queued = 0;                   // deliveries queued (new ones; a redelivered batch queues none)
-  size_t path_checks = 0;               // (event, trigger) pairs whose JSONPath PostgreSQL evaluated
+  size_t path_checks = 0;               // (event, trigger) pairs whose JSONPath was evaluated
+  size_t pg_path_checks = 0;            // of which PostgreSQL evaluated (the rest: in memory)
   absl::Duration in_paths, in_enqueue;  // time in those two steps
 };
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/strings.h"
 #include "contracts/notification.h"
@@ -50,6 +51,26 @@ absl::Status TriggerSet::Refresh(common::PgConnection& conn) {
     }
     loaded.push_back(std::move(t));
   }
+  // Paths compiled in memory are ones PostgreSQL reads as well (the gateway checked each
+  // when it was stored; this covers rows written around it): if any is refused, all are
+  // left to PostgreSQL, which then finds no match for the refused one.
+  std::vector<std::string> compiled_paths;
+  for (auto& t : loaded) {
+    if (t.json_path.empty()) continue;
+    auto c = common::JsonPath::Compile(t.json_path);
+    if (!c.ok()) continue;
+    t.compiled_path = *std::move(c);
+    compiled_paths.push_back(t.json_path);
+  }
+  if (!compiled_paths.empty()) {
+    auto check = conn.Exec("SELECT cardinality($1::jsonpath[])", {common::PgTextArray(compiled_paths)});
+    if (!check.ok()) {
+      if (check.status().code() == absl::StatusCode::kUnavailable) return check.status();
+      spdlog::warn("triggers: a stored JSONPath is refused by PostgreSQL (SQLSTATE {}); every path is evaluated there",
+                   common::SqlState(check.status()));
+      for (auto& t : loaded) t.compiled_path.reset();
+    }
+  }
   triggers_ = std::move(loaded);
   fingerprint_ = fingerprint;
   Index();
@@ -94,15 +115,40 @@ void TriggerSet::MatchTypeAndSource(const v1::Envelope& e, size_t index, std::ve
 
 absl::StatusOr<std::vector<Match>> TriggerSet::EvaluatePaths(common::PgConnection& conn,
                                                              const std::vector<Match>& candidates,
-                                                             const std::vector<std::string>& payloads) const {
+                                                             const std::vector<std::string>& payloads,
+                                                             PathStats* stats) const {
   std::vector<Match> out;
-  std::vector<size_t> ask;  // candidates with a JSONPath
+  std::vector<size_t> ask;  // candidates whose JSONPath PostgreSQL evaluates
+  // Each payload parsed once, when some compiled path needs it.
+  enum class Parsed : uint8_t { kNot, kOk, kRefused };
+  std::vector<Parsed> state(payloads.size(), Parsed::kNot);
+  std::vector<std::optional<common::JsonDoc>> docs(payloads.size());
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (triggers_[candidates[i].trigger].json_path.empty())
-      out.push_back(candidates[i]);
-    else
+    const Match& m = candidates[i];
+    const TriggerSpec& spec = triggers_[m.trigger];
+    if (spec.json_path.empty()) {
+      out.push_back(m);
+      continue;
+    }
+    if (spec.compiled_path && state[m.event] == Parsed::kNot) {
+      auto doc = common::JsonDoc::Parse(payloads[m.event]);
+      state[m.event] = doc.ok() ? Parsed::kOk : Parsed::kRefused;
+      if (doc.ok()) docs[m.event].emplace(*std::move(doc));
+    }
+    if (!spec.compiled_path || state[m.event] != Parsed::kOk) {
       ask.push_back(i);
+      continue;
+    }
+    if (stats) ++stats->in_memory;
+    auto found = spec.compiled_path->Exists(*docs[m.event]);
+    if (found.ok()) {
+      if (*found) out.push_back(m);
+    } else {
+      spdlog::info("triggers: trigger {} of tenant {}: its JSONPath took too long on an event ({}); no match", spec.id,
+                   spec.tenant_id, std::string(found.status().message()));
+    }
   }
+  if (stats) stats->in_postgres += ask.size();
   if (ask.empty()) return out;
   // One statement per ~8 MiB of payloads; `@?` is false (not an error) where a path cannot
   // be applied, as in ListEvents. A statement that fails for its content (a path that

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/jsonpath.h"
 #include "common/pg.h"
 #include "sluice/v1/envelope.pb.h"
 
@@ -27,6 +28,15 @@ struct TriggerSpec {
   std::set<std::string> types;    // empty: every type
   std::set<std::string> sources;  // empty: every source
   std::string json_path;          // as PostgreSQL evaluates it (enum comparisons widened); empty: none
+  // json_path compiled for evaluation in memory; null when it has a form only PostgreSQL
+  // evaluates (common/jsonpath.h).
+  std::shared_ptr<const common::JsonPath> compiled_path;
+};
+
+// Where EvaluatePaths answered.
+struct PathStats {
+  size_t in_memory = 0;    // (event, trigger) pairs evaluated in memory
+  size_t in_postgres = 0;  // pairs PostgreSQL evaluated
 };
 
 // One event matched against one trigger.
@@ -54,10 +64,14 @@ class TriggerSet {
   void MatchTypeAndSource(const v1::Envelope& e, size_t index, std::vector<Match>& out) const;
 
   // Keeps the candidates whose trigger has no JSONPath, or whose JSONPath selects
-  // something in the event's payload (`payloads[m.event]`, protobuf JSON), evaluated by
-  // PostgreSQL in one statement (`payload @? path`, the semantics of ListEvents).
+  // something in the event's payload (`payloads[m.event]`, protobuf JSON): `payload @?
+  // path`, the semantics of ListEvents. Paths of the common forms are evaluated in memory
+  // with PostgreSQL's answers (common/jsonpath.h); the rest, and payloads jsonb would read
+  // differently, by PostgreSQL in one statement. A path that costs more than
+  // JsonPath::kDefaultBudget steps on an event does not match it.
   absl::StatusOr<std::vector<Match>> EvaluatePaths(common::PgConnection& conn, const std::vector<Match>& candidates,
-                                                   const std::vector<std::string>& payloads) const;
+                                                   const std::vector<std::string>& payloads,
+                                                   PathStats* stats = nullptr) const;
 
   // Test seam: replaces the loaded triggers.
   void SetForTesting(std::vector<TriggerSpec> triggers);
