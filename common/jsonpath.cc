@@ -13,6 +13,8 @@ using Kind = JsonDoc::Kind;
 using Node = JsonDoc::Node;
 
 constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNumberChars = 100;
+constexpr size_t kMaxPathBytes = 8192;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -273,6 +275,9 @@ class JsonDocParser {
       // numeric's range is narrower than JSON's: large exponents are PostgreSQL's to judge.
       if (i_ - digits > 3) return Fail("an exponent out of range");
     }
+    // numeric takes at most 131072 digits before the point and 16383 after, and comparing
+    // costs a step per digit here: long numbers are PostgreSQL's to judge.
+    if (i_ - start > kMaxNumberChars) return Fail("a number too long");
     doc_.nodes_[self].kind = Kind::kNumber;
     doc_.nodes_[self].text = s_.substr(start, i_ - start);
     return absl::OkStatus();
@@ -694,6 +699,7 @@ class PathParser {
         if (i_ == e || i_ - e > 3) return Unimplemented("a number of another form");
       }
       if (i_ < s_.size() && (IsIdentChar(s_[i_]) || s_[i_] == '.')) return Unimplemented("a number of another form");
+      if (i_ - digits > kMaxNumberChars) return Unimplemented("a number too long");
       p.literal_text = std::string(c == '-' ? "-" : "") + std::string(s_.substr(digits, i_ - digits));
       p.literal.kind = Kind::kNumber;
       return absl::OkStatus();
@@ -787,11 +793,12 @@ class Evaluator {
 
   bool exhausted() const { return budget_ == 0; }
 
-  void Eval(const Path& p, const Node* current, Seq& out) const {
+  // The items `p` selects, at most `limit` of them (`@?` and exists() need only one).
+  void Eval(const Path& p, const Node* current, Seq& out, size_t limit = SIZE_MAX) const {
     const Node* start = p.start == Path::Start::kRoot      ? &doc_.node(0)
                         : p.start == Path::Start::kCurrent ? current
                                                            : &p.literal;
-    Apply(p, 0, start, true, current, out);
+    Apply(p, 0, start, true, current, out, limit);
   }
 
   Tri Test(const Pred& p, const Node* current) const {
@@ -815,7 +822,7 @@ class Evaluator {
       case Pred::Kind::kIsUnknown: return Test(*p.a, current) == Tri::kUnknown ? Tri::kTrue : Tri::kFalse;
       case Pred::Kind::kExists: {
         Seq items;
-        Eval(p.lhs, current, items);
+        Eval(p.lhs, current, items, 1);
         return items.empty() ? Tri::kFalse : Tri::kTrue;
       }
       case Pred::Kind::kCmp:
@@ -846,7 +853,7 @@ class Evaluator {
     for (const Node* n : items) {
       if (n->kind == Kind::kArray) {
         ForEachChild(*n, [&](const Node& c) { out.push_back(&c); });
-      } else {
+      } else if (Spend()) {
         out.push_back(n);
       }
     }
@@ -854,7 +861,7 @@ class Evaluator {
 
   template <class F>
   void ForEachChild(const Node& n, F&& f) const {
-    for (uint32_t c = n.first; c != 0; c = doc_.node(c).next) f(doc_.node(c));
+    for (uint32_t c = n.first; c != 0 && Spend(); c = doc_.node(c).next) f(doc_.node(c));
   }
 
   // Spends one unit of the budget; false once it is gone (the answer is then abandoned).
@@ -864,8 +871,9 @@ class Evaluator {
     return true;
   }
 
-  void Apply(const Path& p, size_t step, const Node* item, bool unwrap, const Node* current, Seq& out) const {
-    if (!Spend()) return;
+  void Apply(const Path& p, size_t step, const Node* item, bool unwrap, const Node* current, Seq& out,
+             size_t limit) const {
+    if (out.size() >= limit || !Spend()) return;
     if (step == p.steps.size()) {
       out.push_back(item);
       return;
@@ -876,43 +884,43 @@ class Evaluator {
       case Step::Kind::kKey:
         if (item->kind == Kind::kObject) {
           ForEachChild(*item, [&](const Node& c) {
-            if (c.key == s.key) Apply(p, step + 1, &c, true, current, out);
+            if (c.key == s.key) Apply(p, step + 1, &c, true, current, out, limit);
           });
         } else if (unwrap && is_array) {
-          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out); });
+          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out, limit); });
         }
         return;
       case Step::Kind::kAnyKey:
         if (item->kind == Kind::kObject) {
-          ForEachChild(*item, [&](const Node& c) { Apply(p, step + 1, &c, true, current, out); });
+          ForEachChild(*item, [&](const Node& c) { Apply(p, step + 1, &c, true, current, out, limit); });
         } else if (unwrap && is_array) {
-          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out); });
+          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out, limit); });
         }
         return;
       case Step::Kind::kAnyIndex:
         if (is_array) {
-          ForEachChild(*item, [&](const Node& c) { Apply(p, step + 1, &c, true, current, out); });
+          ForEachChild(*item, [&](const Node& c) { Apply(p, step + 1, &c, true, current, out, limit); });
         } else {
-          Apply(p, step + 1, item, true, current, out);  // lax: an item is an array of itself
+          Apply(p, step + 1, item, true, current, out, limit);  // lax: an item is an array of itself
         }
         return;
       case Step::Kind::kIndex:
         if (is_array) {
           uint32_t k = 0;
-          for (uint32_t c = item->first; c != 0; c = doc_.node(c).next, ++k)
+          for (uint32_t c = item->first; c != 0 && Spend(); c = doc_.node(c).next, ++k)
             if (k == s.index) {
-              Apply(p, step + 1, &doc_.node(c), true, current, out);
+              Apply(p, step + 1, &doc_.node(c), true, current, out, limit);
               break;
             }
         } else if (s.index == 0) {
-          Apply(p, step + 1, item, true, current, out);
+          Apply(p, step + 1, item, true, current, out, limit);
         }
         return;
       case Step::Kind::kFilter:
         if (unwrap && is_array) {
-          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out); });
+          ForEachChild(*item, [&](const Node& c) { Apply(p, step, &c, false, current, out, limit); });
         } else if (Test(*s.filter, item) == Tri::kTrue) {
-          Apply(p, step + 1, item, true, current, out);
+          Apply(p, step + 1, item, true, current, out, limit);
         }
         return;
     }
@@ -964,6 +972,8 @@ JsonPath::JsonPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JsonPath::~JsonPath() = default;
 
 absl::StatusOr<std::shared_ptr<const JsonPath>> JsonPath::Compile(std::string_view text) {
+  // (The gateway stores at most 2048 bytes; evaluation recurses once per accessor.)
+  if (text.size() > kMaxPathBytes) return absl::UnimplementedError("a path longer than 8192 bytes");
   auto impl = std::make_unique<Impl>();
   PathParser parser(text);
   if (auto st = parser.Top(impl->path, impl->pred); !st.ok()) return st;
@@ -976,7 +986,8 @@ absl::StatusOr<bool> JsonPath::Exists(const JsonDoc& doc, size_t budget) const {
   if (impl_->pred) return true;
   Evaluator e(doc, budget);
   Seq items;
-  e.Eval(*impl_->path, nullptr, items);
+  e.Eval(*impl_->path, nullptr, items, 1);
+  if (!items.empty()) return true;  // as PostgreSQL, the first item answers
   if (e.exhausted()) return absl::ResourceExhaustedError(Cat("more than ", budget, " steps"));
   return !items.empty();
 }

@@ -65,9 +65,12 @@ class JsonPath {
  public:
   static absl::StatusOr<std::shared_ptr<const JsonPath>> Compile(std::string_view text);
 
-  // `doc @? path`, or ResourceExhausted once evaluating it took more than `budget` steps
-  // (an accessor applied to an item, or a pair of items compared): nested filters over
-  // large documents can cost the product of their sizes, in memory as in PostgreSQL.
+  // `doc @? path` (true at the first item found), or ResourceExhausted once evaluating it
+  // took more than `budget` steps (an accessor applied to an item, a member or element
+  // visited, an item unwrapped, a pair of items compared) without finding one: nested
+  // filters over large documents can cost the product of their sizes, in memory as in
+  // PostgreSQL. Paths longer than 8192 bytes and numbers of more than 100 characters are
+  // left to PostgreSQL.
   static constexpr size_t kDefaultBudget = 1'000'000;
   absl::StatusOr<bool> Exists(const JsonDoc& doc, size_t budget = kDefaultBudget) const;
 

@@ -63,17 +63,58 @@ TEST(JsonPath, StopsAPathThatCostsTooMuch) {
   big += "]}";
   auto doc = JsonDoc::Parse(big);
   ASSERT_TRUE(doc.ok());
-  // Every element against every element, inside a filter on every element: ~300^3 pairs.
-  auto path = JsonPath::Compile("$.a ? (exists($.a ? (@.b == $.a[*].b)))");
+  // Every element against every element, inside a filter on every element, finding nothing.
+  auto path = JsonPath::Compile("$.a ? (exists($.a ? (@.b == $.a[*].c)))");
   ASSERT_TRUE(path.ok()) << path.status();
   auto got = (*path)->Exists(*doc, 100'000);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
+  // The first item found answers, as in PostgreSQL, however costly the rest would be.
+  auto first = JsonPath::Compile("$.a[*] ? ($.a[*].b == 9 || @.b == 1)");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto found_first = (*first)->Exists(*doc, 100'000);
+  ASSERT_TRUE(found_first.ok()) << found_first.status();
+  EXPECT_TRUE(*found_first);
   auto cheap = JsonPath::Compile("$.a ? (@.b == 3)");
   ASSERT_TRUE(cheap.ok());
   auto found = (*cheap)->Exists(*doc, 100'000);
   ASSERT_TRUE(found.ok());
   EXPECT_TRUE(*found);
+}
+
+TEST(JsonPath, CountsEveryMemberAndElementItVisits) {
+  // Looking a name up among 5,000 members, or walking to element 4,999, costs 5,000 steps:
+  // none of them goes unbudgeted.
+  std::string wide = "{", list = "[";
+  for (int i = 0; i < 5000; ++i) {
+    wide += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+    list += i ? ",0" : "0";
+  }
+  wide += "}";
+  list += "]";
+  auto object = JsonDoc::Parse(wide);
+  auto array = JsonDoc::Parse(list);
+  ASSERT_TRUE(object.ok() && array.ok());
+  for (auto [doc, text] : {std::pair{&*object, "$.nothing"}, std::pair{&*array, "$[4999]"},
+                           std::pair{&*object, "$ ? ($.* == 1)"}, std::pair{&*array, "$ ? (@ == 1)"}}) {
+    auto path = JsonPath::Compile(text);
+    ASSERT_TRUE(path.ok()) << text;
+    auto got = (*path)->Exists(*doc, 1000);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted) << text;
+    auto enough = (*path)->Exists(*doc, 100'000);
+    ASSERT_TRUE(enough.ok()) << text << ": " << enough.status();
+  }
+}
+
+TEST(JsonPath, LeavesLongNumbersAndPathsToPostgres) {
+  EXPECT_FALSE(JsonDoc::Parse("{\"a\":0." + std::string(16400, '0') + "1}").ok());
+  EXPECT_FALSE(JsonDoc::Parse("{\"a\":" + std::string(101, '1') + "}").ok());
+  EXPECT_TRUE(JsonDoc::Parse("{\"a\":" + std::string(100, '1') + "}").ok());
+  EXPECT_EQ(JsonPath::Compile("$.a ? (@ == " + std::string(101, '1') + ")").status().code(),
+            absl::StatusCode::kUnimplemented);
+  std::string long_path = "$";
+  while (long_path.size() <= 8192) long_path += "[0]";
+  EXPECT_EQ(JsonPath::Compile(long_path).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 }  // namespace

@@ -67,8 +67,8 @@ class TriggerSet {
   // something in the event's payload (`payloads[m.event]`, protobuf JSON): `payload @?
   // path`, the semantics of ListEvents. Paths of the common forms are evaluated in memory
   // with PostgreSQL's answers (common/jsonpath.h); the rest, and payloads jsonb would read
-  // differently, by PostgreSQL in one statement. A path that costs more than
-  // JsonPath::kDefaultBudget steps on an event does not match it.
+  // differently, or that take more than JsonPath::kDefaultBudget steps on an event, by
+  // PostgreSQL in one statement.
   absl::StatusOr<std::vector<Match>> EvaluatePaths(common::PgConnection& conn, const std::vector<Match>& candidates,
                                                    const std::vector<std::string>& payloads,
                                                    PathStats* stats = nullptr) const;
