@@ -125,6 +125,38 @@ Decimal ParseDecimal(std::string_view text) {
   return d;
 }
 
+// Where the unsigned number starting at s[i] ends: `(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]{1,3})?`,
+// at most kMaxNumberChars long. npos for anything else (a leading zero before a digit, an
+// exponent of 4 digits or more: numeric's range is narrower than JSON's, and it takes at
+// most 131072 digits before the point and 16383 after; comparing costs a step per digit
+// here): PostgreSQL is left to judge those.
+size_t ScanNumber(std::string_view s, size_t i) {
+  constexpr size_t npos = std::string_view::npos;
+  const size_t start = i;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    return i - from;
+  };
+  if (i >= s.size() || !IsDigit(s[i])) return npos;
+  if (s[i] == '0') {
+    if (++i < s.size() && IsDigit(s[i])) return npos;
+  } else {
+    digits();
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return npos;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    const size_t n = digits();
+    if (n == 0 || n > 3) return npos;
+  }
+  return i - start > kMaxNumberChars ? npos : i;
+}
+
 }  // namespace
 
 int CompareJsonNumbers(std::string_view a, std::string_view b) {
@@ -255,29 +287,9 @@ class JsonDocParser {
   absl::Status Number(uint32_t self) {
     const size_t start = i_;
     if (s_[i_] == '-') ++i_;
-    if (i_ >= s_.size() || !IsDigit(s_[i_])) return Fail("a malformed number");
-    if (s_[i_] == '0') {
-      ++i_;
-    } else {
-      while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-    }
-    if (i_ < s_.size() && s_[i_] == '.') {
-      ++i_;
-      if (i_ >= s_.size() || !IsDigit(s_[i_])) return Fail("a malformed number");
-      while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      const size_t digits = i_;
-      if (i_ >= s_.size() || !IsDigit(s_[i_])) return Fail("a malformed number");
-      while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-      // numeric's range is narrower than JSON's: large exponents are PostgreSQL's to judge.
-      if (i_ - digits > 3) return Fail("an exponent out of range");
-    }
-    // numeric takes at most 131072 digits before the point and 16383 after, and comparing
-    // costs a step per digit here: long numbers are PostgreSQL's to judge.
-    if (i_ - start > kMaxNumberChars) return Fail("a number too long");
+    const size_t end = ScanNumber(s_, i_);
+    if (end == std::string_view::npos) return Fail("a malformed number, or one PostgreSQL is to judge");
+    i_ = end;
     doc_.nodes_[self].kind = Kind::kNumber;
     doc_.nodes_[self].text = s_.substr(start, i_ - start);
     return absl::OkStatus();
@@ -679,27 +691,10 @@ class PathParser {
         Space();  // `- 1` is the negated literal too
       }
       const size_t digits = i_;
-      if (i_ >= s_.size() || !IsDigit(s_[i_])) return Unimplemented("an expression after '-'");
-      if (s_[i_] == '0') {
-        ++i_;
-        if (i_ < s_.size() && IsDigit(s_[i_])) return Unimplemented("a number with a leading zero");
-      } else {
-        while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-      }
-      if (i_ < s_.size() && s_[i_] == '.') {
-        ++i_;
-        if (i_ >= s_.size() || !IsDigit(s_[i_])) return Unimplemented("a number of another form");
-        while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-      }
-      if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-        ++i_;
-        if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-        const size_t e = i_;
-        while (i_ < s_.size() && IsDigit(s_[i_])) ++i_;
-        if (i_ == e || i_ - e > 3) return Unimplemented("a number of another form");
-      }
+      const size_t end = ScanNumber(s_, i_);
+      if (end == std::string_view::npos) return Unimplemented("an expression or a number of another form");
+      i_ = end;
       if (i_ < s_.size() && (IsIdentChar(s_[i_]) || s_[i_] == '.')) return Unimplemented("a number of another form");
-      if (i_ - digits > kMaxNumberChars) return Unimplemented("a number too long");
       p.literal_text = std::string(c == '-' ? "-" : "") + std::string(s_.substr(digits, i_ - digits));
       p.literal.kind = Kind::kNumber;
       return absl::OkStatus();
