@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "common/strings.h"
@@ -119,10 +120,10 @@ absl::StatusOr<std::vector<Match>> TriggerSet::EvaluatePaths(common::PgConnectio
                                                              PathStats* stats) const {
   std::vector<Match> out;
   std::vector<size_t> ask;  // candidates whose JSONPath PostgreSQL evaluates
-  // Each payload parsed once, when some compiled path needs it.
-  enum class Parsed : uint8_t { kNot, kOk, kRefused };
-  std::vector<Parsed> state(payloads.size(), Parsed::kNot);
-  std::vector<std::optional<common::JsonDoc>> docs(payloads.size());
+  // The parsed payload of one event at a time (an event's candidates are adjacent), parsed
+  // when a compiled path first needs it: memory stays near one payload's, whatever the batch.
+  size_t doc_event = SIZE_MAX;
+  std::optional<common::JsonDoc> doc;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const Match& m = candidates[i];
     const TriggerSpec& spec = triggers_[m.trigger];
@@ -130,16 +131,16 @@ absl::StatusOr<std::vector<Match>> TriggerSet::EvaluatePaths(common::PgConnectio
       out.push_back(m);
       continue;
     }
-    if (spec.compiled_path && state[m.event] == Parsed::kNot) {
-      auto doc = common::JsonDoc::Parse(payloads[m.event]);
-      state[m.event] = doc.ok() ? Parsed::kOk : Parsed::kRefused;
-      if (doc.ok()) docs[m.event].emplace(*std::move(doc));
+    if (spec.compiled_path && doc_event != m.event) {
+      doc_event = m.event;
+      doc.reset();
+      if (auto parsed = common::JsonDoc::Parse(payloads[m.event]); parsed.ok()) doc.emplace(*std::move(parsed));
     }
-    if (!spec.compiled_path || state[m.event] != Parsed::kOk) {
+    if (!spec.compiled_path || !doc) {
       ask.push_back(i);
       continue;
     }
-    auto found = spec.compiled_path->Exists(*docs[m.event]);
+    auto found = spec.compiled_path->Exists(*doc);
     if (!found.ok()) {
       // Past the step budget: PostgreSQL answers this pair as it would have.
       spdlog::info("triggers: trigger {} of tenant {}: its JSONPath took {} on an event; PostgreSQL evaluates it",
