@@ -129,6 +129,9 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
   // index (on ARRAY[tenant_id] and payload) can search, so PostgreSQL finds the tenant's
   // matching rows in the index instead of every tenant's.
   const bool by_path = !f.json_path().empty();
+  // The single branch of a JSONPath query without the index form, for the ordered walk.
+  std::string walk_branch;
+  bool walk_possible = by_path;
   auto dimension = [&](std::string_view col, const std::vector<std::string>& values) {
     if (values.empty()) return;
     std::vector<std::string> alternatives;
@@ -140,7 +143,10 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
         alternatives.push_back(tenant_path ? Cat(col, " = ", k, " AND ARRAY[tenant_id] @> ARRAY[", k, "::text]")
                                            : Cat(col, " = ", k));
       }
+      if (values.size() == 1) walk_branch += Cat(walk_branch.empty() ? "" : " AND ", col, " = $", q.params.size());
+      walk_possible = walk_possible && values.size() == 1;
     } else {
+      walk_possible = false;
       const std::string k = param(common::PgTextArray(values));
       alternatives.push_back(tenant_path ? Cat(col, " = ANY(", k, "::text[]) AND ARRAY[tenant_id] && ", k, "::text[]")
                                          : Cat(col, " = ANY(", k, "::text[])"));
@@ -164,6 +170,8 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
       for (auto& t : contracts::TypesWithSeverity(s)) types.push_back(std::move(t));
   dimension("type", types);
   dimension("source", distinct(f.sources()));
+  // Only on one tenant: a walk must follow that tenant's (tenant_id, ...) index in order.
+  walk_possible = walk_possible && q.tenants.size() == 1;
   q.branches = {"TRUE"};
   for (const auto& alternatives : dims) {
     std::vector<std::string> next;
@@ -185,16 +193,25 @@ absl::StatusOr<ListQuery> CheckListRequest(const contracts::Catalog& catalog, co
   if (f.has_to_time())
     q.where +=
         Cat(" AND occurred_at <= ", param(MicrosText(TimeUtil::TimestampToMicroseconds(f.to_time()))), "::timestamptz");
+  std::string path;
   if (!f.json_path().empty())
     // The operator form (not jsonb_path_exists) so a GIN index on payload can serve it;
     // errors in the path's evaluation are suppressed the same way. A comparison with the
     // short spelling of a closed set ("tier1") also matches the enum name the payload
     // JSON stores ("TIER_1"): contracts/spellings.h.
-    q.where += Cat(" AND payload @? ", param(contracts::WidenEnumComparisons(f.json_path())), "::jsonpath");
+    path = Cat("payload @? ", param(contracts::WidenEnumComparisons(f.json_path())), "::jsonpath");
+  std::string after;
   if (q.cursor) {
     const std::string at = param(MicrosText(q.cursor->micros));
-    q.where += Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(q.cursor->id), "::uuid)");
+    after = Cat(" AND (occurred_at, id) > (", at, "::timestamptz, ", param(q.cursor->id), "::uuid)");
   }
+  if (walk_possible) {
+    q.walk_branch = std::move(walk_branch);
+    q.walk_where = Cat(q.where, after);
+    q.walk_path = path;
+  }
+  if (!path.empty()) q.where += Cat(" AND ", path);
+  q.where += after;
   return q;
 }
 
@@ -207,6 +224,14 @@ std::string ListStatement(const ListQuery& q, std::string_view columns) {
     sql += Cat(i == 0 ? "" : " UNION ALL ", "(SELECT * FROM event_log WHERE ", q.branches[i], " AND ", q.where, kOrder,
                q.limit + 1, ")");
   return Cat(sql, ") AS event_log", kOrder, q.limit + 1);
+}
+
+std::string ListWalkStatement(const ListQuery& q, std::string_view columns) {
+  if (q.walk_branch.empty()) return "";
+  constexpr std::string_view kOrder = " ORDER BY occurred_at, id LIMIT ";
+  return Cat("SELECT ", columns, " FROM (SELECT * FROM event_log WHERE ", q.walk_branch, " AND ", q.walk_where, kOrder,
+             static_cast<int64_t>(q.limit + 1) * kWalkRowsPerResult, ") AS event_log WHERE ", q.walk_path, kOrder,
+             q.limit + 1);
 }
 
 }  // namespace sluice::gateway

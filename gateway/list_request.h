@@ -77,14 +77,32 @@ struct ListQuery {
   std::vector<std::string> branches;
   std::string where;
   std::vector<std::optional<std::string>> params;
+  // A JSONPath query on one tenant (and at most one type and one source) may first be
+  // answered by a bounded walk (ListWalkStatement): the branch without the GIN index form,
+  // the shared WHERE without the JSONPath, and the JSONPath condition. Empty otherwise.
+  std::string walk_branch;
+  std::string walk_where;
+  std::string walk_path;
 };
 
 inline constexpr size_t kMaxListBranches = 32;
+// Rows a walk reads per row it may return: it finds a full page when at least 1 in 64 of
+// the rows in order match the JSONPath.
+inline constexpr int64_t kWalkRowsPerResult = 64;
 
 // The whole statement: `columns` of at most limit + 1 rows of event_log, ordered by
 // (occurred_at, id). With one branch a plain SELECT; with several, a UNION ALL of the
 // branches' ordered, limited scans, merged.
 std::string ListStatement(const ListQuery& q, std::string_view columns);
+
+// For a query with a walk_branch: `columns` of at most limit + 1 rows, the JSONPath's
+// matches among the first (limit + 1) * kWalkRowsPerResult rows in (occurred_at, id) order
+// that meet every other condition. Read in index order and stops early, so a path that
+// many events match costs a few milliseconds instead of fetching and sorting every match
+// (PostgreSQL keeps no statistics for `@?` and plans for a few matches). When it returns
+// limit + 1 rows they are exactly ListStatement's first limit + 1 (the walk is a prefix of
+// the same order); with fewer, ListStatement must be asked. "" without a walk_branch.
+std::string ListWalkStatement(const ListQuery& q, std::string_view columns);
 
 // Checks `req` for `who` in the order ListEvents reports them: limit, tenants (through
 // authz.ReadableTenants, field "filter.tenant_ids"), types and sources, time range,

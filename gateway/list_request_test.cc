@@ -210,6 +210,39 @@ TEST_F(ListRequestTest, BuildsTheWhereClauseWithParameters) {
   EXPECT_THAT(q->params, ElementsAre("tenant-acme", "metadata.changed", "metadata-studio.api",
                                      "corr'); DROP TABLE event_log; --", "2025-12-01T11:00:00.000000Z",
                                      "2025-12-01T12:00:00.500000Z", "$.entityKey", "2025-12-01T11:00:00.000001Z", kId));
+  // One tenant, type and source: the walk first, the same conditions without the index form
+  // and with the JSONPath outside the bounded, ordered read.
+  EXPECT_EQ(ListWalkStatement(*q, "id"),
+            "SELECT id FROM (SELECT * FROM event_log WHERE tenant_id = $1 AND type = $2 AND source = $3 AND TRUE AND"
+            " correlation_id = $4 AND occurred_at >= $5::timestamptz AND occurred_at <= $6::timestamptz AND"
+            " (occurred_at, id) > ($8::timestamptz, $9::uuid) ORDER BY occurred_at, id LIMIT 512) AS event_log"
+            " WHERE payload @? $7::jsonpath ORDER BY occurred_at, id LIMIT 8");
+}
+
+TEST_F(ListRequestTest, OnlyAJsonPathOnOneTenantAndOneValuePerDimensionIsWalked) {
+  v1::ListEventsRequest req;
+  v1::EventFilter& f = *req.mutable_filter();
+  auto q = Check(req);  // no JSONPath
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListWalkStatement(*q, "id"), "");
+  f.set_json_path("$.x");
+  q = Check(req);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListWalkStatement(*q, "id"),
+            "SELECT id FROM (SELECT * FROM event_log WHERE tenant_id = $1 AND TRUE ORDER BY occurred_at, id LIMIT"
+            " 6464) AS event_log WHERE payload @? $2::jsonpath ORDER BY occurred_at, id LIMIT 101");
+  f.add_types("metadata.changed");
+  f.add_types("data.refreshed");  // two branches
+  q = Check(req);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListWalkStatement(*q, "id"), "");
+  v1::Principal two;  // two tenants
+  two.add_tenants("tenant-acme");
+  two.add_tenants("tenant-beta");
+  f.clear_types();
+  q = Check(req, two);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListWalkStatement(*q, "id"), "");
 }
 
 TEST_F(ListRequestTest, SeveralValuesBecomeOneOrderedScanEach) {

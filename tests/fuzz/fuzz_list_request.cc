@@ -102,6 +102,34 @@ std::set<std::string> CheckBranch(const gateway::ListQuery& q, const std::string
   return tenants;
 }
 
+// The walk tried before a JSONPath statement: only on one tenant, its branch that tenant
+// (no index form) and at most one type and source, and exactly the shared WHERE once the
+// JSONPath condition is taken out of it.
+void CheckWalk(const gateway::ListQuery& q) {
+  if (q.walk_branch.empty()) {
+    if (!q.walk_where.empty() || !q.walk_path.empty()) fuzz::Fail("a walk without a branch");
+    return;
+  }
+  if (q.branches.size() != 1 || q.tenants.size() != 1) fuzz::Fail("a walk over several branches or tenants");
+  if (q.walk_branch.find("ARRAY") != std::string::npos || q.walk_branch.find("ANY(") != std::string::npos)
+    fuzz::Fail("a walk branch not in the plain one-value form: " + q.walk_branch);
+  if (CheckBranch(q, q.walk_branch) != q.tenants) fuzz::Fail("the walk reads another tenant: " + q.walk_branch);
+  std::vector<size_t> used;
+  if (Placeholders(q.walk_path, used) != "payload @? $#::jsonpath") fuzz::Fail("walk path: " + q.walk_path);
+  // The shared WHERE is walk_where with " AND <path>" put back before the cursor condition.
+  std::string where = q.walk_where;
+  const size_t cursor = where.find(" AND (occurred_at, id) > (");
+  where.insert(cursor == std::string::npos ? where.size() : cursor, " AND " + q.walk_path);
+  if (where != q.where) fuzz::Fail("the walk's conditions are not the statement's: " + q.walk_where);
+  // Its branch names the same parameters as the statement's branch, less the index form.
+  std::vector<size_t> walk_used, branch_used;
+  Placeholders(q.walk_branch, walk_used);
+  Placeholders(q.branches[0], branch_used);
+  std::erase(branch_used, walk_used.front());
+  walk_used.erase(walk_used.begin());
+  if (walk_used != branch_used) fuzz::Fail("the walk's type or source is not the statement's: " + q.walk_branch);
+}
+
 void CheckStatement(const gateway::ListQuery& q) {
   if (q.branches.empty() || q.branches.size() > gateway::kMaxListBranches)
     fuzz::Fail("branch count " + std::to_string(q.branches.size()));
@@ -128,6 +156,7 @@ void CheckStatement(const gateway::ListQuery& q) {
     fuzz::Fail("placeholders are not exactly $1..$" + std::to_string(q.params.size()));
   for (const auto& p : q.params)
     if (!p.has_value()) fuzz::Fail("a NULL parameter: " + q.where);
+  CheckWalk(q);
 }
 
 }  // namespace

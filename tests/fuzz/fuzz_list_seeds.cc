@@ -63,6 +63,16 @@ int main(int argc, char** argv) {
     reqs.push_back(r);
   }
   {
+    // A JSONPath on the caller's tenant and one type: walked first (ListWalkStatement).
+    v1::ListEventsRequest r;
+    v1::EventFilter& g = *r.mutable_filter();
+    g.add_types("metadata.changed");
+    g.set_json_path("$.entityKey ? (@ == \"sales_orders\")");
+    reqs.push_back(r);
+    r.set_cursor(gateway::EncodeCursor(1764586800000001, kId, g));  // a second page
+    reqs.push_back(r);
+  }
+  {
     // Severities: alone (narrowing the types), with INFO, and with types.
     v1::ListEventsRequest r;
     r.mutable_filter()->add_severities(v1::EVENT_SEVERITY_ERROR);
