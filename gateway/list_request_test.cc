@@ -243,6 +243,17 @@ TEST_F(ListRequestTest, OnlyAJsonPathOnOneTenantAndOneValuePerDimensionIsWalked)
   q = Check(req, two);
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(ListWalkStatement(*q, "id"), "");
+  v1::Principal all;  // every tenant: no tenant index to walk
+  all.add_tenants("*");
+  q = Check(req, all);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(ListWalkStatement(*q, "id"), "");
+  // ... unless the filter names one tenant.
+  f.add_tenant_ids("tenant-beta");
+  q = Check(req, all);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_THAT(ListWalkStatement(*q, "id"), ::testing::StartsWith("SELECT id FROM (SELECT * FROM event_log WHERE "
+                                                                 "tenant_id = $1 AND TRUE ORDER BY"));
 }
 
 TEST_F(ListRequestTest, SeveralValuesBecomeOneOrderedScanEach) {

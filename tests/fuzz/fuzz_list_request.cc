@@ -107,7 +107,8 @@ std::set<std::string> CheckBranch(const gateway::ListQuery& q, const std::string
 // JSONPath condition is taken out of it.
 void CheckWalk(const gateway::ListQuery& q) {
   if (q.walk_branch.empty()) {
-    if (!q.walk_where.empty() || !q.walk_path.empty()) fuzz::Fail("a walk without a branch");
+    if (!q.walk_where.empty() || !q.walk_path.empty() || !gateway::ListWalkStatement(q, "x").empty())
+      fuzz::Fail("a walk without a branch");
     return;
   }
   if (q.branches.size() != 1 || q.tenants.size() != 1) fuzz::Fail("a walk over several branches or tenants");
@@ -121,13 +122,19 @@ void CheckWalk(const gateway::ListQuery& q) {
   const size_t cursor = where.find(" AND (occurred_at, id) > (");
   where.insert(cursor == std::string::npos ? where.size() : cursor, " AND " + q.walk_path);
   if (where != q.where) fuzz::Fail("the walk's conditions are not the statement's: " + q.walk_where);
-  // Its branch names the same parameters as the statement's branch, less the index form.
-  std::vector<size_t> walk_used, branch_used;
-  Placeholders(q.walk_branch, walk_used);
-  Placeholders(q.branches[0], branch_used);
-  std::erase(branch_used, walk_used.front());
-  walk_used.erase(walk_used.begin());
-  if (walk_used != branch_used) fuzz::Fail("the walk's type or source is not the statement's: " + q.walk_branch);
+  // Its branch is the statement's branch less the index form: same columns, same values.
+  std::string branch = q.branches[0];
+  const std::string_view after_tenant = std::string_view(q.walk_branch).substr(std::string_view("tenant_id = ").size());
+  const std::string k(after_tenant.substr(0, after_tenant.find(' ')));  // "$N"
+  const std::string gin = " AND ARRAY[tenant_id] @> ARRAY[" + k + "::text]";
+  if (const size_t at = branch.find(gin); at != std::string::npos) branch.erase(at, gin.size());
+  if (branch != q.walk_branch) fuzz::Fail("the walk's branch is not the statement's: " + q.walk_branch);
+  // The statement: the first (limit + 1) * 64 rows in order, then the path, limit + 1.
+  const std::string want = "SELECT x FROM (SELECT * FROM event_log WHERE " + q.walk_branch + " AND " + q.walk_where +
+                           " ORDER BY occurred_at, id LIMIT " +
+                           std::to_string((q.limit + 1) * gateway::kWalkRowsPerResult) + ") AS event_log WHERE " +
+                           q.walk_path + " ORDER BY occurred_at, id LIMIT " + std::to_string(q.limit + 1);
+  if (gateway::ListWalkStatement(q, "x") != want) fuzz::Fail("walk statement: " + gateway::ListWalkStatement(q, "x"));
 }
 
 void CheckStatement(const gateway::ListQuery& q) {
