@@ -414,6 +414,12 @@ int main(int argc, char** argv) {
   app.add_option("--latency-runs", latency_runs, "Consecutive latency runs (each gateway, then raw)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  int warmup = 60;
+  app.add_option("--warmup-seconds", warmup,
+                 "Before the latency runs, this long of the same unary load and then of raw librdkafka's, printed "
+                 "and not counted")
+      ->check(CLI::Range(0, 600))
+      ->capture_default_str();
   app.add_flag("--latency-only", latency_only, "Skip the throughput runs");
   app.add_option("--slow-ms", slow_ms, "List unary calls slower than this on stderr, by send time (0: none)")
       ->capture_default_str();
@@ -511,6 +517,15 @@ int main(int argc, char** argv) {
       rate, latency_runs, seconds, std::thread::hardware_concurrency());
   std::printf(
       "  run | gateway p50     p99   p99.9     max  errors machine | raw p50     p99 machine | p99 x raw  <= 3x\n");
+  if (warmup > 0) {
+    int64_t errors = 0;
+    Percentiles g = UnaryLatency(target, tmpl, rate, warmup, &errors, 0);
+    Percentiles r = RawLatency(bootstrap, topic, tmpl, rate, warmup);
+    std::printf(
+        "  warm-up, %d s each, not counted: gateway p50 %.2f p99 %.2f max %.2f (%lld errors) | raw p50 %.2f p99 %.2f\n",
+        warmup, g.p50, g.p99, g.max, static_cast<long long>(errors), r.p50, r.p99);
+    std::fflush(stdout);
+  }
   int met = 0;
   std::vector<double> gw_p99s, ratios;
   for (int run = 1; run <= latency_runs; ++run) {
