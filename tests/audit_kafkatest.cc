@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "common/pg.h"
@@ -390,13 +392,21 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   auto p = kafka::Producer::Create({.bootstrap_servers = bootstrap_}, *catalog_);
   ASSERT_TRUE(p.ok()) << p.status();
   const std::string topic = catalog_->Find("kpi.changed")->topic;
+  // Where each event landed, so a failure can say which records went missing.
+  std::mutex landed_mu;
+  std::map<std::string, std::string> landed;  // event id -> "partition@offset"
   auto produce = [&](const v1::Envelope& e) {
     (*p)->SendRecord({.topic = topic,
                       .key = e.tenant_id(),
                       .value = e.SerializeAsString(),
                       .headers = contracts::ToKafkaHeaders(e),
                       .event_id = e.id()},
-                     [](absl::StatusOr<kafka::DeliveryReport> r) { EXPECT_TRUE(r.ok()) << r.status(); });
+                     [&](absl::StatusOr<kafka::DeliveryReport> r) {
+                       EXPECT_TRUE(r.ok()) << r.status();
+                       if (!r.ok()) return;
+                       std::lock_guard lock(landed_mu);
+                       landed[r->event_id] = Cat(r->partition, "@", r->offset);
+                     });
   };
   v1::Envelope poison = KpiChanged("tenant-a");
   poison.set_correlation_id(Incompressible(4000));
@@ -453,6 +463,28 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   }
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(Scalar("SELECT count(*) FROM event_log"), "50");
+  if (Scalar("SELECT count(*) FROM event_log") != "50") {
+    // Which records are missing, and where the group stands: enough to tell a record never
+    // read from one read and not stored.
+    std::string missing;
+    {
+      std::lock_guard lock(landed_mu);
+      for (const auto& [id, at] : landed)
+        if (id != poison.id() && Scalar(Cat("SELECT count(*) FROM event_log WHERE id = '", id, "'")) != "1")
+          missing += Cat(" ", id, " at ", at, ";");
+    }
+    kafka::PartitionListHandle list(rd_kafka_topic_partition_list_new(partitions));
+    for (int i = 0; i < partitions; ++i) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), i);
+    std::string offsets;
+    if (rd_kafka_committed(rk.get(), list.get(), 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+      for (int i = 0; i < list->cnt; ++i)
+        offsets += Cat(" ", list->elems[i].partition, ": committed ", list->elems[i].offset, " end ",
+                       ends[list->elems[i].partition], ";");
+    const kafka::ConsumerStats stats = (*c)->stats();
+    ADD_FAILURE() << "missing from event_log:" << missing << "\ngroup offsets:" << offsets << "\nconsumer: delivered "
+                  << stats.delivered << ", batches " << stats.batches << ", handler failures " << stats.handler_failures
+                  << ", undecodable " << stats.undecodable;
+  }
   EXPECT_EQ(Scalar("SELECT count(DISTINCT tenant_id) FROM event_log"), "5");
   EXPECT_EQ(Scalar("SELECT count(*) FROM event_dead_letter"), "2");
   EXPECT_EQ(Scalar(Cat("SELECT category FROM event_dead_letter WHERE event_id = '", poison.id(), "'")), "invalid");
