@@ -394,18 +394,22 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
   const std::string topic = catalog_->Find("kpi.changed")->topic;
   // Where each event landed, so a failure can say which records went missing.
   std::mutex landed_mu;
-  std::map<std::string, std::string> landed;  // event id -> "partition@offset"
+  std::map<std::string, std::string> landed;  // event id -> "partition@offset", or why not
   auto produce = [&](const v1::Envelope& e) {
+    {
+      std::lock_guard lock(landed_mu);
+      landed[e.id()] = "no partition (no delivery report)";
+    }
     (*p)->SendRecord({.topic = topic,
                       .key = e.tenant_id(),
                       .value = e.SerializeAsString(),
                       .headers = contracts::ToKafkaHeaders(e),
                       .event_id = e.id()},
-                     [&](absl::StatusOr<kafka::DeliveryReport> r) {
+                     [&, id = e.id()](absl::StatusOr<kafka::DeliveryReport> r) {
                        EXPECT_TRUE(r.ok()) << r.status();
-                       if (!r.ok()) return;
                        std::lock_guard lock(landed_mu);
-                       landed[r->event_id] = Cat(r->partition, "@", r->offset);
+                       landed[id] = r.ok() ? Cat(r->partition, "@", r->offset)
+                                           : Cat("no partition (delivery failed: ", r.status().message(), ")");
                      });
   };
   v1::Envelope poison = KpiChanged("tenant-a");

@@ -648,13 +648,22 @@ def main():
             open_jobs = int(pg.one(f"SELECT count(*) FROM {schema}.mdm_profile_job WHERE status IN ('pending','running')"))
             if n != last:
                 last, last_change = n, time.monotonic()
-            # A flat event_log alone is not enough: after a SIGKILL the audit group stays in
-            # its rebalance until the dead member's session times out (45 s), storing nothing.
+            # A flat event_log alone is not enough: after a SIGKILL a group stays in its
+            # rebalance until the dead member's session times out (45 s), consuming nothing.
+            # The profiler's group first: a data.refreshed it has not yet read makes a new job,
+            # whose profile event goes through the outbox to the audit log. Then, in that
+            # order, no open job, nothing unsent, and the audit group at the end.
             if time.monotonic() - last_change >= args.quiet_s and unsent == 0 and open_jobs == 0:
-                lag = audit_lag(kafka, prefix, audit_group)
-                if lag == 0:
-                    break
-                log(f"event_log flat at {n} rows for {time.monotonic() - last_change:.0f}s, but audit lag {lag}")
+                behind = {"profiler": group_lag(kafka, prefix, profiler_group, own_topics=True)}
+                if behind["profiler"] == 0:
+                    open_jobs = int(pg.one(f"SELECT count(*) FROM {schema}.mdm_profile_job WHERE status IN ('pending','running')"))
+                    unsent = int(pg.one(f"SELECT count(*) FROM {schema}.event_outbox WHERE sent_at IS NULL"))
+                    if open_jobs == 0 and unsent == 0:
+                        behind["audit"] = group_lag(kafka, prefix, audit_group)
+                        if behind["audit"] == 0:
+                            break
+                log(f"event_log flat at {n} rows for {time.monotonic() - last_change:.0f}s, but lag {behind}, "
+                    f"open jobs {open_jobs}, unsent {unsent}")
                 last_change = time.monotonic() - args.quiet_s + 5  # look again in 5 s
             if time.monotonic() - t_drain > args.drain_s:
                 log(f"drain deadline: event_log {n}, unsent {unsent}, open jobs {open_jobs}")
@@ -711,10 +720,14 @@ def wait_port(port, proc, timeout):
     raise RuntimeError(f"{proc.name} not listening on {port} after {timeout}s")
 
 
-def audit_lag(kafka, prefix, group):
+def group_lag(kafka, prefix, group, own_topics=False):
+    """Records on the topics not yet committed by the group. own_topics: only the topics the
+    group has committed anything on (a consumer of a few topics, like the profiler); a
+    partition of such a topic without a commit counts from 0."""
     committed = kafka.committed(group)  # first: a commit never passes the end read after it
     ends = kafka.end_offsets(prefix)
-    return sum(max(0, e - (committed.get(k) or 0)) for k, e in ends.items())
+    topics = {t for t, _ in committed}
+    return sum(max(0, e - (committed.get(k) or 0)) for k, e in ends.items() if not own_topics or k[0] in topics)
 
 
 def supervise(procs, chaos_log):
