@@ -4,64 +4,72 @@
 
 namespace sluice::gateway {
 
-DedupWindow::DedupWindow(absl::Duration window, size_t capacity)
-    : window_(window),
+DedupWindow::DedupWindow(absl::Duration window, size_t capacity, size_t (*hash)(std::string_view))
+    : hash_(hash),
+      window_(window),
       shard_capacity_(capacity >= kMinShardedCapacity ? (capacity + kShards - 1) / kShards : capacity) {
   const size_t shards = capacity >= kMinShardedCapacity ? kShards : 1;
   for (size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
 void DedupWindow::EvictLocked(Shard& shard, absl::Time now) {
-  while (!shard.order.empty()) {
-    auto it = shard.entries.find(shard.order.front());
-    bool expired = it != shard.entries.end() && it->second->finished && now - it->second->at > window_;
-    bool over = shard.entries.size() > shard_capacity_ && it != shard.entries.end() && it->second->finished;
-    if (it == shard.entries.end()) {
-      shard.order.pop_front();
-    } else if (expired || over) {
-      shard.entries.erase(it);
-      shard.order.pop_front();
-    } else {
-      break;  // in-flight entries stay until they finish
+  while (!shard.queue.empty()) {
+    Entry& oldest = shard.queue.front();
+    if (oldest.state == Entry::State::kInFlight) break;  // in-flight entries stay until they finish
+    if (oldest.state == Entry::State::kDone) {
+      if (now - oldest.at <= window_ && shard.index.size() <= shard_capacity_) break;
+      if (oldest.indexed) shard.index.erase(oldest.hash);
     }
+    shard.queue.pop_front();  // a failed entry left the index when it failed
+    ++shard.front_seq;
   }
 }
 
 void DedupWindow::Publish(const std::string& id, const Start& start, Done done, absl::Time now) {
-  Shard& shard = *shards_[shards_.size() == 1 ? 0 : absl::Hash<std::string>{}(id) % shards_.size()];
-  std::shared_ptr<Entry> entry;
+  const size_t hash = hash_ != nullptr ? hash_(id) : absl::Hash<std::string_view>{}(id);
+  // The shard from the hash's top bits: the table inside it takes its slot and its tag
+  // from the low ones, which would otherwise be the same for every id of a shard.
+  Shard& shard = *shards_[shards_.size() == 1 ? 0 : (hash >> 56) % shards_.size()];
+  uint64_t seq;
   {
     std::unique_lock lock(shard.mu);
     EvictLocked(shard, now);
-    auto it = shard.entries.find(id);
-    if (it != shard.entries.end()) {
-      if (!it->second->finished) {
-        it->second->waiters.push_back(std::move(done));
+    auto [it, added] = shard.index.try_emplace(hash, shard.front_seq + shard.queue.size());
+    if (!added) {
+      Entry& first = shard.queue[it->second - shard.front_seq];
+      if (first.id == id) {
+        if (first.state == Entry::State::kInFlight) {
+          first.waiters.push_back(std::move(done));
+          return;
+        }
+        v1::Delivery d = first.delivery;
+        lock.unlock();
+        d.set_duplicate(true);
+        done(std::move(d));
         return;
       }
-      v1::Delivery first = it->second->delivery;
-      lock.unlock();
-      first.set_duplicate(true);
-      done(std::move(first));
-      return;
     }
-    entry = std::make_shared<Entry>();
-    entry->at = now;
-    shard.order.push_back(id);
-    entry->order = std::prev(shard.order.end());
-    shard.entries.emplace(id, entry);
+    seq = shard.front_seq + shard.queue.size();
+    Entry& entry = shard.queue.emplace_back();
+    entry.id = id;
+    entry.hash = hash;
+    entry.indexed = added;
+    entry.at = now;
   }
-  start([&shard, entry, done = std::move(done)](absl::StatusOr<v1::Delivery> result) {
+  // The entry stays in the queue while in flight, so `seq` still names it here.
+  start([&shard, seq, done = std::move(done)](absl::StatusOr<v1::Delivery> result) {
     std::vector<Done> waiters;
     {
       std::lock_guard lock(shard.mu);
-      waiters.swap(entry->waiters);
+      Entry& entry = shard.queue[seq - shard.front_seq];
+      waiters.swap(entry.waiters);
       if (result.ok()) {
-        entry->finished = true;
-        entry->delivery = *result;
+        entry.state = Entry::State::kDone;
+        entry.delivery = *result;
       } else {
-        shard.entries.erase(*entry->order);  // a retry may publish again
-        shard.order.erase(entry->order);
+        entry.state = Entry::State::kFailed;  // a retry may publish again
+        if (entry.indexed) shard.index.erase(entry.hash);
+        entry.indexed = false;
       }
     }
     done(result);
@@ -81,7 +89,7 @@ size_t DedupWindow::size() const {
   size_t n = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mu);
-    n += shard->entries.size();
+    n += shard->index.size();
   }
   return n;
 }

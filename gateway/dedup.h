@@ -4,11 +4,12 @@
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
+#include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/v1/gateway.pb.h"
@@ -26,6 +27,16 @@ namespace sluice::gateway {
 // hash table and a lock each) once the capacity is large enough to split: one lock was a
 // quarter of a batched publish's CPU time, most of it waiting. Each shard keeps its share
 // of the capacity, so "oldest first" holds per shard.
+//
+// A full window holds `capacity` ids, far more than fit in a CPU cache, and every publish
+// both adds one and forgets the oldest, so what costs is memory touched, not instructions.
+// A shard therefore keeps its entries in one queue in publish order (a deque: appended at
+// the back, forgotten from the front, each entry in place for its whole life), and its
+// index maps the 64-bit hash of an id to the entry's sequence number: 16 bytes a slot,
+// so the index stays in cache, and forgetting the oldest reads only the queue's front.
+// The entry's own id decides a match, so two ids with the same hash are never taken for
+// one another; the later of two such ids is published without a place in the index (it
+// is not deduplicated, which with 64-bit hashes is a chance in 10^14 for a full window).
 class DedupWindow {
  public:
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
@@ -36,7 +47,8 @@ class DedupWindow {
   // Below this capacity one shard keeps the oldest-first order exact.
   static constexpr size_t kMinShardedCapacity = 4096;
 
-  DedupWindow(absl::Duration window, size_t capacity);
+  // `hash` replaces the hash of the ids (tests make two ids collide with it).
+  DedupWindow(absl::Duration window, size_t capacity, size_t (*hash)(std::string_view) = nullptr);
 
   // Publishes `id` through `start` unless it is remembered or in flight; `done` runs
   // exactly once (on this thread for a remembered id, else on the publisher's thread).
@@ -46,19 +58,25 @@ class DedupWindow {
 
  private:
   struct Entry {
+    enum class State : uint8_t { kInFlight, kDone, kFailed };
+    std::string id;
+    size_t hash;   // of id
+    bool indexed;  // the index holds this entry under `hash`
     absl::Time at;
-    bool finished = false;
-    v1::Delivery delivery;
-    std::vector<Done> waiters;
-    std::list<std::string>::iterator order;
+    State state = State::kInFlight;
+    v1::Delivery delivery;      // kDone: the first publication
+    std::vector<Done> waiters;  // kInFlight: publishes of the same id waiting for it
   };
   struct Shard {
     mutable std::mutex mu;
-    absl::flat_hash_map<std::string, std::shared_ptr<Entry>> entries;
-    std::list<std::string> order;  // oldest first
+    std::deque<Entry> queue;  // publish order, oldest first; entry seq is front_seq + its position
+    uint64_t front_seq = 0;
+    // The entries still remembered (in flight or done; not failed ones): id hash -> seq.
+    absl::flat_hash_map<size_t, uint64_t> index;
   };
   void EvictLocked(Shard& shard, absl::Time now);
 
+  size_t (*const hash_)(std::string_view);
   const absl::Duration window_;
   const size_t shard_capacity_;
   std::vector<std::unique_ptr<Shard>> shards_;

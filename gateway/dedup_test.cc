@@ -91,5 +91,73 @@ TEST(DedupWindow, ShardedWindowStillFindsEveryIdAndBoundsItsSize) {
   EXPECT_GE(w.size(), kCapacity - DedupWindow::kShards * 64);
 }
 
+TEST(DedupWindow, IdsWithTheSameHashAreNeverTakenForOneAnother) {
+  // Every id hashes alike: the first keeps the index's place, the second is published as
+  // its own event (and, having no place, is not deduplicated), never answered as the first.
+  DedupWindow w(absl::Minutes(10), 100, [](std::string_view) -> size_t { return 7; });
+  int starts = 0;
+  auto start = [&](DedupWindow::Done done) { done(D(++starts)); };
+  std::vector<absl::StatusOr<v1::Delivery>> got;
+  auto keep = [&](absl::StatusOr<v1::Delivery> r) { got.push_back(std::move(r)); };
+  w.Publish("a", start, keep);
+  w.Publish("b", start, keep);
+  w.Publish("a", start, keep);
+  w.Publish("b", start, keep);
+  EXPECT_EQ(starts, 3);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_FALSE(got[0]->duplicate());
+  EXPECT_FALSE(got[1]->duplicate());
+  EXPECT_EQ(got[1]->offset(), 2);
+  EXPECT_TRUE(got[2]->duplicate());
+  EXPECT_EQ(got[2]->offset(), 1);  // a's own first delivery, not b's
+  EXPECT_FALSE(got[3]->duplicate());
+  EXPECT_EQ(w.size(), 1u);
+}
+
+TEST(DedupWindow, AFailureAmongFinishedEntriesIsPassedOverAndForgotten) {
+  DedupWindow w(absl::Seconds(60), 3);
+  std::vector<DedupWindow::Done> pending;
+  int starts = 0;
+  auto start = [&](DedupWindow::Done done) {
+    ++starts;
+    pending.push_back(std::move(done));
+  };
+  const absl::Time t = absl::FromUnixSeconds(1000);
+  auto ignore = [](auto) {};
+  w.Publish("a", start, ignore, t);
+  w.Publish("b", start, ignore, t);
+  w.Publish("c", start, ignore, t);
+  // Finished out of order: c, then b fails, then a (the oldest, in flight until now).
+  pending[2](D(3));
+  pending[1](absl::UnavailableError("broker down"));
+  EXPECT_EQ(w.size(), 2u);
+  pending[0](D(1));
+  // b failed: published again; a and c are still remembered.
+  absl::StatusOr<v1::Delivery> a, c;
+  w.Publish(
+      "a", start, [&](auto r) { a = r; }, t + absl::Seconds(1));
+  w.Publish(
+      "c", start, [&](auto r) { c = r; }, t + absl::Seconds(1));
+  ASSERT_TRUE(a.ok() && c.ok());
+  EXPECT_TRUE(a->duplicate() && c->duplicate());
+  EXPECT_EQ(a->offset(), 1);
+  EXPECT_EQ(c->offset(), 3);
+  w.Publish("b", start, ignore, t + absl::Seconds(1));
+  EXPECT_EQ(starts, 4);
+  pending[3](D(4));
+  // Past the window, every entry goes; new ids still get their own publication.
+  for (int i = 0; i < 10; ++i) w.Publish(common::Cat("later-", i), start, ignore, t + absl::Seconds(120));
+  EXPECT_EQ(starts, 14);
+  for (size_t i = 4; i < pending.size(); ++i) pending[i](D(static_cast<int64_t>(i + 1)));
+  // The next publish forgets the oldest down to the capacity; the newest is still there.
+  absl::StatusOr<v1::Delivery> late;
+  w.Publish(
+      "later-9", start, [&](auto r) { late = r; }, t + absl::Seconds(121));
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE(late->duplicate());
+  EXPECT_EQ(late->offset(), 14);
+  EXPECT_EQ(w.size(), 3u);
+}
+
 }  // namespace
 }  // namespace sluice::gateway
