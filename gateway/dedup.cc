@@ -37,12 +37,12 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
     auto [it, added] = shard.index.try_emplace(hash, shard.front_seq + shard.queue.size());
     if (!added) {
       Entry& first = shard.queue[it->second - shard.front_seq];
-      if (first.id == id) {
+      if (first.id() == id) {
         if (first.state == Entry::State::kInFlight) {
           first.waiters.push_back(std::move(done));
           return;
         }
-        v1::Delivery d = first.delivery;
+        v1::Delivery d = Recall(first);
         lock.unlock();
         d.set_duplicate(true);
         done(std::move(d));
@@ -51,7 +51,12 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
     }
     seq = shard.front_seq + shard.queue.size();
     Entry& entry = shard.queue.emplace_back();
-    entry.id = id;
+    entry.id_len = id.size();
+    if (id.size() <= Entry::kInlineId) {
+      id.copy(entry.inline_id, id.size());
+    } else {
+      entry.long_id = id;
+    }
     entry.hash = hash;
     entry.indexed = added;
     entry.at = now;
@@ -65,7 +70,7 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
       waiters.swap(entry.waiters);
       if (result.ok()) {
         entry.state = Entry::State::kDone;
-        entry.delivery = *result;
+        Remember(shard, entry, *result);
       } else {
         entry.state = Entry::State::kFailed;  // a retry may publish again
         if (entry.indexed) shard.index.erase(entry.hash);
@@ -83,6 +88,33 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
       w(std::move(d));
     }
   });
+}
+
+void DedupWindow::Remember(Shard& shard, Entry& entry, const v1::Delivery& d) {
+  auto topic = shard.topics.find(d.topic());
+  if (topic == shard.topics.end()) topic = shard.topics.insert(d.topic()).first;
+  entry.topic = &*topic;
+  entry.partition = d.partition();
+  entry.offset = d.offset();
+  if (entry.id().ends_with(d.event_id())) {
+    entry.event_id_suffix = d.event_id().size();
+  } else {
+    entry.other_event_id = d.event_id();
+  }
+}
+
+v1::Delivery DedupWindow::Recall(const Entry& entry) {
+  v1::Delivery d;
+  const std::string_view id = entry.id();
+  if (entry.other_event_id.empty()) {
+    d.set_event_id(std::string(id.substr(id.size() - entry.event_id_suffix)));
+  } else {
+    d.set_event_id(entry.other_event_id);
+  }
+  d.set_topic(*entry.topic);
+  d.set_partition(entry.partition);
+  d.set_offset(entry.offset);
+  return d;
 }
 
 size_t DedupWindow::size() const {

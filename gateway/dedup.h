@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,12 +60,29 @@ class DedupWindow {
  private:
   struct Entry {
     enum class State : uint8_t { kInFlight, kDone, kFailed };
-    std::string id;
+    static constexpr size_t kInlineId = 64;
+    std::string_view id() const {
+      return id_len <= kInlineId ? std::string_view(inline_id, id_len) : std::string_view(long_id);
+    }
     size_t hash;   // of id
     bool indexed;  // the index holds this entry under `hash`
-    absl::Time at;
     State state = State::kInFlight;
-    v1::Delivery delivery;      // kDone: the first publication
+    absl::Time at;
+    // The id in place when short (the gateway's "tenant/event id" nearly always is), so an
+    // entry allocates nothing of its own.
+    size_t id_len;
+    char inline_id[kInlineId];
+    std::string long_id;
+    // kDone: the first publication. Its event id is the id's last `event_id_suffix`
+    // characters (as the gateway's are), else `other_event_id`; the topic is one of the
+    // shard's `topics`. No string is allocated here by the producer's delivery thread
+    // and freed by a publishing thread: those frees across threads cost more than the
+    // rest of the window.
+    const std::string* topic = nullptr;
+    int32_t partition = 0;
+    int64_t offset = 0;
+    size_t event_id_suffix = 0;
+    std::string other_event_id;
     std::vector<Done> waiters;  // kInFlight: publishes of the same id waiting for it
   };
   struct Shard {
@@ -73,7 +91,11 @@ class DedupWindow {
     uint64_t front_seq = 0;
     // The entries still remembered (in flight or done; not failed ones): id hash -> seq.
     absl::flat_hash_map<size_t, uint64_t> index;
+    // The topics of the deliveries remembered (the catalog's: a handful), each once.
+    std::set<std::string, std::less<>> topics;
   };
+  static void Remember(Shard& shard, Entry& entry, const v1::Delivery& d);
+  static v1::Delivery Recall(const Entry& entry);
   void EvictLocked(Shard& shard, absl::Time now);
 
   size_t (*const hash_)(std::string_view);

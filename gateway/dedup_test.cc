@@ -159,5 +159,32 @@ TEST(DedupWindow, AFailureAmongFinishedEntriesIsPassedOverAndForgotten) {
   EXPECT_EQ(w.size(), 3u);
 }
 
+TEST(DedupWindow, ADuplicateGetsTheFirstDeliveryWhole) {
+  // Short and long ids (kept in place or not), event ids that end the id or do not.
+  DedupWindow w(absl::Minutes(10), 100);
+  const std::string long_tenant(100, 't');
+  for (const auto& [id, event_id] : std::vector<std::pair<std::string, std::string>>{
+           {"tenant-a/e-1", "e-1"}, {long_tenant + "/e-2", "e-2"}, {"tenant-a/x", "other-id"}, {long_tenant, "y"}}) {
+    auto start = [&](DedupWindow::Done done) {
+      v1::Delivery d;
+      d.set_event_id(event_id);
+      d.set_topic("it-123.sluice.data");
+      d.set_partition(5);
+      d.set_offset(77);
+      done(d);
+    };
+    absl::StatusOr<v1::Delivery> first, again;
+    w.Publish(id, start, [&](auto r) { first = r; });
+    w.Publish(id, start, [&](auto r) { again = r; });
+    ASSERT_TRUE(first.ok() && again.ok()) << id;
+    EXPECT_TRUE(again->duplicate()) << id;
+    EXPECT_EQ(again->event_id(), event_id) << id;
+    EXPECT_EQ(again->topic(), "it-123.sluice.data") << id;
+    EXPECT_EQ(again->partition(), 5) << id;
+    EXPECT_EQ(again->offset(), 77) << id;
+  }
+  EXPECT_EQ(w.size(), 4u);
+}
+
 }  // namespace
 }  // namespace sluice::gateway
