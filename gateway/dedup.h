@@ -37,7 +37,7 @@ namespace sluice::gateway {
 // so the index stays in cache, and forgetting the oldest reads only the queue's front.
 // The entry's own id decides a match, so two ids with the same hash are never taken for
 // one another; the later of two such ids is published without a place in the index (it
-// is not deduplicated, which with 64-bit hashes is a chance in 10^14 for a full window).
+// is not deduplicated: with 64-bit hashes, about one publish in 10^15 when the window is full).
 class DedupWindow {
  public:
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
