@@ -17,7 +17,9 @@ void DedupWindow::EvictLocked(Shard& shard, absl::Time now) {
     Entry& oldest = shard.queue.front();
     if (oldest.state == Entry::State::kInFlight) break;  // in-flight entries stay until they finish
     if (oldest.state == Entry::State::kDone) {
-      if (now - oldest.at <= window_ && shard.index.size() <= shard_capacity_) break;
+      // The queue's length, not the index's: failed entries wait in the queue too (until
+      // they reach its front), and must not pile up behind a young one during an outage.
+      if (now - oldest.at <= window_ && shard.queue.size() <= shard_capacity_) break;
       if (oldest.indexed) shard.index.erase(oldest.hash);
     }
     shard.queue.pop_front();  // a failed entry left the index when it failed
@@ -115,6 +117,15 @@ v1::Delivery DedupWindow::Recall(const Entry& entry) {
   d.set_partition(entry.partition);
   d.set_offset(entry.offset);
   return d;
+}
+
+size_t DedupWindow::held() const {
+  size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    n += shard->queue.size();
+  }
+  return n;
 }
 
 size_t DedupWindow::size() const {

@@ -55,7 +55,10 @@ class DedupWindow {
   // exactly once (on this thread for a remembered id, else on the publisher's thread).
   void Publish(const std::string& id, const Start& start, Done done, absl::Time now = absl::Now());
 
+  // Ids remembered.
   size_t size() const;
+  // Entries held, remembered or not (in flight, failed, or sharing a hash): the memory.
+  size_t held() const;
 
  private:
   struct Entry {

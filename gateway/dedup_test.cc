@@ -2,6 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include "common/strings.h"
 
 namespace sluice::gateway {
@@ -184,6 +192,121 @@ TEST(DedupWindow, ADuplicateGetsTheFirstDeliveryWhole) {
     EXPECT_EQ(again->offset(), 77) << id;
   }
   EXPECT_EQ(w.size(), 4u);
+}
+
+TEST(DedupWindow, FailuresDuringAnOutageDoNotPileUpBehindARememberedId) {
+  // A young remembered id at the front, then every publish fails (a broker outage): the
+  // failed entries count toward the capacity, so what the window holds stays bounded.
+  DedupWindow w(absl::Minutes(10), 3);
+  const absl::Time t = absl::FromUnixSeconds(1000);
+  w.Publish(
+      "ok", [](DedupWindow::Done done) { done(D(1)); }, [](auto) {}, t);
+  auto fail = [](DedupWindow::Done done) { done(absl::UnavailableError("broker down")); };
+  for (int i = 0; i < 1000; ++i)
+    w.Publish(
+        common::Cat("retry-", i % 10), fail, [](auto) {}, t + absl::Seconds(1));
+  EXPECT_LE(w.held(), 4u);
+  EXPECT_EQ(w.size(), 0u);  // "ok" made room for them: the capacity bounds memory first
+}
+
+TEST(DedupWindow, AFailedIdWhoseHashAnotherSharesIsRememberedWhenRetried) {
+  DedupWindow w(absl::Minutes(10), 100, [](std::string_view) -> size_t { return 7; });
+  DedupWindow::Done pending_a;
+  int starts = 0;
+  auto hold = [&](DedupWindow::Done done) {
+    ++starts;
+    pending_a = std::move(done);
+  };
+  auto ok = [&](DedupWindow::Done done) { done(D(++starts * 10)); };
+  std::vector<absl::StatusOr<v1::Delivery>> got;
+  auto keep = [&](absl::StatusOr<v1::Delivery> r) { got.push_back(std::move(r)); };
+  w.Publish("a", hold, keep);                        // indexed, in flight
+  w.Publish("b", ok, keep);                          // same hash: published, not indexed
+  pending_a(absl::UnavailableError("broker down"));  // a forgotten: its place is free
+  w.Publish("a", ok, keep);                          // the retry takes the place
+  w.Publish("a", ok, keep);                          // and is remembered
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_FALSE(got[2]->duplicate());
+  EXPECT_TRUE(got[3]->duplicate());
+  EXPECT_EQ(got[3]->offset(), got[2]->offset());
+  EXPECT_EQ(starts, 3);
+}
+
+TEST(DedupWindow, PublishersAndADeliveryThreadTogether) {
+  // Three publishing threads and one delivering thread (as in the gateway), ids repeated
+  // across threads, a few deliveries failing: every publish is answered exactly once, and
+  // every duplicate carries the delivery of a publish of its own id that was stored.
+  DedupWindow w(absl::Minutes(10), 4096);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<std::string, DedupWindow::Done>> queued;
+  bool stop = false;
+  std::thread delivery([&] {
+    int64_t n = 0;
+    for (;;) {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return stop || !queued.empty(); });
+      if (queued.empty()) return;
+      auto [id, done] = std::move(queued.front());
+      queued.pop_front();
+      lock.unlock();
+      if (++n % 97 == 0) {
+        done(absl::UnavailableError("broker down"));
+      } else {
+        v1::Delivery d;
+        d.set_event_id(id);
+        d.set_topic("t");
+        d.set_offset(n);
+        done(d);
+      }
+    }
+  });
+  constexpr int kThreads = 3, kPerThread = 20000;
+  std::atomic<int> answers{0}, failures{0};
+  std::mutex first_mu;
+  std::map<std::string, std::set<int64_t>> stored;  // id -> offsets of its stored publishes
+  std::vector<std::pair<std::string, int64_t>> duplicates;
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < kThreads; ++t) {
+    publishers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = common::Cat("id-", (i * 7 + t * 13) % 3000);
+        auto start = [&, id](DedupWindow::Done done) {
+          {
+            std::lock_guard lock(mu);
+            queued.emplace_back(id, std::move(done));
+          }
+          cv.notify_one();
+        };
+        w.Publish(id, start, [&, id](absl::StatusOr<v1::Delivery> r) {
+          ++answers;
+          if (!r.ok()) {
+            ++failures;
+            return;
+          }
+          EXPECT_EQ(r->event_id(), id);
+          std::lock_guard lock(first_mu);
+          if (r->duplicate()) {
+            duplicates.emplace_back(id, r->offset());
+          } else {
+            stored[id].insert(r->offset());
+          }
+        });
+      }
+    });
+  }
+  for (auto& p : publishers) p.join();
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  delivery.join();
+  EXPECT_EQ(answers.load(), kThreads * kPerThread);
+  EXPECT_GT(failures.load(), 0);
+  EXPECT_GT(duplicates.size(), 10000u);
+  std::lock_guard lock(first_mu);
+  for (const auto& [id, offset] : duplicates) EXPECT_TRUE(stored[id].contains(offset)) << id << " at " << offset;
 }
 
 }  // namespace
