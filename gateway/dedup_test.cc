@@ -171,8 +171,10 @@ TEST(DedupWindow, ADuplicateGetsTheFirstDeliveryWhole) {
   // Short and long ids (kept in place or not), event ids that end the id or do not.
   DedupWindow w(absl::Minutes(10), 100);
   const std::string long_tenant(100, 't');
-  for (const auto& [id, event_id] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& c : std::vector<std::pair<std::string, std::string>>{
            {"tenant-a/e-1", "e-1"}, {long_tenant + "/e-2", "e-2"}, {"tenant-a/x", "other-id"}, {long_tenant, "y"}}) {
+    // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    const std::string id = c.first, event_id = c.second;
     auto start = [&](DedupWindow::Done done) {
       v1::Delivery d;
       d.set_event_id(event_id);
