@@ -119,22 +119,21 @@ v1::Delivery DedupWindow::Recall(const Entry& entry) {
   return d;
 }
 
-size_t DedupWindow::held() const {
+size_t DedupWindow::Count(size_t (*of)(const Shard&)) const {
   size_t n = 0;
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mu);
-    n += shard->queue.size();
+    n += of(*shard);
   }
   return n;
 }
 
+size_t DedupWindow::held() const {
+  return Count([](const Shard& s) { return s.queue.size(); });
+}
+
 size_t DedupWindow::size() const {
-  size_t n = 0;
-  for (const auto& shard : shards_) {
-    std::lock_guard lock(shard->mu);
-    n += shard->index.size();
-  }
-  return n;
+  return Count([](const Shard& s) { return s.index.size(); });
 }
 
 }  // namespace sluice::gateway

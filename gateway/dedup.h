@@ -100,6 +100,8 @@ class DedupWindow {
   static void Remember(Shard& shard, Entry& entry, const v1::Delivery& d);
   static v1::Delivery Recall(const Entry& entry);
   void EvictLocked(Shard& shard, absl::Time now);
+  // The sum of `of` over the shards, each under its lock.
+  size_t Count(size_t (*of)(const Shard&)) const;
 
   size_t (*const hash_)(std::string_view);
   const absl::Duration window_;
