@@ -2,8 +2,10 @@
 // sluice::kafka::Consumer, next to a plain librdkafka producer -> plain librdkafka consumer
 // on the same broker, at the same paced rate and record size, in one run.
 //
-//   gateway path: --publishers PublishStream calls (one event per message) to an in-process
-//                 gateway; t_ack = the client read the event's Delivery; t_recv = the
+//   gateway path: --publishers threads publishing through --streams PublishStream calls to an
+//                 in-process gateway, batching like a Kafka producer (--linger-ms, up to
+//                 --stream-batch envelopes per message; --linger-ms 0: one event per
+//                 message); t_ack = the client read the event's Delivery; t_recv = the
 //                 Consumer's batch handler was called with the record (a consumer group).
 //   raw path:     --publishers threads calling rd_kafka_producev on one producer with the
 //                 gateway producer's settings; t_ack = its delivery report (a dedicated poll
@@ -23,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -68,6 +71,13 @@ Percentiles Summarize(std::vector<double> v) {
 // the publisher has read its acknowledgement (that latency is then negative, and counted).
 class Tracker {
  public:
+  // When the publisher handed the event over (producev, or the gateway path's Publish).
+  void Sent(const std::string& id, Clock::time_point t) {
+    std::lock_guard lock(mu_);
+    Slot& s = slots_[id];
+    s.sent = t;
+    s.has_sent = true;
+  }
   void Ack(const std::string& id, bool timed, Clock::time_point t) {
     std::lock_guard lock(mu_);
     Slot& s = slots_[id];
@@ -102,8 +112,9 @@ class Tracker {
     }
     return false;
   }
-  // Latencies (ms) of the timed events with both ends; `missing`: timed acks never received.
-  std::vector<double> Latencies(int64_t* missing, int64_t* negative) const {
+  // Latencies (ms) of the timed events with both ends, from the acknowledgement (or, with
+  // `from_send`, from the hand-over); `missing`: timed acks never received.
+  std::vector<double> Latencies(int64_t* missing, int64_t* negative, bool from_send = false) const {
     std::lock_guard lock(mu_);
     std::vector<double> out;
     *missing = *negative = 0;
@@ -113,7 +124,8 @@ class Tracker {
         ++*missing;
         continue;
       }
-      const double ms = Ms(s.recv - s.ack);
+      if (from_send && !s.has_sent) continue;
+      const double ms = Ms(s.recv - (from_send ? s.sent : s.ack));
       if (ms < 0) ++*negative;
       out.push_back(ms);
     }
@@ -122,8 +134,8 @@ class Tracker {
 
  private:
   struct Slot {
-    Clock::time_point ack, recv;
-    bool has_ack = false, has_recv = false, timed = false;
+    Clock::time_point sent, ack, recv;
+    bool has_sent = false, has_ack = false, has_recv = false, timed = false;
   };
   mutable std::mutex mu_;
   std::unordered_map<std::string, Slot> slots_;
@@ -304,44 +316,40 @@ class RawConsumer {
 };
 
 // ---- gateway ---------------------------------------------------------------------
-// One PublishStream per publisher, each on its own connection, one event per message; a
-// reader thread per stream stamps each Delivery as it is read.
+// `streams` PublishStream calls, each on its own connection; publisher p writes to stream
+// p % streams. With linger 0 each event is a message of its own. Otherwise a stream buffers
+// events like a Kafka producer (or the clients' batching publishers): a message with several
+// envelopes goes out when `max_batch` are waiting or `linger` has passed since the first of
+// them. A reader thread per stream stamps each Delivery as it is read; a message's events
+// are all acknowledged together, when the last of them is stored.
 class StreamPublishers {
  public:
   // `mirror`: a second tracker that gets the same acknowledgements (the probe).
-  StreamPublishers(const std::string& target, int n, Tracker& tracker, Tracker* mirror)
-      : tracker_(tracker), mirror_(mirror) {
-    for (int s = 0; s < n; ++s) {
+  StreamPublishers(const std::string& target, int streams, std::chrono::microseconds linger, size_t max_batch,
+                   Tracker& tracker, Tracker* mirror)
+      : linger_(linger), max_batch_(max_batch), tracker_(tracker), mirror_(mirror) {
+    for (int s = 0; s < streams; ++s) {
       auto st = std::make_unique<Stream>();
       grpc::ChannelArguments args;
       args.SetInt("sluice.bench.channel", s);  // separate connections per stream
       st->stub = v1::EventGateway::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
       st->ctx.AddMetadata("authorization", common::Cat("Bearer ", kToken));
       st->stream = st->stub->PublishStream(&st->ctx);
-      st->reader = std::thread([this, raw = st.get()] {
-        v1::PublishStreamResponse r;
-        while (raw->stream->Read(&r)) {
-          const auto now = Clock::now();
-          if (!r.has_ack()) {
-            if (errors_++ == 0) std::fprintf(stderr, "stream: %s\n", r.error().message().c_str());
-            continue;
-          }
-          bool timed;
-          {
-            std::lock_guard lock(raw->mu);
-            auto it = raw->timed.find(r.sequence());
-            timed = it != raw->timed.end() && it->second;
-            if (it != raw->timed.end()) raw->timed.erase(it);
-          }
-          tracker_.Ack(r.ack().event_id(), timed, now);
-          if (mirror_ != nullptr) mirror_->Ack(r.ack().event_id(), timed, now);
-        }
-      });
+      st->reader = std::thread([this, raw = st.get()] { Read(*raw); });
+      if (linger_.count() > 0) st->flusher = std::thread([this, raw = st.get()] { Linger(*raw); });
       streams_.push_back(std::move(st));
     }
   }
   ~StreamPublishers() {
     for (auto& s : streams_) {
+      if (s->flusher.joinable()) {
+        {
+          std::lock_guard lock(s->mu);
+          s->closing = true;
+        }
+        s->cv.notify_all();
+        s->flusher.join();
+      }
       {
         std::lock_guard lock(s->write_mu);
         s->stream->WritesDone();
@@ -352,35 +360,126 @@ class StreamPublishers {
     }
   }
   void Publish(int publisher, const Event& e) {
-    Stream& s = *streams_[static_cast<size_t>(publisher)];
-    v1::PublishStreamRequest req;
-    const uint64_t seq = s.next_seq++;
-    req.set_sequence(seq);
-    *req.mutable_envelope() = e.envelope;
-    {
-      std::lock_guard lock(s.mu);
-      s.timed[seq] = e.timed;
+    Stream& s = *streams_[static_cast<size_t>(publisher) % streams_.size()];
+    if (linger_.count() == 0) {
+      v1::PublishStreamRequest req;
+      *req.mutable_envelope() = e.envelope;
+      Send(s, req, {e.timed});
+      return;
     }
-    std::lock_guard lock(s.write_mu);
-    if (!s.stream->Write(req)) errors_++;
+    std::unique_lock lock(s.mu);
+    if (s.pending.envelopes_size() == 0) s.first = Clock::now();
+    *s.pending.add_envelopes() = e.envelope;
+    s.pending_timed.push_back(e.timed);
+    if (static_cast<size_t>(s.pending.envelopes_size()) >= max_batch_) {
+      Flush(s, lock);
+    } else if (s.pending.envelopes_size() == 1) {
+      lock.unlock();
+      s.cv.notify_all();
+    }
   }
   int64_t errors() const { return errors_.load(); }
+  // Envelopes per message sent so far.
+  double mean_batch() const {
+    const int64_t m = messages_.load();
+    return m == 0 ? 0 : static_cast<double>(envelopes_.load()) / static_cast<double>(m);
+  }
 
  private:
   struct Stream {
     std::unique_ptr<v1::EventGateway::Stub> stub;
     grpc::ClientContext ctx;
     std::unique_ptr<grpc::ClientReaderWriter<v1::PublishStreamRequest, v1::PublishStreamResponse>> stream;
-    std::thread reader;
+    std::thread reader, flusher;
     std::mutex write_mu;
-    uint64_t next_seq = 0;  // written by its one publisher thread only
+    uint64_t next_seq = 0;  // under write_mu
+    std::mutex timed_mu;
+    std::unordered_map<uint64_t, std::vector<bool>> timed;  // per sequence, per envelope
+    // The buffer (linger > 0).
     std::mutex mu;
-    std::unordered_map<uint64_t, bool> timed;
+    std::condition_variable cv;
+    v1::PublishStreamRequest pending;
+    std::vector<bool> pending_timed;
+    Clock::time_point first;
+    bool closing = false;
   };
+
+  void Send(Stream& s, v1::PublishStreamRequest& req, std::vector<bool> timed) {
+    const auto n = static_cast<int64_t>(timed.size());
+    std::lock_guard lock(s.write_mu);
+    const uint64_t seq = s.next_seq++;
+    req.set_sequence(seq);
+    {
+      std::lock_guard tl(s.timed_mu);
+      s.timed[seq] = std::move(timed);
+    }
+    messages_++;
+    envelopes_ += n;
+    if (!s.stream->Write(req)) errors_ += n;
+  }
+  // Sends the buffer; called with s.mu held through `lock`, returns with it released.
+  void Flush(Stream& s, std::unique_lock<std::mutex>& lock) {
+    v1::PublishStreamRequest req;
+    req.Swap(&s.pending);
+    std::vector<bool> timed;
+    timed.swap(s.pending_timed);
+    lock.unlock();
+    Send(s, req, std::move(timed));
+  }
+  void Linger(Stream& s) {
+    std::unique_lock lock(s.mu);
+    while (true) {
+      s.cv.wait(lock, [&] { return s.closing || s.pending.envelopes_size() > 0; });
+      if (s.pending.envelopes_size() == 0) return;  // closing, nothing left
+      const auto due = s.first + linger_;
+      if (!s.closing && Clock::now() < due) {
+        s.cv.wait_until(lock, due);
+        continue;  // re-check: Publish may have flushed a full buffer meanwhile
+      }
+      Flush(s, lock);
+      lock.lock();
+    }
+  }
+  void Read(Stream& s) {
+    v1::PublishStreamResponse r;
+    while (s.stream->Read(&r)) {
+      const auto now = Clock::now();
+      std::vector<bool> timed;
+      {
+        std::lock_guard lock(s.timed_mu);
+        auto it = s.timed.find(r.sequence());
+        if (it != s.timed.end()) {
+          timed = std::move(it->second);
+          s.timed.erase(it);
+        }
+      }
+      if (r.has_error() || (!r.has_ack() && r.results_size() == 0)) {
+        if (errors_.fetch_add(static_cast<int64_t>(std::max<size_t>(timed.size(), 1))) == 0)
+          std::fprintf(stderr, "stream: %s\n", r.error().message().c_str());
+        continue;
+      }
+      auto ack = [&](const v1::Delivery& d, size_t i) {
+        const bool t = i < timed.size() && timed[i];
+        tracker_.Ack(d.event_id(), t, now);
+        if (mirror_ != nullptr) mirror_->Ack(d.event_id(), t, now);
+      };
+      if (r.has_ack()) ack(r.ack(), 0);
+      for (int i = 0; i < r.results_size(); ++i) {
+        if (r.results(i).has_ack()) {
+          ack(r.results(i).ack(), static_cast<size_t>(i));
+        } else if (errors_++ == 0) {
+          std::fprintf(stderr, "stream: %s\n", r.results(i).error().message().c_str());
+        }
+      }
+    }
+  }
+
+  const std::chrono::microseconds linger_;
+  const size_t max_batch_;
   Tracker& tracker_;
   Tracker* mirror_;
   std::vector<std::unique_ptr<Stream>> streams_;
-  std::atomic<int64_t> errors_{0};
+  std::atomic<int64_t> errors_{0}, messages_{0}, envelopes_{0};
 };
 
 // sluice::kafka::Consumer::Run on its own thread; the handler stamps each batch once, on
@@ -445,7 +544,9 @@ class WrapperConsumer {
 int main(int argc, char** argv) {
   using namespace sluice;
   using namespace sluice::bench;
-  int rate = 10000, seconds = 10, rounds = 2, publishers = 4;
+  int rate = 10000, seconds = 10, rounds = 2, publishers = 4, streams = 1;
+  double linger_ms = 1;
+  size_t stream_batch = 500;
   size_t max_batch = kafka::ConsumerConfig{}.max_batch;
   int batch_wait_ms = static_cast<int>(absl::ToInt64Milliseconds(kafka::ConsumerConfig{}.batch_wait));
   std::string fetch_wait_max_ms, fetch_min_bytes;
@@ -455,8 +556,19 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "Events per second, all publishers together")->capture_default_str();
   app.add_option("--seconds", seconds, "Length of each timed phase")->capture_default_str();
   app.add_option("--rounds", rounds, "Timed phases per path, alternating raw and gateway")->capture_default_str();
-  app.add_option("--publishers", publishers, "Concurrent publishers (PublishStream calls / producev threads)")
+  app.add_option("--publishers", publishers, "Concurrent publisher threads (both paths)")
       ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  app.add_option("--streams", streams, "PublishStream calls (one connection each) the gateway path's publishers share")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  app.add_option("--linger-ms", linger_ms,
+                 "Gateway path: how long a stream's first buffered event waits for others (0: one event per "
+                 "message); the raw producer lingers 1 ms")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app.add_option("--stream-batch", stream_batch, "Gateway path: envelopes per PublishStream message at most")
+      ->check(CLI::Range(1, 500))
       ->capture_default_str();
   app.add_option("--max-batch", max_batch, "Consumer max_batch (gateway path)")->capture_default_str();
   app.add_option("--batch-wait-ms", batch_wait_ms, "Consumer batch_wait (gateway path)")->capture_default_str();
@@ -513,6 +625,7 @@ int main(int argc, char** argv) {
 
   Tracker raw_tracker, gw_tracker, probe_tracker;
   int64_t gw_errors = 0, raw_failed = 0;
+  double envelopes_per_message = 0;
   std::vector<double> gaps;
   std::vector<size_t> batch_sizes;
   std::vector<double> raw_commits;
@@ -533,14 +646,17 @@ int main(int argc, char** argv) {
       probe_consumer = std::make_unique<RawConsumer>(bootstrap, prefix + "probe", gw_topic, consumer_settings,
                                                      raw_sync_commit, probe_tracker);
     RawProducer raw_producer(bootstrap, raw_tracker);
-    StreamPublishers streams(target, publishers, gw_tracker, probe ? &probe_tracker : nullptr);
-    auto publish_gw = [&](int p, const Event& e) { streams.Publish(p, e); };
+    StreamPublishers gw_streams(target, streams, std::chrono::microseconds(static_cast<int64_t>(linger_ms * 1000)),
+                                stream_batch, gw_tracker, probe ? &probe_tracker : nullptr);
+    auto publish_gw = [&](int p, const Event& e) { gw_streams.Publish(p, e); };
 
     const size_t n = static_cast<size_t>(rate) * static_cast<size_t>(seconds);
     std::printf(
         "e2e_latency_bench: %d events/s from %d publishers, %d x %d s per path, %zu-byte records, %d "
-        "partitions\n",
-        rate, publishers, rounds, seconds, MakeEvents(tmpl, 1, false)[0].value.size(), gw_spec->partitions());
+        "partitions; gateway path: %d PublishStream call(s), %s\n",
+        rate, publishers, rounds, seconds, MakeEvents(tmpl, 1, false)[0].value.size(), gw_spec->partitions(), streams,
+        linger_ms > 0 ? common::Cat("linger ", linger_ms, " ms, up to ", stream_batch, " envelopes per message").c_str()
+                      : "one event per message");
     std::fflush(stdout);
 
     // Warm-up, untimed: metadata, producer ids, connections and the group joins. Keeps
@@ -568,7 +684,10 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r) {
       auto raw_events = MakeEvents(tmpl, n, true);
       bench::CpuMeter::Mark start = bench::CpuMeter::Now();
-      Paced(n, rate, publishers, [&](int, size_t i) { raw_producer.Produce(raw_spec.name(), raw_events[i]); });
+      Paced(n, rate, publishers, [&](int, size_t i) {
+        raw_tracker.Sent(raw_events[i].id, Clock::now());
+        raw_producer.Produce(raw_spec.name(), raw_events[i]);
+      });
       raw_expected += static_cast<int64_t>(n);
       wait_all(raw_tracker, raw_expected);
       raw_cpu.Add(start, bench::CpuMeter::Now());
@@ -576,45 +695,59 @@ int main(int argc, char** argv) {
       auto gw_events = MakeEvents(tmpl, n, true);
       wrapper.Measure(true);
       start = bench::CpuMeter::Now();
-      Paced(n, rate, publishers, [&](int p, size_t i) { publish_gw(p, gw_events[i]); });
+      Paced(n, rate, publishers, [&](int p, size_t i) {
+        const auto now = Clock::now();
+        gw_tracker.Sent(gw_events[i].id, now);
+        if (probe) probe_tracker.Sent(gw_events[i].id, now);
+        publish_gw(p, gw_events[i]);
+      });
       gw_expected += static_cast<int64_t>(n);
-      wait_all(gw_tracker, gw_expected - streams.errors());
+      wait_all(gw_tracker, gw_expected - gw_streams.errors());
       gw_cpu.Add(start, bench::CpuMeter::Now());
       wrapper.Measure(false);
-      if (probe) wait_all(probe_tracker, gw_expected - streams.errors());
+      if (probe) wait_all(probe_tracker, gw_expected - gw_streams.errors());
     }
-    gw_errors = streams.errors();
+    gw_errors = gw_streams.errors();
+    envelopes_per_message = gw_streams.mean_batch();
     raw_failed = raw_producer.failed();
     gaps = wrapper.gaps_ms();
     batch_sizes = wrapper.batch_sizes();
     raw_commits = raw_consumer.commit_ms();
   }
 
-  int64_t raw_missing, raw_neg, gw_missing, gw_neg;
-  const Percentiles r = Summarize(raw_tracker.Latencies(&raw_missing, &raw_neg));
-  const Percentiles g = Summarize(gw_tracker.Latencies(&gw_missing, &gw_neg));
-  std::printf("\nack -> receipt (ms)                        events      p50      p90      p99      max\n");
-  std::printf(
-      "  raw producer -> raw consumer           %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
-      "negative, %lld failed)\n",
-      r.n, r.p50, r.p90, r.p99, r.max, static_cast<long long>(raw_missing), static_cast<long long>(raw_neg),
-      static_cast<long long>(raw_failed));
-  std::printf(
-      "  gateway PublishStream -> Consumer      %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
-      "negative, %lld errors)\n",
-      g.n, g.p50, g.p90, g.p99, g.max, static_cast<long long>(gw_missing), static_cast<long long>(gw_neg),
-      static_cast<long long>(gw_errors));
-  if (probe) {
-    int64_t pm, pn;
-    const Percentiles pr = Summarize(probe_tracker.Latencies(&pm, &pn));
+  // Two measures: from the acknowledgement (the target's), and from the hand-over to the
+  // publisher, which batching cannot flatter: a batched event is acknowledged only with the
+  // last of its message, so its ack -> receipt shrinks (often below zero) while its
+  // hand-over -> receipt does not.
+  for (const bool from_send : {false, true}) {
+    int64_t raw_missing, raw_neg, gw_missing, gw_neg;
+    const Percentiles r = Summarize(raw_tracker.Latencies(&raw_missing, &raw_neg, from_send));
+    const Percentiles g = Summarize(gw_tracker.Latencies(&gw_missing, &gw_neg, from_send));
+    std::printf("\n%-42s events      p50      p90      p99      max\n",
+                from_send ? "hand-over -> receipt (ms)" : "ack -> receipt (ms)");
     std::printf(
-        "  gateway PublishStream -> raw consumer  %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
-        "negative; the probe)\n",
-        pr.n, pr.p50, pr.p90, pr.p99, pr.max, static_cast<long long>(pm), static_cast<long long>(pn));
+        "  raw producer -> raw consumer           %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
+        "negative, %lld failed)\n",
+        r.n, r.p50, r.p90, r.p99, r.max, static_cast<long long>(raw_missing), static_cast<long long>(raw_neg),
+        static_cast<long long>(raw_failed));
+    std::printf(
+        "  gateway PublishStream -> Consumer      %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
+        "negative, %lld errors)\n",
+        g.n, g.p50, g.p90, g.p99, g.max, static_cast<long long>(gw_missing), static_cast<long long>(gw_neg),
+        static_cast<long long>(gw_errors));
+    if (probe) {
+      int64_t pm, pn;
+      const Percentiles pr = Summarize(probe_tracker.Latencies(&pm, &pn, from_send));
+      std::printf(
+          "  gateway PublishStream -> raw consumer  %8zu  %7.2f  %7.2f  %7.2f  %7.2f   (%lld missing, %lld "
+          "negative; the probe)\n",
+          pr.n, pr.p50, pr.p90, pr.p99, pr.max, static_cast<long long>(pm), static_cast<long long>(pn));
+    }
+    const double bound = 1.5 * r.p99 + 1.0;
+    std::printf("  %s: gateway p99 <= 1.5 x raw p99 + 1 ms = %.2f ms: %s (gateway p99 %.2f)\n",
+                from_send ? "same bound from the hand-over" : "target", bound, g.p99 <= bound ? "met" : "NOT met",
+                g.p99);
   }
-  const double bound = 1.5 * r.p99 + 1.0;
-  std::printf("  target: gateway p99 <= 1.5 x raw p99 + 1 ms = %.2f ms: %s (gateway p99 %.2f)\n", bound,
-              g.p99 <= bound ? "met" : "NOT met", g.p99);
   const Percentiles gp = Summarize(gaps);
   std::vector<double> sizes(batch_sizes.begin(), batch_sizes.end());
   const Percentiles bs = Summarize(sizes);
@@ -622,6 +755,8 @@ int main(int argc, char** argv) {
       "consumer wrapper cadence (timed phases): %zu batches, size p50 %.0f p99 %.0f max %.0f; handler "
       "return -> next call (commit + poll) p50 %.2f p90 %.2f p99 %.2f max %.2f ms\n",
       bs.n, bs.p50, bs.p99, bs.max, gp.p50, gp.p90, gp.p99, gp.max);
+  std::printf("gateway path: %.1f envelopes per PublishStream message on average (warm-up included)\n",
+              envelopes_per_message);
   std::printf("CPU in the timed phases (cores busy on average; the machine has %u):\n",
               std::thread::hardware_concurrency());
   raw_cpu.Print("raw");
