@@ -384,7 +384,7 @@ Percentiles UnaryLatency(const std::string& target, const v1::Envelope& tmpl, in
 int main(int argc, char** argv) {
   using namespace sluice;
   using namespace sluice::bench;
-  int64_t records = 200000;
+  int64_t records = 1000000;
   int streams = 2, rate = 5000, seconds = 10, window = 16, latency_runs = 10;
   bool latency_only = false;
   double slow_ms = 0;
@@ -396,7 +396,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "gateway_bench: sluice-gateway vs a plain librdkafka producer and Kafka's Java producer (same broker, record "
       "size, acks)"};
-  app.add_option("--records", records, "Records per throughput run")
+  app.add_option("--records", records,
+                 "Records per throughput run (the Java producer's rate includes its JIT warm-up: fewer "
+                 "records understate it)")
       ->check(CLI::Range(int64_t{2000}, int64_t{1} << 40))
       ->capture_default_str();
   app.add_option("--streams", streams, "Concurrent PublishStream calls, and PublishBatch callers")
@@ -424,8 +426,21 @@ int main(int argc, char** argv) {
   app.add_option("--slow-ms", slow_ms, "List unary calls slower than this on stderr, by send time (0: none)")
       ->capture_default_str();
   app.add_option("--bootstrap", bootstrap, "Kafka bootstrap servers")->capture_default_str();
+  std::vector<std::string> gateway_settings;
+  app.add_option("--gateway-librdkafka", gateway_settings,
+                 "A producer setting KEY=VALUE for the gateway only, as its --librdkafka flag (repeatable; the "
+                 "baselines keep theirs)");
   CLI11_PARSE(app, argc, argv);
   common::InitLogging("gateway_bench", "warn");
+  gateway::GatewayConfig gateway_config{.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap};
+  for (const auto& kv : gateway_settings) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "--gateway-librdkafka %s: want KEY=VALUE\n", kv.c_str());
+      return 2;
+    }
+    gateway_config.librdkafka[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
 
   const std::string prefix = common::Cat("bench-", std::random_device{}(), ".");
   auto catalog = contracts::Catalog::Default().WithTopicPrefix(prefix);
@@ -448,8 +463,7 @@ int main(int argc, char** argv) {
   auto tokens = gateway::TokenStore::Parse(
       common::Cat("principals { name: \"bench\" token_sha256: \"", gateway::Sha256Hex(kToken), "\" tenants: \"*\" }"));
   prometheus::Registry registry;
-  auto gw = gateway::Gateway::Start({.listen = "127.0.0.1:0", .bootstrap_servers = bootstrap}, *std::move(tokens),
-                                    gateway::RateLimiter(), catalog, registry);
+  auto gw = gateway::Gateway::Start(gateway_config, *std::move(tokens), gateway::RateLimiter(), catalog, registry);
   if (!gw.ok()) {
     std::fprintf(stderr, "gateway: %s\n", std::string(gw.status().message()).c_str());
     return 1;
