@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -94,10 +95,23 @@ absl::StatusOr<PgConnection> PgConnection::Connect(const std::string& dsn, absl:
   return PgConnection(std::move(conn));
 }
 
+namespace {
+std::atomic<int64_t> default_statement_timeout_ms{0};
+}  // namespace
+
+void SetDefaultStatementTimeout(absl::Duration timeout) {
+  default_statement_timeout_ms.store(
+      timeout > absl::ZeroDuration() ? std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)) : 0);
+}
+
+absl::Duration DefaultStatementTimeout() { return absl::Milliseconds(default_statement_timeout_ms.load()); }
+
 absl::StatusOr<PgConnection> Connect(const std::string& dsn, std::string_view schema, absl::Duration timeout) {
   auto conn = PgConnection::Connect(dsn, timeout);
   if (!conn.ok()) return conn.status();
   if (auto s = conn->SetSearchPath(schema); !s.ok()) return s;
+  if (const int64_t ms = default_statement_timeout_ms.load(); ms > 0)
+    if (auto s = conn->ExecScript(Cat("SET statement_timeout = ", ms)); !s.ok()) return s;
   return conn;
 }
 

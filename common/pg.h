@@ -101,10 +101,17 @@ class PgConnection {
   PgConnHandle conn_;
 };
 
-// Connects and sets the search_path to `schema` (nothing when empty): how every service
+// Connects and sets the search_path to `schema` (nothing when empty) and the session's
+// statement_timeout to DefaultStatementTimeout() (nothing when zero): how every service
 // reaches its tables.
 absl::StatusOr<PgConnection> Connect(const std::string& dsn, std::string_view schema,
                                      absl::Duration timeout = absl::Seconds(10));
+
+// The statement_timeout Connect gives each connection it opens; zero (the initial value)
+// leaves the server's. A service sets it once at start-up from --pg-statement-timeout-ms,
+// so no statement of its own (a lock wait included) can hold it up for longer.
+void SetDefaultStatementTimeout(absl::Duration timeout);
+absl::Duration DefaultStatementTimeout();
 
 // One transaction on one connection that rolls back unless Commit() succeeded, so no
 // early return or error path can leave a connection inside a transaction.

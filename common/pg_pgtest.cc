@@ -1,6 +1,7 @@
 // Against the local PostgreSQL (dev/stack.sh up).
 #include "common/pg.h"
 
+#include <absl/synchronization/notification.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -203,6 +204,45 @@ TEST_F(PgTest, ConnectSetsTheSchema) {
   auto other = common::Connect(DefaultPgDsn(), "");
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->Exec("SELECT count(*) FROM only_here").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgTest, ConnectGivesTheDefaultStatementTimeoutSoALockWaitEnds) {
+  ASSERT_TRUE(conn_->ExecScript("CREATE TABLE held (id int)").ok());
+  SetDefaultStatementTimeout(absl::Milliseconds(300));
+  auto c = common::Connect(DefaultPgDsn(), schema_);
+  SetDefaultStatementTimeout(absl::ZeroDuration());
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto shown = c->Exec("SHOW statement_timeout");
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  EXPECT_EQ(shown->Get(0, 0), "300ms");
+
+  // Another session holds the table: the insert waits for the lock, and is cancelled.
+  // Without the timeout the other session lets go after 10 s, so a regression fails here
+  // rather than hanging.
+  ASSERT_TRUE(conn_->ExecScript("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE").ok());
+  absl::Notification done;
+  bool rolled_back = false;
+  std::thread holder([&] {
+    done.WaitForNotificationWithTimeout(absl::Seconds(10));
+    rolled_back = conn_->ExecScript("ROLLBACK").ok();
+  });
+  const absl::Time start = absl::Now();
+  auto waited = c->Exec("INSERT INTO held VALUES (1)");
+  const absl::Duration took = absl::Now() - start;
+  done.Notify();
+  holder.join();
+  ASSERT_TRUE(rolled_back);
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kDeadlineExceeded) << waited.status();
+  EXPECT_THAT(std::string(waited.status().message()), HasSubstr("statement_timeout"));
+  EXPECT_LT(took, absl::Seconds(5));
+  EXPECT_TRUE(c->Exec("INSERT INTO held VALUES (2)").ok());  // the connection goes on
+
+  // Zero leaves the server's setting.
+  auto plain = common::Connect(DefaultPgDsn(), schema_);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  auto server = plain->Exec("SHOW statement_timeout");
+  ASSERT_TRUE(server.ok());
+  EXPECT_EQ(server->Get(0, 0), "0");
 }
 
 }  // namespace

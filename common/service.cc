@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics_exposer.h"
 #include "common/otlp.h"
+#include "common/pg.h"
 
 namespace sluice::common {
 namespace {
@@ -65,6 +66,13 @@ void Service::AddPostgres(std::string& dsn, std::string& schema, const std::stri
       ->capture_default_str();
   app_.add_option("--pg-schema", schema, "Schema of those tables (default: the search_path)")
       ->envname("SLUICE_PG_SCHEMA");
+  app_.add_option("--pg-statement-timeout-ms", pg_statement_timeout_ms_,
+                  "statement_timeout of this service's PostgreSQL connections: a statement (or a lock wait) "
+                  "running longer is cancelled and its work retried; 0 = the server's")
+      ->envname(EnvName("pg-statement-timeout-ms"))
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400'000}))
+      ->capture_default_str();
+  has_postgres_ = true;
 }
 
 void Service::AddKafka(std::string& bootstrap, std::string& topic_prefix) {
@@ -110,6 +118,7 @@ std::optional<int> Service::Parse(int argc, char** argv) {
     return app_.exit(e);
   }
   InitLogging(name_, log_level_);
+  if (has_postgres_) SetDefaultStatementTimeout(absl::Milliseconds(pg_statement_timeout_ms_));
   if (has_kafka_) {
     auto settings = LoadKafkaSettings(kafka_config_);
     if (!settings.ok()) return Fail("--kafka-config", settings.status());

@@ -72,8 +72,11 @@ class Service {
     return app_.add_option("--" + flag, values, help)->envname(EnvName(flag))->delimiter(',');
   }
 
-  // --pg-dsn (default: the local stack's) and --pg-schema (default: the search_path).
-  // `what` says what the database holds, for --help.
+  // --pg-dsn (default: the local stack's), --pg-schema (default: the search_path) and
+  // --pg-statement-timeout-ms (SLUICE_<SERVICE>_PG_STATEMENT_TIMEOUT_MS; default 60000;
+  // 0: the server's), which Parse makes the statement_timeout of every connection
+  // common::Connect opens. `what` says what the
+  // database holds, for --help.
   void AddPostgres(std::string& dsn, std::string& schema, const std::string& what);
   // --bootstrap (default: the local stack's), --topic-prefix, and --kafka-config: a
   // properties file of librdkafka settings (security.protocol, ssl.*, sasl.*) for every
@@ -146,7 +149,9 @@ class Service {
   std::string metrics_listen_;
   bool has_metrics_ = false;
   bool has_kafka_ = false;
-  std::string kafka_config_;  // --kafka-config
+  bool has_postgres_ = false;
+  int64_t pg_statement_timeout_ms_ = 60000;  // --pg-statement-timeout-ms
+  std::string kafka_config_;                 // --kafka-config
   KafkaSettings kafka_settings_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;

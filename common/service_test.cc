@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/pg.h"
+
 namespace sluice::common {
 namespace {
 
@@ -45,6 +47,43 @@ TEST(Service, FlagsReadOneNamingSchemeFromTheEnvironment) {
   for (const char* v :
        {"SLUICE_DEMO_SVC_POLL_MS", "SLUICE_DEMO_SVC_BATCH_SIZE", "SLUICE_PG_SCHEMA", "SLUICE_TOPIC_PREFIX"})
     ::unsetenv(v);
+}
+
+TEST(Service, PostgresStatementTimeoutDefaultsToAMinuteAndZeroLeavesTheServers) {
+  SetDefaultStatementTimeout(absl::ZeroDuration());
+  {
+    Service plain("sluice-no-pg", "a service without PostgreSQL");
+    EXPECT_EQ(ParseArgs(plain, {}), -1);
+    EXPECT_EQ(DefaultStatementTimeout(), absl::ZeroDuration());  // untouched without AddPostgres
+  }
+  std::string dsn, schema;
+  {
+    Service s("sluice-pg-svc", "a test service");
+    s.AddPostgres(dsn, schema, "test tables");
+    EXPECT_EQ(ParseArgs(s, {}), -1);
+    EXPECT_EQ(DefaultStatementTimeout(), absl::Seconds(60));
+  }
+  {
+    Service s("sluice-pg-svc", "a test service");
+    s.AddPostgres(dsn, schema, "test tables");
+    EXPECT_EQ(ParseArgs(s, {"--pg-statement-timeout-ms", "1500"}), -1);
+    EXPECT_EQ(DefaultStatementTimeout(), absl::Milliseconds(1500));
+  }
+  {
+    Service s("sluice-pg-svc", "a test service");
+    s.AddPostgres(dsn, schema, "test tables");
+    ::setenv("SLUICE_PG_SVC_PG_STATEMENT_TIMEOUT_MS", "0", 1);  // the service's own variable
+    EXPECT_EQ(ParseArgs(s, {}), -1);
+    ::unsetenv("SLUICE_PG_SVC_PG_STATEMENT_TIMEOUT_MS");
+    EXPECT_EQ(DefaultStatementTimeout(), absl::ZeroDuration());
+  }
+  {
+    Service s("sluice-pg-svc", "a test service");
+    s.AddPostgres(dsn, schema, "test tables");
+    EXPECT_NE(ParseArgs(s, {"--pg-statement-timeout-ms", "-5"}), -1);
+    EXPECT_NE(ParseArgs(s, {"--pg-statement-timeout-ms", "soon"}), -1);
+  }
+  SetDefaultStatementTimeout(absl::ZeroDuration());
 }
 
 TEST(Service, HelpExitsZeroAndABadFlagDoesNot) {
