@@ -46,34 +46,6 @@ void AppendUtf8(uint32_t cp, std::string& out) {
   }
 }
 
-// The length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), 0 if invalid.
-size_t Utf8Length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  size_t n;
-  uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF.
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
 // A JSON number's text as sign, significant digits and exponent (value = 0.d1d2.. x 10^exp).
 struct Decimal {
   int sign = 0;  // 0 for zero
@@ -310,7 +282,7 @@ class JsonDocParser {
         continue;
       }
       if (c >= 0x80) {
-        const size_t n = Utf8Length(s_, i_);
+        const size_t n = Utf8SequenceLength(s_, i_);
         if (n == 0) return Fail("invalid UTF-8");
         i_ += n;
         continue;
@@ -721,7 +693,7 @@ class PathParser {
       if (c == '"') break;
       if (c < 0x20) return Unimplemented("a control character in a string");
       if (c >= 0x80) {
-        const size_t n = Utf8Length(s_, i_);
+        const size_t n = Utf8SequenceLength(s_, i_);
         if (n == 0) return Unimplemented("invalid UTF-8");
         out.append(s_.substr(i_, n));
         i_ += n;

@@ -61,4 +61,31 @@ inline std::string LogSafe(std::string_view s, size_t max) {
   return end < s.size() ? out + "…" : out;
 }
 
+// The length of the well-formed UTF-8 sequence starting at s[i], a byte >= 0x80; 0 when it
+// is malformed (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF, nothing
+// cut off by the end of `s`). Every UTF-8 check in Sluice goes through this one.
+inline size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong below U+10000
+    if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n || at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
 }  // namespace sluice::common

@@ -125,35 +125,17 @@ enum class TextProblem { kNone, kNul, kBadUtf8 };
 // One pass: the first NUL or malformed UTF-8 sequence (RFC 3629: no overlong forms,
 // no surrogates, nothing past U+10FFFF).
 TextProblem ScanText(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  auto cont = [](unsigned char c) { return (c & 0xC0) == 0x80; };
-  while (p < end) {
-    const unsigned char c = *p;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       if (c == 0) return TextProblem::kNul;
-      ++p;
+      ++i;
       continue;
     }
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return TextProblem::kBadUtf8;
-    }
-    if (static_cast<size_t>(end - p) < n || p[1] < lo || p[1] > hi) return TextProblem::kBadUtf8;
-    for (size_t i = 2; i < n; ++i)
-      if (!cont(p[i])) return TextProblem::kBadUtf8;
-    p += n;
+    const size_t n = common::Utf8SequenceLength(s, i);
+    if (n == 0) return TextProblem::kBadUtf8;
+    i += n;
   }
   return TextProblem::kNone;
 }
