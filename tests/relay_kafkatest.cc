@@ -143,6 +143,46 @@ TEST_F(RelayTest, PublishesCommittedRowsOnceInCommitOrderWithTheirIds) {
   EXPECT_EQ(std::stoll(std::string(row->Get(0, 2))), got[0].offset);
 }
 
+TEST_F(RelayTest, PruneDeletesOldSentRowsInShortBatchesAndKeepsTheRest) {
+  Append("tenant-a", 25);
+  // 20 sent 8 days ago, 3 sent just now, 2 never sent.
+  ASSERT_TRUE(conn_
+                  ->ExecScript("UPDATE event_outbox SET sent_at = now() - interval '8 days' - id * interval '1 second' "
+                               "WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT 20);"
+                               "UPDATE event_outbox SET sent_at = now() WHERE id IN (SELECT id FROM event_outbox "
+                               "WHERE sent_at IS NULL ORDER BY id LIMIT 3)")
+                  .ok());
+  relay::RelayConfig config = Config();
+  config.retention = absl::Hours(24 * 7);
+  config.prune_batch = 3;  // seven statements, the last one short
+  auto relay = relay::Relay::Create(config, *producer_);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  auto pruned = (*relay)->Prune();
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 20);
+  EXPECT_EQ((*relay)->stats().pruned, 20);
+  auto left = conn_->Exec(
+      "SELECT count(*) FILTER (WHERE sent_at IS NULL), count(*) FILTER (WHERE sent_at > now() - interval '1 hour'), "
+      "count(*) FROM event_outbox");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->Get(0, 0), "2");
+  EXPECT_EQ(left->Get(0, 1), "3");
+  EXPECT_EQ(left->Get(0, 2), "5");
+  EXPECT_EQ(*(*relay)->Prune(), 0);
+
+  // A budget used up stops after the statement that used it; the next call goes on.
+  Append("tenant-a", 6);
+  ASSERT_TRUE(
+      conn_->ExecScript("UPDATE event_outbox SET sent_at = now() - interval '8 days' WHERE sent_at IS NULL").ok());
+  config.prune_budget = absl::ZeroDuration();
+  auto budgeted = relay::Relay::Create(config, *producer_);
+  ASSERT_TRUE(budgeted.ok());
+  EXPECT_EQ(*(*budgeted)->Prune(), 3);
+  EXPECT_EQ(*(*budgeted)->Prune(), 3);
+  EXPECT_EQ(*(*budgeted)->Prune(), 2);
+  EXPECT_EQ(*(*budgeted)->Prune(), 0);
+}
+
 TEST_F(RelayTest, BacklogAndPublishedCountsAreExported) {
   prometheus::Registry registry;
   auto relay = relay::Relay::Create(Config(), *producer_, &registry);

@@ -226,11 +226,20 @@ absl::StatusOr<int64_t> Relay::Prune() {
   if (!conn_) {
     if (auto s = Connect(); !s.ok()) return s;
   }
-  auto r = conn_->Exec("DELETE FROM event_outbox WHERE sent_at < now() - make_interval(secs => $1::double precision)",
-                       {std::to_string(absl::ToDoubleSeconds(config_.retention))});
-  if (!r.ok()) return r.status();
-  pruned_ += r->affected();
-  return r->affected();
+  const absl::Time until = absl::Now() + config_.prune_budget;
+  const int batch = std::max(1, config_.prune_batch);
+  int64_t deleted = 0;
+  while (true) {
+    // The oldest first, through event_outbox_sent_idx.
+    auto r = conn_->Exec(
+        "DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < "
+        "now() - make_interval(secs => $1::double precision) ORDER BY sent_at LIMIT $2)",
+        {std::to_string(absl::ToDoubleSeconds(config_.retention)), std::to_string(batch)});
+    if (!r.ok()) return r.status();  // what earlier statements deleted stays deleted (and counted)
+    deleted += r->affected();
+    pruned_ += r->affected();
+    if (r->affected() < batch || absl::Now() >= until) return deleted;
+  }
 }
 
 bool Relay::TakeNotifies() {

@@ -27,6 +27,11 @@ struct RelayConfig {
   absl::Duration max_backoff = absl::Minutes(1);
   // Sent rows older than this are deleted; 0 keeps them.
   absl::Duration retention = absl::Hours(24 * 7);
+  // Prune deletes at most this many rows per statement, so each stays short (well inside
+  // statement_timeout however far behind pruning is) ...
+  int prune_batch = 10000;
+  // ... and stops after this long; the next call goes on from there.
+  absl::Duration prune_budget = absl::Seconds(5);
   // Schema of the outbox table (search_path); empty = the connection's default.
   std::string pg_schema;
   // How often Run refreshes the backlog gauges (when metrics are registered).
@@ -60,7 +65,8 @@ class Relay {
   // LISTEN event_outbox and poll until Stop(); reconnects to PostgreSQL after errors.
   void Run();
   void Stop() { stop_.store(true); }
-  // Deletes sent rows older than the retention; returns how many.
+  // Deletes sent rows older than the retention, prune_batch rows per statement for at
+  // most prune_budget; returns how many.
   absl::StatusOr<int64_t> Prune();
   // Safe from any thread.
   RelayStats stats() const { return {published_.load(), failed_.load(), pruned_.load()}; }
