@@ -71,7 +71,8 @@ Percentiles Summarize(std::vector<double> v) {
 // the publisher has read its acknowledgement (that latency is then negative, and counted).
 class Tracker {
  public:
-  // When the publisher handed the event over (producev, or the gateway path's Publish).
+  // When the event was due to be handed over (producev, or the gateway path's Publish): its
+  // scheduled time, so a publisher that fell behind (e.g. blocked in a stream's Write) counts.
   void Sent(const std::string& id, Clock::time_point t) {
     std::lock_guard lock(mu_);
     Slot& s = slots_[id];
@@ -166,7 +167,7 @@ std::vector<Event> MakeEvents(const v1::Envelope& tmpl, size_t n, bool timed) {
 }
 
 // Event i is due at start + i / rate; publisher p sends events p, p + P, ... Open loop: a
-// publisher behind schedule sends at once.
+// publisher behind schedule sends at once. `send(p, i, due)`.
 template <class Send>
 void Paced(size_t n, int rate, int publishers, Send send) {
   const auto interval = std::chrono::nanoseconds(1'000'000'000LL / rate);
@@ -175,8 +176,9 @@ void Paced(size_t n, int rate, int publishers, Send send) {
   for (int p = 0; p < publishers; ++p) {
     threads.emplace_back([&, p] {
       for (size_t i = static_cast<size_t>(p); i < n; i += static_cast<size_t>(publishers)) {
-        std::this_thread::sleep_until(start + static_cast<int64_t>(i) * interval);
-        send(p, i);
+        const auto due = start + static_cast<int64_t>(i) * interval;
+        std::this_thread::sleep_until(due);
+        send(p, i, due);
       }
     });
   }
@@ -663,8 +665,9 @@ int main(int argc, char** argv) {
     // sending until every consumer has received what was sent.
     for (int attempt = 0; attempt < 30; ++attempt) {
       auto warm = MakeEvents(tmpl, static_cast<size_t>(rate / 5), false);
-      Paced(warm.size(), rate, publishers, [&](int, size_t i) { raw_producer.Produce(raw_spec.name(), warm[i]); });
-      Paced(warm.size(), rate, publishers, [&](int p, size_t i) { publish_gw(p, warm[i]); });
+      Paced(warm.size(), rate, publishers,
+            [&](int, size_t i, Clock::time_point) { raw_producer.Produce(raw_spec.name(), warm[i]); });
+      Paced(warm.size(), rate, publishers, [&](int p, size_t i, Clock::time_point) { publish_gw(p, warm[i]); });
       std::this_thread::sleep_for(std::chrono::seconds(1));
       // Joined when the last warm-up event of each path has arrived.
       bool ok = raw_tracker.Received(warm.back().id) && gw_tracker.Received(warm.back().id);
@@ -684,8 +687,8 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r) {
       auto raw_events = MakeEvents(tmpl, n, true);
       bench::CpuMeter::Mark start = bench::CpuMeter::Now();
-      Paced(n, rate, publishers, [&](int, size_t i) {
-        raw_tracker.Sent(raw_events[i].id, Clock::now());
+      Paced(n, rate, publishers, [&](int, size_t i, Clock::time_point due) {
+        raw_tracker.Sent(raw_events[i].id, due);
         raw_producer.Produce(raw_spec.name(), raw_events[i]);
       });
       raw_expected += static_cast<int64_t>(n);
@@ -695,10 +698,9 @@ int main(int argc, char** argv) {
       auto gw_events = MakeEvents(tmpl, n, true);
       wrapper.Measure(true);
       start = bench::CpuMeter::Now();
-      Paced(n, rate, publishers, [&](int p, size_t i) {
-        const auto now = Clock::now();
-        gw_tracker.Sent(gw_events[i].id, now);
-        if (probe) probe_tracker.Sent(gw_events[i].id, now);
+      Paced(n, rate, publishers, [&](int p, size_t i, Clock::time_point due) {
+        gw_tracker.Sent(gw_events[i].id, due);
+        if (probe) probe_tracker.Sent(gw_events[i].id, due);
         publish_gw(p, gw_events[i]);
       });
       gw_expected += static_cast<int64_t>(n);
