@@ -6,7 +6,9 @@
 //               over S streams, one event per message, (d) PublishBatch from S callers, and
 //               (e) PublishStream over S streams with B envelopes per message; prints
 //               records/s and the ratios to (a) and (b) (batched target: >= 1.0x the Java
-//               producer, stretch >= 0.5x raw librdkafka).
+//               producer, stretch >= 0.5x raw librdkafka). Diagnostics beside them: (a) with
+//               the gateway's CloudEvents headers on each record, and (b) with values as
+//               large as the gateway's whole records (value, key and headers).
 //   latency:    unary Publish sent open-loop at R events/s for D seconds; prints
 //               p50/p99/p99.9 next to raw librdkafka's produce->ack latency at the same
 //               rate (target: gateway p99 < 10 ms at 5,000/s).
