@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.h"
 #include "contracts/json.h"
 
 // Every rule below mirrors what protobuf 3.21's MessageToJsonString does (it serializes the
@@ -162,32 +163,19 @@ bool EscapedSupplementary(uint32_t cp) {
   return cp == 0xe0001 || (cp >= 0x1d173 && cp <= 0x1d17a) || (cp >= 0xe0020 && cp <= 0xe007f);
 }
 
-inline bool Continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
-
 // Decodes one well-formed UTF-8 sequence (no overlongs, surrogates or code points past
 // U+10FFFF) at p; 0 when it is not one. Protobuf's reader is laxer, and what it makes of
 // malformed input is its own business: such strings send the message to protobuf.
 int DecodeUtf8(const unsigned char* p, const unsigned char* end, uint32_t& cp) {
-  const unsigned char c = p[0];
-  const ptrdiff_t left = end - p;
-  if (c >= 0xc2 && c <= 0xdf) {
-    if (left < 2 || !Continuation(p[1])) return 0;
-    cp = ((c & 0x1fu) << 6) | (p[1] & 0x3fu);
-    return 2;
+  const size_t n =
+      common::Utf8SequenceLength(std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(end - p)), 0);
+  switch (n) {
+    case 2: cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu); break;
+    case 3: cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu); break;
+    case 4: cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu); break;
+    default: return 0;
   }
-  if (c >= 0xe0 && c <= 0xef) {
-    if (left < 3 || !Continuation(p[1]) || !Continuation(p[2])) return 0;
-    cp = ((c & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
-    if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return 3;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    if (left < 4 || !Continuation(p[1]) || !Continuation(p[2]) || !Continuation(p[3])) return 0;
-    cp = ((c & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
-    if (cp < 0x10000 || cp > 0x10ffff) return 0;
-    return 4;
-  }
-  return 0;
+  return static_cast<int>(n);
 }
 
 // Appends `s` as a quoted JSON string; false (out partly written) on malformed UTF-8.

@@ -238,7 +238,7 @@ absl::StatusOr<int64_t> Relay::Prune() {
     if (!r.ok()) return r.status();  // what earlier statements deleted stays deleted (and counted)
     deleted += r->affected();
     pruned_ += r->affected();
-    if (r->affected() < batch || absl::Now() >= until) return deleted;
+    if (r->affected() < batch || absl::Now() >= until || stop_.load()) return deleted;
   }
 }
 
