@@ -10,13 +10,19 @@
 #include "contracts/validate.h"
 
 namespace sluice::kafka {
-namespace {
 
 // Owned by librdkafka between produce and the delivery report.
-struct Pending {
+struct Producer::Pending {
   std::string event_id;
   DeliveryCallback done;
+  int resends = 0;  // times sent again after an acknowledgement without an offset
 };
+
+namespace {
+
+// How often a record acknowledged without an offset is sent again before its callback
+// gets an error instead.
+constexpr int kMaxResends = 3;
 
 std::string Millis(absl::Duration d) { return std::to_string(absl::ToInt64Milliseconds(d)); }
 
@@ -102,16 +108,74 @@ void Producer::PollLoop() {
   while (!stop_.load()) rd_kafka_poll(rk_.get(), 100);
 }
 
+bool Producer::Unconfirmed(rd_kafka_resp_err_t err, int64_t offset) {
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR && offset < 0;
+}
+
 void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
   std::unique_ptr<Pending> pending(static_cast<Pending*>(msg->_private));
   if (pending == nullptr) return;
+  if (Unconfirmed(msg->err, msg->offset)) {
+    rd_kafka_headers_t* headers = nullptr;
+    rd_kafka_headers_t* copy = nullptr;
+    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) copy = rd_kafka_headers_copy(headers);
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    const int64_t timestamp = rd_kafka_message_timestamp(msg, &type);
+    self->Resend(std::move(pending), {.topic = rd_kafka_topic_name(msg->rkt),
+                                      .partition = msg->partition,
+                                      .key = std::string_view(static_cast<const char*>(msg->key), msg->key_len),
+                                      .value = std::string_view(static_cast<const char*>(msg->payload), msg->len),
+                                      .timestamp = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? 0 : timestamp,
+                                      .headers = copy});
+    return;
+  }
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     pending->done(kafka::KafkaStatus(msg->err, common::Cat("delivery of event ", pending->event_id)));
   } else {
     pending->done(DeliveryReport{pending->event_id, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset});
   }
   self->in_flight_.fetch_sub(1);
+}
+
+void Producer::Resend(std::unique_ptr<Pending> pending, const UnconfirmedRecord& record) {
+  absl::Status failed;
+  if (pending->resends >= kMaxResends) {
+    failed = absl::UnavailableError(common::Cat("delivery of event ", pending->event_id, " to ", record.topic,
+                                                ": acknowledged ", pending->resends + 1,
+                                                " times without an offset; not confirmed"));
+  } else {
+    ++pending->resends;
+    spdlog::warn(
+        "producer: event {} to {}[{}] was acknowledged without an offset (the broker may not hold it: a failed "
+        "request acknowledged by a later one); sending it again ({} of {}), consumers drop the duplicate by id",
+        pending->event_id, record.topic, record.partition, pending->resends, kMaxResends);
+    const std::string topic(record.topic);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
+                          RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(record.timestamp),
+                          RD_KAFKA_V_HEADERS(record.headers), RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      pending.release();  // librdkafka owns it again; in_flight_ still counts it
+      return;
+    }
+    failed = kafka::KafkaStatus(err, common::Cat("resend of event ", pending->event_id, " to ", record.topic));
+  }
+  if (record.headers != nullptr) rd_kafka_headers_destroy(record.headers);  // not taken
+  pending->done(failed);
+  in_flight_.fetch_sub(1);
+}
+
+void Producer::ResendForTest(EncodedRecord record, DeliveryCallback done, int resends) {
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(record.headers.size());
+  for (const auto& h : record.headers)
+    rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
+                        static_cast<ssize_t>(h.value.size()));
+  in_flight_.fetch_add(1);
+  Resend(std::unique_ptr<Pending>(new Pending{record.event_id, std::move(done), resends}),
+         {.topic = record.topic, .key = record.key, .value = record.value, .headers = headers});
 }
 
 absl::StatusOr<EncodedRecord> Producer::Encode(v1::Envelope& envelope) const {

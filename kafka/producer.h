@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "contracts/catalog.h"
@@ -67,6 +68,14 @@ struct EncodedRecord {
 // partitioner murmur2_random (the Java client's), key = tenant_id, value = the binary
 // Envelope, CloudEvents headers.
 //
+// A record is reported delivered only with the partition and offset the broker gave it.
+// librdkafka also reports success without an offset: for a retry the broker calls a
+// duplicate, and for a failed request (e.g. "not leader" while a partition moves or was
+// just created) followed by a later request that succeeded, whose records it then takes as
+// written although the broker may never have stored them. Such a record is sent again (up
+// to 3 times, then the callback gets kUnavailable): at-least-once, so it may land twice,
+// or after records sent later for the same key; consumers drop duplicates by event id.
+//
 // Thread-safe: Send may be called from any thread. Non-copyable, non-movable.
 // Lifetime: the destructor flushes for at most close_timeout, then purges what is
 // left, failing those records' callbacks with kUnavailable, and returns.
@@ -104,7 +113,26 @@ class Producer {
   const contracts::Catalog& catalog() const { return catalog_; }
 
  private:
+  friend class ProducerTestPeer;
+  struct Pending;
+  // A record librdkafka reported as delivered without an offset (headers owned).
+  struct UnconfirmedRecord {
+    std::string_view topic;
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    std::string_view key;
+    std::string_view value;
+    int64_t timestamp = 0;  // ms since the epoch; 0: now
+    rd_kafka_headers_t* headers = nullptr;
+  };
+
   Producer(ProducerConfig config, const contracts::Catalog& catalog);
+  // A successful delivery report that carries no offset.
+  static bool Unconfirmed(rd_kafka_resp_err_t err, int64_t offset);
+  // Sends `record` again with the same callback, or fails the callback once it was sent
+  // again kMaxResends times or librdkafka refuses it. Called on the delivery thread.
+  void Resend(std::unique_ptr<Pending> pending, const UnconfirmedRecord& record);
+  // Takes `record` down the path of one acknowledged without an offset `resends` times.
+  void ResendForTest(EncodedRecord record, DeliveryCallback done, int resends);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void ReportAuthFailure();  // to on_auth_failure, once, after Create

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -176,8 +177,8 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
       report.created.push_back(name);
     }
   }
-  // Return once every created topic has its partitions and leaders, so the caller can
-  // produce to it straight away.
+  // Return once every created topic has its partitions and leaders serving them, so the
+  // caller can produce to it straight away.
   const absl::Time deadline = absl::Now() + options.timeout;
   for (;;) {
     auto now = Describe(rk->get(), options.timeout);
@@ -187,7 +188,22 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
       auto it = now->topics.find(name);
       ready = ready && it != now->topics.end() && it->second > 0 && !now->not_ready.contains(name);
     }
-    if (ready) break;
+    if (ready) {
+      // Metadata names a leader before that broker serves the partition, and a produce
+      // request refused there ("not leader") while a later one succeeds can lose records
+      // in librdkafka (see Producer). Ready means the leader answers for every partition.
+      for (const auto& name : report.created) {
+        for (int p = 0; p < now->topics.at(name); ++p) {
+          int64_t low = 0, high = 0;
+          if (auto s = kafka::QueryWatermarks(rk->get(), name, p, low, high,
+                                              std::max(absl::ZeroDuration(), deadline - absl::Now()));
+              !s.ok())
+            return rk->Explain(absl::DeadlineExceededError(common::Cat(
+                "create topics: created, but the leader of ", name, "[", p, "] does not serve it yet: ", s.message())));
+        }
+      }
+      break;
+    }
     if (absl::Now() >= deadline)
       return absl::DeadlineExceededError("create topics: created, but leaders were not elected in time");
     absl::SleepFor(absl::Milliseconds(100));

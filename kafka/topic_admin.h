@@ -31,7 +31,8 @@ struct EnsureTopicsOptions {
 };
 
 // Creates every catalog topic that is missing, with its partitions and retention.ms.
-// Idempotent; safe to run from several processes at once.
+// Idempotent; safe to run from several processes at once. Returns once the leader of
+// every partition it created serves that partition.
 absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap_servers, const contracts::Catalog& catalog,
                                          const EnsureTopicsOptions& options = {});
 

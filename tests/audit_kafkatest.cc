@@ -407,6 +407,10 @@ TEST_F(AuditTest, PoisonRecordOnTheTopicDoesNotStallTheSink) {
                       .event_id = e.id()},
                      [&, id = e.id()](absl::StatusOr<kafka::DeliveryReport> r) {
                        EXPECT_TRUE(r.ok()) << r.status();
+                       // Success means the broker stored it at an offset (see kafka::Producer).
+                       if (r.ok()) {
+                         EXPECT_GE(r->offset, 0) << id;
+                       }
                        std::lock_guard lock(landed_mu);
                        landed[id] = r.ok() ? Cat(r->partition, "@", r->offset)
                                            : Cat("no partition (delivery failed: ", r.status().message(), ")");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <set>
 
@@ -17,6 +18,19 @@
 #include "tests/kafka_fixture.h"
 
 namespace sluice {
+namespace kafka {
+
+// Reaches the path a delivery report without an offset takes. librdkafka gives such a
+// report only in races with the broker (see Producer), which no test can provoke on cue.
+class ProducerTestPeer {
+ public:
+  static bool Unconfirmed(rd_kafka_resp_err_t err, int64_t offset) { return Producer::Unconfirmed(err, offset); }
+  static void AcknowledgedWithoutOffset(Producer& p, EncodedRecord record, DeliveryCallback done, int times) {
+    p.ResendForTest(std::move(record), std::move(done), times);
+  }
+};
+
+}  // namespace kafka
 namespace {
 
 using contracts::testing::Goldens;
@@ -235,6 +249,54 @@ TEST_F(KafkaRoundTrip, DeliveryFailureSurfacesAsStatus) {
   auto v = good->SendSync(bad);
   EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(v.status().message()), ::testing::StartsWith("source: "));
+}
+
+TEST_F(KafkaRoundTrip, RecordAcknowledgedWithoutAnOffsetIsSentAgainUntilTheBrokerGivesOne) {
+  using Peer = kafka::ProducerTestPeer;
+  EXPECT_TRUE(Peer::Unconfirmed(RD_KAFKA_RESP_ERR_NO_ERROR, RD_KAFKA_OFFSET_INVALID));
+  EXPECT_FALSE(Peer::Unconfirmed(RD_KAFKA_RESP_ERR_NO_ERROR, 0));
+  EXPECT_FALSE(Peer::Unconfirmed(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_OFFSET_INVALID));
+
+  auto p = MakeProducer();
+  ASSERT_NE(p, nullptr);
+  auto settle = [&](v1::Envelope e, int times) {
+    auto record = p->Encode(e);
+    EXPECT_TRUE(record.ok()) << record.status();
+    std::promise<absl::StatusOr<kafka::DeliveryReport>> promise;
+    Peer::AcknowledgedWithoutOffset(
+        *p, *std::move(record), [&](absl::StatusOr<kafka::DeliveryReport> r) { promise.set_value(std::move(r)); },
+        times);
+    return promise.get_future().get();
+  };
+  // Once: sent again, and reported with the offset the broker gave the second copy.
+  v1::Envelope again = Goldens().at(0);
+  auto r = settle(again, 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->event_id, again.id());
+  EXPECT_GE(r->offset, 0);
+  EXPECT_EQ(r->partition, kafka::PartitionForKey(again.tenant_id(), 12));
+  // After the limit: an error for the caller to act on, never a success it cannot trust.
+  v1::Envelope given_up = Goldens().at(1);
+  auto failed = settle(given_up, 3);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(failed.status().message()), ::testing::HasSubstr("4 times without an offset"));
+  EXPECT_EQ(p->InFlight(), 0);
+
+  // The copy sent again is the record as encoded: key, value and headers intact; the
+  // other was never written.
+  std::vector<std::string> topics = {r->topic};
+  const std::string other = catalog_->Find(given_up.type())->topic;
+  if (other != r->topic) topics.push_back(other);
+  auto c = MakeConsumer("unconfirmed", topics);
+  auto got = Collect(*c, 1, absl::Seconds(15));
+  const auto more = Collect(*c, 1, absl::Seconds(2));
+  got.insert(got.end(), more.begin(), more.end());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, r->offset);
+  EXPECT_EQ(got[0].key, again.tenant_id());
+  EXPECT_TRUE(MessageDifferencer::Equals(got[0].envelope, again));
+  EXPECT_EQ(got[0].headers, contracts::ToKafkaHeaders(again));
 }
 
 TEST_F(KafkaRoundTrip, EnsureTopicsIsIdempotentAndUsesCatalogPartitions) {
