@@ -94,7 +94,13 @@ Producer::~Producer() {
   if (rk_ != nullptr) {
     if (auto s = Flush(config_.close_timeout); !s.ok()) {
       spdlog::warn("producer: {}; failing the rest", s.message());
-      rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      {
+        // No record is sent again from here on (Resend checks under the same lock), so
+        // nothing escapes the purge.
+        std::lock_guard lock(resend_mu_);
+        closing_ = true;
+        rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      }
       // Purged records get their delivery reports (kUnavailable) from the poller.
       for (int i = 0; i < 100 && in_flight_.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -140,7 +146,12 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaq
 
 void Producer::Resend(std::unique_ptr<Pending> pending, const UnconfirmedRecord& record) {
   absl::Status failed;
-  if (pending->resends >= kMaxResends) {
+  std::unique_lock lock(resend_mu_);
+  if (closing_) {
+    failed = absl::UnavailableError(common::Cat("delivery of event ", pending->event_id, " to ", record.topic,
+                                                ": acknowledged without an offset while the producer closes;"
+                                                " not confirmed"));
+  } else if (pending->resends >= kMaxResends) {
     failed = absl::UnavailableError(common::Cat("delivery of event ", pending->event_id, " to ", record.topic,
                                                 ": acknowledged ", pending->resends + 1,
                                                 " times without an offset; not confirmed"));
@@ -163,6 +174,7 @@ void Producer::Resend(std::unique_ptr<Pending> pending, const UnconfirmedRecord&
     }
     failed = kafka::KafkaStatus(err, common::Cat("resend of event ", pending->event_id, " to ", record.topic));
   }
+  lock.unlock();
   if (record.headers != nullptr) rd_kafka_headers_destroy(record.headers);  // not taken
   pending->done(failed);
   in_flight_.fetch_sub(1);

@@ -70,11 +70,13 @@ struct EncodedRecord {
 //
 // A record is reported delivered only with the partition and offset the broker gave it.
 // librdkafka also reports success without an offset: for a retry the broker calls a
-// duplicate, and for a failed request (e.g. "not leader" while a partition moves or was
-// just created) followed by a later request that succeeded, whose records it then takes as
-// written although the broker may never have stored them. Such a record is sent again (up
-// to 3 times, then the callback gets kUnavailable): at-least-once, so it may land twice,
-// or after records sent later for the same key; consumers drop duplicates by event id.
+// duplicate (the first record of that request), and for a failed request (e.g. "not
+// leader" while a partition moves or was just created) followed by a later request that
+// succeeded, whose records it then takes as written although the broker may never have
+// stored them. Such a record is sent again (up to 3 times, each with delivery_timeout of
+// its own, then the callback gets kUnavailable; at once when the local queue is full):
+// at-least-once, so it may land twice, or after records sent later for the same key;
+// consumers drop duplicates by event id.
 //
 // Thread-safe: Send may be called from any thread. Non-copyable, non-movable.
 // Lifetime: the destructor flushes for at most close_timeout, then purges what is
@@ -148,6 +150,8 @@ class Producer {
   kafka::KafkaHandle rk_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> stop_{false};
+  std::mutex resend_mu_;  // orders Resend against the destructor's purge
+  bool closing_ = false;  // guarded by resend_mu_: the destructor purges, nothing is sent again
   std::thread poller_;
 };
 

@@ -198,8 +198,8 @@ absl::StatusOr<TopicReport> EnsureTopics(const std::string& bootstrap, const std
           if (auto s = kafka::QueryWatermarks(rk->get(), name, p, low, high,
                                               std::max(absl::ZeroDuration(), deadline - absl::Now()));
               !s.ok())
-            return rk->Explain(absl::DeadlineExceededError(common::Cat(
-                "create topics: created, but the leader of ", name, "[", p, "] does not serve it yet: ", s.message())));
+            return rk->Explain(absl::Status(s.code(), common::Cat("create topics: created, but the leader of ", name,
+                                                                  "[", p, "] does not serve it: ", s.message())));
         }
       }
       break;

@@ -28,6 +28,11 @@ class ProducerTestPeer {
   static void AcknowledgedWithoutOffset(Producer& p, EncodedRecord record, DeliveryCallback done, int times) {
     p.ResendForTest(std::move(record), std::move(done), times);
   }
+  // What the destructor does before it purges what is left.
+  static void StartClosing(Producer& p) {
+    std::lock_guard lock(p.resend_mu_);
+    p.closing_ = true;
+  }
 };
 
 }  // namespace kafka
@@ -281,6 +286,7 @@ TEST_F(KafkaRoundTrip, RecordAcknowledgedWithoutAnOffsetIsSentAgainUntilTheBroke
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(failed.status().message()), ::testing::HasSubstr("4 times without an offset"));
+  ASSERT_TRUE(p->Flush(absl::Seconds(5)).ok());  // the callback runs just before the count drops
   EXPECT_EQ(p->InFlight(), 0);
 
   // The copy sent again is the record as encoded: key, value and headers intact; the
@@ -297,6 +303,14 @@ TEST_F(KafkaRoundTrip, RecordAcknowledgedWithoutAnOffsetIsSentAgainUntilTheBroke
   EXPECT_EQ(got[0].key, again.tenant_id());
   EXPECT_TRUE(MessageDifferencer::Equals(got[0].envelope, again));
   EXPECT_EQ(got[0].headers, contracts::ToKafkaHeaders(again));
+
+  // A producer that is closing fails such a record rather than send what it then purges.
+  Peer::StartClosing(*p);
+  auto closing = settle(Goldens().at(2), 0);
+  ASSERT_FALSE(closing.ok());
+  EXPECT_EQ(closing.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(closing.status().message()), ::testing::HasSubstr("while the producer closes"));
+  ASSERT_TRUE(p->Flush(absl::Seconds(5)).ok());
 }
 
 TEST_F(KafkaRoundTrip, EnsureTopicsIsIdempotentAndUsesCatalogPartitions) {
