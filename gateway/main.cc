@@ -57,7 +57,10 @@ int main(int argc, char** argv) {
                "Role that decides approvals, by entity type and optionally tier, as JSON or @FILE: "
                "{\"METADATA\":\"metadata_steward\",\"METADATA/TIER_1\":\"kernel_architect\"} "
                "(default: KPI kpi_owner, others metadata_steward)");
-  service.Flag("delivery-timeout-ms", delivery_timeout_ms, "Broker acknowledgement deadline; then UNAVAILABLE")
+  service
+      .Flag("delivery-timeout-ms", delivery_timeout_ms,
+            "Broker acknowledgement deadline of each send (a record acknowledged without an offset is sent again, "
+            "up to 3 times); then UNAVAILABLE")
       ->check(CLI::PositiveNumber);
   service.Flag("dedup-window-s", dedup_window_s, "How long a published event id is remembered")
       ->check(CLI::NonNegativeNumber);
