@@ -40,6 +40,9 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
       {"client.id", config.client_id},
       {"auto.offset.reset", config.auto_offset_reset},
       {"enable.partition.eof", "false"},
+      // A member that dies without leaving (SIGKILL, a lost node) holds its partitions
+      // until this runs out; librdkafka's 45 s default would stall them that long.
+      {"session.timeout.ms", "10000"},
   };
   for (const auto& [k, v] : config.librdkafka) settings[k] = v;
   settings["enable.auto.commit"] = "false";

@@ -36,6 +36,8 @@ struct ConsumerConfig {
   std::string auto_offset_reset = "earliest";
   // Raw librdkafka settings, applied after Sluice's own (enable.auto.commit and
   // enable.auto.offset.store stay false: offsets are committed only after a batch).
+  // Sluice sets session.timeout.ms to 10000: the partitions of a member that died without
+  // leaving move on after 10 s rather than librdkafka's 45.
   std::map<std::string, std::string> librdkafka;
   // Records that are not a sluice.v1.Envelope go to the handler too (Record::decoded
   // false) instead of being logged and skipped: for consumers that must account for every

@@ -354,6 +354,42 @@ TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "graceful stop on SIGTERM";
 }
 
+TEST_F(AuditTest, PartitionsOfAKilledSinkMoveToTheNextWithinTheSessionTimeout) {
+  // A sink killed without leaving its group holds its partitions until the group's session
+  // timeout (10 s) ends; with librdkafka's default (45 s) the audit log stood still as long.
+  auto start = [&] {
+    return testing::Spawn(SLUICE_AUDIT,
+                          {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("audit-killed"),
+                           "--metrics-listen", "", "--log-level", "warn", "--retention-days", "0"});
+  };
+  Publish(1);
+  pid_t first = start();
+  ASSERT_GT(first, 0);
+  std::string n;
+  for (int i = 0; i < 300 && n != "13"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    n = Scalar("SELECT count(*) FROM event_log");
+  }
+  ASSERT_EQ(n, "13");
+  kill(first, SIGKILL);
+  int status = 0;
+  waitpid(first, &status, 0);
+  Publish(1);
+  const absl::Time killed = absl::Now();
+  pid_t second = start();
+  ASSERT_GT(second, 0);
+  for (int i = 0; i < 900 && n != "26"; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    n = Scalar("SELECT count(*) FROM event_log");
+  }
+  const absl::Duration took = absl::Now() - killed;
+  kill(second, SIGTERM);
+  waitpid(second, &status, 0);
+  ASSERT_EQ(n, "26");
+  // The session timeout and a rebalance, well short of the 45 s default.
+  EXPECT_LT(took, absl::Seconds(30)) << absl::FormatDuration(took);
+}
+
 TEST_F(AuditTest, BinarySweepsExpiredPartitionsWhileStoringAndStops) {
   // A partition (with a row) almost three years old, beside the events the binary stores
   // (the golden events' occurred_at, younger than the 500 days kept).
