@@ -649,7 +649,7 @@ def main():
             if n != last:
                 last, last_change = n, time.monotonic()
             # A flat event_log alone is not enough: after a SIGKILL a group stays in its
-            # rebalance until the dead member's session times out (45 s), consuming nothing.
+            # rebalance until the dead member's session times out (10 s), consuming nothing.
             # The profiler's group first: a data.refreshed it has not yet read makes a new job,
             # whose profile event goes through the outbox to the audit log. Then, in that
             # order, no open job, nothing unsent, and the audit group at the end.
