@@ -56,6 +56,15 @@ class AuditTest : public testing::KafkaTest {
     EXPECT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
     return ids;
   }
+  // Polls event_log's row count every 100 ms until it is `want` or `tries` polls passed.
+  std::string WaitForRows(const std::string& want, int tries = 300) {
+    std::string n;
+    for (int i = 0; i < tries && n != want; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      n = Scalar("SELECT count(*) FROM event_log");
+    }
+    return n;
+  }
   std::vector<std::string> AllTopics() {
     std::vector<std::string> t;
     for (const auto& topic : catalog_->topics()) t.push_back(topic.name());
@@ -342,12 +351,7 @@ TEST_F(AuditTest, BinaryStoresEverythingAndStopsCleanlyOnSigterm) {
       testing::Spawn(SLUICE_AUDIT, {"--pg-schema", schema_, "--topic-prefix", prefix_, "--group", Group("audit-bin"),
                                     "--metrics-listen", "", "--log-level", "warn", "--retention-days", "0"});
   ASSERT_GT(pid, 0);
-  std::string n;
-  for (int i = 0; i < 300 && n != "52"; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    n = Scalar("SELECT count(*) FROM event_log");
-  }
-  EXPECT_EQ(n, "52");
+  EXPECT_EQ(WaitForRows("52"), "52");
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -365,12 +369,7 @@ TEST_F(AuditTest, PartitionsOfAKilledSinkMoveToTheNextWithinTheSessionTimeout) {
   Publish(1);
   pid_t first = start();
   ASSERT_GT(first, 0);
-  std::string n;
-  for (int i = 0; i < 300 && n != "13"; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    n = Scalar("SELECT count(*) FROM event_log");
-  }
-  ASSERT_EQ(n, "13");
+  ASSERT_EQ(WaitForRows("13"), "13");
   kill(first, SIGKILL);
   int status = 0;
   waitpid(first, &status, 0);
@@ -378,10 +377,7 @@ TEST_F(AuditTest, PartitionsOfAKilledSinkMoveToTheNextWithinTheSessionTimeout) {
   const absl::Time killed = absl::Now();
   pid_t second = start();
   ASSERT_GT(second, 0);
-  for (int i = 0; i < 900 && n != "26"; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    n = Scalar("SELECT count(*) FROM event_log");
-  }
+  const std::string n = WaitForRows("26", 900);
   const absl::Duration took = absl::Now() - killed;
   kill(second, SIGTERM);
   waitpid(second, &status, 0);
