@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "common/strings.h"
+#include "contracts/fast_json.h"
 
 namespace sluice::contracts {
 
@@ -15,7 +16,7 @@ Headers ToKafkaHeaders(const v1::Envelope& env) {
   h.push_back({"ce_id", env.id()});
   h.push_back({"ce_source", env.source()});
   h.push_back({"ce_type", env.type()});
-  h.push_back({"ce_time", TimeUtil::ToString(env.occurred_at())});
+  h.push_back({"ce_time", FormatTimestamp(env.occurred_at())});
   h.push_back({"ce_tenantid", env.tenant_id()});
   h.push_back({"ce_partitionkey", env.tenant_id()});
   if (!env.traceparent().empty()) h.push_back({"traceparent", env.traceparent()});

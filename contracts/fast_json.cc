@@ -8,6 +8,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <array>
@@ -301,7 +302,8 @@ void AppendNanos(std::string& out, int32_t nanos) {
   }
 }
 
-// "YYYY-MM-DDThh:mm:ss[.fff...]Z" for seconds within [kTimestampMinSeconds, kTimestampMaxSeconds].
+// "YYYY-MM-DDThh:mm:ss[.fff...]Z" for seconds within [kTimestampMinSeconds, kTimestampMaxSeconds]
+// and nanos within [0, kNanosPerSecond).
 void AppendTimestamp(std::string& out, int64_t seconds, int32_t nanos) {
   int64_t days = seconds / 86400, secs = seconds % 86400;
   if (secs < 0) {
@@ -318,7 +320,6 @@ void AppendTimestamp(std::string& out, int64_t seconds, int32_t nanos) {
   const int64_t day = doy - (153 * mp + 2) / 5 + 1;
   const int64_t month = mp < 10 ? mp + 3 : mp - 9;
   const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  out += '"';
   AppendDigits(out, static_cast<uint64_t>(year), 4);
   out += '-';
   AppendDigits(out, static_cast<uint64_t>(month), 2);
@@ -331,7 +332,7 @@ void AppendTimestamp(std::string& out, int64_t seconds, int32_t nanos) {
   out += ':';
   AppendDigits(out, static_cast<uint64_t>(secs % 60), 2);
   AppendNanos(out, nanos);
-  out += "Z\"";
+  out += 'Z';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -812,7 +813,9 @@ class Encoder {
     if (seconds < kTimestampMinSeconds || seconds > kTimestampMaxSeconds || nanos < 0 || nanos >= kNanosPerSecond ||
         HasUnknownFields(m))
       return Res::kFail;
+    out_ += '"';
     AppendTimestamp(out_, seconds, nanos);
+    out_ += '"';
     return Res::kWrote;
   }
 
@@ -881,6 +884,16 @@ int64_t AppendJsonFallbacks() { return fallbacks.load(std::memory_order_relaxed)
 absl::StatusOr<std::string> ToJsonFast(const google::protobuf::Message& msg) {
   std::string out;
   if (auto s = AppendJson(out, msg); !s.ok()) return s;
+  return out;
+}
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
+  if (t.seconds() < kTimestampMinSeconds || t.seconds() > kTimestampMaxSeconds || t.nanos() < 0 ||
+      t.nanos() >= kNanosPerSecond)
+    return google::protobuf::util::TimeUtil::ToString(t);
+  std::string out;
+  out.reserve(30);
+  AppendTimestamp(out, t.seconds(), t.nanos());
   return out;
 }
 

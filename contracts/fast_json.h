@@ -3,6 +3,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
 
 #include <cstdint>
 #include <string>
@@ -47,5 +48,12 @@ int64_t AppendJsonFallbacks();
 
 // AppendJson into a fresh string.
 absl::StatusOr<std::string> ToJsonFast(const google::protobuf::Message& msg);
+
+// What google::protobuf::util::TimeUtil::ToString(t) returns, byte for byte (RFC 3339 in
+// UTC: "2025-12-01T10:00:00Z", with ".fff", ".ffffff" or ".fffffffff" when the nanos need
+// them), without its printf: the producer formats ce_time and the audit sink occurred_at
+// for every event. Outside protobuf's range (years 1-9999, nanos 0-999999999) it returns
+// what TimeUtil::ToString does.
+std::string FormatTimestamp(const google::protobuf::Timestamp& t);
 
 }  // namespace sluice::contracts

@@ -11,6 +11,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <google/protobuf/util/type_resolver.h>
 #include <google/protobuf/util/type_resolver_util.h>
 #include <google/protobuf/wrappers.pb.h>
@@ -884,6 +885,53 @@ TEST(FastJson, ThreadsShareThePlans) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// FormatTimestamp against protobuf's own TimeUtil::ToString: the edges of its range, the
+// days around leap days and century years, every precision of the nanos, random instants
+// over the whole range, and values outside it (protobuf's text there too).
+TEST(FormatTimestamp, SameTextAsTimeUtil) {
+  using google::protobuf::util::TimeUtil;
+  constexpr int64_t kMin = TimeUtil::kTimestampMinSeconds, kMax = TimeUtil::kTimestampMaxSeconds;
+  std::vector<int64_t> seconds = {kMin,
+                                  kMin + 1,
+                                  kMin + 86399,
+                                  kMin + 86400,
+                                  -1,
+                                  0,
+                                  1,
+                                  86399,
+                                  86400,
+                                  kMax - 1,
+                                  kMax,
+                                  kMin - 1,
+                                  kMax + 1,
+                                  std::numeric_limits<int64_t>::min(),
+                                  std::numeric_limits<int64_t>::max()};
+  // Noon on days around 29 February and 1 March of leap, non-leap and century years.
+  for (int64_t day : {-25508, -25507, -25449, -25448, 10956, 10957, 11016, 11017, 11382, 47540, 47541, 2932896})
+    for (int64_t d = day - 1; d <= day + 1; ++d) seconds.push_back(d * 86400 + 43200);
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int64_t> any_second(kMin, kMax);
+  for (int i = 0; i < 20000; ++i) seconds.push_back(any_second(rng));
+  std::uniform_int_distribution<int32_t> any_nanos(0, 999999999);
+  int compared = 0;
+  for (int64_t s : seconds) {
+    const int32_t r = any_nanos(rng);
+    for (int32_t nanos : {0, 1, 999999999, 1000, 1000000, 123000000, 123456000, r, r / 1000 * 1000,
+                          r / 1000000 * 1000000, -1, 1000000000}) {
+      google::protobuf::Timestamp t;
+      t.set_seconds(s);
+      t.set_nanos(nanos);
+      ASSERT_EQ(FormatTimestamp(t), TimeUtil::ToString(t)) << s << "s " << nanos << "ns";
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 240000);
+  google::protobuf::Timestamp t;
+  t.set_seconds(1764583200);
+  t.set_nanos(2000000);
+  EXPECT_EQ(FormatTimestamp(t), "2025-12-01T10:00:00.002Z");
 }
 
 }  // namespace

@@ -64,8 +64,8 @@ absl::Status AppendRow(std::string& out, const kafka::Record& r, absl::Time rece
   }
   metadata += '}';
   const std::string occurred = e.has_occurred_at()
-                                   ? TimeUtil::ToString(e.occurred_at())
-                                   : TimeUtil::ToString(TimeUtil::MillisecondsToTimestamp(r.timestamp_ms));
+                                   ? contracts::FormatTimestamp(e.occurred_at())
+                                   : contracts::FormatTimestamp(TimeUtil::MillisecondsToTimestamp(r.timestamp_ms));
   const std::string received = absl::FormatTime(absl::RFC3339_full, received_at, absl::UTCTimeZone());
   const std::string ttl = e.ttl_ms() > 0 ? Cat(e.ttl_ms()) : std::string();
   const std::string partition = Cat(r.partition), offset = Cat(r.offset);
