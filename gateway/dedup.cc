@@ -2,6 +2,8 @@
 
 #include <absl/hash/hash.h>
 
+#include <cstdint>
+
 namespace sluice::gateway {
 
 DedupWindow::DedupWindow(absl::Duration window, size_t capacity, size_t (*hash)(std::string_view))
@@ -19,7 +21,7 @@ void DedupWindow::EvictLocked(Shard& shard, absl::Time now) {
     if (oldest.state == Entry::State::kDone) {
       // The queue's length, not the index's: failed entries wait in the queue too (until
       // they reach its front), and must not pile up behind a young one during an outage.
-      if (now - oldest.at <= window_ && shard.queue.size() <= shard_capacity_) break;
+      if (now - absl::FromUnixNanos(oldest.at_ns) <= window_ && shard.queue.size() <= shard_capacity_) break;
       if (oldest.indexed) shard.index.erase(oldest.hash);
     }
     shard.queue.pop_front();  // a failed entry left the index when it failed
@@ -27,7 +29,7 @@ void DedupWindow::EvictLocked(Shard& shard, absl::Time now) {
   }
 }
 
-void DedupWindow::Publish(const std::string& id, const Start& start, Done done, absl::Time now) {
+void DedupWindow::Publish(const std::string& id, Start start, Done done, absl::Time now) {
   const size_t hash = hash_ != nullptr ? hash_(id) : absl::Hash<std::string_view>{}(id);
   // The shard from the hash's top bits: the table inside it takes its slot and its tag
   // from the low ones, which would otherwise be the same for every id of a shard.
@@ -41,7 +43,7 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
       Entry& first = shard.queue[it->second - shard.front_seq];
       if (first.id() == id) {
         if (first.state == Entry::State::kInFlight) {
-          first.waiters.push_back(std::move(done));
+          first.rare_fields().waiters.push_back(std::move(done));
           return;
         }
         v1::Delivery d = Recall(first);
@@ -53,15 +55,16 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
     }
     seq = shard.front_seq + shard.queue.size();
     Entry& entry = shard.queue.emplace_back();
-    entry.id_len = id.size();
     if (id.size() <= Entry::kInlineId) {
+      entry.id_len = static_cast<uint8_t>(id.size());
       id.copy(entry.inline_id, id.size());
     } else {
-      entry.long_id = id;
+      entry.id_len = Entry::kInlineId + 1;
+      entry.rare_fields().long_id = id;
     }
     entry.hash = hash;
     entry.indexed = added;
-    entry.at = now;
+    entry.at_ns = absl::ToUnixNanos(now);
   }
   // The entry stays in the queue while in flight, so `seq` still names it here.
   start([&shard, seq, done = std::move(done)](absl::StatusOr<v1::Delivery> result) {
@@ -69,7 +72,7 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
     {
       std::lock_guard lock(shard.mu);
       Entry& entry = shard.queue[seq - shard.front_seq];
-      waiters.swap(entry.waiters);
+      if (entry.rare != nullptr) waiters.swap(entry.rare->waiters);
       if (result.ok()) {
         entry.state = Entry::State::kDone;
         Remember(shard, entry, *result);
@@ -79,6 +82,7 @@ void DedupWindow::Publish(const std::string& id, const Start& start, Done done, 
         entry.indexed = false;
       }
     }
+    if (waiters.empty()) return done(std::move(result));
     done(result);
     for (auto& w : waiters) {
       if (!result.ok()) {
@@ -98,20 +102,21 @@ void DedupWindow::Remember(Shard& shard, Entry& entry, const v1::Delivery& d) {
   entry.topic = &*topic;
   entry.partition = d.partition();
   entry.offset = d.offset();
-  if (entry.id().ends_with(d.event_id())) {
-    entry.event_id_suffix = d.event_id().size();
+  if (!d.event_id().empty() && d.event_id().size() <= UINT8_MAX && entry.id().ends_with(d.event_id())) {
+    entry.event_id_suffix = static_cast<uint8_t>(d.event_id().size());
   } else {
-    entry.other_event_id = d.event_id();
+    entry.event_id_suffix = 0;
+    entry.rare_fields().other_event_id = d.event_id();
   }
 }
 
 v1::Delivery DedupWindow::Recall(const Entry& entry) {
   v1::Delivery d;
   const std::string_view id = entry.id();
-  if (entry.other_event_id.empty()) {
+  if (entry.event_id_suffix > 0) {
     d.set_event_id(std::string(id.substr(id.size() - entry.event_id_suffix)));
   } else {
-    d.set_event_id(entry.other_event_id);
+    d.set_event_id(entry.rare->other_event_id);
   }
   d.set_topic(*entry.topic);
   d.set_partition(entry.partition);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/functional/function_ref.h>
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
@@ -41,8 +42,9 @@ namespace sluice::gateway {
 class DedupWindow {
  public:
   using Done = std::function<void(absl::StatusOr<v1::Delivery>)>;
-  // Starts the real publish; must call its argument exactly once.
-  using Start = std::function<void(Done)>;
+  // Starts the real publish; must call its argument exactly once. Called before Publish
+  // returns (a reference to the caller's function: nothing is copied or allocated for it).
+  using Start = absl::FunctionRef<void(Done)>;
 
   static constexpr size_t kShards = 16;
   // Below this capacity one shard keeps the oldest-first order exact.
@@ -53,7 +55,7 @@ class DedupWindow {
 
   // Publishes `id` through `start` unless it is remembered or in flight; `done` runs
   // exactly once (on this thread for a remembered id, else on the publisher's thread).
-  void Publish(const std::string& id, const Start& start, Done done, absl::Time now = absl::Now());
+  void Publish(const std::string& id, Start start, Done done, absl::Time now = absl::Now());
 
   // Ids remembered.
   size_t size() const;
@@ -61,32 +63,42 @@ class DedupWindow {
   size_t held() const;
 
  private:
-  struct Entry {
+  // Two cache lines: every publish writes one entry and forgets another, so an entry's
+  // size is most of the window's cost (224 bytes before the rare fields moved out).
+  struct alignas(64) Entry {
     enum class State : uint8_t { kInFlight, kDone, kFailed };
-    static constexpr size_t kInlineId = 64;
+    // What few entries need, allocated only for them.
+    struct Rare {
+      std::string long_id;         // an id longer than kInlineId
+      std::string other_event_id;  // kDone: an event id that is not the id's suffix
+      std::vector<Done> waiters;   // kInFlight: publishes of the same id waiting for it
+    };
+    static constexpr size_t kInlineId = 80;
     std::string_view id() const {
-      return id_len <= kInlineId ? std::string_view(inline_id, id_len) : std::string_view(long_id);
+      return id_len <= kInlineId ? std::string_view(inline_id, id_len) : std::string_view(rare->long_id);
     }
-    size_t hash;   // of id
-    bool indexed;  // the index holds this entry under `hash`
-    State state = State::kInFlight;
-    absl::Time at;
-    // The id in place when short (the gateway's "tenant/event id" nearly always is), so an
-    // entry allocates nothing of its own.
-    size_t id_len;
-    char inline_id[kInlineId];
-    std::string long_id;
+    Rare& rare_fields() {
+      if (rare == nullptr) rare = std::make_unique<Rare>();
+      return *rare;
+    }
+    size_t hash;    // of id
+    int64_t at_ns;  // publish time, Unix nanoseconds
     // kDone: the first publication. Its event id is the id's last `event_id_suffix`
-    // characters (as the gateway's are), else `other_event_id`; the topic is one of the
-    // shard's `topics`. No string is allocated here by the producer's delivery thread
+    // characters (as the gateway's are), else rare->other_event_id; the topic is one of
+    // the shard's `topics`. No string is allocated here by the producer's delivery thread
     // and freed by a publishing thread: those frees across threads cost more than the
     // rest of the window.
     const std::string* topic = nullptr;
-    int32_t partition = 0;
     int64_t offset = 0;
-    size_t event_id_suffix = 0;
-    std::string other_event_id;
-    std::vector<Done> waiters;  // kInFlight: publishes of the same id waiting for it
+    int32_t partition = 0;
+    State state = State::kInFlight;
+    bool indexed;             // the index holds this entry under `hash`
+    uint8_t id_len;           // <= kInlineId: the id is in place; more: in rare->long_id
+    uint8_t event_id_suffix;  // 0: rare->other_event_id
+    std::unique_ptr<Rare> rare;
+    // The id in place when short (the gateway's "tenant/event id" nearly always is), so an
+    // entry allocates nothing of its own.
+    char inline_id[kInlineId];
   };
   struct Shard {
     mutable std::mutex mu;

@@ -168,11 +168,20 @@ TEST(DedupWindow, AFailureAmongFinishedEntriesIsPassedOverAndForgotten) {
 }
 
 TEST(DedupWindow, ADuplicateGetsTheFirstDeliveryWhole) {
-  // Short and long ids (kept in place or not), event ids that end the id or do not.
+  // Short and long ids (kept in place or not, either side of the 80 bytes an entry holds),
+  // event ids that end the id, do not, or are empty.
   DedupWindow w(absl::Minutes(10), 100);
   const std::string long_tenant(100, 't');
+  const std::string id80 = std::string(76, 'a') + "/e-3", id81 = std::string(77, 'a') + "/e-4";
   for (const auto& c : std::vector<std::pair<std::string, std::string>>{
-           {"tenant-a/e-1", "e-1"}, {long_tenant + "/e-2", "e-2"}, {"tenant-a/x", "other-id"}, {long_tenant, "y"}}) {
+           {"tenant-a/e-1", "e-1"},
+           {long_tenant + "/e-2", "e-2"},
+           {"tenant-a/x", "other-id"},
+           {long_tenant, "y"},
+           {id80, "e-3"},
+           {id81, "e-4"},
+           {"tenant-a/z", ""},
+           {long_tenant + "/" + std::string(300, 'z'), std::string(300, 'z')}}) {
     // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture one.
     const std::string id = c.first, event_id = c.second;
     auto start = [&](DedupWindow::Done done) {
@@ -193,7 +202,7 @@ TEST(DedupWindow, ADuplicateGetsTheFirstDeliveryWhole) {
     EXPECT_EQ(again->partition(), 5) << id;
     EXPECT_EQ(again->offset(), 77) << id;
   }
-  EXPECT_EQ(w.size(), 4u);
+  EXPECT_EQ(w.size(), 8u);
 }
 
 TEST(DedupWindow, FailuresDuringAnOutageDoNotPileUpBehindARememberedId) {
