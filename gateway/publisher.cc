@@ -19,7 +19,10 @@ std::string Trim(std::string_view s) {
 }
 
 // The type and source label of events the catalog does not know.
-constexpr char kUnknownLabel[] = "unknown";
+const std::string& UnknownLabel() {
+  static const std::string* label = new std::string("unknown");
+  return *label;
+}
 
 // One of the fixed set of status-code names.
 std::string StatusLabel(const absl::Status& s) {
@@ -99,12 +102,15 @@ PublisherMetrics::PublisherMetrics(prometheus::Registry& registry)
 
 prometheus::Counter& PublisherMetrics::Events(const std::string& type, const std::string& source,
                                               const std::string& status) {
-  std::string key = common::Cat(type, '\0', source, '\0', status);
+  // Built in a buffer of this thread's: the delivery thread looks a counter up per event.
+  thread_local std::string key;
+  key.clear();
+  key.append(type).append(1, '\0').append(source).append(1, '\0').append(status);
   std::lock_guard lock(cache_mu_);
-  auto it = cache_.find(key);
+  auto it = cache_.find(std::string_view(key));
   if (it != cache_.end()) return *it->second;
   prometheus::Counter& c = events.Add({{"type", type}, {"source", source}, {"status", status}});
-  cache_.emplace(std::move(key), &c);
+  cache_.emplace(key, &c);
   return c;
 }
 
@@ -119,8 +125,10 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   // the caller sent, and each new label value would be a new series kept for the life of
   // the process (and in every /metrics scrape).
   const contracts::Catalog& catalog = producer_.catalog();
-  const std::string type_label = catalog.Find(envelope.type()) != nullptr ? envelope.type() : kUnknownLabel;
-  const std::string source_label = catalog.IsKnownSource(source) ? source : kUnknownLabel;
+  const contracts::Route* route = catalog.Find(envelope.type());
+  const std::string& type_label = route != nullptr ? route->type : UnknownLabel();
+  const auto known_source = catalog.sources().find(source);
+  const std::string& source_label = known_source != catalog.sources().end() ? *known_source : UnknownLabel();
   if (!refused.ok()) {
     if (refused.code() == absl::StatusCode::kResourceExhausted) {
       metrics_.rate_limited.Add({{"source", source_label}}).Increment();
@@ -132,9 +140,10 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   // How late the event arrived (occurred_at is set: Encode filled the defaults).
   const absl::Duration lag =
       start - absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(envelope.occurred_at()));
-  auto finish = [this, type_label, source_label, source, tenant = envelope.tenant_id(), start, lag,
-                 done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
-    metrics_.Events(type_label, source_label, StatusLabel(r.status())).Increment();
+  // The labels are the catalog's own strings (or UnknownLabel's), which outlive the call.
+  auto finish = [this, type_label = &type_label, source_label = &source_label, source, tenant = envelope.tenant_id(),
+                 start, lag, done = std::move(done)](absl::StatusOr<v1::Delivery> r) {
+    metrics_.Events(*type_label, *source_label, StatusLabel(r.status())).Increment();
     metrics_.latency.Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (r.ok() && activity_ != nullptr && !r->duplicate()) activity_->Published(tenant, source, absl::Now(), lag);
     done(std::move(r));
@@ -143,18 +152,19 @@ void Publisher::Publish(const v1::Principal& who, v1::Envelope envelope, const W
   // duplicate. Ids are canonical (lower-case) after Encode.
   dedup_.Publish(
       common::Cat(envelope.tenant_id(), "/", envelope.id()),
-      [this, rec = *std::move(record)](DedupWindow::Done sent) mutable {
+      [this, &record](DedupWindow::Done sent) {
         metrics_.in_flight.Increment();
-        producer_.SendRecord(std::move(rec), [this, sent = std::move(sent)](absl::StatusOr<kafka::DeliveryReport> r) {
-          metrics_.in_flight.Decrement();
-          if (!r.ok()) return sent(r.status());
-          v1::Delivery d;
-          d.set_event_id(r->event_id);
-          d.set_topic(r->topic);
-          d.set_partition(r->partition);
-          d.set_offset(r->offset);
-          sent(std::move(d));
-        });
+        producer_.SendRecord(*std::move(record),
+                             [this, sent = std::move(sent)](absl::StatusOr<kafka::DeliveryReport> r) {
+                               metrics_.in_flight.Decrement();
+                               if (!r.ok()) return sent(r.status());
+                               v1::Delivery d;
+                               d.set_event_id(std::move(r->event_id));
+                               d.set_topic(std::move(r->topic));
+                               d.set_partition(r->partition);
+                               d.set_offset(r->offset);
+                               sent(std::move(d));
+                             });
       },
       std::move(finish));
 }
