@@ -7,8 +7,10 @@
 //               (e) PublishStream over S streams with B envelopes per message; prints
 //               records/s and the ratios to (a) and (b) (batched target: >= 1.0x the Java
 //               producer, stretch >= 0.5x raw librdkafka). Diagnostics beside them: (a) with
-//               the gateway's CloudEvents headers on each record, and (b) with values as
-//               large as the gateway's whole records (value, key and headers).
+//               the gateway's CloudEvents headers on each record, (b) with values as
+//               large as the gateway's whole records (value, key and headers), and the
+//               gateway's own kafka::Producer alone (Send from S threads: defaults,
+//               validation, headers, encoding; no gRPC, authorization, dedup or metrics).
 //   latency:    unary Publish sent open-loop at R events/s for D seconds; prints
 //               p50/p99/p99.9 next to raw librdkafka's produce->ack latency at the same
 //               rate (target: gateway p99 < 10 ms at 5,000/s).
@@ -42,6 +44,7 @@
 #include "contracts/envelope.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
+#include "kafka/producer.h"
 #include "kafka/topic_admin.h"
 #include "kafka/util.h"
 #include "sluice/v1/gateway.grpc.pb.h"
@@ -151,6 +154,38 @@ double RawThroughput(const std::string& bootstrap, const std::string& topic, con
     std::fprintf(stderr, "raw: %lld records failed (refused or not delivered)\n",
                  static_cast<long long>(p.failed.load()));
   return static_cast<double>(p.delivered.load()) / secs;
+}
+
+// Diagnostic: the gateway's own producer path without the gateway around it. `threads`
+// callers each send their share of `events` through one kafka::Producer (gateway settings:
+// linger 1 ms), so each event is still given defaults, validated, given its CloudEvents
+// headers and serialized (Producer::Send); no gRPC, authentication, dedup or metrics.
+// The envelopes are copied before the clock starts, as gRPC would have parsed them.
+double ProducerThroughput(const std::string& bootstrap, const contracts::Catalog& catalog,
+                          const std::vector<v1::Envelope>& events, int threads) {
+  auto producer = kafka::Producer::Create(
+      {.bootstrap_servers = bootstrap, .client_id = "bench-producer", .linger = absl::Milliseconds(1)}, catalog);
+  if (!producer.ok()) {
+    std::fprintf(stderr, "producer: %s\n", std::string(producer.status().message()).c_str());
+    return 0;
+  }
+  std::atomic<int64_t> delivered{0}, failed{0};
+  auto count = [&](absl::StatusOr<kafka::DeliveryReport> r) { (r.ok() ? delivered : failed)++; };
+  if (auto r = (*producer)->SendSync(events[0]); !r.ok())  // connected, with a producer id
+    std::fprintf(stderr, "producer: %s\n", std::string(r.status().message()).c_str());
+  std::vector<std::vector<v1::Envelope>> shares(static_cast<size_t>(threads));
+  for (size_t i = 0; i < events.size(); ++i) shares[i % shares.size()].push_back(events[i]);
+  const auto start = Clock::now();
+  std::vector<std::thread> senders;
+  for (auto& share : shares)
+    senders.emplace_back([&] {
+      for (auto& e : share) (*producer)->Send(std::move(e), count);
+    });
+  for (auto& t : senders) t.join();
+  (void)(*producer)->Flush(absl::Minutes(2));
+  const double secs = Seconds(Clock::now() - start);
+  if (failed.load() > 0) std::fprintf(stderr, "producer: %lld records failed\n", static_cast<long long>(failed.load()));
+  return static_cast<double>(delivered.load()) / secs;
 }
 
 Percentiles RawLatency(const std::string& bootstrap, const std::string& topic, const v1::Envelope& tmpl, int rate,
@@ -538,6 +573,7 @@ int main(int argc, char** argv) {
     for (const auto& h : tmpl_headers) wire_bytes += h.key.size() + h.value.size();
     const double raw_headers = RawThroughput(bootstrap, topic, events, /*with_headers=*/true);
     const std::optional<double> java_wire = JavaProducerThroughput(kafka_libs, bootstrap, topic, records, wire_bytes);
+    const double producer_only = ProducerThroughput(bootstrap, catalog, events, streams);
     const double gws = StreamThroughput(target, events, streams);
     fresh_ids();
     const double gwb = BatchThroughput(target, events, streams, batch, window);
@@ -557,6 +593,7 @@ int main(int argc, char** argv) {
     }
     line("raw librdkafka, + the CloudEvents headers", raw_headers);
     if (java_wire.has_value()) line(common::Cat("Java producer, ", wire_bytes, "-byte values"), *java_wire);
+    line(common::Cat("the gateway's producer alone (Send x", streams, ")"), producer_only);
     line(common::Cat("gateway PublishStream x", streams, ", 1 event/message"), gws);
     line(common::Cat("gateway PublishBatch x", streams, ", ", batch, "/batch, ", window, " in flight"), gwb);
     line(common::Cat("gateway PublishStream x", streams, ", ", batch, "/message"), gwsb);
