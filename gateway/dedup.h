@@ -100,6 +100,7 @@ class DedupWindow {
     // entry allocates nothing of its own.
     char inline_id[kInlineId];
   };
+  static_assert(sizeof(Entry) == 128, "an entry is two cache lines");
   struct Shard {
     mutable std::mutex mu;
     std::deque<Entry> queue;  // publish order, oldest first; entry seq is front_seq + its position
