@@ -84,7 +84,9 @@ std::string Escaped(std::string_view s) { return absl::CHexEscape(absl::string_v
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-absl::Status CheckTimestamp(const Message& m, std::string_view path, absl::Time now) {
+// `path`: a string_view, or a Path (below) spelled only if the value is refused.
+template <typename P>
+absl::Status CheckTimestamp(const Message& m, const P& path, absl::Time now) {
   const auto& ts = static_cast<const google::protobuf::Timestamp&>(m);
   if (ts.nanos() < 0 || ts.nanos() > 999'999'999) return Violation(path, "nanos out of range");
   if (ts.seconds() < kMinSeconds) return Violation(path, "before 2000-01-01");
@@ -93,7 +95,8 @@ absl::Status CheckTimestamp(const Message& m, std::string_view path, absl::Time 
   return absl::OkStatus();
 }
 
-absl::Status CheckDuration(const Message& m, std::string_view path) {
+template <typename P>
+absl::Status CheckDuration(const Message& m, const P& path) {
   const auto& d = static_cast<const google::protobuf::Duration&>(m);
   if (d.seconds() < 0 || d.nanos() < 0) return Violation(path, "must not be negative");
   if (d.nanos() > 999'999'999) return Violation(path, "nanos out of range");
@@ -316,8 +319,8 @@ void CheckOne(const FieldRule& rule, const Message& m, int index, const Path& pa
   }
   const Message& sub = rule.repeated ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
   switch (rule.kind) {
-    case FieldRule::Kind::kTimestamp: out.Add(CheckTimestamp(sub, Render(path), now)); break;
-    case FieldRule::Kind::kDuration: out.Add(CheckDuration(sub, Render(path))); break;
+    case FieldRule::Kind::kTimestamp: out.Add(CheckTimestamp(sub, path, now)); break;
+    case FieldRule::Kind::kDuration: out.Add(CheckDuration(sub, path)); break;
     case FieldRule::Kind::kStruct:
       out.Add(CheckStruct(static_cast<const google::protobuf::Struct&>(sub), path, 1));
       break;
@@ -499,7 +502,7 @@ absl::Status Validate(const v1::Envelope& env, const Catalog& catalog, absl::Tim
   if (!env.has_occurred_at()) {
     out.Add(Violation("occurred_at", "required"));
   } else {
-    out.Add(CheckTimestamp(env.occurred_at(), "occurred_at", now));
+    out.Add(CheckTimestamp(env.occurred_at(), std::string_view("occurred_at"), now));
   }
   if (env.ttl_ms() < 0) out.Add(Violation("ttl_ms", "must not be negative"));
   if (!env.traceparent().empty() && !IsValidTraceparent(env.traceparent()))
