@@ -29,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -157,19 +158,27 @@ double RawThroughput(const std::string& bootstrap, const std::string& topic, con
 }
 
 // Diagnostic: the gateway's own producer path without the gateway around it. `threads`
-// callers each send their share of `events` through one kafka::Producer (gateway settings:
-// linger 1 ms), so each event is still given defaults, validated, given its CloudEvents
-// headers and serialized (Producer::Send); no gRPC, authentication, dedup or metrics.
-// The envelopes are copied before the clock starts, as gRPC would have parsed them.
-double ProducerThroughput(const std::string& bootstrap, const contracts::Catalog& catalog,
+// callers each send their share of `events` through one kafka::Producer made as the
+// gateway makes its own (same client settings, linger 1 ms, delivery timeout), so each
+// event is still given defaults, validated, given its CloudEvents headers and serialized
+// (Producer::Send); no gRPC, authentication, dedup or metrics. The envelopes are copied
+// before the clock starts, as gRPC would have parsed them.
+double ProducerThroughput(const gateway::GatewayConfig& config, const contracts::Catalog& catalog,
                           const std::vector<v1::Envelope>& events, int threads) {
-  auto producer = kafka::Producer::Create(
-      {.bootstrap_servers = bootstrap, .client_id = "bench-producer", .linger = absl::Milliseconds(1)}, catalog);
+  // Before the producer: its destructor may still run callbacks that count.
+  std::atomic<int64_t> delivered{0}, failed{0};
+  std::map<std::string, std::string> settings = config.kafka_client;
+  for (const auto& [k, v] : config.librdkafka) settings[k] = v;
+  auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
+                                           .client_id = "bench-producer",
+                                           .delivery_timeout = config.delivery_timeout,
+                                           .linger = absl::Milliseconds(1),
+                                           .librdkafka = std::move(settings)},
+                                          catalog);
   if (!producer.ok()) {
     std::fprintf(stderr, "producer: %s\n", std::string(producer.status().message()).c_str());
     return 0;
   }
-  std::atomic<int64_t> delivered{0}, failed{0};
   auto count = [&](absl::StatusOr<kafka::DeliveryReport> r) { (r.ok() ? delivered : failed)++; };
   if (auto r = (*producer)->SendSync(events[0]); !r.ok())  // connected, with a producer id
     std::fprintf(stderr, "producer: %s\n", std::string(r.status().message()).c_str());
@@ -573,7 +582,7 @@ int main(int argc, char** argv) {
     for (const auto& h : tmpl_headers) wire_bytes += h.key.size() + h.value.size();
     const double raw_headers = RawThroughput(bootstrap, topic, events, /*with_headers=*/true);
     const std::optional<double> java_wire = JavaProducerThroughput(kafka_libs, bootstrap, topic, records, wire_bytes);
-    const double producer_only = ProducerThroughput(bootstrap, catalog, events, streams);
+    const double producer_only = ProducerThroughput(gateway_config, catalog, events, streams);
     const double gws = StreamThroughput(target, events, streams);
     fresh_ids();
     const double gwb = BatchThroughput(target, events, streams, batch, window);

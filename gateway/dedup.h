@@ -85,9 +85,9 @@ class DedupWindow {
     int64_t at_ns;  // publish time, Unix nanoseconds
     // kDone: the first publication. Its event id is the id's last `event_id_suffix`
     // characters (as the gateway's are), else rare->other_event_id; the topic is one of
-    // the shard's `topics`. No string is allocated here by the producer's delivery thread
-    // and freed by a publishing thread: those frees across threads cost more than the
-    // rest of the window.
+    // the shard's `topics`. Nothing is allocated here by the producer's delivery thread
+    // and freed by a publishing thread (but the Rare part for an event id that is not the
+    // id's suffix): those frees across threads cost more than the rest of the window.
     const std::string* topic = nullptr;
     int64_t offset = 0;
     int32_t partition = 0;
