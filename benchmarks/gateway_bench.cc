@@ -29,7 +29,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -167,14 +166,9 @@ double ProducerThroughput(const gateway::GatewayConfig& config, const contracts:
                           const std::vector<v1::Envelope>& events, int threads) {
   // Before the producer: its destructor may still run callbacks that count.
   std::atomic<int64_t> delivered{0}, failed{0};
-  std::map<std::string, std::string> settings = config.kafka_client;
-  for (const auto& [k, v] : config.librdkafka) settings[k] = v;
-  auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
-                                           .client_id = "bench-producer",
-                                           .delivery_timeout = config.delivery_timeout,
-                                           .linger = absl::Milliseconds(1),
-                                           .librdkafka = std::move(settings)},
-                                          catalog);
+  kafka::ProducerConfig producer_config = gateway::GatewayProducerConfig(config);
+  producer_config.client_id = "bench-producer";
+  auto producer = kafka::Producer::Create(std::move(producer_config), catalog);
   if (!producer.ok()) {
     std::fprintf(stderr, "producer: %s\n", std::string(producer.status().message()).c_str());
     return 0;

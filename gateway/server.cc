@@ -152,6 +152,17 @@ void Gateway::Impl::PollFiles() {
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+kafka::ProducerConfig GatewayProducerConfig(const GatewayConfig& config) {
+  std::map<std::string, std::string> settings = config.kafka_client;
+  for (const auto& [k, v] : config.librdkafka) settings[k] = v;
+  return {.bootstrap_servers = config.bootstrap_servers,
+          .client_id = "sluice-gateway",
+          .delivery_timeout = config.delivery_timeout,
+          .linger = absl::Milliseconds(1),
+          .librdkafka = std::move(settings),
+          .on_auth_failure = config.on_kafka_auth_failure};
+}
+
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, TokenStore tokens, RateLimiter limits,
                                                         const contracts::Catalog& catalog,
                                                         prometheus::Registry& registry) {
@@ -166,15 +177,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayConfig config, To
     return absl::InvalidArgumentError(common::Cat("max_rpc_threads (", config.max_rpc_threads,
                                                   ") must exceed max_streams (", config.max_streams,
                                                   "): each open stream holds a gRPC thread"));
-  std::map<std::string, std::string> producer_settings = config.kafka_client;
-  for (const auto& [k, v] : config.librdkafka) producer_settings[k] = v;
-  auto producer = kafka::Producer::Create({.bootstrap_servers = config.bootstrap_servers,
-                                           .client_id = "sluice-gateway",
-                                           .delivery_timeout = config.delivery_timeout,
-                                           .linger = absl::Milliseconds(1),
-                                           .librdkafka = std::move(producer_settings),
-                                           .on_auth_failure = config.on_kafka_auth_failure},
-                                          catalog);
+  auto producer = kafka::Producer::Create(GatewayProducerConfig(config), catalog);
   if (!producer.ok()) return producer.status();
   auto impl = std::make_unique<Impl>(config, std::move(tokens), std::move(limits), (*producer)->catalog());
   impl->producer = *std::move(producer);

@@ -14,6 +14,7 @@
 #include "contracts/catalog.h"
 #include "gateway/auth.h"
 #include "gateway/rate_limiter.h"
+#include "kafka/producer.h"
 
 namespace sluice::gateway {
 
@@ -98,6 +99,10 @@ struct GatewayConfig {
   // fails with kUnauthenticated.
   std::function<void(const absl::Status&)> on_kafka_auth_failure;
 };
+
+// The settings of the gateway's producer: `kafka_client` with `librdkafka` on top, a 1 ms
+// linger, the delivery timeout and the auth-failure callback of `config`.
+kafka::ProducerConfig GatewayProducerConfig(const GatewayConfig& config);
 
 // A running sluice-gateway: EventGateway, DataRefreshService, EventQueryService (ListEvents
 // needs pg_dsn), ApprovalService (with pg_dsn), grpc.health.v1 and server reflection on
