@@ -6,14 +6,17 @@
 //               over S streams, one event per message, (d) PublishBatch from S callers, and
 //               (e) PublishStream over S streams with B envelopes per message; prints
 //               records/s and the ratios to (a) and (b) (batched target: >= 1.0x the Java
-//               producer, stretch >= 0.5x raw librdkafka). Diagnostics beside them: (a) with
+//               producer, stretch >= 0.5x raw librdkafka; (b), (d) and (e) are run
+//               --rounds times, alternating, and the target judged on the median round's
+//               ratio). Diagnostics beside them: (a) with
 //               the gateway's CloudEvents headers on each record, (b) with values as
 //               large as the gateway's whole records (value, key and headers), and the
 //               gateway's own kafka::Producer alone (Send from S threads: defaults,
 //               validation, headers, encoding; no gRPC, authorization, dedup or metrics).
 //   latency:    unary Publish sent open-loop at R events/s for D seconds; prints
 //               p50/p99/p99.9 next to raw librdkafka's produce->ack latency at the same
-//               rate (target: gateway p99 < 10 ms at 5,000/s).
+//               rate, over consecutive runs (target: gateway p99 <= 3x raw librdkafka's
+//               in at least 9 of 10).
 //
 // Needs the local stack (bash dev/stack.sh up) and, for (b), java and the Kafka jars
 // (dev/install-deps.sh). Creates and deletes its own topics.
@@ -461,7 +464,7 @@ int main(int argc, char** argv) {
   using namespace sluice;
   using namespace sluice::bench;
   int64_t records = 1000000;
-  int streams = 2, rate = 5000, seconds = 10, window = 16, latency_runs = 10;
+  int streams = 2, rate = 5000, seconds = 10, window = 16, latency_runs = 10, rounds = 3;
   bool latency_only = false;
   double slow_ms = 0;
   size_t batch = 500;
@@ -484,6 +487,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--window", window, "PublishBatch calls each caller keeps in flight")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--rounds", rounds,
+                 "Rounds of the Java producer and the two batched gateway lines, alternating (the Java producer's "
+                 "rate swings from run to run); the target is judged on the median round's ratio")
+      ->check(CLI::Range(1, 20))
       ->capture_default_str();
   app.add_option("--kafka-libs", kafka_libs, "Kafka jars for the Java producer (env SLUICE_KAFKA_LIBS)")
       ->capture_default_str();
@@ -600,11 +608,37 @@ int main(int argc, char** argv) {
     line(common::Cat("gateway PublishStream x", streams, ", 1 event/message"), gws);
     line(common::Cat("gateway PublishBatch x", streams, ", ", batch, "/batch, ", window, " in flight"), gwb);
     line(common::Cat("gateway PublishStream x", streams, ", ", batch, "/message"), gwsb);
-    const double best = std::max(gwb, gwsb);
+    double best = std::max(gwb, gwsb);
     std::printf("  ratio single-event stream/raw               %6.2f\n", gws / raw);
     if (java.has_value()) {
-      std::printf("  ratio batched gateway/Java producer         %6.2f   (target >= 1.00: %s)\n", best / *java,
-                  verdict(best / *java >= 1.0));
+      // More rounds of the target's two sides, alternating, so that one slow or fast run of
+      // either does not decide the verdict.
+      std::vector<double> ratios = {best / *java};
+      if (rounds > 1) {
+        std::printf(
+            "  rounds of the target (records/s): Java producer | PublishBatch | PublishStream %zu/message | ratio\n",
+            batch);
+        std::printf("    1: %10.0f | %10.0f | %10.0f | %5.2f\n", *java, gwb, gwsb, best / *java);
+        std::fflush(stdout);
+      }
+      for (int round = 2; round <= rounds; ++round) {
+        const std::optional<double> j = JavaProducerThroughput(kafka_libs, bootstrap, topic, records, record_bytes);
+        fresh_ids();
+        const double b = BatchThroughput(target, events, streams, batch, window);
+        fresh_ids();
+        const double sb = StreamBatchThroughput(target, events, streams, batch);
+        if (!j.has_value()) break;
+        ratios.push_back(std::max(b, sb) / *j);
+        std::printf("    %d: %10.0f | %10.0f | %10.0f | %5.2f\n", round, *j, b, sb, ratios.back());
+        std::fflush(stdout);
+      }
+      std::sort(ratios.begin(), ratios.end());
+      const double median = ratios[ratios.size() / 2];
+      std::printf("  ratio batched gateway/Java producer         %6.2f   (target >= 1.00: %s)", median,
+                  verdict(median >= 1.0));
+      if (ratios.size() > 1)
+        std::printf("   median of %zu rounds; min %.2f, max %.2f", ratios.size(), ratios.front(), ratios.back());
+      std::printf("\n");
     } else {
       std::printf("  ratio batched gateway/Java producer            n/a   (target >= 1.00: not measured)\n");
     }
