@@ -164,33 +164,23 @@ int main(int argc, char** argv) {
   std::vector<double> base, read_all, null_counts, min_max, without_regex, regex_alone, streamed;
   std::map<std::string, std::vector<double>> times;
   std::map<std::string, profiler::ProfileResult> results;
+  // One timing into its series, or the reason it failed.
+  auto timed = [](absl::StatusOr<double> ms, std::vector<double>& into) -> absl::Status {
+    if (!ms.ok()) return ms.status();
+    into.push_back(*ms);
+    return absl::OkStatus();
+  };
   for (int i = 0; i < runs; ++i) {
-    auto b = baseline(kCount);
-    if (!b.ok()) return Fail("baseline", b.status());
-    base.push_back(*b);
-    auto a = baseline(kReadAll);
-    if (!a.ok()) return Fail("read-all scan", a.status());
-    read_all.push_back(*a);
-    for (const auto& [name, rules] : variants) {
-      auto p = profile(rules, &results[name]);
-      if (!p.ok()) return Fail(name, p.status());
-      times[name].push_back(*p);
-    }
-    auto nc = baseline(kNullCounts);
-    if (!nc.ok()) return Fail("null counts alone", nc.status());
-    null_counts.push_back(*nc);
-    auto mm = baseline(kMinMax);
-    if (!mm.ok()) return Fail("min/max alone", mm.status());
-    min_max.push_back(*mm);
-    auto w = profile(typical_without_regex, nullptr);
-    if (!w.ok()) return Fail("typical without its regex", w.status());
-    without_regex.push_back(*w);
-    auto r = baseline(kRegexAlone);
-    if (!r.ok()) return Fail("regex alone", r.status());
-    regex_alone.push_back(*r);
-    auto c = copy_out();
-    if (!c.ok()) return Fail("copy out", c.status());
-    streamed.push_back(*c);
+    if (auto s = timed(baseline(kCount), base); !s.ok()) return Fail("baseline", s);
+    if (auto s = timed(baseline(kReadAll), read_all); !s.ok()) return Fail("read-all scan", s);
+    for (const auto& [name, rules] : variants)
+      if (auto s = timed(profile(rules, &results[name]), times[name]); !s.ok()) return Fail(name, s);
+    if (auto s = timed(baseline(kNullCounts), null_counts); !s.ok()) return Fail("null counts alone", s);
+    if (auto s = timed(baseline(kMinMax), min_max); !s.ok()) return Fail("min/max alone", s);
+    if (auto s = timed(profile(typical_without_regex, nullptr), without_regex); !s.ok())
+      return Fail("typical without its regex", s);
+    if (auto s = timed(baseline(kRegexAlone), regex_alone); !s.ok()) return Fail("regex alone", s);
+    if (auto s = timed(copy_out(), streamed); !s.ok()) return Fail("copy out", s);
   }
   // The baseline is the scan that reads every column once: a profile must look at every
   // value, which count(*) never does (it stays as a reference line).
