@@ -72,6 +72,10 @@ struct ProfilePlan {
   std::vector<Column> columns;
 };
 
+// An allowed-values list shorter than this is padded to it in the statement's parameter,
+// so that PostgreSQL hashes the list instead of comparing every value with each element.
+inline constexpr size_t kHashedAnyMin = 9;
+
 // Builds the statement. `quoted_table` and `quote` must be libpq-escaped identifiers of
 // names read from the catalog. A rule naming a column the table lacks, or a range rule on
 // a column that is neither numeric nor date/time, is InvalidArgument.

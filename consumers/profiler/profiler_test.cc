@@ -209,7 +209,21 @@ TEST(ProfilePlanTest, OneStatementWithValuesAsParameters) {
   EXPECT_THAT(plan->sql, Not(HasSubstr("min(\"email\")")));
   ASSERT_EQ(plan->params.size(), 3u);
   EXPECT_EQ(*plan->params[0], "x'); DROP TABLE t; --");
-  EXPECT_EQ(*plan->params[2], R"({"1\"}","2"})");
+  // A short allowed-values list is padded with its last value, so PostgreSQL hashes it.
+  EXPECT_EQ(*plan->params[2], R"({"1\"}","2","2","2","2","2","2","2","2"})");
+}
+
+TEST(ProfilePlanTest, AllowedValuesPaddedToTheHashedLengthOnlyWhenShort) {
+  auto values = [](const std::string& list) {
+    auto rules = ParseColumnRules(R"([{"column":"email","allowed_values":)" + list + "}]");
+    EXPECT_TRUE(rules.ok()) << rules.status();
+    auto plan = BuildProfilePlan("t", kColumns, *rules, Quote);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() && plan->params.size() == 1 ? plan->params[0].value_or("") : std::string("?");
+  };
+  EXPECT_EQ(values(R"(["a"])"), R"({"a","a","a","a","a","a","a","a","a"})");
+  EXPECT_EQ(values(R"(["1","2","3","4","5","6","7","8","9"])"), R"({"1","2","3","4","5","6","7","8","9"})");
+  EXPECT_EQ(values(R"(["1","2","3","4","5","6","7","8","9","10"])"), R"({"1","2","3","4","5","6","7","8","9","10"})");
 }
 
 TEST(ProfilePlanTest, RejectsUnknownColumnsAndRangesOnText) {
