@@ -221,6 +221,7 @@ TEST(ProfilePlanTest, AllowedValuesPaddedToTheHashedLengthOnlyWhenShort) {
     EXPECT_TRUE(plan.ok()) << plan.status();
     return plan.ok() && plan->params.size() == 1 ? plan->params[0].value_or("") : std::string("?");
   };
+  EXPECT_EQ(values("[]"), "{}");  // nothing to pad with: no value is allowed
   EXPECT_EQ(values(R"(["a"])"), R"({"a","a","a","a","a","a","a","a","a"})");
   EXPECT_EQ(values(R"(["1","2","3","4","5","6","7","8","9"])"), R"({"1","2","3","4","5","6","7","8","9"})");
   EXPECT_EQ(values(R"(["1","2","3","4","5","6","7","8","9","10"])"), R"({"1","2","3","4","5","6","7","8","9","10"})");
