@@ -12,7 +12,11 @@
 //               the gateway's CloudEvents headers on each record, (b) with values as
 //               large as the gateway's whole records (value, key and headers), and the
 //               gateway's own kafka::Producer alone (Send from S threads: defaults,
-//               validation, headers, encoding; no gRPC, authorization, dedup or metrics).
+//               validation, headers, encoding; no gRPC, authorization, dedup or metrics),
+//               and (g) the floor of any gateway: the same PublishBatch calls answered by
+//               a gRPC handler that only serializes, adds the headers and produces, and
+//               (h) the same with each envelope's defaults and contract validation (both
+//               run in every round beside the target's two sides).
 //   latency:    unary Publish sent open-loop at R events/s for D seconds; prints
 //               p50/p99/p99.9 next to raw librdkafka's produce->ack latency at the same
 //               rate, over consecutive runs (target: gateway p99 <= 3x raw librdkafka's
@@ -45,6 +49,7 @@
 #include "common/strings.h"
 #include "contracts/cloudevents.h"
 #include "contracts/envelope.h"
+#include "contracts/validate.h"
 #include "contracts/vectors.h"
 #include "gateway/server.h"
 #include "kafka/producer.h"
@@ -354,6 +359,162 @@ double StreamBatchThroughput(const std::string& target, const std::vector<v1::En
   return static_cast<double>(acked.load()) / secs;
 }
 
+// ---- the floor of a gateway ------------------------------------------------------------
+// Diagnostic (g): what any gateway answering PublishBatch over gRPC can reach on this
+// machine with these records. The same client, calls and gRPC server settings as (d), but
+// a handler that only looks up each envelope's topic, serializes it, attaches its
+// CloudEvents headers and hands it to librdkafka (the gateway producer's settings, delivery
+// reports on a poll thread of their own, as in the gateway), answering once every record
+// is acknowledged. No defaults, validation, authentication, authorization, rate limit,
+// dedup window or metrics: a ceiling for the real gateway, not a way to run it. With
+// `validate`, each envelope is also given its defaults and checked against its contract
+// (contracts::FillDefaults and Validate, as the gateway's producer does): the least a
+// gateway that validates every event pays.
+class FloorService final : public v1::EventGateway::CallbackService {
+ public:
+  FloorService(const std::string& bootstrap, const contracts::Catalog& catalog, bool validate)
+      : catalog_(catalog), validate_(validate) {
+    auto conf = kafka::MakeConf(bench::GatewayProducerSettings(bootstrap));
+    if (!conf.ok()) {
+      std::fprintf(stderr, "floor: %s\n", std::string(conf.status().message()).c_str());
+      return;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);
+    char err[512];
+    rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof(err)));
+    if (!rk_) {
+      std::fprintf(stderr, "floor: %s\n", err);
+      return;
+    }
+    poller_ = std::thread([this] {
+      while (!stop_.load()) rd_kafka_poll(rk_.get(), 50);
+    });
+  }
+  ~FloorService() override {
+    if (rk_) rd_kafka_flush(rk_.get(), 30000);
+    stop_.store(true);
+    if (poller_.joinable()) poller_.join();
+  }
+  FloorService(const FloorService&) = delete;
+  FloorService& operator=(const FloorService&) = delete;
+  bool ok() const { return rk_ != nullptr; }
+
+  grpc::ServerUnaryReactor* PublishBatch(grpc::CallbackServerContext* ctx, const v1::PublishBatchRequest* req,
+                                         v1::PublishBatchResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const int n = req->envelopes_size();
+    if (n == 0) {
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    auto* call = new Call(reactor, req, resp, n);
+    resp->mutable_results()->Reserve(n);
+    for (int i = 0; i < n; ++i) resp->add_results();
+    // gRPC allocated the request for this call alone; the gateway fills defaults in place too.
+    auto* envelopes = const_cast<v1::PublishBatchRequest*>(req)->mutable_envelopes();
+    for (int i = 0; i < n; ++i) {
+      v1::Envelope& e = *envelopes->Mutable(i);
+      call->slots[static_cast<size_t>(i)] = Slot{call, i};
+      bool valid = true;
+      if (validate_) {
+        contracts::FillDefaults(e, catalog_);
+        valid = contracts::Validate(e, catalog_).ok();
+      }
+      const contracts::Route* route = valid ? catalog_.Find(e.type()) : nullptr;
+      if (route == nullptr || !Produce(*route, e, &call->slots[static_cast<size_t>(i)])) {
+        resp->mutable_results(i)->mutable_error()->set_message("not produced");
+        call->Done();
+      }
+    }
+    return reactor;
+  }
+
+ private:
+  struct Call;
+  struct Slot {
+    Call* call = nullptr;
+    int index = 0;
+  };
+  struct Call {
+    Call(grpc::ServerUnaryReactor* r, const v1::PublishBatchRequest* q, v1::PublishBatchResponse* p, int n)
+        : reactor(r), req(q), resp(p), slots(static_cast<size_t>(n)), remaining(n) {}
+    void Done() {
+      if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        reactor->Finish(grpc::Status::OK);
+        delete this;
+      }
+    }
+    grpc::ServerUnaryReactor* reactor;
+    const v1::PublishBatchRequest* req;
+    v1::PublishBatchResponse* resp;
+    std::vector<Slot> slots;
+    std::atomic<int> remaining;
+  };
+
+  bool Produce(const contracts::Route& route, const v1::Envelope& e, Slot* slot) {
+    const std::string value = contracts::SerializeDeterministic(e);
+    const contracts::Headers headers = contracts::ToKafkaHeaders(e);
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+    for (const auto& h : headers)
+      rd_kafka_header_add(hdrs, h.key.data(), static_cast<ssize_t>(h.key.size()), h.value.data(),
+                          static_cast<ssize_t>(h.value.size()));
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(rk_.get(), RD_KAFKA_V_TOPIC(route.topic.c_str()),
+                                    RD_KAFKA_V_KEY(e.tenant_id().data(), e.tenant_id().size()),
+                                    RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_OPAQUE(slot), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));          // the poll thread drains it
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);  // not taken on failure
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    auto* slot = static_cast<Slot*>(m->_private);
+    Call* call = slot->call;
+    v1::PublishResult* result = call->resp->mutable_results(slot->index);
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result->mutable_error()->set_message(rd_kafka_err2str(m->err));
+    } else {
+      v1::Delivery* d = result->mutable_ack();
+      d->set_event_id(call->req->envelopes(slot->index).id());  // the request lives until Finish
+      d->set_topic(rd_kafka_topic_name(m->rkt));
+      d->set_partition(m->partition);
+      d->set_offset(m->offset);
+    }
+    call->Done();
+  }
+
+  const contracts::Catalog& catalog_;
+  const bool validate_;
+  kafka::KafkaHandle rk_;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+};
+
+// A gRPC server for FloorService, built as the gateway builds its own (same message limit).
+struct FloorServer {
+  std::unique_ptr<FloorService> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  static std::unique_ptr<FloorServer> Start(const std::string& bootstrap, const contracts::Catalog& catalog,
+                                            int max_message_bytes, bool validate) {
+    auto f = std::make_unique<FloorServer>();
+    f->service = std::make_unique<FloorService>(bootstrap, catalog, validate);
+    if (!f->service->ok()) return nullptr;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &f->port);
+    builder.SetMaxReceiveMessageSize(max_message_bytes);
+    builder.RegisterService(f->service.get());
+    f->server = builder.BuildAndStart();
+    if (f->server == nullptr || f->port == 0) return nullptr;
+    return f;
+  }
+  ~FloorServer() {
+    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+};
+
 // ---- Kafka's Java producer -----------------------------------------------------------
 // (b): org.apache.kafka.tools.ProducerPerformance from the dev stack's jars, as a
 // subprocess, with the raw producer's settings; its records/s from the summary line
@@ -553,6 +714,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string target = common::Cat("127.0.0.1:", (*gw)->port());
+  std::unique_ptr<FloorServer> floor, floor_validated;
+  if (!latency_only) {
+    floor = FloorServer::Start(bootstrap, catalog, gateway_config.max_message_bytes, /*validate=*/false);
+    floor_validated = FloorServer::Start(bootstrap, catalog, gateway_config.max_message_bytes, /*validate=*/true);
+    if (floor == nullptr || floor_validated == nullptr) {
+      std::fprintf(stderr, "floor: cannot start its server\n");
+      return 1;
+    }
+  }
+  const std::string floor_target = floor ? common::Cat("127.0.0.1:", floor->port) : std::string();
+  const std::string floorv_target = floor_validated ? common::Cat("127.0.0.1:", floor_validated->port) : std::string();
 
   std::printf(
       "gateway_bench: %lld records of %zu bytes, acks=all, idempotent, lz4, linger.ms=1, 12 partitions, 2 cores shared "
@@ -568,6 +740,9 @@ int main(int argc, char** argv) {
   BatchThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + warm), streams, batch, window);
   for (auto& e : events) e.set_id(contracts::NewUuidV7());
   StreamBatchThroughput(target, std::vector<v1::Envelope>(events.begin(), events.begin() + warm), streams, batch);
+  for (const std::string* t : {&floor_target, &floorv_target})
+    if (!t->empty())
+      BatchThroughput(*t, std::vector<v1::Envelope>(events.begin(), events.begin() + warm), streams, batch, window);
   for (auto& e : events) e.set_id(contracts::NewUuidV7());  // fresh ids: the dedup window saw the warm-up
 
   auto verdict = [](bool met) { return met ? "met" : "NOT met"; };
@@ -590,6 +765,8 @@ int main(int argc, char** argv) {
     const double gwb = BatchThroughput(target, events, streams, batch, window);
     fresh_ids();
     const double gwsb = StreamBatchThroughput(target, events, streams, batch);
+    const double floor1 = BatchThroughput(floor_target, events, streams, batch, window);
+    const double floorv1 = BatchThroughput(floorv_target, events, streams, batch, window);
     std::printf("\nthroughput (records/s)                              records/s   x raw   x Java\n");
     auto line = [&](const std::string& what, double v) {
       std::printf("  %-48s %10.0f  %6.2f", what.c_str(), v, v / raw);
@@ -608,17 +785,21 @@ int main(int argc, char** argv) {
     line(common::Cat("gateway PublishStream x", streams, ", 1 event/message"), gws);
     line(common::Cat("gateway PublishBatch x", streams, ", ", batch, "/batch, ", window, " in flight"), gwb);
     line(common::Cat("gateway PublishStream x", streams, ", ", batch, "/message"), gwsb);
+    line("floor: gRPC + librdkafka, no gateway work", floor1);
+    line("floor + defaults and validation", floorv1);
     const double best = std::max(gwb, gwsb);
     std::printf("  ratio single-event stream/raw               %6.2f\n", gws / raw);
     if (java.has_value()) {
       // More rounds of the target's two sides, alternating, so that one slow or fast run of
       // either does not decide the verdict.
-      std::vector<double> ratios = {best / *java};
+      std::vector<double> ratios = {best / *java}, floor_ratios = {floor1 / *java}, floorv_ratios = {floorv1 / *java};
       if (rounds > 1) {
         std::printf(
-            "  rounds of the target (records/s): Java producer | PublishBatch | PublishStream %zu/message | ratio\n",
+            "  rounds of the target (records/s): Java producer | PublishBatch | PublishStream %zu/message | ratio | "
+            "floor | ratio | floor + validation | ratio\n",
             batch);
-        std::printf("    1: %10.0f | %10.0f | %10.0f | %5.2f\n", *java, gwb, gwsb, best / *java);
+        std::printf("    1: %10.0f | %10.0f | %10.0f | %5.2f | %10.0f | %5.2f | %10.0f | %5.2f\n", *java, gwb, gwsb,
+                    best / *java, floor1, floor1 / *java, floorv1, floorv1 / *java);
         std::fflush(stdout);
       }
       for (int round = 2; round <= rounds; ++round) {
@@ -631,19 +812,39 @@ int main(int argc, char** argv) {
         const double b = BatchThroughput(target, events, streams, batch, window);
         fresh_ids();
         const double sb = StreamBatchThroughput(target, events, streams, batch);
+        const double fl = BatchThroughput(floor_target, events, streams, batch, window);
+        const double flv = BatchThroughput(floorv_target, events, streams, batch, window);
         ratios.push_back(std::max(b, sb) / *j);
-        std::printf("    %d: %10.0f | %10.0f | %10.0f | %5.2f\n", round, *j, b, sb, ratios.back());
+        floor_ratios.push_back(fl / *j);
+        floorv_ratios.push_back(flv / *j);
+        std::printf("    %d: %10.0f | %10.0f | %10.0f | %5.2f | %10.0f | %5.2f | %10.0f | %5.2f\n", round, *j, b, sb,
+                    ratios.back(), fl, floor_ratios.back(), flv, floorv_ratios.back());
         std::fflush(stdout);
       }
       // The median; of an even number of rounds, the lower middle one (the verdict must not
       // rest on the better of two).
-      std::sort(ratios.begin(), ratios.end());
-      const double median = ratios[(ratios.size() - 1) / 2];
+      auto median_of = [](std::vector<double>& v) {
+        std::sort(v.begin(), v.end());
+        return v[(v.size() - 1) / 2];
+      };
+      const double median = median_of(ratios);
       std::printf("  ratio batched gateway/Java producer         %6.2f   (target >= 1.00: %s)", median,
                   verdict(median >= 1.0));
       if (ratios.size() > 1)
         std::printf("   median of %zu rounds; min %.2f, max %.2f", ratios.size(), ratios.front(), ratios.back());
       std::printf("\n");
+      // The ceiling of any gateway here: what gRPC and librdkafka reach with none of the
+      // gateway's work, and with only the validation every event must pass. A gateway doing
+      // all of its work (authorization, dedup, acknowledgement too) cannot pass either.
+      auto floor_line = [&](const char* what, std::vector<double>& r) {
+        const double m = median_of(r);
+        std::printf("  diagnostic: %s/Java producer %.2f (median of %zu; min %.2f, max %.2f): %s\n", what, m, r.size(),
+                    r.front(), r.back(),
+                    m >= 1.0 ? "at or above 1.00: the target is not ruled out by it"
+                             : "below 1.00: a gateway doing this much or more cannot reach the target here");
+      };
+      floor_line("floor (gRPC + librdkafka, no gateway work)", floor_ratios);
+      floor_line("floor + defaults and validation", floorv_ratios);
     } else {
       std::printf("  ratio batched gateway/Java producer            n/a   (target >= 1.00: not measured)\n");
     }
@@ -700,6 +901,8 @@ int main(int argc, char** argv) {
   const int need = (latency_runs * 9 + 9) / 10;
   std::printf("  target: gateway p99 <= 3x raw librdkafka's p99 in at least %d of %d runs: %d, %s\n", need,
               latency_runs, met, verdict(met >= need));
+  floor.reset();
+  floor_validated.reset();
   (*gw)->Shutdown(absl::Seconds(5));
   std::vector<std::string> names;
   for (const auto& t : catalog.topics()) names.push_back(t.name());
