@@ -364,10 +364,11 @@ double StreamBatchThroughput(const std::string& target, const std::vector<v1::En
 // machine with these records. The same client, calls and gRPC server settings as (d), but
 // a handler that only looks up each envelope's topic, serializes it, attaches its
 // CloudEvents headers and hands it to librdkafka (the gateway producer's settings with any
-// --gateway-librdkafka overrides and its delivery timeout, delivery reports on a poll thread
-// of their own, as in the gateway), answering once every record is acknowledged. No defaults, validation,
-// authentication, authorization, rate limit, dedup window or metrics: a ceiling for the real gateway, not a way to run
-// it. With `validate`, each envelope is also given its defaults and checked against its contract
+// --gateway-librdkafka overrides and its delivery timeout; delivery reports on a poll
+// thread of their own, as in the gateway), answering once every record is acknowledged.
+// No defaults, validation, authentication, authorization, rate limit, dedup window or
+// metrics: a ceiling for the real gateway, not a way to run it. With `validate` (h), each
+// envelope is also given its defaults and checked against its contract
 // (contracts::FillDefaults and Validate, as the gateway's producer does): the least a
 // gateway that validates every event pays.
 class FloorService final : public v1::EventGateway::CallbackService {
